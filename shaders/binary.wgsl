@@ -1,0 +1,77 @@
+// Binary elementwise ops (the seeds' gates), forward and backward side by side.
+//   forward:  c[i]    = f(a[i], b[i])
+//   backward: grad[i] = dc[i] · ∂f/∂a   (WRT = 0)   or   dc[i] · ∂f/∂b   (WRT = 1)
+// n = p.dims.x; OP picks the op (codes: BinaryOp in src/op.rs). Max and min route the gradient
+// to the winner, `a` on a tie ("the max gate routes the gradient", CS231n).
+
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> dc: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
+
+override OP: u32 = 0u;
+override WRT: u32 = 0u;
+
+const ADD: u32 = 0u;
+const SUB: u32 = 1u;
+const MUL: u32 = 2u;
+const DIV: u32 = 3u;
+const MAX: u32 = 4u;
+const MIN: u32 = 5u;
+const POW: u32 = 6u;
+
+fn f(a: f32, b: f32) -> f32 {
+    switch OP {
+        case SUB: { return a - b; }
+        case MUL: { return a * b; }
+        case DIV: { return a / b; }
+        case MAX: { return select(b, a, a >= b); }
+        case MIN: { return select(b, a, a <= b); }
+        case POW: { return real_pow(a, b); }
+        default: { return a + b; } // ADD
+    }
+}
+
+fn df_da(a: f32, b: f32) -> f32 {
+    switch OP {
+        case MUL: { return b; }
+        case DIV: { return 1.0 / b; }
+        case MAX: { return select(0.0, 1.0, a >= b); }
+        case MIN: { return select(0.0, 1.0, a <= b); }
+        case POW: { return b * real_pow(a, b - 1.0); }
+        default: { return 1.0; } // ADD, SUB
+    }
+}
+
+fn df_db(a: f32, b: f32) -> f32 {
+    switch OP {
+        case SUB: { return -1.0; }
+        case MUL: { return a; }
+        case DIV: { return -a / (b * b); }
+        case MAX: { return select(1.0, 0.0, a >= b); }
+        case MIN: { return select(1.0, 0.0, a <= b); }
+        case POW: { return real_pow(a, b) * log(a); }
+        default: { return 1.0; } // ADD
+    }
+}
+
+@compute @workgroup_size(256)
+fn binary_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x) {
+        c[i] = f(a[i], b[i]);
+    }
+}
+
+@compute @workgroup_size(256)
+fn binary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x) {
+        let ai = a[i];
+        let bi = b[i];
+        grad[i] = dc[i] * select(df_db(ai, bi), df_da(ai, bi), WRT == 0u);
+    }
+}

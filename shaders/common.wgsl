@@ -1,0 +1,51 @@
+// Prepended to every shader file by src/backend/wgpu/shaders.rs.
+//
+// Every kernel takes its sizes and constants in one uniform (Rust: backend::Params):
+//   dims: counts, their meaning per kernel (n; rows, cols; m, n, k)
+//   s0, s1: eight f32 constants (op constant, learning rate, betas, ...)
+struct Params {
+    dims: vec4<u32>,
+    s0: vec4<f32>,
+    s1: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// The linear index of an invocation in a 1-D job laid out on a 2-D grid of workgroups of `size`
+// invocations: grids fold past 65,535 workgroups per dimension into y.
+fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, size: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * size + lid;
+}
+
+// The linear index of a workgroup on a folded 2-D grid (one workgroup per row).
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.y * nwg.x + wid.x;
+}
+
+// x^p with the sign of a real power for integer p (WGSL's pow is undefined for x < 0).
+fn real_pow(x: f32, p: f32) -> f32 {
+    if (p == 0.0) {
+        return 1.0;
+    }
+    let r = pow(abs(x), p);
+    if (x >= 0.0) {
+        return r;
+    }
+    if (fract(p) != 0.0) {
+        return bitcast<f32>(0x7fc00000u); // NaN: a negative base to a fractional power
+    }
+    if (fract(p * 0.5) != 0.0) {
+        return -r; // odd integer power
+    }
+    return r;
+}
+
+// tanh through exp of a non-positive argument, finite for any x (a naive form overflows).
+fn stable_tanh(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}

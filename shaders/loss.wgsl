@@ -1,0 +1,112 @@
+// Losses, forward and backward side by side.
+//   softmax_ce_forward:  p[i, :] = softmax(logits[i, :]),  loss = mean_i −log p[i, label_i]
+//   softmax_ce_backward: dlogits[i, j] = (p[i, j] − [j == label_i]) · dloss / rows
+//   mse_forward:         loss = Σ (pred − targets)² / n
+//   mse_backward:        dpred = 2 (pred − targets) · dloss / n
+// rows = p.dims.x, cols = p.dims.y (mse: n = p.dims.x). Labels are class indices stored as f32;
+// a label that is not a whole number in 0..cols makes the loss NaN (the host checks labels first,
+// so this only guards against corruption). Softmax subtracts the row max: finite for ±1e4.
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;        // logits or predictions
+@group(0) @binding(2) var<storage, read> targets: array<f32>;   // labels or targets
+@group(0) @binding(3) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(5) var<storage, read> probs_saved: array<f32>;
+@group(0) @binding(6) var<storage, read> dloss: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+
+var<workgroup> tree: array<f32, 256>;
+
+fn tree_sum(lid: u32, v: f32) -> f32 {
+    tree[lid] = v;
+    for (var stride = 128u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (lid < stride) {
+            tree[lid] += tree[lid + stride];
+        }
+    }
+    workgroupBarrier();
+    return tree[0];
+}
+
+// The class a label names, or `cols` (out of range) when it is not a whole number in 0..cols.
+fn class_of(label: f32, cols: u32) -> u32 {
+    if (label >= 0.0 && label < f32(cols) && fract(label) == 0.0) {
+        return u32(label);
+    }
+    return cols;
+}
+
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// One workgroup, a row per lane at a time: batches are thousands of rows of a few classes.
+@compute @workgroup_size(256)
+fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    var acc = 0.0;
+    for (var r = lid; r < rows; r += 256u) {
+        let base = r * cols;
+        var m = x[base];
+        for (var j = 1u; j < cols; j++) {
+            m = max(m, x[base + j]);
+        }
+        var s = 0.0;
+        for (var j = 0u; j < cols; j++) {
+            s += exp(x[base + j] - m);
+        }
+        for (var j = 0u; j < cols; j++) {
+            probs[base + j] = exp(x[base + j] - m) / s;
+        }
+        let label = class_of(targets[r], cols);
+        if (label < cols) {
+            acc += log(s) - (x[base + label] - m);
+        } else {
+            acc += bitcast<f32>(NAN_BITS);
+        }
+    }
+    let total = tree_sum(lid, acc);
+    if (lid == 0u) {
+        loss[0] = total / f32(rows);
+    }
+}
+
+@compute @workgroup_size(256)
+fn softmax_ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    if (i < rows * cols) {
+        let label = class_of(targets[i / cols], cols);
+        var onehot = select(0.0, 1.0, label == i % cols);
+        if (label == cols) {
+            onehot = bitcast<f32>(NAN_BITS);
+        }
+        dx[i] = (probs_saved[i] - onehot) * dloss[0] / f32(rows);
+    }
+}
+
+@compute @workgroup_size(256)
+fn mse_forward(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        let d = x[i] - targets[i];
+        acc += d * d;
+    }
+    let total = tree_sum(lid, acc);
+    if (lid == 0u) {
+        loss[0] = total / f32(n);
+    }
+}
+
+@compute @workgroup_size(256)
+fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let n = p.dims.x;
+    if (i < n) {
+        dx[i] = 2.0 * (x[i] - targets[i]) * dloss[0] / f32(n);
+    }
+}

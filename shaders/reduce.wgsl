@@ -1,0 +1,103 @@
+// Reductions and their backward, side by side.
+//   row_sum:  y[i] = Σ_j x[i, j]             backward: broadcast (MODE = ROWS)
+//   row_max:  y[i] = max_j x[i, j]           backward: dx[i, j] = dy[i] · [x[i, j] == y[i]]
+//   sum_all:  y[0] = Σ x                     backward: broadcast (MODE = SCALAR)
+//   broadcast: dst[i, j] = src[0] | src[i] | src[j]   (SCALAR | ROWS | COLS)
+// rows = p.dims.x, cols = p.dims.y (sum_all: n = p.dims.x). Row reductions run one workgroup
+// per row, 64 lanes striding the columns, then a tree in workgroup memory.
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> y_saved: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+override MODE: u32 = 0u;
+const SCALAR: u32 = 0u;
+const ROWS: u32 = 1u;
+const COLS: u32 = 2u;
+
+const ROW_LANES: u32 = 64u;
+var<workgroup> tree: array<f32, 256>;
+
+const NEG_INF: f32 = -3.4028235e38; // lowest finite f32: a row of -inf still reduces to -inf's max
+
+// Tree reduction of tree[0..width) into tree[0], sum or max.
+fn reduce_tree(lid: u32, width: u32, is_max: bool) {
+    for (var stride = width / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (lid < stride) {
+            let o = tree[lid + stride];
+            tree[lid] = select(tree[lid] + o, max(tree[lid], o), is_max);
+        }
+    }
+    workgroupBarrier();
+}
+
+fn row_reduce(row: u32, lid: u32, is_max: bool) {
+    let cols = p.dims.y;
+    var acc = select(0.0, NEG_INF, is_max);
+    if (row < p.dims.x) {
+        for (var j = lid; j < cols; j += ROW_LANES) {
+            let v = x[row * cols + j];
+            acc = select(acc + v, max(acc, v), is_max);
+        }
+    }
+    tree[lid] = acc;
+    reduce_tree(lid, ROW_LANES, is_max);
+    if (lid == 0u && row < p.dims.x) {
+        y[row] = tree[0];
+    }
+}
+
+@compute @workgroup_size(64)
+fn row_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    row_reduce(group_index(wid, nwg), lid, false);
+}
+
+@compute @workgroup_size(64)
+fn row_max(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    row_reduce(group_index(wid, nwg), lid, true);
+}
+
+@compute @workgroup_size(256)
+fn row_max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x * p.dims.y) {
+        let r = i / p.dims.y;
+        dx[i] = select(0.0, dy[r], x[i] == y_saved[r]);
+    }
+}
+
+// One workgroup sums everything: these sums are losses and small reductions, not hot loops.
+@compute @workgroup_size(256)
+fn sum_all(@builtin(local_invocation_index) lid: u32) {
+    var acc = 0.0;
+    for (var i = lid; i < p.dims.x; i += 256u) {
+        acc += x[i];
+    }
+    tree[lid] = acc;
+    reduce_tree(lid, 256u, false);
+    if (lid == 0u) {
+        y[0] = tree[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn broadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let cols = p.dims.y;
+    if (i < p.dims.x * cols) {
+        var src = 0u;
+        if (MODE == ROWS) {
+            src = i / cols;
+        } else if (MODE == COLS) {
+            src = i % cols;
+        }
+        dx[i] = x[src];
+    }
+}

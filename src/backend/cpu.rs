@@ -1,0 +1,537 @@
+//! The CPU reference backend on ndarray, generic over `f32` and `f64` (f64 for gradient checks).
+//!
+//! Written to be read: each op states its `f` and its `df` plainly, so each line can be checked by
+//! eye against the formulas in the seeds (CS231n's backprop notes, Kamper's introduction). Every
+//! GPU kernel is tested against this file.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::{Backend, Element, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::op::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
+
+/// The CPU reference backend. `CpuBackend::<f32>` for ordinary use, `CpuBackend::<f64>` for
+/// gradient checking.
+///
+/// ```
+/// use shadergrad::backend::{cpu::CpuBackend, Backend, Kernel, Params};
+/// use shadergrad::UnaryOp;
+/// let cpu = CpuBackend::<f32>::new();
+/// let x = cpu.alloc(3, "x")?;
+/// let y = cpu.alloc(3, "y")?;
+/// cpu.upload(&x, &[-1.0, 0.5, 2.0])?;
+/// let relu = cpu.prepare(Kernel::Unary(UnaryOp::Relu), Params::dims(&[3]), &[&x, &y])?;
+/// let out = cpu.run(&[relu], &[&y])?;
+/// assert_eq!(out[0], vec![0.0, 0.5, 2.0]);
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CpuBackend<T> {
+    _elem: PhantomData<T>,
+}
+
+impl<T: Element> CpuBackend<T> {
+    /// The CPU backend (ndarray's matrix product uses every core).
+    pub fn new() -> Self {
+        CpuBackend { _elem: PhantomData }
+    }
+}
+
+/// A CPU buffer: shared, mutable storage (a plan and a parameter store may hold the same one).
+pub type CpuBuffer<T> = Rc<RefCell<Vec<T>>>;
+
+/// A prepared CPU launch: the kernel, its params and its buffers.
+pub struct CpuLaunch<T> {
+    kernel: Kernel,
+    params: Params,
+    buffers: Vec<CpuBuffer<T>>,
+}
+
+impl<T: Element> Backend for CpuBackend<T> {
+    type Elem = T;
+    type Buffer = CpuBuffer<T>;
+    type Launch = CpuLaunch<T>;
+
+    fn describe(&self) -> String {
+        format!("cpu {} (ndarray)", std::any::type_name::<T>())
+    }
+
+    fn is_gpu(&self) -> bool {
+        false
+    }
+
+    fn alloc(&self, len: usize, _name: &str) -> Result<Self::Buffer> {
+        Ok(Rc::new(RefCell::new(vec![T::zero(); len])))
+    }
+
+    fn len(&self, buffer: &Self::Buffer) -> usize {
+        buffer.borrow().len()
+    }
+
+    fn upload(&self, buffer: &Self::Buffer, data: &[T]) -> Result<()> {
+        let mut b = buffer.borrow_mut();
+        if b.len() != data.len() {
+            return Err(Error::Length {
+                what: "upload".into(),
+                expected: b.len(),
+                got: data.len(),
+            });
+        }
+        b.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        kernel: Kernel,
+        params: Params,
+        buffers: &[&Self::Buffer],
+    ) -> Result<Self::Launch> {
+        let lens: Vec<usize> = buffers.iter().map(|b| b.borrow().len()).collect();
+        kernel.check_buffers(&params, &lens)?;
+        // A buffer the kernel writes must not also be bound elsewhere (reads may repeat).
+        for (i, b) in kernel.bindings(&params).iter().enumerate() {
+            if b.write
+                && buffers
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && Rc::ptr_eq(buffers[i], o))
+            {
+                return Err(Error::Graph(format!(
+                    "kernel {}: the buffer bound as `{}` is bound twice",
+                    kernel.name(),
+                    b.role
+                )));
+            }
+        }
+        Ok(CpuLaunch {
+            kernel,
+            params,
+            buffers: buffers.iter().map(|b| Rc::clone(b)).collect(),
+        })
+    }
+
+    fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()> {
+        let lens: Vec<usize> = launch.buffers.iter().map(|b| b.borrow().len()).collect();
+        launch.kernel.check_buffers(&params, &lens)?;
+        launch.params = params;
+        Ok(())
+    }
+
+    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<T>>> {
+        for l in launches {
+            execute(l);
+        }
+        Ok(read.iter().map(|b| b.borrow().clone()).collect())
+    }
+
+    fn submissions(&self) -> u64 {
+        0
+    }
+}
+
+fn c<T: Element>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+/// `y = f(x)` for each unary op.
+pub fn unary_f<T: Element>(op: UnaryOp, x: T) -> T {
+    let one = T::one();
+    let zero = T::zero();
+    match op {
+        UnaryOp::Identity => x,
+        UnaryOp::Neg => -x,
+        UnaryOp::Relu => x.max(zero),
+        UnaryOp::LeakyRelu(a) => {
+            if x > zero {
+                x
+            } else {
+                c::<T>(a) * x
+            }
+        }
+        UnaryOp::Elu(a) => {
+            if x > zero {
+                x
+            } else {
+                c::<T>(a) * (x.exp() - one)
+            }
+        }
+        UnaryOp::Sigmoid => one / (one + (-x).exp()),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Gelu => c::<T>(0.5) * x * (one + gelu_inner(x).tanh()),
+        UnaryOp::Silu => x / (one + (-x).exp()),
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Recip => one / x,
+        UnaryOp::Square => x * x,
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Pow(p) => x.powf(c(p)),
+        UnaryOp::Scale(s) => c::<T>(s) * x,
+        UnaryOp::AddScalar(s) => x + c(s),
+    }
+}
+
+/// `df/dx` for each unary op, given `x` and the forward output `y = f(x)` (some derivatives are
+/// cheapest in terms of `y`: the seeds' `σ(1 − σ)`).
+pub fn unary_df<T: Element>(op: UnaryOp, x: T, y: T) -> T {
+    let one = T::one();
+    let zero = T::zero();
+    match op {
+        UnaryOp::Identity | UnaryOp::AddScalar(_) => one,
+        UnaryOp::Neg => -one,
+        UnaryOp::Relu => {
+            if x > zero {
+                one
+            } else {
+                zero
+            }
+        }
+        UnaryOp::LeakyRelu(a) => {
+            if x > zero {
+                one
+            } else {
+                c(a)
+            }
+        }
+        UnaryOp::Elu(a) => {
+            if x > zero {
+                one
+            } else {
+                y + c(a)
+            }
+        }
+        UnaryOp::Sigmoid => y * (one - y),
+        UnaryOp::Tanh => one - y * y,
+        UnaryOp::Gelu => {
+            // d/dx ½x(1 + tanh u) = ½(1 + tanh u) + ½x(1 − tanh² u)·u'
+            let t = gelu_inner(x).tanh();
+            let du = c::<T>(GELU_C) * (one + c::<T>(3.0 * GELU_K) * x * x);
+            c::<T>(0.5) * (one + t) + c::<T>(0.5) * x * (one - t * t) * du
+        }
+        UnaryOp::Silu => {
+            let s = one / (one + (-x).exp());
+            s * (one + x * (one - s))
+        }
+        UnaryOp::Exp => y,
+        UnaryOp::Log => one / x,
+        UnaryOp::Recip => -y * y,
+        UnaryOp::Square => c::<T>(2.0) * x,
+        UnaryOp::Sqrt => c::<T>(0.5) / y,
+        UnaryOp::Abs => {
+            if x > zero {
+                one
+            } else if x < zero {
+                -one
+            } else {
+                zero
+            }
+        }
+        UnaryOp::Pow(p) => c::<T>(p) * x.powf(c::<T>(p - 1.0)),
+        UnaryOp::Scale(s) => c(s),
+    }
+}
+
+const GELU_C: f64 = 0.797_884_560_802_865_4; // √(2/π)
+const GELU_K: f64 = 0.044_715;
+
+fn gelu_inner<T: Element>(x: T) -> T {
+    c::<T>(GELU_C) * (x + c::<T>(GELU_K) * x * x * x)
+}
+
+/// `c = f(a, b)` for each binary op.
+pub fn binary_f<T: Element>(op: BinaryOp, a: T, b: T) -> T {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Max => {
+            if a >= b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Min => {
+            if a <= b {
+                a
+            } else {
+                b
+            }
+        }
+        BinaryOp::Pow => a.powf(b),
+    }
+}
+
+/// `(∂c/∂a, ∂c/∂b)` for each binary op. Max and min route the whole gradient to the winner
+/// (CS231n: "the max gate routes the gradient"), `a` on a tie.
+pub fn binary_df<T: Element>(op: BinaryOp, a: T, b: T) -> (T, T) {
+    let one = T::one();
+    let zero = T::zero();
+    match op {
+        BinaryOp::Add => (one, one),
+        BinaryOp::Sub => (one, -one),
+        BinaryOp::Mul => (b, a),
+        BinaryOp::Div => (one / b, -a / (b * b)),
+        BinaryOp::Max => {
+            if a >= b {
+                (one, zero)
+            } else {
+                (zero, one)
+            }
+        }
+        BinaryOp::Min => {
+            if a <= b {
+                (one, zero)
+            } else {
+                (zero, one)
+            }
+        }
+        BinaryOp::Pow => (b * a.powf(b - one), a.powf(b) * a.ln()),
+    }
+}
+
+fn execute<T: Element>(l: &CpuLaunch<T>) {
+    let p = &l.params;
+    let d = |i: usize| p.dims[i] as usize;
+    let s = |i: usize| c::<T>(p.scalars[i]);
+    // Inputs are copied out before the output is borrowed mutably; `prepare` refused aliasing,
+    // so no buffer is both. Copies are cheap next to the work, and keep this file plain.
+    let inp = |i: usize| l.buffers[i].borrow().clone();
+    let out = |i: usize| l.buffers[i].borrow_mut();
+    match l.kernel {
+        Kernel::Unary(op) => {
+            let x = inp(0);
+            for (y, &x) in out(1).iter_mut().zip(&x) {
+                *y = unary_f(op, x);
+            }
+        }
+        Kernel::UnaryGrad(op) => {
+            let (x, y, dy) = (inp(0), inp(1), inp(2));
+            for (i, dx) in out(3).iter_mut().enumerate() {
+                *dx = dy[i] * unary_df(op, x[i], y[i]);
+            }
+        }
+        Kernel::Binary(op) => {
+            let (a, b) = (inp(0), inp(1));
+            for (i, c) in out(2).iter_mut().enumerate() {
+                *c = binary_f(op, a[i], b[i]);
+            }
+        }
+        Kernel::BinaryGrad(op, which) => {
+            let (a, b, dc) = (inp(0), inp(1), inp(2));
+            for (i, g) in out(3).iter_mut().enumerate() {
+                let (da, db) = binary_df(op, a[i], b[i]);
+                *g = dc[i] * if which == Operand::A { da } else { db };
+            }
+        }
+        Kernel::Matmul { ta, tb, bias, act } => {
+            let (m, n, k) = (d(0), d(1), d(2));
+            let (a, b) = (inp(0), inp(1));
+            let a = matrix(&a, m, k, ta);
+            let b = matrix(&b, k, n, tb);
+            let bias_v = if bias { Some(inp(2)) } else { None };
+            let mut c = out(l.buffers.len() - 1);
+            let mut cv =
+                ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
+            general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
+            if let Some(bias) = bias_v {
+                for mut row in cv.rows_mut() {
+                    for (v, &b) in row.iter_mut().zip(&bias) {
+                        *v = *v + b;
+                        if act == Activation::Relu {
+                            *v = v.max(T::zero());
+                        }
+                    }
+                }
+            }
+        }
+        Kernel::BiasAdd => {
+            let (x, bias) = (inp(0), inp(1));
+            let cols = d(1);
+            for (i, y) in out(2).iter_mut().enumerate() {
+                *y = x[i] + bias[i % cols];
+            }
+        }
+        Kernel::ColSum => {
+            let x = inp(0);
+            let cols = d(1);
+            let mut y = out(1);
+            y.fill(T::zero());
+            for (i, &v) in x.iter().enumerate() {
+                y[i % cols] = y[i % cols] + v;
+            }
+        }
+        Kernel::RowSum => {
+            let x = inp(0);
+            for (y, row) in out(1).iter_mut().zip(x.chunks(d(1).max(1))) {
+                *y = row.iter().copied().sum();
+            }
+        }
+        Kernel::RowMax => {
+            let x = inp(0);
+            for (y, row) in out(1).iter_mut().zip(x.chunks(d(1).max(1))) {
+                *y = row.iter().copied().fold(T::neg_infinity(), T::max);
+            }
+        }
+        Kernel::RowMaxGrad => {
+            let (x, y, dy) = (inp(0), inp(1), inp(2));
+            let cols = d(1);
+            for (i, dx) in out(3).iter_mut().enumerate() {
+                let r = i / cols;
+                *dx = if x[i] == y[r] { dy[r] } else { T::zero() };
+            }
+        }
+        Kernel::SumAll => {
+            let x = inp(0);
+            out(1)[0] = x.iter().copied().sum();
+        }
+        Kernel::Broadcast(mode) => {
+            let src = inp(0);
+            let cols = d(1);
+            for (i, dst) in out(1).iter_mut().enumerate() {
+                *dst = match mode {
+                    Broadcast::Scalar => src[0],
+                    Broadcast::Rows => src[i / cols],
+                    Broadcast::Cols => src[i % cols],
+                };
+            }
+        }
+        Kernel::SoftmaxCe => {
+            let (logits, labels) = (inp(0), inp(1));
+            let (rows, cols) = (d(0), d(1));
+            let mut total = T::zero();
+            {
+                let mut probs = out(2);
+                for r in 0..rows {
+                    let x = &logits[r * cols..(r + 1) * cols];
+                    // Subtracting the row max keeps exp() finite for logits of ±1e4.
+                    let max = x.iter().copied().fold(T::neg_infinity(), T::max);
+                    let sum: T = x.iter().map(|&v| (v - max).exp()).sum();
+                    for j in 0..cols {
+                        probs[r * cols + j] = (x[j] - max).exp() / sum;
+                    }
+                    total = total
+                        + match class_index(labels[r], cols) {
+                            // -log p[label] = log Σ e^(x - max) - (x[label] - max)
+                            Some(l) => sum.ln() - (x[l] - max),
+                            None => T::nan(),
+                        };
+                }
+            }
+            out(3)[0] = total / c(rows as f64);
+        }
+        Kernel::SoftmaxCeGrad => {
+            let (probs, labels, dloss) = (inp(0), inp(1), inp(2));
+            let (rows, cols) = (d(0), d(1));
+            let scale = dloss[0] / c(rows as f64);
+            for (i, dx) in out(3).iter_mut().enumerate() {
+                let onehot = match class_index(labels[i / cols], cols) {
+                    Some(l) if l == i % cols => T::one(),
+                    Some(_) => T::zero(),
+                    None => T::nan(),
+                };
+                *dx = (probs[i] - onehot) * scale;
+            }
+        }
+        Kernel::Mse => {
+            let (pred, target) = (inp(0), inp(1));
+            let sum: T = pred
+                .iter()
+                .zip(&target)
+                .map(|(&p, &t)| (p - t) * (p - t))
+                .sum();
+            out(2)[0] = sum / c(d(0) as f64);
+        }
+        Kernel::MseGrad => {
+            let (pred, target, dloss) = (inp(0), inp(1), inp(2));
+            let scale = c::<T>(2.0) * dloss[0] / c(d(0) as f64);
+            for (i, dp) in out(3).iter_mut().enumerate() {
+                *dp = (pred[i] - target[i]) * scale;
+            }
+        }
+        Kernel::Sgd => {
+            let g = inp(1);
+            let (lr, wd) = (s(0), s(1));
+            for (w, &g) in out(0).iter_mut().zip(&g) {
+                *w = *w - lr * (g + wd * *w);
+            }
+        }
+        Kernel::Momentum => {
+            let g = inp(1);
+            let (lr, mu, wd) = (s(0), s(1), s(2));
+            let nesterov = p.dims[1] != 0;
+            let mut w = out(0);
+            let mut v = out(2);
+            for i in 0..g.len() {
+                let g = g[i] + wd * w[i];
+                v[i] = mu * v[i] + g;
+                let step = if nesterov { g + mu * v[i] } else { v[i] };
+                w[i] = w[i] - lr * step;
+            }
+        }
+        Kernel::Adam => {
+            let g = inp(1);
+            let (lr, b1, b2, eps, wd, c1, c2) = (s(0), s(1), s(2), s(3), s(4), s(5), s(6));
+            let decoupled = p.dims[1] != 0;
+            let one = T::one();
+            let mut w = out(0);
+            let mut m = out(2);
+            let mut v = out(3);
+            for i in 0..g.len() {
+                let mut g = g[i];
+                if decoupled {
+                    w[i] = w[i] - lr * wd * w[i];
+                } else {
+                    g = g + wd * w[i];
+                }
+                m[i] = b1 * m[i] + (one - b1) * g;
+                v[i] = b2 * v[i] + (one - b2) * g * g;
+                let m_hat = m[i] / c1;
+                let v_hat = v[i] / c2;
+                w[i] = w[i] - lr * m_hat / (v_hat.sqrt() + eps);
+            }
+        }
+        Kernel::FmaRoof => {
+            // The same chains as shaders/roof.wgsl, one lane at a time.
+            let (mul, add) = (s(0), s(1));
+            for (lane, sink) in out(0).iter_mut().enumerate() {
+                let seed = c::<T>(lane as f64 * 1e-7);
+                let mut acc = [T::zero(); 32];
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = seed + c((j % 4) as f64 + (j / 4) as f64 * 0.1);
+                }
+                for _ in 0..d(0) {
+                    for a in acc.iter_mut() {
+                        *a = a.mul_add(mul, add);
+                    }
+                }
+                *sink = acc.iter().copied().sum();
+            }
+        }
+    }
+}
+
+/// The class a label value names, if it is a whole number in `0..classes`.
+fn class_index<T: Element>(label: T, classes: usize) -> Option<usize> {
+    let v = label.as_f64();
+    (v >= 0.0 && v.fract() == 0.0 && v < classes as f64).then_some(v as usize)
+}
+
+/// A row-major buffer viewed as the `[rows, cols]` operand of a product, transposing a stored
+/// `[cols, rows]` matrix when `transposed` is set (a view, never a copy).
+fn matrix<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ArrayView2<'_, T> {
+    if transposed {
+        ArrayView2::from_shape((cols, rows), data)
+            .expect("length checked in prepare")
+            .reversed_axes()
+    } else {
+        ArrayView2::from_shape((rows, cols), data).expect("length checked in prepare")
+    }
+}

@@ -1,0 +1,392 @@
+//! The device layer: a narrow backend trait (allocate, upload, prepare a kernel launch, run launches
+//! and read buffers back) and its two implementations, [`cpu::CpuBackend`] (the ndarray reference,
+//! f32 or f64) and [`wgpu::WgpuBackend`] (WGSL compute shaders).
+//!
+//! Every kernel is named by a [`Kernel`] and sized by [`Params`]; [`Kernel::bindings`] lists the
+//! buffers a launch takes and their lengths, so both backends check launches the same way.
+
+pub mod cpu;
+pub mod wgpu;
+
+use crate::error::{Error, Result};
+use crate::op::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
+
+/// The number type a backend computes in: `f32` on the GPU and CPU, `f64` on the CPU for
+/// gradient checking.
+pub trait Element:
+    num_traits::Float
+    + ndarray::LinalgScalar
+    + ndarray::ScalarOperand
+    + bytemuck::Pod
+    + Default
+    + std::fmt::Debug
+    + std::fmt::Display
+    + std::iter::Sum
+    + Send
+    + Sync
+    + 'static
+{
+    /// The nearest value of this type.
+    fn from_f64(v: f64) -> Self;
+    /// The value as f64 (exact for both types).
+    fn as_f64(self) -> f64;
+}
+
+impl Element for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Element for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A kernel of the kernel set: which computation a launch runs. Sizes come with [`Params`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kernel {
+    /// `y = f(x)`; dims `[n]`.
+    Unary(UnaryOp),
+    /// `dx = dy · f'(x)` (from `x`, the saved `y` and `dy`); dims `[n]`.
+    UnaryGrad(UnaryOp),
+    /// `c = f(a, b)`; dims `[n]`.
+    Binary(BinaryOp),
+    /// `da` or `db` of `c = f(a, b)` from `a`, `b` and `dc`; dims `[n]`.
+    BinaryGrad(BinaryOp, Operand),
+    /// `c[m, n] = op(a)·op(b)`, `op` transposing the stored matrix when the flag is set
+    /// (`a` stored `[m, k]`, or `[k, m]` with `ta`; `b` stored `[k, n]`, or `[n, k]` with `tb`);
+    /// with `bias`, `c = act(op(a)·op(b) + bias)`, bias `[n]`. dims `[m, n, k]`.
+    Matmul {
+        ta: bool,
+        tb: bool,
+        bias: bool,
+        act: Activation,
+    },
+    /// `y[i, j] = x[i, j] + bias[j]`; dims `[rows, cols]`.
+    BiasAdd,
+    /// `y[j] = Σ_i x[i, j]` (the bias gradient); dims `[rows, cols]`.
+    ColSum,
+    /// `y[i] = Σ_j x[i, j]`; dims `[rows, cols]`.
+    RowSum,
+    /// `y[i] = max_j x[i, j]`; dims `[rows, cols]`.
+    RowMax,
+    /// `dx[i, j] = dy[i]` where `x[i, j]` is the row's maximum, else 0; dims `[rows, cols]`.
+    RowMaxGrad,
+    /// `y[0] = Σ x`; dims `[n]`.
+    SumAll,
+    /// Spreads a reduced tensor back over `[rows, cols]`; dims `[rows, cols]`.
+    Broadcast(Broadcast),
+    /// Softmax cross-entropy of logits `[rows, cols]` against class labels `[rows]` (class
+    /// indices stored as numbers): writes the probabilities and the mean loss; dims `[rows, cols]`.
+    SoftmaxCe,
+    /// `dlogits = (p − onehot(labels)) · dloss / rows`; dims `[rows, cols]`.
+    SoftmaxCeGrad,
+    /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
+    Mse,
+    /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
+    MseGrad,
+    /// `w −= lr · (g + wd·w)`; dims `[n]`; scalars `[lr, weight_decay]`.
+    Sgd,
+    /// PyTorch's momentum SGD; dims `[n, nesterov]`; scalars `[lr, momentum, weight_decay]`.
+    Momentum,
+    /// Adam (dims[1] = 0) or AdamW (dims[1] = 1); dims `[n, decoupled]`; scalars
+    /// `[lr, beta1, beta2, eps, weight_decay, 1 − beta1ᵗ, 1 − beta2ᵗ]`.
+    Adam,
+    /// The device's fp32 FMA roof: `invocations` lanes each run `iterations` × 64 flops and
+    /// write one value; dims `[iterations, invocations]`; scalars `[mul, add]`.
+    FmaRoof,
+}
+
+/// The sizes and constants of one launch. `dims` are counts (see each [`Kernel`]); `scalars` are
+/// constants such as a learning rate, kept in f64 so the f64 CPU backend loses nothing.
+///
+/// ```
+/// use shadergrad::backend::Params;
+/// let p = Params::dims(&[4, 8, 16]).with_scalars(&[0.5]);
+/// assert_eq!(p.dims, [4, 8, 16, 0]);
+/// assert_eq!(p.scalars[0], 0.5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Params {
+    pub dims: [u32; 4],
+    pub scalars: [f64; 8],
+}
+
+impl Params {
+    /// Params with the given dims (at most 4) and no scalars.
+    pub fn dims(dims: &[u32]) -> Self {
+        let mut p = Params::default();
+        p.dims[..dims.len()].copy_from_slice(dims);
+        p
+    }
+
+    /// The same params with the given scalars (at most 8).
+    pub fn with_scalars(mut self, scalars: &[f64]) -> Self {
+        self.scalars[..scalars.len()].copy_from_slice(scalars);
+        self
+    }
+
+    fn d(&self, i: usize) -> usize {
+        self.dims[i] as usize
+    }
+}
+
+/// One buffer a kernel binds: its binding slot in the shader, its role, how many values it must
+/// hold, and whether the kernel writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub slot: u32,
+    pub role: &'static str,
+    pub len: usize,
+    pub write: bool,
+}
+
+const fn read(slot: u32, role: &'static str, len: usize) -> Binding {
+    Binding {
+        slot,
+        role,
+        len,
+        write: false,
+    }
+}
+
+const fn write(slot: u32, role: &'static str, len: usize) -> Binding {
+    Binding {
+        slot,
+        role,
+        len,
+        write: true,
+    }
+}
+
+impl Kernel {
+    /// The buffers a launch of this kernel takes, in order, with the lengths `params` imply.
+    /// Slots match the `@binding` numbers in the kernel's WGSL file (slot 0 is the uniform).
+    pub fn bindings(&self, p: &Params) -> Vec<Binding> {
+        let n = p.d(0);
+        let (rows, cols) = (p.d(0), p.d(1));
+        match *self {
+            Kernel::Unary(_) => vec![read(1, "x", n), write(2, "y", n)],
+            Kernel::UnaryGrad(_) => vec![
+                read(1, "x", n),
+                read(3, "y", n),
+                read(4, "dy", n),
+                write(5, "dx", n),
+            ],
+            Kernel::Binary(_) => vec![read(1, "a", n), read(2, "b", n), write(3, "c", n)],
+            Kernel::BinaryGrad(..) => vec![
+                read(1, "a", n),
+                read(2, "b", n),
+                read(4, "dc", n),
+                write(5, "grad", n),
+            ],
+            Kernel::Matmul {
+                ta: _,
+                tb: _,
+                bias,
+                act: _,
+            } => {
+                let (m, n, k) = (p.d(0), p.d(1), p.d(2));
+                let mut b = vec![read(1, "a", m * k), read(2, "b", k * n)];
+                if bias {
+                    b.push(read(3, "bias", n));
+                }
+                b.push(write(4, "c", m * n));
+                b
+            }
+            Kernel::BiasAdd => vec![
+                read(1, "x", rows * cols),
+                read(2, "bias", cols),
+                write(3, "y", rows * cols),
+            ],
+            Kernel::ColSum => vec![read(1, "x", rows * cols), write(4, "y", cols)],
+            Kernel::RowSum | Kernel::RowMax => vec![read(1, "x", rows * cols), write(2, "y", rows)],
+            Kernel::RowMaxGrad => vec![
+                read(1, "x", rows * cols),
+                read(3, "y", rows),
+                read(4, "dy", rows),
+                write(5, "dx", rows * cols),
+            ],
+            Kernel::SumAll => vec![read(1, "x", n), write(2, "y", 1)],
+            Kernel::Broadcast(mode) => {
+                let src = match mode {
+                    Broadcast::Scalar => 1,
+                    Broadcast::Rows => rows,
+                    Broadcast::Cols => cols,
+                };
+                vec![read(1, "src", src), write(5, "dst", rows * cols)]
+            }
+            Kernel::SoftmaxCe => vec![
+                read(1, "logits", rows * cols),
+                read(2, "labels", rows),
+                write(3, "probs", rows * cols),
+                write(4, "loss", 1),
+            ],
+            Kernel::SoftmaxCeGrad => vec![
+                read(5, "probs", rows * cols),
+                read(2, "labels", rows),
+                read(6, "dloss", 1),
+                write(7, "dlogits", rows * cols),
+            ],
+            Kernel::Mse => vec![
+                read(1, "pred", n),
+                read(2, "target", n),
+                write(4, "loss", 1),
+            ],
+            Kernel::MseGrad => vec![
+                read(1, "pred", n),
+                read(2, "target", n),
+                read(6, "dloss", 1),
+                write(7, "dpred", n),
+            ],
+            Kernel::Sgd => vec![write(1, "w", n), read(2, "g", n)],
+            Kernel::Momentum => vec![write(1, "w", n), read(2, "g", n), write(3, "v", n)],
+            Kernel::Adam => vec![
+                write(1, "w", n),
+                read(2, "g", n),
+                write(3, "m", n),
+                write(4, "v", n),
+            ],
+            Kernel::FmaRoof => vec![write(1, "sink", p.d(1))],
+        }
+    }
+
+    /// A readable name: `relu_forward`, `matmul[tA]`, `adam`.
+    pub fn name(&self) -> String {
+        match self {
+            Kernel::Unary(op) => format!("{}_forward", op.name()),
+            Kernel::UnaryGrad(op) => format!("{}_backward", op.name()),
+            Kernel::Binary(op) => format!("{}_forward", op.name()),
+            Kernel::BinaryGrad(op, Operand::A) => format!("{}_backward_a", op.name()),
+            Kernel::BinaryGrad(op, Operand::B) => format!("{}_backward_b", op.name()),
+            Kernel::Matmul { ta, tb, bias, act } => {
+                let mut s = String::from("matmul");
+                if *ta || *tb {
+                    s.push('[');
+                    if *ta {
+                        s.push_str("tA");
+                    }
+                    if *tb {
+                        s.push_str(if *ta { ",tB" } else { "tB" });
+                    }
+                    s.push(']');
+                }
+                if *bias {
+                    s.push_str("+bias");
+                }
+                if *act == Activation::Relu {
+                    s.push_str("+relu");
+                }
+                s
+            }
+            Kernel::Broadcast(m) => format!("broadcast_{m:?}").to_lowercase(),
+            other => {
+                // CamelCase variant name to snake_case: ColSum -> col_sum.
+                let raw = format!("{other:?}");
+                let mut s = String::new();
+                for (i, ch) in raw.chars().enumerate() {
+                    if ch.is_uppercase() && i > 0 {
+                        s.push('_');
+                    }
+                    s.push(ch.to_ascii_lowercase());
+                }
+                s
+            }
+        }
+    }
+
+    /// Checks a launch's buffers against what its params imply.
+    pub fn check_buffers(&self, p: &Params, lens: &[usize]) -> Result<()> {
+        let bindings = self.bindings(p);
+        if lens.len() != bindings.len() {
+            return Err(Error::Graph(format!(
+                "kernel {} takes {} buffers ({}), got {}",
+                self.name(),
+                bindings.len(),
+                bindings
+                    .iter()
+                    .map(|b| b.role)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lens.len()
+            )));
+        }
+        for (index, (b, &got)) in bindings.iter().zip(lens).enumerate() {
+            if got != b.len {
+                return Err(Error::KernelBuffer {
+                    kernel: self.name(),
+                    index,
+                    role: b.role,
+                    expected: b.len,
+                    got,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A device that stores tensors and runs kernels. Kept narrow on purpose: everything above it
+/// (graphs, autodiff, plans, training) is written once against this trait.
+///
+/// The unit of work is a *prepared launch*: a kernel with its buffers and params fixed (on the GPU
+/// a pipeline plus a bind group, built once). [`Backend::run`] executes a list of launches in
+/// order and reads buffers back, as one submission on the GPU.
+pub trait Backend: Clone {
+    /// The number type of this backend's buffers.
+    type Elem: Element;
+    /// A buffer of `Elem`s on the device. Cloning gives another handle to the same storage.
+    type Buffer: Clone;
+    /// A launch whose kernel, buffers and params are fixed.
+    type Launch;
+
+    /// What this device is, for reports: `"llvmpipe (Vulkan, Cpu)"`, `"cpu f32 (ndarray)"`.
+    fn describe(&self) -> String;
+
+    /// True for a GPU backend.
+    fn is_gpu(&self) -> bool;
+
+    /// Allocates a zeroed buffer of `len` values; `name` is the tensor it is for (for errors).
+    fn alloc(&self, len: usize, name: &str) -> Result<Self::Buffer>;
+
+    /// The number of values a buffer holds.
+    fn len(&self, buffer: &Self::Buffer) -> usize;
+
+    /// Writes `data` into `buffer` (the lengths must agree). On the GPU the write is staged and
+    /// lands before the next [`Backend::run`]'s work.
+    fn upload(&self, buffer: &Self::Buffer, data: &[Self::Elem]) -> Result<()>;
+
+    /// Fixes a kernel's buffers and params, after checking them against [`Kernel::bindings`].
+    fn prepare(
+        &self,
+        kernel: Kernel,
+        params: Params,
+        buffers: &[&Self::Buffer],
+    ) -> Result<Self::Launch>;
+
+    /// Changes the params of a prepared launch (same sizes: a new learning rate or step count).
+    fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()>;
+
+    /// Runs `launches` in order, then reads `read` back: one submission and at most one wait.
+    fn run(
+        &self,
+        launches: &[Self::Launch],
+        read: &[&Self::Buffer],
+    ) -> Result<Vec<Vec<Self::Elem>>>;
+
+    /// Reads buffers back without running anything.
+    fn download(&self, read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>> {
+        self.run(&[], read)
+    }
+
+    /// How many submissions this backend has made so far (0 forever on the CPU).
+    fn submissions(&self) -> u64;
+}

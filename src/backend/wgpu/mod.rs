@@ -1,0 +1,497 @@
+//! The wgpu backend: tensors are storage buffers, kernels are WGSL compute pipelines (cached by
+//! file, entry point and specialisation), and a list of launches runs as one compute pass in one
+//! command buffer, one submit.
+
+mod context;
+mod kernels;
+mod shaders;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use context::{adapters, describe_adapter, GpuContext};
+pub use kernels::{pipeline_key, PipelineKey};
+pub use shaders::ShaderFile;
+
+use self::context::{lock, CachedPipeline};
+use self::kernels::{workgroups, Uniform};
+use super::{Backend, Kernel, Params};
+use crate::error::{Error, Result};
+
+/// The GPU backend. Cheap to clone: clones share one device.
+///
+/// ```no_run
+/// use shadergrad::backend::{wgpu::WgpuBackend, Backend};
+/// let gpu = WgpuBackend::new()?;
+/// println!("running on {}", gpu.describe());
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct WgpuBackend {
+    ctx: Arc<GpuContext>,
+}
+
+/// A GPU tensor's storage: a storage buffer and the number of f32 values it holds.
+#[derive(Clone, Debug)]
+pub struct GpuBuffer {
+    buffer: wgpu::Buffer,
+    len: usize,
+    name: Arc<str>,
+}
+
+impl GpuBuffer {
+    /// The underlying wgpu buffer.
+    pub fn raw(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+/// A prepared GPU launch: pipeline, bind group (built once) and its own small uniform buffer.
+pub struct GpuLaunch {
+    kernel: Kernel,
+    pipeline: Arc<CachedPipeline>,
+    bind_group: wgpu::BindGroup,
+    uniform: wgpu::Buffer,
+    lens: Vec<usize>,
+    grid: [u32; 3],
+}
+
+impl WgpuBackend {
+    /// Opens the best GPU (see [`GpuContext::new`] for `SHADERGRAD_ADAPTER`).
+    pub fn new() -> Result<Self> {
+        Ok(WgpuBackend {
+            ctx: Arc::new(GpuContext::new()?),
+        })
+    }
+
+    /// The device context (adapter info, limits, raw device and queue).
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    fn module(&self, file: ShaderFile) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = lock(&self.ctx.modules).get(&file) {
+            return Ok(m.clone());
+        }
+        let source = file.source();
+        let module = self.ctx.scoped(
+            || format!("compiling shaders/{}", file.file_name()),
+            || {
+                self.ctx
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(file.file_name()),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+            },
+        )?;
+        lock(&self.ctx.modules).insert(file, module.clone());
+        Ok(module)
+    }
+
+    fn pipeline(&self, kernel: &Kernel, params: &Params) -> Result<Arc<CachedPipeline>> {
+        let key = kernels::pipeline_key(kernel);
+        if let Some(p) = lock(&self.ctx.pipelines).get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let module = self.module(key.file)?;
+        let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
+        for b in kernel.bindings(params) {
+            entries.push(layout_entry(
+                b.slot,
+                wgpu::BufferBindingType::Storage {
+                    read_only: !b.write,
+                },
+            ));
+        }
+        let constants: Vec<(&str, f64)> =
+            key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let cached = self.ctx.scoped(
+            || {
+                format!(
+                    "building the pipeline for {} ({})",
+                    kernel.name(),
+                    key.file.file_name()
+                )
+            },
+            || {
+                let device = &self.ctx.device;
+                let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(key.entry),
+                    entries: &entries,
+                });
+                let pipeline_layout =
+                    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(key.entry),
+                        bind_group_layouts: &[Some(&layout)],
+                        immediate_size: 0,
+                    });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(key.entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(key.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        // Every kernel writes its workgroup memory before reading it.
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+                CachedPipeline { pipeline, layout }
+            },
+        )?;
+        let cached = Arc::new(cached);
+        lock(&self.ctx.pipelines).insert(key, Arc::clone(&cached));
+        Ok(cached)
+    }
+
+    /// Encodes `launches` as one compute pass, optionally bracketed by timestamp writes.
+    fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        launches: &[GpuLaunch],
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadergrad step"),
+            timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
+                query_set,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            }),
+        });
+        for l in launches {
+            if l.grid.contains(&0) {
+                continue;
+            }
+            pass.set_pipeline(&l.pipeline.pipeline);
+            pass.set_bind_group(0, &l.bind_group, &[]);
+            pass.dispatch_workgroups(l.grid[0], l.grid[1], l.grid[2]);
+        }
+    }
+
+    /// A staging buffer of at least `bytes`, taken from the pool (or made, sized to a power
+    /// of two so later readbacks fit). Give it back with [`Self::return_staging`].
+    fn take_staging(&self, bytes: u64) -> wgpu::Buffer {
+        let mut pool = lock(&self.ctx.staging);
+        if let Some(i) = pool.iter().position(|b| b.size() >= bytes) {
+            return pool.swap_remove(i);
+        }
+        drop(pool);
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("shadergrad readback"),
+            size: bytes.next_power_of_two().max(256),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn return_staging(&self, buffer: wgpu::Buffer) {
+        lock(&self.ctx.staging).push(buffer);
+    }
+
+    /// Maps `bytes` of a staging buffer and returns the f32 values at each `(offset, len)`.
+    fn read_staging(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        parts: &[(u64, usize)],
+    ) -> Result<Vec<Vec<f32>>> {
+        if bytes == 0 {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
+        }
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx.wait()?;
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.ctx.check_faults()?;
+                return Err(Error::Gpu {
+                    during: "reading results back".into(),
+                    message: e.to_string(),
+                });
+            }
+            Err(_) => {
+                self.ctx.check_faults()?;
+                return Err(Error::Gpu {
+                    during: "reading results back".into(),
+                    message: "the buffer was never mapped".into(),
+                });
+            }
+        }
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                during: "reading results back".into(),
+                message: e.to_string(),
+            })?;
+            let all: &[f32] = bytemuck::cast_slice(&view);
+            parts
+                .iter()
+                .map(|&(offset, len)| {
+                    let start = (offset / 4) as usize;
+                    all[start..start + len].to_vec()
+                })
+                .collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Times `launches` on the GPU: `reps` submissions of one pass each, after one warm-up.
+    /// Uses timestamp queries where the adapter has them (returning `true`), wall clock
+    /// around submit-and-wait otherwise. Returns the mean seconds per run.
+    pub fn time(&self, launches: &[GpuLaunch], reps: usize) -> Result<(f64, bool)> {
+        self.run(launches, &[])?;
+        let device = &self.ctx.device;
+        if !self.ctx.has_timestamps() {
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                self.run(launches, &[])?;
+            }
+            return Ok((start.elapsed().as_secs_f64() / reps as f64, false));
+        }
+        let (query_set, resolve, staging) = self.ctx.scoped(
+            || "creating timestamp queries".into(),
+            || {
+                let query_set = device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("shadergrad timing"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                });
+                let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps readback"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (query_set, resolve, staging)
+            },
+        )?;
+        let period = self.ctx.queue.get_timestamp_period() as f64;
+        let mut total = 0.0;
+        for _ in 0..reps {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            self.encode(&mut encoder, launches, Some(&query_set));
+            encoder.resolve_query_set(&query_set, 0..2, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+            self.ctx.queue.submit([encoder.finish()]);
+            let slice = staging.slice(..);
+            slice.map_async(wgpu::MapMode::Read, |_| {});
+            self.ctx.wait()?;
+            let ticks: [u64; 2] = {
+                let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                    during: "reading timestamps".into(),
+                    message: e.to_string(),
+                })?;
+                bytemuck::pod_read_unaligned(&view[..16])
+            };
+            staging.unmap();
+            total += ticks[1].saturating_sub(ticks[0]) as f64 * period * 1e-9;
+        }
+        Ok((total / reps as f64, true))
+    }
+}
+
+fn layout_entry(slot: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: slot,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Backend for WgpuBackend {
+    type Elem = f32;
+    type Buffer = GpuBuffer;
+    type Launch = GpuLaunch;
+
+    fn describe(&self) -> String {
+        self.ctx.describe()
+    }
+
+    fn is_gpu(&self) -> bool {
+        true
+    }
+
+    fn alloc(&self, len: usize, name: &str) -> Result<GpuBuffer> {
+        let bytes = (len as u64).saturating_mul(4);
+        let limit = self.ctx.max_binding_bytes();
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                name: name.into(),
+                bytes,
+                limit,
+                device: self.describe(),
+            });
+        }
+        let buffer = self.ctx.scoped(
+            || format!("allocating {bytes} bytes for `{name}`"),
+            || {
+                self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(name),
+                    // A binding must be at least 4 bytes, so an empty tensor gets one value.
+                    size: bytes.max(4),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            },
+        )?;
+        Ok(GpuBuffer {
+            buffer,
+            len,
+            name: name.into(),
+        })
+    }
+
+    fn len(&self, buffer: &GpuBuffer) -> usize {
+        buffer.len
+    }
+
+    fn upload(&self, buffer: &GpuBuffer, data: &[f32]) -> Result<()> {
+        if data.len() != buffer.len {
+            return Err(Error::Length {
+                what: format!("upload to `{}`", buffer.name),
+                expected: buffer.len,
+                got: data.len(),
+            });
+        }
+        self.ctx.check_faults()?;
+        if !data.is_empty() {
+            self.ctx
+                .queue
+                .write_buffer(&buffer.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
+        kernel.check_buffers(&params, &lens)?;
+        let grid = workgroups(&kernel, &params)?;
+        let pipeline = self.pipeline(&kernel, &params)?;
+        let bindings = kernel.bindings(&params);
+        let device = &self.ctx.device;
+        let (uniform, bind_group) = self.ctx.scoped(
+            || format!("binding buffers for {}", kernel.name()),
+            || {
+                let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size: std::mem::size_of::<Uniform>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.ctx.queue.write_buffer(
+                    &uniform,
+                    0,
+                    bytemuck::bytes_of(&Uniform::new(&kernel, &params)),
+                );
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniform.as_entire_binding(),
+                }];
+                for (b, buf) in bindings.iter().zip(buffers) {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: b.slot,
+                        resource: buf.buffer.as_entire_binding(),
+                    });
+                }
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("shadergrad launch"),
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                });
+                (uniform, bind_group)
+            },
+        )?;
+        Ok(GpuLaunch {
+            kernel,
+            pipeline,
+            bind_group,
+            uniform,
+            lens,
+            grid,
+        })
+    }
+
+    fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
+        launch.kernel.check_buffers(&params, &launch.lens)?;
+        launch.grid = workgroups(&launch.kernel, &params)?;
+        self.ctx.check_faults()?;
+        self.ctx.queue.write_buffer(
+            &launch.uniform,
+            0,
+            bytemuck::bytes_of(&Uniform::new(&launch.kernel, &params)),
+        );
+        Ok(())
+    }
+
+    fn run(&self, launches: &[GpuLaunch], read: &[&GpuBuffer]) -> Result<Vec<Vec<f32>>> {
+        let mut parts = Vec::with_capacity(read.len());
+        let mut bytes = 0u64;
+        for b in read {
+            parts.push((bytes, b.len));
+            bytes += b.len as u64 * 4;
+        }
+        let staging = (bytes > 0).then(|| self.take_staging(bytes));
+        self.ctx.scoped(
+            || "running kernels".into(),
+            || {
+                let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+                if !launches.is_empty() {
+                    self.encode(&mut encoder, launches, None);
+                }
+                if let Some(staging) = &staging {
+                    for (b, &(offset, len)) in read.iter().zip(&parts) {
+                        if len > 0 {
+                            encoder.copy_buffer_to_buffer(
+                                &b.buffer,
+                                0,
+                                staging,
+                                offset,
+                                len as u64 * 4,
+                            );
+                        }
+                    }
+                }
+                self.ctx.queue.submit([encoder.finish()]);
+            },
+        )?;
+        self.ctx.submissions.fetch_add(1, Ordering::Relaxed);
+        match staging {
+            Some(staging) => {
+                let values = self.read_staging(&staging, bytes, &parts);
+                if values.is_ok() {
+                    self.return_staging(staging);
+                }
+                values
+            }
+            None => {
+                self.ctx.wait()?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn submissions(&self) -> u64 {
+        self.ctx.submissions.load(Ordering::Relaxed)
+    }
+}

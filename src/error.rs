@@ -1,0 +1,175 @@
+//! One error type for the whole crate. Every message names the tensor, file, shape or flag at
+//! fault and, where there is one, says what would fix it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in shadergrad, from a bad shape to a lost GPU.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two tensors whose shapes do not fit the op that combines them.
+    #[error("shape mismatch in {op} at {location}: {lhs_name} has shape {lhs} but {rhs_name} has shape {rhs} ({why})")]
+    Shape {
+        op: String,
+        lhs_name: String,
+        lhs: String,
+        rhs_name: String,
+        rhs: String,
+        why: String,
+        location: String,
+    },
+
+    /// A tensor whose shape is wrong for an op on its own (a loss that is not a scalar, a
+    /// matmul operand that is not a matrix, ...).
+    #[error("{op} at {location}: {name} has shape {shape}, {expected}")]
+    BadShape {
+        op: String,
+        name: String,
+        shape: String,
+        expected: String,
+        location: String,
+    },
+
+    /// Data of the wrong length for the tensor or buffer it is meant for.
+    #[error("{what}: expected {expected} values, got {got}")]
+    Length {
+        what: String,
+        expected: usize,
+        got: usize,
+    },
+
+    /// A kernel launched with buffers whose sizes do not match its parameters.
+    #[error("kernel {kernel}: buffer {index} ({role}) holds {got} values but the launch needs {expected}")]
+    KernelBuffer {
+        kernel: String,
+        index: usize,
+        role: &'static str,
+        expected: usize,
+        got: usize,
+    },
+
+    /// A gradient asked of a tensor the loss does not depend on (or that does not take one).
+    #[error("no gradient for `{name}`: {why}")]
+    NoGradient { name: String, why: String },
+
+    /// An op the autodiff engine cannot differentiate (a gradient node, an optimizer update).
+    #[error("cannot differentiate through {op} (node `{name}`): {why}")]
+    NotDifferentiable {
+        op: String,
+        name: String,
+        why: String,
+    },
+
+    /// A tensor handle used with a graph or plan it does not belong to, or not fed.
+    #[error("{0}")]
+    Graph(String),
+
+    /// No GPU adapter could be found; the message says how to install one.
+    #[error("no GPU adapter found{detail}. On headless Linux install Mesa's software Vulkan driver: `sudo apt-get install mesa-vulkan-drivers libvulkan1`; on macOS and Windows update the graphics driver. Set SHADERGRAD_BACKEND=cpu to run on the CPU instead.")]
+    NoAdapter { detail: String },
+
+    /// `SHADERGRAD_ADAPTER` named an adapter that does not exist.
+    #[error(
+        "no GPU adapter matches SHADERGRAD_ADAPTER={wanted:?}; the adapters here are: {available}"
+    )]
+    UnknownAdapter { wanted: String, available: String },
+
+    /// A bad value in an environment variable or option.
+    #[error("invalid value {value:?} for {name}: {expected}")]
+    InvalidValue {
+        name: String,
+        value: String,
+        expected: String,
+    },
+
+    /// A tensor larger than the device can bind to one shader.
+    #[error("tensor `{name}` needs {bytes} bytes but the device allows at most {limit} bytes per storage binding ({device})")]
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+        device: String,
+    },
+
+    /// A GPU validation error, out-of-memory or internal error, caught instead of panicking.
+    #[error("GPU error during {during}: {message}")]
+    Gpu { during: String, message: String },
+
+    /// The GPU device was lost (driver reset, device destroyed); rebuild the device and resume.
+    #[error("the GPU device was lost ({reason}); create a new Device and resume from the last checkpoint")]
+    DeviceLost { reason: String },
+
+    /// A value that must be finite was NaN or infinite.
+    #[error("non-finite value: {0}")]
+    NonFinite(String),
+
+    /// A label outside the model's classes.
+    #[error("label {label} at position {index} is outside the {classes} classes 0..{classes}")]
+    LabelOutOfRange {
+        label: usize,
+        index: usize,
+        classes: usize,
+    },
+
+    /// A file that is malformed: bad magic, truncated, inconsistent header.
+    #[error("{path}: {why}")]
+    BadFile { path: PathBuf, why: String },
+
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A checkpoint that does not fit the model it is loaded into.
+    #[error("checkpoint {path}: {why}")]
+    Checkpoint { path: PathBuf, why: String },
+
+    /// An expression that does not parse; `column` is 1-based.
+    #[error("parse error at column {column}: {message}\n  {source_text}\n  {caret}")]
+    Parse {
+        message: String,
+        column: usize,
+        source_text: String,
+        caret: String,
+    },
+
+    /// An interrupted run (Ctrl-C); what was saved is named in the message.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A malformed-file error.
+    pub fn bad_file(path: impl Into<PathBuf>, why: impl Into<String>) -> Self {
+        Error::BadFile {
+            path: path.into(),
+            why: why.into(),
+        }
+    }
+
+    /// An invalid option or environment value.
+    pub fn invalid(
+        name: impl Into<String>,
+        value: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::InvalidValue {
+            name: name.into(),
+            value: value.into(),
+            expected: expected.into(),
+        }
+    }
+}

@@ -1,0 +1,868 @@
+//! The executor. [`Plan::compile`] turns a graph into a list of prepared kernel launches once:
+//! schedule in id order (a topological order), give every intermediate a buffer and hand buffers
+//! whose values are dead to later nodes (liveness), build bind groups. [`Plan::run`] then
+//! uploads only the inputs and runs the whole forward + backward (+ update) as one submission,
+//! reading back only the outputs asked for.
+//!
+//! Parameters live in a [`ParamStore`], outside any plan, so several plans (a training step,
+//! an evaluation at another batch size) share them without copies.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use crate::backend::{Backend, Element, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Node, NodeId, Op, Tensor};
+use crate::op::{Activation, UnaryOp};
+use crate::optim::Optimizer;
+use crate::shape::Shape;
+
+/// Trainable parameters (and their optimizer state) on one backend, by name.
+pub struct ParamStore<B: Backend> {
+    backend: B,
+    params: BTreeMap<String, StoredParam<B>>,
+    steps: u64,
+}
+
+struct StoredParam<B: Backend> {
+    shape: Shape,
+    buffer: B::Buffer,
+    state: BTreeMap<String, B::Buffer>,
+}
+
+impl<B: Backend> ParamStore<B> {
+    /// An empty store on `backend`.
+    pub fn new(backend: &B) -> Self {
+        ParamStore {
+            backend: backend.clone(),
+            params: BTreeMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// The backend the parameters live on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Parameter names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.params.keys().cloned().collect()
+    }
+
+    /// A parameter's shape.
+    pub fn shape(&self, name: &str) -> Option<Shape> {
+        self.params.get(name).map(|p| p.shape.clone())
+    }
+
+    /// Optimizer steps taken with these parameters (Adam's bias correction counts them).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Sets the step count (when resuming).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    fn stored(&self, name: &str) -> Result<&StoredParam<B>> {
+        self.params.get(name).ok_or_else(|| {
+            Error::Graph(format!(
+                "no parameter named `{name}` in the store (it has: {})",
+                self.names().join(", ")
+            ))
+        })
+    }
+
+    /// The buffer of `name`, created from `init` the first time. A later request with another
+    /// shape is an error naming both shapes.
+    pub fn buffer(&mut self, name: &str, shape: &Shape, init: &[f64]) -> Result<B::Buffer> {
+        if let Some(p) = self.params.get(name) {
+            if &p.shape != shape {
+                return Err(Error::Shape {
+                    op: "parameter".into(),
+                    lhs_name: format!("stored `{name}`"),
+                    lhs: p.shape.to_string(),
+                    rhs_name: format!("the graph's `{name}`"),
+                    rhs: shape.to_string(),
+                    why: "a parameter keeps its shape".into(),
+                    location: "plan compile".into(),
+                });
+            }
+            return Ok(p.buffer.clone());
+        }
+        let buffer = self.backend.alloc(shape.len(), name)?;
+        let data: Vec<B::Elem> = init.iter().map(|&v| B::Elem::from_f64(v)).collect();
+        self.backend.upload(&buffer, &data)?;
+        self.params.insert(
+            name.to_string(),
+            StoredParam {
+                shape: shape.clone(),
+                buffer: buffer.clone(),
+                state: BTreeMap::new(),
+            },
+        );
+        Ok(buffer)
+    }
+
+    /// Sets a parameter's values (creating it if new).
+    pub fn set(&mut self, name: &str, shape: &Shape, values: &[f64]) -> Result<()> {
+        if values.len() != shape.len() {
+            return Err(Error::Length {
+                what: format!("values for parameter `{name}` of shape {shape}"),
+                expected: shape.len(),
+                got: values.len(),
+            });
+        }
+        let buffer = self.buffer(name, shape, values)?;
+        let data: Vec<B::Elem> = values.iter().map(|&v| B::Elem::from_f64(v)).collect();
+        self.backend.upload(&buffer, &data)
+    }
+
+    /// The optimizer state buffer `key` of parameter `name`, zeros when new.
+    pub fn state(&mut self, name: &str, key: &str) -> Result<B::Buffer> {
+        let len = self.stored(name)?.shape.len();
+        if let Some(b) = self.params.get(name).and_then(|p| p.state.get(key)) {
+            return Ok(b.clone());
+        }
+        let buffer = self.backend.alloc(len, &format!("{name}/{key}"))?;
+        if let Some(p) = self.params.get_mut(name) {
+            p.state.insert(key.to_string(), buffer.clone());
+        }
+        Ok(buffer)
+    }
+
+    /// Sets optimizer state `key` of parameter `name` (when resuming).
+    pub fn set_state(&mut self, name: &str, key: &str, values: &[f64]) -> Result<()> {
+        let buffer = self.state(name, key)?;
+        let data: Vec<B::Elem> = values.iter().map(|&v| B::Elem::from_f64(v)).collect();
+        self.backend.upload(&buffer, &data)
+    }
+
+    /// Reads every parameter and every state buffer back in one transfer:
+    /// `(name, shape, values, [(state key, values)])`.
+    #[allow(clippy::type_complexity)]
+    pub fn read_all(&self) -> Result<Vec<(String, Shape, Vec<f64>, Vec<(String, Vec<f64>)>)>> {
+        let mut bufs = Vec::new();
+        for p in self.params.values() {
+            bufs.push(&p.buffer);
+            bufs.extend(p.state.values());
+        }
+        let mut values = self
+            .backend
+            .download(&bufs)?
+            .into_iter()
+            .map(|v| v.into_iter().map(Element::as_f64).collect());
+        let mut out = Vec::new();
+        for (name, p) in &self.params {
+            let data = values.next().unwrap_or_default();
+            let state = p
+                .state
+                .keys()
+                .map(|k| (k.clone(), values.next().unwrap_or_default()))
+                .collect();
+            out.push((name.clone(), p.shape.clone(), data, state));
+        }
+        Ok(out)
+    }
+
+    /// Reads one parameter back.
+    pub fn read(&self, name: &str) -> Result<Vec<f64>> {
+        let p = self.stored(name)?;
+        Ok(self
+            .backend
+            .download(&[&p.buffer])?
+            .remove(0)
+            .into_iter()
+            .map(Element::as_f64)
+            .collect())
+    }
+}
+
+/// How to compile a plan.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanOptions {
+    /// Hand dead intermediates' buffers to later nodes (off: every node keeps its own buffer).
+    pub reuse_buffers: bool,
+    /// Keep and read back every node's value (anomaly mode and backend comparison).
+    pub keep_all: bool,
+    /// Fuse matmul + bias (+ ReLU) into one kernel where nothing else needs the parts.
+    pub fuse: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            reuse_buffers: true,
+            keep_all: false,
+            fuse: true,
+        }
+    }
+}
+
+/// What a compiled plan does per run, for reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanReport {
+    /// Kernel launches per run.
+    pub dispatches: usize,
+    /// Bytes of buffers the plan allocated for intermediate values.
+    pub intermediate_bytes: u64,
+    /// Bytes a buffer per intermediate value would take.
+    pub naive_bytes: u64,
+    /// Bytes of inputs, constants and parameters it uses.
+    pub persistent_bytes: u64,
+    /// Submissions the last run made (1 on the GPU; 0 on the CPU, which submits nothing).
+    pub submits_per_run: u64,
+    /// Nodes the plan computes.
+    pub nodes: usize,
+    /// Matmul + bias (+ ReLU) groups fused into one kernel.
+    pub fused: usize,
+}
+
+impl fmt::Display for PlanReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} nodes, {} dispatches ({} fused), intermediates {:.1} KiB allocated vs {:.1} KiB naive ({:.0}% saved), {:.1} KiB persistent, {} submit(s) per run",
+            self.nodes,
+            self.dispatches,
+            self.fused,
+            self.intermediate_bytes as f64 / 1024.0,
+            self.naive_bytes as f64 / 1024.0,
+            if self.naive_bytes > 0 { 100.0 * (1.0 - self.intermediate_bytes as f64 / self.naive_bytes as f64) } else { 0.0 },
+            self.persistent_bytes as f64 / 1024.0,
+            self.submits_per_run
+        )
+    }
+}
+
+/// Values read back from a run, by tensor.
+pub struct Outputs<E> {
+    values: HashMap<NodeId, Vec<E>>,
+    names: HashMap<NodeId, String>,
+}
+
+impl<E: Element> Outputs<E> {
+    /// The values of an output.
+    pub fn get(&self, t: &Tensor) -> Result<&[E]> {
+        self.values
+            .get(&t.id())
+            .map(Vec::as_slice)
+            .ok_or_else(|| Error::Graph(format!("`{}` is not an output of this plan", t.name())))
+    }
+
+    /// The value of a scalar output, as f64.
+    pub fn scalar(&self, t: &Tensor) -> Result<f64> {
+        let v = self.get(t)?;
+        match v {
+            [x] => Ok(Element::as_f64(*x)),
+            _ => Err(Error::Graph(format!(
+                "`{}` holds {} values, not one",
+                t.name(),
+                v.len()
+            ))),
+        }
+    }
+
+    /// Every output in id order, with its node's name.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &str, &[E])> {
+        let mut ids: Vec<_> = self.values.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(move |id| (id, self.names[&id].as_str(), self.values[&id].as_slice()))
+    }
+}
+
+struct FedInput<B: Backend> {
+    name: String,
+    shape: Shape,
+    buffer: B::Buffer,
+    fed: bool,
+}
+
+struct UpdateLaunch {
+    launch: usize,
+    optimizer: Optimizer,
+    len: usize,
+}
+
+/// A compiled graph, ready to run many times.
+pub struct Plan<B: Backend> {
+    backend: B,
+    launches: Vec<B::Launch>,
+    /// The node each launch computes, for reports.
+    launch_nodes: Vec<NodeId>,
+    inputs: HashMap<NodeId, FedInput<B>>,
+    outputs: Vec<(NodeId, B::Buffer)>,
+    kept: HashMap<NodeId, B::Buffer>,
+    names: HashMap<NodeId, String>,
+    updates: Vec<UpdateLaunch>,
+    report: PlanReport,
+    graph: Graph,
+}
+
+/// Buffers of dead values, by length, for later nodes to take.
+struct BufferPool<B: Backend> {
+    free: HashMap<usize, Vec<B::Buffer>>,
+    reuse: bool,
+}
+
+impl<B: Backend> BufferPool<B> {
+    /// A buffer of `len` values: a dead value's, or a new one. Counts both in the report.
+    fn take(
+        &mut self,
+        backend: &B,
+        len: usize,
+        name: &str,
+        report: &mut PlanReport,
+    ) -> Result<B::Buffer> {
+        let bytes = (len * std::mem::size_of::<B::Elem>()) as u64;
+        report.naive_bytes += bytes;
+        if self.reuse {
+            if let Some(b) = self.free.get_mut(&len).and_then(Vec::pop) {
+                return Ok(b);
+            }
+        }
+        report.intermediate_bytes += bytes;
+        backend.alloc(len, name)
+    }
+
+    fn give(&mut self, len: usize, buffer: B::Buffer) {
+        self.free.entry(len).or_default().push(buffer);
+    }
+}
+
+/// Matmul + bias (+ ReLU) found fusable: the matmul, bias-add and optional relu nodes.
+struct Fusion {
+    matmul: NodeId,
+    bias_add: NodeId,
+    relu: Option<NodeId>,
+}
+
+/// Finds matmul → bias_add (→ relu) chains whose middle values nothing else reads, except a
+/// ReLU's own backward, which can read the ReLU's output instead (x > 0 ⇔ relu(x) > 0).
+fn find_fusions(
+    nodes: &[Node],
+    needed: &[bool],
+    consumers: &[Vec<NodeId>],
+    outputs: &HashSet<NodeId>,
+) -> Vec<Fusion> {
+    let mut found = Vec::new();
+    for (id, n) in nodes.iter().enumerate() {
+        if !needed[id] || n.op != Op::BiasAdd {
+            continue;
+        }
+        let m = n.inputs[0];
+        if !matches!(nodes[m].op, Op::Matmul { .. }) || consumers[m] != [id] || outputs.contains(&m)
+        {
+            continue;
+        }
+        // A ReLU reading the bias-add, whose other readers are only that ReLU's gradient nodes.
+        let relu = consumers[id]
+            .iter()
+            .copied()
+            .find(|&r| nodes[r].op == Op::Unary(UnaryOp::Relu));
+        let relu = relu.filter(|&r| {
+            !outputs.contains(&id)
+                && consumers[id].iter().all(|&c| {
+                    c == r
+                        || (nodes[c].op == Op::UnaryGrad(UnaryOp::Relu) && nodes[c].inputs[1] == r)
+                })
+        });
+        found.push(Fusion {
+            matmul: m,
+            bias_add: id,
+            relu,
+        });
+    }
+    found
+}
+
+impl<B: Backend> Plan<B> {
+    /// Compiles the part of `graph` that `outputs` need, with default options.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, plan::{Plan, ParamStore}};
+    /// let g = Graph::new();
+    /// let x = g.input("x", [3]).with_grad();
+    /// let y = x.square().sum();
+    /// let dx = g.backward(&y)?.of(&x)?;
+    /// let cpu = CpuBackend::<f64>::new();
+    /// let mut store = ParamStore::new(&cpu);
+    /// let mut plan = Plan::compile(&cpu, &g, &[&y, &dx], &mut store)?;
+    /// plan.set_input(&x, &[1.0, 2.0, 3.0])?;
+    /// let out = plan.run()?;
+    /// assert_eq!(out.scalar(&y)?, 14.0);
+    /// assert_eq!(out.get(&dx)?, &[2.0, 4.0, 6.0]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn compile(
+        backend: &B,
+        graph: &Graph,
+        outputs: &[&Tensor],
+        store: &mut ParamStore<B>,
+    ) -> Result<Self> {
+        Self::compile_with(backend, graph, outputs, store, PlanOptions::default())
+    }
+
+    /// Compiles with explicit [`PlanOptions`].
+    pub fn compile_with(
+        backend: &B,
+        graph: &Graph,
+        outputs: &[&Tensor],
+        store: &mut ParamStore<B>,
+        options: PlanOptions,
+    ) -> Result<Self> {
+        graph.check()?;
+        for t in outputs {
+            if !graph.same(t.graph()) {
+                return Err(Error::Graph(format!(
+                    "`{}` belongs to another graph than the one compiled",
+                    t.name()
+                )));
+            }
+        }
+        let nodes = graph.nodes();
+        let count = outputs.iter().map(|t| t.id() + 1).max().unwrap_or(0);
+        let nodes = &nodes[..count];
+
+        // What the outputs need, and who reads each value.
+        let mut needed = vec![false; count];
+        for t in outputs {
+            needed[t.id()] = true;
+        }
+        for id in (0..count).rev() {
+            if needed[id] {
+                for &i in &nodes[id].inputs {
+                    needed[i] = true;
+                }
+            }
+        }
+        let mut consumers: Vec<Vec<NodeId>> = vec![Vec::new(); count];
+        for (id, n) in nodes.iter().enumerate() {
+            if needed[id] {
+                for &i in &n.inputs {
+                    if !consumers[i].contains(&id) {
+                        consumers[i].push(id);
+                    }
+                }
+            }
+        }
+        let mut read_back: Vec<NodeId> = outputs
+            .iter()
+            .map(|t| t.id())
+            .filter(|&id| !nodes[id].op.is_effect())
+            .collect();
+        if options.keep_all {
+            read_back = (0..count)
+                .filter(|&id| needed[id] && !nodes[id].op.is_effect())
+                .collect();
+        }
+        read_back.dedup();
+        let output_set: HashSet<NodeId> = read_back.iter().copied().collect();
+
+        let fusions = if options.fuse && !options.keep_all {
+            find_fusions(nodes, &needed, &consumers, &output_set)
+        } else {
+            Vec::new()
+        };
+        // Nodes computed by a fused launch elsewhere; and value aliases (bias-add → relu output).
+        let mut skip: HashSet<NodeId> = HashSet::new();
+        let mut fused_at: HashMap<NodeId, &Fusion> = HashMap::new();
+        for f in &fusions {
+            skip.insert(f.matmul);
+            match f.relu {
+                Some(r) => {
+                    skip.insert(f.bias_add);
+                    fused_at.insert(r, f);
+                }
+                None => {
+                    fused_at.insert(f.bias_add, f);
+                }
+            }
+        }
+        let alias = |id: NodeId| -> NodeId {
+            fusions
+                .iter()
+                .find(|f| f.bias_add == id && f.relu.is_some())
+                .and_then(|f| f.relu)
+                .unwrap_or(id)
+        };
+        let last_use = {
+            let mut last: Vec<usize> = (0..count).collect();
+            for (id, n) in nodes.iter().enumerate() {
+                if needed[id] {
+                    for &i in &n.inputs {
+                        let i = alias(i);
+                        last[i] = last[i].max(id);
+                    }
+                }
+            }
+            last
+        };
+
+        let mut plan = Plan {
+            backend: backend.clone(),
+            launches: Vec::new(),
+            launch_nodes: Vec::new(),
+            inputs: HashMap::new(),
+            outputs: Vec::new(),
+            kept: HashMap::new(),
+            names: HashMap::new(),
+            updates: Vec::new(),
+            report: PlanReport::default(),
+            graph: graph.clone(),
+        };
+        let elem = std::mem::size_of::<B::Elem>() as u64;
+        let mut values: HashMap<NodeId, B::Buffer> = HashMap::new();
+        let mut aux: HashMap<NodeId, B::Buffer> = HashMap::new();
+        let mut persistent: HashSet<NodeId> = HashSet::new();
+        let mut pool = BufferPool::<B> {
+            free: HashMap::new(),
+            reuse: options.reuse_buffers,
+        };
+
+        for id in 0..count {
+            let n = &nodes[id];
+            if !needed[id] || skip.contains(&id) {
+                continue;
+            }
+            plan.report.nodes += 1;
+            plan.names.insert(id, n.name.clone());
+            let len = n.shape.len();
+            match &n.op {
+                Op::Input => {
+                    let buffer = backend.alloc(len, &n.name)?;
+                    plan.report.persistent_bytes += len as u64 * elem;
+                    plan.inputs.insert(
+                        id,
+                        FedInput {
+                            name: n.name.clone(),
+                            shape: n.shape.clone(),
+                            buffer: buffer.clone(),
+                            fed: false,
+                        },
+                    );
+                    persistent.insert(id);
+                    values.insert(id, buffer);
+                    continue;
+                }
+                Op::Param => {
+                    let init = n.init.clone().unwrap_or_else(|| vec![0.0; len].into());
+                    let buffer = store.buffer(&n.name, &n.shape, &init)?;
+                    plan.report.persistent_bytes += len as u64 * elem;
+                    persistent.insert(id);
+                    values.insert(id, buffer);
+                    continue;
+                }
+                Op::Constant => {
+                    let buffer = backend.alloc(len, &n.name)?;
+                    let data: Vec<B::Elem> = n
+                        .init
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|&v| B::Elem::from_f64(v))
+                        .collect();
+                    backend.upload(&buffer, &data)?;
+                    plan.report.persistent_bytes += len as u64 * elem;
+                    persistent.insert(id);
+                    values.insert(id, buffer);
+                    continue;
+                }
+                Op::Group => continue,
+                Op::Update(opt) => {
+                    let (param, grad) = (n.inputs[0], n.inputs[1]);
+                    let pname = nodes[param].name.clone();
+                    if nodes[param].op != Op::Param {
+                        return Err(Error::Graph(format!(
+                            "`{}` updates `{pname}`, which is not a parameter",
+                            n.name
+                        )));
+                    }
+                    let mut bufs = vec![values[&param].clone(), values[&alias(grad)].clone()];
+                    for key in opt.state_names() {
+                        bufs.push(store.state(&pname, key)?);
+                    }
+                    let plen = nodes[param].shape.len();
+                    let (kernel, params) = opt.kernel(plen, store.steps() + 1, opt.lr());
+                    plan.push_launch(id, kernel, params, &bufs)?;
+                    plan.updates.push(UpdateLaunch {
+                        launch: plan.launches.len() - 1,
+                        optimizer: *opt,
+                        len: plen,
+                    });
+                }
+                op => {
+                    let out = pool.take(backend, len, &n.name, &mut plan.report)?;
+                    let input = |k: usize| values[&alias(n.inputs[k])].clone();
+                    if let Some(f) = fused_at.get(&id) {
+                        let mm = &nodes[f.matmul];
+                        let Op::Matmul { ta, tb } = mm.op else {
+                            unreachable!("fusions start at a matmul")
+                        };
+                        let kernel = Kernel::Matmul {
+                            ta,
+                            tb,
+                            bias: true,
+                            act: if f.relu.is_some() {
+                                Activation::Relu
+                            } else {
+                                Activation::None
+                            },
+                        };
+                        let params = matmul_params(nodes, f.matmul);
+                        let bias = values[&nodes[f.bias_add].inputs[1]].clone();
+                        let bufs = [
+                            values[&mm.inputs[0]].clone(),
+                            values[&mm.inputs[1]].clone(),
+                            bias,
+                            out.clone(),
+                        ];
+                        plan.push_launch(id, kernel, params, &bufs)?;
+                        plan.report.fused += 1;
+                    } else {
+                        let (kernel, params) = kernel_for(nodes, id, op);
+                        let mut bufs: Vec<B::Buffer> = match op {
+                            // Reads the probabilities its forward node kept.
+                            Op::SoftmaxCrossEntropyGrad => {
+                                vec![aux[&n.inputs[0]].clone(), input(1), input(2)]
+                            }
+                            _ => (0..n.inputs.len()).map(input).collect(),
+                        };
+                        if *op == Op::SoftmaxCrossEntropy {
+                            let logits = nodes[n.inputs[0]].shape.len();
+                            let probs = pool.take(
+                                backend,
+                                logits,
+                                &format!("{} probabilities", n.name),
+                                &mut plan.report,
+                            )?;
+                            bufs.push(probs.clone());
+                            aux.insert(id, probs);
+                        }
+                        bufs.push(out.clone());
+                        plan.push_launch(id, kernel, params, &bufs)?;
+                    }
+                    values.insert(id, out);
+                }
+            }
+            // Values read for the last time here go back to the pool, for later nodes.
+            let mut dead: Vec<NodeId> = n.inputs.iter().map(|&i| alias(i)).collect();
+            dead.push(id);
+            dead.sort_unstable();
+            dead.dedup();
+            for d in dead {
+                let done = last_use[d] <= id && !persistent.contains(&d);
+                if !done {
+                    continue;
+                }
+                if let Some(a) = aux.remove(&d) {
+                    pool.give(nodes[nodes[d].inputs[0]].shape.len(), a);
+                }
+                if !output_set.contains(&d) {
+                    if let Some(b) = values.get(&d) {
+                        pool.give(nodes[d].shape.len(), b.clone());
+                    }
+                }
+            }
+        }
+        for &id in &read_back {
+            let buffer = values
+                .get(&alias(id))
+                .cloned()
+                .ok_or_else(|| Error::Graph(format!("output `{}` has no value", nodes[id].name)))?;
+            plan.outputs.push((id, buffer.clone()));
+            plan.kept.insert(id, buffer);
+        }
+        for &id in &persistent {
+            if let Some(b) = values.get(&id) {
+                plan.kept.insert(id, b.clone());
+            }
+        }
+        plan.report.dispatches = plan.launches.len();
+        Ok(plan)
+    }
+
+    fn push_launch(
+        &mut self,
+        node: NodeId,
+        kernel: Kernel,
+        params: Params,
+        bufs: &[B::Buffer],
+    ) -> Result<()> {
+        let refs: Vec<&B::Buffer> = bufs.iter().collect();
+        let launch = self.backend.prepare(kernel, params, &refs)?;
+        self.launches.push(launch);
+        self.launch_nodes.push(node);
+        Ok(())
+    }
+
+    /// Uploads data for an input. Only inputs are ever uploaded between runs. An input of the
+    /// graph that this plan does not read is accepted and ignored, so one set of feeds serves
+    /// several plans of a graph.
+    pub fn set_input(&mut self, t: &Tensor, data: &[B::Elem]) -> Result<()> {
+        if !self.graph.same(t.graph()) || t.op() != Op::Input {
+            return Err(Error::Graph(format!(
+                "`{}` is not an input of the graph this plan runs",
+                t.name()
+            )));
+        }
+        if !self.inputs.contains_key(&t.id()) {
+            return Ok(());
+        }
+        let input = self.inputs.get_mut(&t.id()).expect("checked just above");
+        if data.len() != input.shape.len() {
+            return Err(Error::Length {
+                what: format!("data for input `{}` of shape {}", input.name, input.shape),
+                expected: input.shape.len(),
+                got: data.len(),
+            });
+        }
+        self.backend.upload(&input.buffer, data)?;
+        input.fed = true;
+        Ok(())
+    }
+
+    /// Uploads f64 data for an input, converting to the backend's number type.
+    pub fn set_input_f64(&mut self, t: &Tensor, data: &[f64]) -> Result<()> {
+        let converted: Vec<B::Elem> = data.iter().map(|&v| B::Elem::from_f64(v)).collect();
+        self.set_input(t, &converted)
+    }
+
+    fn check_fed(&self) -> Result<()> {
+        match self.inputs.values().find(|i| !i.fed) {
+            Some(i) => Err(Error::Graph(format!(
+                "input `{}` of shape {} was never fed (call set_input first)",
+                i.name, i.shape
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the plan and reads back every output: one submission on the GPU.
+    pub fn run(&mut self) -> Result<Outputs<B::Elem>> {
+        self.check_fed()?;
+        let before = self.backend.submissions();
+        let read: Vec<&B::Buffer> = self.outputs.iter().map(|(_, b)| b).collect();
+        let values = self.backend.run(&self.launches, &read)?;
+        self.report.submits_per_run = self.backend.submissions() - before;
+        Ok(Outputs {
+            values: self.outputs.iter().map(|(id, _)| *id).zip(values).collect(),
+            names: self.names.clone(),
+        })
+    }
+
+    /// Runs the plan without reading anything back (a training step whose loss is not reported).
+    pub fn run_without_readback(&mut self) -> Result<()> {
+        self.check_fed()?;
+        let before = self.backend.submissions();
+        self.backend.run(&self.launches, &[])?;
+        self.report.submits_per_run = self.backend.submissions() - before;
+        Ok(())
+    }
+
+    /// Reads the current value of an output, input or parameter of this plan.
+    pub fn read(&self, t: &Tensor) -> Result<Vec<B::Elem>> {
+        let b = self.kept.get(&t.id()).ok_or_else(|| {
+            Error::Graph(format!(
+                "`{}` is not kept by this plan (only outputs, inputs and parameters are)",
+                t.name()
+            ))
+        })?;
+        Ok(self.backend.download(&[b])?.remove(0))
+    }
+
+    /// Sets the optimizer step `t` (1-based, for Adam's bias correction) and learning rate of
+    /// every update in the plan.
+    pub fn set_step(&mut self, t: u64, lr: f64) -> Result<()> {
+        for u in &self.updates {
+            let (_, params) = u.optimizer.kernel(u.len, t, lr);
+            self.backend
+                .set_params(&mut self.launches[u.launch], params)?;
+        }
+        Ok(())
+    }
+
+    /// What the plan does per run.
+    pub fn report(&self) -> &PlanReport {
+        &self.report
+    }
+
+    /// The node each launch computes, in launch order (for profiling).
+    pub fn launch_nodes(&self) -> &[NodeId] {
+        &self.launch_nodes
+    }
+
+    /// The prepared launches (for timing them).
+    pub fn launches(&self) -> &[B::Launch] {
+        &self.launches
+    }
+
+    /// The graph this plan was compiled from.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+}
+
+fn matmul_params(nodes: &[Node], id: NodeId) -> Params {
+    let n = &nodes[id];
+    let Op::Matmul { ta, .. } = n.op else {
+        unreachable!("called on matmul nodes")
+    };
+    let a = nodes[n.inputs[0]].shape.dims();
+    let k = if ta { a[0] } else { a[1] };
+    let (m, cols) = n.shape.as_matrix();
+    Params::dims(&[m as u32, cols as u32, k as u32])
+}
+
+/// The kernel and params that compute node `id`.
+fn kernel_for(nodes: &[Node], id: NodeId, op: &Op) -> (Kernel, Params) {
+    let n = &nodes[id];
+    let len = n.shape.len() as u32;
+    let input_matrix = || {
+        let (r, c) = nodes[n.inputs[0]].shape.as_matrix();
+        Params::dims(&[r as u32, c as u32])
+    };
+    let own_matrix = || {
+        let (r, c) = n.shape.as_matrix();
+        Params::dims(&[r as u32, c as u32])
+    };
+    let flat = Params::dims(&[len]);
+    match *op {
+        Op::Unary(u) => (Kernel::Unary(u), flat),
+        Op::Detach => (Kernel::Unary(UnaryOp::Identity), flat),
+        Op::Binary(b) => (Kernel::Binary(b), flat),
+        Op::UnaryGrad(u) => (Kernel::UnaryGrad(u), flat),
+        Op::BinaryGrad(b, w) => (Kernel::BinaryGrad(b, w), flat),
+        Op::Matmul { ta, tb } => (
+            Kernel::Matmul {
+                ta,
+                tb,
+                bias: false,
+                act: Activation::None,
+            },
+            matmul_params(nodes, id),
+        ),
+        Op::BiasAdd => (Kernel::BiasAdd, own_matrix()),
+        Op::SumAll => (
+            Kernel::SumAll,
+            Params::dims(&[nodes[n.inputs[0]].shape.len() as u32]),
+        ),
+        Op::RowSum => (Kernel::RowSum, input_matrix()),
+        Op::ColSum => (Kernel::ColSum, input_matrix()),
+        Op::RowMax => (Kernel::RowMax, input_matrix()),
+        Op::RowMaxGrad => (Kernel::RowMaxGrad, own_matrix()),
+        Op::Broadcast(mode) => (Kernel::Broadcast(mode), own_matrix()),
+        Op::SoftmaxCrossEntropy => (Kernel::SoftmaxCe, input_matrix()),
+        Op::SoftmaxCrossEntropyGrad => (Kernel::SoftmaxCeGrad, own_matrix()),
+        Op::Mse => (
+            Kernel::Mse,
+            Params::dims(&[nodes[n.inputs[0]].shape.len() as u32]),
+        ),
+        Op::MseGrad => (Kernel::MseGrad, flat),
+        Op::Input | Op::Param | Op::Constant | Op::Update(_) | Op::Group => {
+            unreachable!("leaves, updates and groups are handled by the compiler")
+        }
+    }
+}

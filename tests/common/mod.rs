@@ -1,0 +1,192 @@
+//! Shared test helpers: the GPU (failing with install instructions when there is none), seeded
+//! data, and closeness checks that print what they compared.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::sync::OnceLock;
+
+use shadergrad::backend::wgpu::WgpuBackend;
+
+/// The GPU every test in a binary shares. Never skipped: without an adapter the test fails and
+/// says how to install one.
+pub fn gpu() -> WgpuBackend {
+    static GPU: OnceLock<Result<WgpuBackend, String>> = OnceLock::new();
+    match GPU.get_or_init(|| WgpuBackend::new().map_err(|e| e.to_string())) {
+        Ok(g) => g.clone(),
+        Err(e) => panic!("GPU tests need a GPU adapter: {e}"),
+    }
+}
+
+/// A small seeded generator (xorshift64*), so test data is the same on every run and machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+
+    /// Values in ±[lo, hi]: random sign, magnitude away from zero.
+    pub fn away_from_zero(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let v = self.uniform(lo, hi);
+                if self.next_u64() & 1 == 0 {
+                    v
+                } else {
+                    -v
+                }
+            })
+            .collect()
+    }
+
+    /// Whole numbers in 0..classes, as the loss kernels take labels.
+    pub fn labels(&mut self, n: usize, classes: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| (self.next_u64() % classes as u64) as f64)
+            .collect()
+    }
+}
+
+/// Checks `got` against `want` element by element: `|got − want| ≤ abs + rel·scale_i`, where
+/// `scale_i` is `|want_i|` or, for sums, the magnitude of the terms (`scale`). Prints one line
+/// with the worst errors, so the test output shows every comparison.
+pub fn assert_close(
+    what: &str,
+    got: &[f64],
+    want: &[f64],
+    abs: f64,
+    rel: f64,
+    scale: Option<&[f64]>,
+) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst = (0usize, 0.0f64, 0.0f64); // index, abs error, error / allowed
+    let mut max_rel = 0.0f64;
+    for i in 0..got.len() {
+        let err = (got[i] - want[i]).abs();
+        let s = scale.map_or(want[i].abs(), |s| s[i].max(want[i].abs()));
+        let allowed = abs + rel * s;
+        let ratio = if err == 0.0 { 0.0 } else { err / allowed };
+        let not_close = !(err <= allowed) || got[i].is_nan() != want[i].is_nan();
+        if want[i].is_nan() && got[i].is_nan() {
+            continue;
+        }
+        if not_close || ratio > worst.2 {
+            worst = (i, err, if not_close { f64::INFINITY } else { ratio });
+        }
+        if want[i] != 0.0 {
+            max_rel = max_rel.max(err / want[i].abs());
+        }
+        assert!(
+            !not_close,
+            "{what}: element {i} is {} but the reference is {} (|diff| {err:.3e} > allowed {allowed:.3e} = {abs:e} + {rel:e}·{s:.3e})",
+            got[i], want[i]
+        );
+    }
+    println!(
+        "  {what:<48} {} values  max|diff| {:.2e} (at {})  max rel {:.2e}  tol {abs:.0e}+{rel:.0e}·scale",
+        got.len(),
+        worst.1,
+        worst.0,
+        max_rel
+    );
+}
+
+use shadergrad::backend::{Backend, Element, Kernel, Params};
+
+/// What a kernel's write-only outputs hold before it runs: a kernel that forgets to write an
+/// element leaves this value behind, and the comparison catches it.
+pub const SENTINEL: f64 = -777.0;
+
+/// Runs one kernel on any backend: allocates a buffer per binding, fills it from `init` (one
+/// vector per binding; write-only outputs get [`SENTINEL`]), runs, and returns the contents of
+/// every buffer the kernel writes, in binding order.
+pub fn run_kernel<B: Backend>(
+    b: &B,
+    kernel: Kernel,
+    params: Params,
+    init: &[Vec<f64>],
+) -> Vec<Vec<f64>> {
+    let bindings = kernel.bindings(&params);
+    assert_eq!(
+        bindings.len(),
+        init.len(),
+        "{}: one init vector per binding",
+        kernel.name()
+    );
+    let bufs: Vec<B::Buffer> = bindings
+        .iter()
+        .zip(init)
+        .map(|(bd, data)| {
+            let buf = b.alloc(bd.len, bd.role).expect("alloc");
+            let data: Vec<B::Elem> = if data.is_empty() && bd.write {
+                vec![B::Elem::from_f64(SENTINEL); bd.len]
+            } else {
+                data.iter().map(|&v| B::Elem::from_f64(v)).collect()
+            };
+            b.upload(&buf, &data).expect("upload");
+            buf
+        })
+        .collect();
+    let refs: Vec<&B::Buffer> = bufs.iter().collect();
+    let launch = b.prepare(kernel, params, &refs).expect("prepare");
+    let writes: Vec<&B::Buffer> = bindings
+        .iter()
+        .zip(&bufs)
+        .filter(|(bd, _)| bd.write)
+        .map(|(_, b)| b)
+        .collect();
+    b.run(&[launch], &writes)
+        .expect("run")
+        .into_iter()
+        .map(|v| v.into_iter().map(Element::as_f64).collect())
+        .collect()
+}
+
+/// Rounds data to f32 so that both backends start from exactly the same numbers.
+pub fn f32_exact(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().map(|x| x as f32 as f64).collect()
+}
+
+use shadergrad::{backend::cpu::CpuBackend, check::run_once, Graph, Tensor};
+
+/// Runs `outputs` on the CPU (f64) and on the GPU and returns both results, labelled.
+pub fn on_both(
+    graph: &Graph,
+    outputs: &[&Tensor],
+    feeds: &[(&Tensor, &[f64])],
+) -> Vec<(&'static str, Vec<Vec<f64>>)> {
+    vec![
+        (
+            "cpu",
+            run_once(&CpuBackend::<f64>::new(), graph, outputs, feeds).expect("cpu run"),
+        ),
+        (
+            "gpu",
+            run_once(&gpu(), graph, outputs, feeds).expect("gpu run"),
+        ),
+    ]
+}
+
+/// Asserts a scalar is within `tol` of the hand-derived value.
+pub fn assert_near(what: &str, backend: &str, got: f64, want: f64, tol: f64) {
+    assert!(
+        (got - want).abs() <= tol,
+        "{what} on {backend}: got {got}, the seeds derive {want}"
+    );
+    println!("  {what:<40} {backend}: {got:>12.6}  (seeds: {want})");
+}

@@ -1,0 +1,497 @@
+//! Every kernel, forward and backward, on the GPU against the CPU reference (in f64), on random
+//! inputs of awkward shapes: 1×1, primes, 1×K and K×1, sizes that are not multiples of any tile,
+//! a matmul larger than 512×512 and an elementwise job past 65,535 workgroups.
+//!
+//! Inputs are rounded to f32 first, so the two backends start from the same numbers and every
+//! difference is the GPU's f32 arithmetic. Tolerances (|gpu − ref| ≤ abs + rel·scale):
+//! - elementwise: abs 1e-6, rel 2e-5 of |ref|: a few ulps (Vulkan allows 3 + 2|x| ulp for exp,
+//!   3 ulp for log; pow goes through exp2 and log2);
+//! - sums of K terms (matmul, column/row sums, losses): abs 1e-5, rel 1e-4 of Σ|terms|/√K, the
+//!   size f32 rounding reaches in a K-term sum in practice (errors grow like √K);
+//! - max: exact.
+
+mod common;
+
+use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
+use shadergrad::backend::cpu::CpuBackend;
+use shadergrad::backend::{Kernel, Params};
+use shadergrad::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
+
+const ELEMENTWISE: (f64, f64) = (1e-6, 2e-5);
+const SUMS: (f64, f64) = (1e-5, 1e-4);
+
+/// Runs `kernel` on both backends and compares every output. `scale` gives, per output, the
+/// magnitude its rounding error scales with (None: |ref|).
+fn compare(
+    what: &str,
+    kernel: Kernel,
+    params: Params,
+    init: &[Vec<f64>],
+    tol: (f64, f64),
+    scale: Option<Vec<Vec<f64>>>,
+) {
+    let want = run_kernel(&CpuBackend::<f64>::new(), kernel, params, init);
+    let got = run_kernel(&gpu(), kernel, params, init);
+    for (o, (g, w)) in got.iter().zip(&want).enumerate() {
+        let s = scale.as_ref().map(|s| s[o].as_slice());
+        assert_close(&format!("{what} out{o}"), g, w, tol.0, tol.1, s);
+    }
+}
+
+const LENGTHS: [usize; 5] = [1, 7, 91, 1000, 70_001];
+const MATRICES: [(usize, usize); 8] = [
+    (1, 1),
+    (7, 13),
+    (1, 37),
+    (37, 1),
+    (33, 65),
+    (300, 10),
+    (5, 1000),
+    (129, 257),
+];
+
+/// Inputs inside each op's domain, away from kinks and poles.
+fn unary_input(op: UnaryOp, rng: &mut Rng, n: usize) -> Vec<f64> {
+    match op {
+        UnaryOp::Log | UnaryOp::Sqrt => rng.vec(n, 0.05, 4.0),
+        UnaryOp::Recip => rng.away_from_zero(n, 0.2, 3.0),
+        UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Elu(_) | UnaryOp::Abs => {
+            rng.away_from_zero(n, 1e-3, 3.0)
+        }
+        _ => rng.vec(n, -3.0, 3.0),
+    }
+}
+
+#[test]
+fn unary_forward_and_backward_match_cpu() {
+    let mut rng = Rng::new(1);
+    for op in UnaryOp::ALL {
+        for n in LENGTHS {
+            let x = f32_exact(unary_input(op, &mut rng, n));
+            let y: Vec<f64> = f32_exact(
+                x.iter()
+                    .map(|&v| shadergrad::backend::cpu::unary_f(op, v))
+                    .collect(),
+            );
+            let dy = f32_exact(rng.vec(n, -1.0, 1.0));
+            let p = Params::dims(&[n as u32]);
+            compare(
+                &format!("{} n={n}", Kernel::Unary(op).name()),
+                Kernel::Unary(op),
+                p,
+                &[x.clone(), vec![]],
+                ELEMENTWISE,
+                None,
+            );
+            compare(
+                &format!("{} n={n}", Kernel::UnaryGrad(op).name()),
+                Kernel::UnaryGrad(op),
+                p,
+                &[x, y, dy, vec![]],
+                ELEMENTWISE,
+                None,
+            );
+        }
+    }
+}
+
+#[test]
+fn binary_forward_and_backward_match_cpu() {
+    let mut rng = Rng::new(2);
+    for op in BinaryOp::ALL {
+        for n in LENGTHS {
+            let a = f32_exact(match op {
+                BinaryOp::Pow => rng.vec(n, 0.1, 3.0),
+                _ => rng.vec(n, -3.0, 3.0),
+            });
+            let b = f32_exact(match op {
+                BinaryOp::Div => rng.away_from_zero(n, 0.3, 3.0),
+                BinaryOp::Pow => rng.vec(n, -2.0, 2.0),
+                _ => rng.vec(n, -3.0, 3.0),
+            });
+            let dc = f32_exact(rng.vec(n, -1.0, 1.0));
+            let p = Params::dims(&[n as u32]);
+            let fwd = Kernel::Binary(op);
+            compare(
+                &format!("{} n={n}", fwd.name()),
+                fwd,
+                p,
+                &[a.clone(), b.clone(), vec![]],
+                ELEMENTWISE,
+                None,
+            );
+            for wrt in [Operand::A, Operand::B] {
+                let k = Kernel::BinaryGrad(op, wrt);
+                compare(
+                    &format!("{} n={n}", k.name()),
+                    k,
+                    p,
+                    &[a.clone(), b.clone(), dc.clone(), vec![]],
+                    ELEMENTWISE,
+                    None,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn binary_max_routes_ties_to_the_first_input() {
+    let a = vec![1.0, 2.0, -3.0];
+    let dc = vec![1.0, 1.0, 1.0];
+    for backend_result in [
+        run_kernel(
+            &CpuBackend::<f64>::new(),
+            Kernel::BinaryGrad(BinaryOp::Max, Operand::A),
+            Params::dims(&[3]),
+            &[a.clone(), a.clone(), dc.clone(), vec![]],
+        ),
+        run_kernel(
+            &gpu(),
+            Kernel::BinaryGrad(BinaryOp::Max, Operand::A),
+            Params::dims(&[3]),
+            &[a.clone(), a.clone(), dc.clone(), vec![]],
+        ),
+    ] {
+        assert_eq!(backend_result[0], vec![1.0, 1.0, 1.0]);
+    }
+}
+
+/// Σ_k |op(a)_ik|·|op(b)_kj| / √k: the magnitude a product's rounding error scales with.
+fn matmul_scale(kernel: Kernel, p: Params, init: &[Vec<f64>]) -> Vec<f64> {
+    let abs: Vec<Vec<f64>> = init
+        .iter()
+        .map(|v| v.iter().map(|x| x.abs()).collect())
+        .collect();
+    let Kernel::Matmul { ta, tb, bias, .. } = kernel else {
+        unreachable!()
+    };
+    let plain = Kernel::Matmul {
+        ta,
+        tb,
+        bias,
+        act: Activation::None,
+    };
+    let k = p.dims[2].max(1) as f64;
+    run_kernel(&CpuBackend::<f64>::new(), plain, p, &abs)[0]
+        .iter()
+        .map(|s| s / k.sqrt())
+        .collect()
+}
+
+#[test]
+fn matmul_all_transposes_and_epilogues_match_cpu() {
+    let mut rng = Rng::new(3);
+    let shapes: [(usize, usize, usize); 9] = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (1, 37, 19),
+        (37, 1, 19),
+        (65, 63, 17),
+        (64, 64, 64),
+        (130, 70, 300),
+        (13, 7, 0),
+        (600, 520, 530),
+    ];
+    for (m, n, k) in shapes {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (bias, act) in [
+                (false, Activation::None),
+                (true, Activation::None),
+                (true, Activation::Relu),
+            ] {
+                if (m, n, k) == (600, 520, 530) && bias {
+                    continue; // the epilogue is covered on the smaller shapes
+                }
+                let kernel = Kernel::Matmul { ta, tb, bias, act };
+                let p = Params::dims(&[m as u32, n as u32, k as u32]);
+                let mut init = vec![
+                    f32_exact(rng.vec(m * k, -1.0, 1.0)),
+                    f32_exact(rng.vec(k * n, -1.0, 1.0)),
+                ];
+                if bias {
+                    init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
+                }
+                init.push(vec![]);
+                let scale = matmul_scale(kernel, p, &init);
+                compare(
+                    &format!("{} {m}x{n}x{k}", kernel.name()),
+                    kernel,
+                    p,
+                    &init,
+                    SUMS,
+                    Some(vec![scale]),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bias_add_and_its_column_sum_gradient_match_cpu() {
+    let mut rng = Rng::new(4);
+    for (rows, cols) in MATRICES {
+        let p = Params::dims(&[rows as u32, cols as u32]);
+        let x = f32_exact(rng.vec(rows * cols, -2.0, 2.0));
+        let b = f32_exact(rng.vec(cols, -2.0, 2.0));
+        compare(
+            &format!("bias_add {rows}x{cols}"),
+            Kernel::BiasAdd,
+            p,
+            &[x.clone(), b, vec![]],
+            ELEMENTWISE,
+            None,
+        );
+        let abs_sums = run_kernel(
+            &CpuBackend::<f64>::new(),
+            Kernel::ColSum,
+            p,
+            &[x.iter().map(|v| v.abs()).collect(), vec![]],
+        );
+        let scale: Vec<f64> = abs_sums[0]
+            .iter()
+            .map(|s| s / (rows as f64).sqrt())
+            .collect();
+        compare(
+            &format!("col_sum {rows}x{cols}"),
+            Kernel::ColSum,
+            p,
+            &[x, vec![]],
+            SUMS,
+            Some(vec![scale]),
+        );
+    }
+}
+
+#[test]
+fn row_reductions_and_broadcasts_match_cpu() {
+    let mut rng = Rng::new(5);
+    for (rows, cols) in MATRICES {
+        let p = Params::dims(&[rows as u32, cols as u32]);
+        let x = f32_exact(rng.vec(rows * cols, -2.0, 2.0));
+        let row_abs: Vec<f64> = x
+            .chunks(cols)
+            .map(|r| r.iter().map(|v| v.abs()).sum::<f64>() / (cols as f64).sqrt())
+            .collect();
+        compare(
+            &format!("row_sum {rows}x{cols}"),
+            Kernel::RowSum,
+            p,
+            &[x.clone(), vec![]],
+            SUMS,
+            Some(vec![row_abs]),
+        );
+        compare(
+            &format!("row_max {rows}x{cols}"),
+            Kernel::RowMax,
+            p,
+            &[x.clone(), vec![]],
+            (0.0, 0.0),
+            None,
+        );
+        let y = run_kernel(
+            &CpuBackend::<f64>::new(),
+            Kernel::RowMax,
+            p,
+            &[x.clone(), vec![]],
+        )
+        .remove(0);
+        let dy = f32_exact(rng.vec(rows, -1.0, 1.0));
+        compare(
+            &format!("row_max_backward {rows}x{cols}"),
+            Kernel::RowMaxGrad,
+            p,
+            &[x.clone(), y, dy, vec![]],
+            ELEMENTWISE,
+            None,
+        );
+        for (mode, src_len) in [
+            (Broadcast::Scalar, 1),
+            (Broadcast::Rows, rows),
+            (Broadcast::Cols, cols),
+        ] {
+            let src = f32_exact(rng.vec(src_len, -2.0, 2.0));
+            let k = Kernel::Broadcast(mode);
+            compare(
+                &format!("{} {rows}x{cols}", k.name()),
+                k,
+                p,
+                &[src, vec![]],
+                (0.0, 0.0),
+                None,
+            );
+        }
+    }
+    for n in LENGTHS {
+        let x = f32_exact(rng.vec(n, -2.0, 2.0));
+        let scale = vec![x.iter().map(|v| v.abs()).sum::<f64>() / (n as f64).sqrt()];
+        compare(
+            &format!("sum_all n={n}"),
+            Kernel::SumAll,
+            Params::dims(&[n as u32]),
+            &[x, vec![]],
+            SUMS,
+            Some(vec![scale]),
+        );
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_and_mse_match_cpu() {
+    let mut rng = Rng::new(6);
+    for (rows, cols) in MATRICES {
+        let p = Params::dims(&[rows as u32, cols as u32]);
+        for spread in [3.0, 1e4] {
+            // ±1e4 logits: the max subtraction must keep exp() finite.
+            let logits = f32_exact(rng.vec(rows * cols, -spread, spread));
+            let labels = rng.labels(rows, cols);
+            let out = run_kernel(
+                &CpuBackend::<f64>::new(),
+                Kernel::SoftmaxCe,
+                p,
+                &[logits.clone(), labels.clone(), vec![], vec![]],
+            );
+            assert!(
+                out[1][0].is_finite(),
+                "reference loss is finite for logits of ±{spread}"
+            );
+            let loss_scale = vec![out[1][0].abs() + spread];
+            let probs_scale = vec![1.0; rows * cols];
+            compare(
+                &format!("softmax_ce_forward {rows}x{cols} ±{spread}"),
+                Kernel::SoftmaxCe,
+                p,
+                &[logits, labels.clone(), vec![], vec![]],
+                SUMS,
+                Some(vec![probs_scale, loss_scale]),
+            );
+            let probs = f32_exact(out[0].clone());
+            let dloss = vec![f32_exact(vec![rng.uniform(0.5, 2.0)])[0]];
+            compare(
+                &format!("softmax_ce_backward {rows}x{cols}"),
+                Kernel::SoftmaxCeGrad,
+                p,
+                &[probs, labels, dloss, vec![]],
+                ELEMENTWISE,
+                None,
+            );
+        }
+    }
+    for n in LENGTHS {
+        let p = Params::dims(&[n as u32]);
+        let pred = f32_exact(rng.vec(n, -2.0, 2.0));
+        let target = f32_exact(rng.vec(n, -2.0, 2.0));
+        let scale = vec![
+            pred.iter()
+                .zip(&target)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                / n as f64,
+        ];
+        compare(
+            &format!("mse_forward n={n}"),
+            Kernel::Mse,
+            p,
+            &[pred.clone(), target.clone(), vec![]],
+            SUMS,
+            Some(vec![scale]),
+        );
+        let dloss = vec![0.75];
+        compare(
+            &format!("mse_backward n={n}"),
+            Kernel::MseGrad,
+            p,
+            &[pred, target, dloss, vec![]],
+            ELEMENTWISE,
+            None,
+        );
+    }
+}
+
+#[test]
+fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
+    let p = Params::dims(&[2, 3]);
+    let init = [
+        vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        vec![1.0, 3.0],
+        vec![],
+        vec![],
+    ];
+    for out in [
+        run_kernel(&CpuBackend::<f64>::new(), Kernel::SoftmaxCe, p, &init),
+        run_kernel(&gpu(), Kernel::SoftmaxCe, p, &init),
+    ] {
+        assert!(
+            out[1][0].is_nan(),
+            "label 3 of 3 classes gives a NaN loss, got {}",
+            out[1][0]
+        );
+    }
+}
+
+#[test]
+fn optimizer_updates_match_cpu() {
+    let mut rng = Rng::new(7);
+    for n in LENGTHS {
+        let w = f32_exact(rng.vec(n, -1.0, 1.0));
+        let g = f32_exact(rng.vec(n, -1.0, 1.0));
+        let m = f32_exact(rng.vec(n, -0.1, 0.1));
+        let v = f32_exact(rng.vec(n, 0.0, 0.01));
+        let sgd = Params::dims(&[n as u32]).with_scalars(&[0.05, 1e-4]);
+        compare(
+            &format!("sgd n={n}"),
+            Kernel::Sgd,
+            sgd,
+            &[w.clone(), g.clone()],
+            ELEMENTWISE,
+            None,
+        );
+        for nesterov in [0, 1] {
+            let p = Params::dims(&[n as u32, nesterov]).with_scalars(&[0.05, 0.9, 1e-4]);
+            compare(
+                &format!("momentum nesterov={nesterov} n={n}"),
+                Kernel::Momentum,
+                p,
+                &[w.clone(), g.clone(), m.clone()],
+                ELEMENTWISE,
+                None,
+            );
+        }
+        for decoupled in [0, 1] {
+            let t = 3.0;
+            let p = Params::dims(&[n as u32, decoupled]).with_scalars(&[
+                1e-3,
+                0.9,
+                0.999,
+                1e-8,
+                0.01,
+                1.0 - 0.9f64.powf(t),
+                1.0 - 0.999f64.powf(t),
+            ]);
+            compare(
+                &format!("adam decoupled={decoupled} n={n}"),
+                Kernel::Adam,
+                p,
+                &[w.clone(), g.clone(), m.clone(), v.clone()],
+                ELEMENTWISE,
+                None,
+            );
+        }
+    }
+}
+
+#[test]
+fn elementwise_jobs_past_65535_workgroups_fold_into_a_second_grid_dimension() {
+    let n = 65_535 * 256 + 300;
+    let mut rng = Rng::new(8);
+    let x = f32_exact(rng.vec(n, -1.0, 1.0));
+    let k = Kernel::Unary(UnaryOp::Relu);
+    compare(
+        &format!("relu_forward n={n}"),
+        k,
+        Params::dims(&[n as u32]),
+        &[x, vec![]],
+        (0.0, 0.0),
+        None,
+    );
+}
