@@ -21,3 +21,6 @@ pub use autodiff::Gradients;
 pub use graph::{Graph, Op, Tensor};
 pub use plan::{ParamStore, Plan, PlanOptions, PlanReport};
 pub mod check;
+pub mod device;
+
+pub use device::Device;

@@ -1,0 +1,170 @@
+//! The executor: a training-step-shaped plan (3-layer MLP forward, backward, update) runs as one
+//! submission; dead buffers are reused; fused and unfused plans agree; only inputs are uploaded
+//! between runs; plans share parameters through the store.
+
+mod common;
+
+use common::{assert_close, gpu, Rng};
+use shadergrad::backend::cpu::CpuBackend;
+use shadergrad::backend::Backend;
+use shadergrad::optim::Optimizer;
+use shadergrad::{Graph, ParamStore, Plan, PlanOptions, Tensor};
+
+struct Mlp {
+    g: Graph,
+    x: Tensor,
+    y: Tensor,
+    loss: Tensor,
+    step: Tensor,
+    grads: Vec<Tensor>,
+}
+
+fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
+    let mut rng = Rng::new(seed);
+    let g = Graph::new();
+    let x = g.input("x", [batch, sizes[0]]);
+    let y = g.input("y", [batch]);
+    let mut h = x.clone();
+    let mut params = Vec::new();
+    for (i, pair) in sizes.windows(2).enumerate() {
+        let (fan_in, fan_out) = (pair[0], pair[1]);
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let w = g.param(&format!("{}.weight", 2 * i), [fan_out, fan_in], rng.vec(fan_out * fan_in, -bound, bound));
+        let b = g.param(&format!("{}.bias", 2 * i), [fan_out], rng.vec(fan_out, -bound, bound));
+        h = h.linear(&w, &b);
+        if i + 2 < sizes.len() {
+            h = h.relu();
+        }
+        params.push(w);
+        params.push(b);
+    }
+    let loss = h.softmax_cross_entropy(&y);
+    let grads = g.backward(&loss).unwrap();
+    let step = Optimizer::sgd(0.1).minimize(&g, &grads, &params).unwrap();
+    let grads = params.iter().map(|p| grads.of(p).unwrap()).collect();
+    Mlp { g, x, y, loss, step, grads }
+}
+
+fn batch(rng: &mut Rng, batch: usize, features: usize, classes: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = rng.vec(batch * features, 0.0, 1.0).into_iter().map(|v| v as f32).collect();
+    let y = rng.labels(batch, classes).into_iter().map(|v| v as f32).collect();
+    (x, y)
+}
+
+#[test]
+fn a_training_step_is_one_submission_on_the_gpu() {
+    let m = mlp(32, &[64, 48, 32, 10], 1);
+    // A device of its own: other tests submit to the shared one in parallel.
+    let gpu = shadergrad::backend::wgpu::WgpuBackend::new().expect("a GPU adapter (see README: mesa-vulkan-drivers)");
+    let mut store = ParamStore::new(&gpu);
+    let mut plan = Plan::compile(&gpu, &m.g, &[&m.loss, &m.step], &mut store).unwrap();
+    let mut rng = Rng::new(2);
+    let (x, y) = batch(&mut rng, 32, 64, 10);
+    plan.set_input(&m.x, &x).unwrap();
+    plan.set_input(&m.y, &y).unwrap();
+    let before = gpu.submissions();
+    let loss = plan.run().unwrap().scalar(&m.loss).unwrap();
+    assert_eq!(gpu.submissions() - before, 1, "forward + backward + update + readback in one submit");
+    assert_eq!(plan.report().submits_per_run, 1);
+    assert!(loss.is_finite() && loss > 0.0);
+    let before = gpu.submissions();
+    plan.run_without_readback().unwrap();
+    assert_eq!(gpu.submissions() - before, 1);
+    let r = plan.report();
+    println!("  3-layer MLP step: {r}");
+    // 3 fused linear forwards, softmax-CE, its backward, per layer dW and dX (not for the first
+    // layer's input) and db, two relu masks, 6 updates.
+    assert_eq!(r.fused, 3);
+    assert!(r.intermediate_bytes < r.naive_bytes, "buffer reuse saves memory: {r}");
+}
+
+#[test]
+fn the_loss_falls_over_steps_and_both_backends_agree() {
+    let m = mlp(16, &[20, 12, 5], 3);
+    let cpu = CpuBackend::<f32>::new();
+    let gpu = gpu();
+    let mut cpu_store = ParamStore::new(&cpu);
+    let mut gpu_store = ParamStore::new(&gpu);
+    let mut cpu_plan = Plan::compile(&cpu, &m.g, &[&m.loss, &m.step], &mut cpu_store).unwrap();
+    let mut gpu_plan = Plan::compile(&gpu, &m.g, &[&m.loss, &m.step], &mut gpu_store).unwrap();
+    let mut rng = Rng::new(4);
+    let (x, y) = batch(&mut rng, 16, 20, 5);
+    let mut losses = Vec::new();
+    for _ in 0..30 {
+        cpu_plan.set_input(&m.x, &x).unwrap();
+        cpu_plan.set_input(&m.y, &y).unwrap();
+        gpu_plan.set_input(&m.x, &x).unwrap();
+        gpu_plan.set_input(&m.y, &y).unwrap();
+        let a = cpu_plan.run().unwrap().scalar(&m.loss).unwrap();
+        let b = gpu_plan.run().unwrap().scalar(&m.loss).unwrap();
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "cpu {a} vs gpu {b}");
+        losses.push(a);
+    }
+    assert!(losses.windows(2).all(|w| w[1] < w[0]), "full-batch SGD lowers the loss every step: {losses:?}");
+    let w_cpu: Vec<f64> = cpu_store.read("0.weight").unwrap();
+    let w_gpu: Vec<f64> = gpu_store.read("0.weight").unwrap();
+    assert_close("0.weight after 30 steps, gpu vs cpu", &w_gpu, &w_cpu, 1e-5, 1e-3, None);
+}
+
+#[test]
+fn fused_and_unfused_plans_agree() {
+    let m = mlp(8, &[9, 7, 6, 3], 5);
+    let mut rng = Rng::new(6);
+    let (x, y) = batch(&mut rng, 8, 9, 3);
+    let outputs: Vec<&Tensor> = std::iter::once(&m.loss).chain(&m.grads).collect();
+    fn run<B: Backend>(b: &B, m: &Mlp, outputs: &[&Tensor], x: &[f32], y: &[f32], fuse: bool) -> Vec<Vec<f64>> {
+        let mut store = ParamStore::new(b);
+        let options = PlanOptions { fuse, ..Default::default() };
+        let mut plan = Plan::compile_with(b, &m.g, outputs, &mut store, options).unwrap();
+        plan.set_input_f64(&m.x, &x.iter().map(|&v| v as f64).collect::<Vec<_>>()).unwrap();
+        plan.set_input_f64(&m.y, &y.iter().map(|&v| v as f64).collect::<Vec<_>>()).unwrap();
+        let out = plan.run().unwrap();
+        assert_eq!(plan.report().fused > 0, fuse);
+        outputs.iter().map(|t| out.get(t).unwrap().iter().map(|&v| shadergrad::backend::Element::as_f64(v)).collect()).collect()
+    }
+    let gpu = gpu();
+    let reference = run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, false);
+    for (name, got) in [
+        ("cpu fused", run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true)),
+        ("gpu fused", run(&gpu, &m, &outputs, &x, &y, true)),
+        ("gpu unfused", run(&gpu, &m, &outputs, &x, &y, false)),
+    ] {
+        for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
+            assert_close(&format!("{name} output {i}"), g, r, 1e-5, 1e-4, None);
+        }
+    }
+}
+
+#[test]
+fn plans_share_parameters_through_the_store() {
+    // A training plan at batch 8 and an evaluation plan at batch 3 see the same weights.
+    let cpu = CpuBackend::<f64>::new();
+    let mut store = ParamStore::new(&cpu);
+    let train = mlp(8, &[4, 3], 7);
+    let mut plan = Plan::compile(&cpu, &train.g, &[&train.step], &mut store).unwrap();
+    plan.set_input_f64(&train.x, &[0.5; 32]).unwrap();
+    plan.set_input_f64(&train.y, &[1.0; 8]).unwrap();
+    let before = store.read("0.weight").unwrap();
+    plan.run().unwrap();
+    let after = store.read("0.weight").unwrap();
+    assert_ne!(before, after, "the update changed the stored weights");
+    let eval = mlp(3, &[4, 3], 99); // other initial values: the store's win
+    let mut eval_plan = Plan::compile(&cpu, &eval.g, &[&eval.loss], &mut store).unwrap();
+    eval_plan.set_input_f64(&eval.x, &[0.5; 12]).unwrap();
+    eval_plan.set_input_f64(&eval.y, &[1.0; 3]).unwrap();
+    eval_plan.run().unwrap();
+    assert_eq!(store.read("0.weight").unwrap(), after);
+}
+
+#[test]
+fn an_input_never_fed_is_an_error_not_zeros() {
+    let m = mlp(2, &[3, 2], 8);
+    let cpu = CpuBackend::<f32>::new();
+    let mut store = ParamStore::new(&cpu);
+    let mut plan = Plan::compile(&cpu, &m.g, &[&m.loss], &mut store).unwrap();
+    plan.set_input(&m.x, &[0.0; 6]).unwrap();
+    let err = plan.run().err().expect("y was never fed");
+    assert!(err.to_string().contains("`y`") && err.to_string().contains("never fed"), "{err}");
+    let err = plan.set_input(&m.x, &[0.0; 5]).unwrap_err();
+    assert!(err.to_string().contains("expected 6 values, got 5"), "{err}");
+}
