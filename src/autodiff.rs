@@ -17,6 +17,8 @@ pub struct Gradients {
     graph: Graph,
     loss: NodeId,
     of: HashMap<NodeId, NodeId>,
+    /// The gradient flowing along each wire, `(consumer, input slot)`, before forks add up.
+    along: HashMap<(NodeId, usize), NodeId>,
 }
 
 impl Gradients {
@@ -41,6 +43,17 @@ impl Gradients {
             return None;
         }
         self.of.get(&t.id()).map(|&g| self.graph.tensor(g))
+    }
+
+    /// The gradient flowing back along one wire: into input `slot` of `consumer`, before it is
+    /// added to the gradients from the input's other uses.
+    pub fn along(&self, consumer: &Tensor, slot: usize) -> Option<Tensor> {
+        if !self.graph.same(consumer.graph()) {
+            return None;
+        }
+        self.along
+            .get(&(consumer.id(), slot))
+            .map(|&g| self.graph.tensor(g))
     }
 
     /// Every leaf that got a gradient (parameters and inputs with `with_grad`), with it.
@@ -69,13 +82,13 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
         )));
     }
     if loss.shape().len() != 1 {
-        return Err(Error::BadShape {
+        return Err(Error::BadShape(Box::new(crate::error::BadShape {
             op: "backward".into(),
             name: loss.name(),
             shape: loss.shape().to_string(),
             expected: "a loss must be a scalar (reduce it with .sum() or .mean())".into(),
             location: "backward".into(),
-        });
+        })));
     }
     let nodes: Vec<Node> = graph.nodes()[..=loss.id()].to_vec();
 
@@ -92,6 +105,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
     let mut pending: Vec<Vec<Tensor>> = vec![Vec::new(); nodes.len()];
     pending[loss.id()].push(graph.scalar(1.0).named("dloss"));
     let mut of = HashMap::new();
+    let mut along = HashMap::new();
     for id in (0..nodes.len()).rev() {
         if pending[id].is_empty() || !needs[id] {
             continue;
@@ -110,6 +124,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
             .enumerate()
         {
             if let Some(g) = g {
+                along.insert((id, k), g.id());
                 pending[node.inputs[k]].push(g);
             }
         }
@@ -119,6 +134,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
         graph: graph.clone(),
         loss: loss.id(),
         of,
+        along,
     })
 }
 

@@ -232,7 +232,8 @@ pub fn compare_backends<A: Backend, B: Backend>(
         let mut worst: Option<(usize, f64)> = None;
         for (i, (p, q)) in x.iter().zip(y).enumerate() {
             let d = (p - q).abs();
-            let bad = !(d <= abs + rel * p.abs()) && !(p.is_nan() && q.is_nan());
+            let close = d <= abs + rel * p.abs() || (p.is_nan() && q.is_nan());
+            let bad = !close;
             if bad && worst.is_none_or(|(_, w)| d > w || d.is_nan()) {
                 worst = Some((i, d));
             }

@@ -27,7 +27,11 @@ impl Device {
     /// ```
     pub fn best() -> Result<Device> {
         let choice = std::env::var("SHADERGRAD_BACKEND").unwrap_or_default();
-        Self::named(if choice.trim().is_empty() { "auto" } else { choice.trim() })
+        Self::named(if choice.trim().is_empty() {
+            "auto"
+        } else {
+            choice.trim()
+        })
     }
 
     /// The device a `--backend` flag names: `gpu` (an error without an adapter), `cpu`, or
@@ -41,7 +45,9 @@ impl Device {
                 Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
                 Err(e) => {
                     static WARN: Once = Once::new();
-                    WARN.call_once(|| eprintln!("shadergrad: {e}\nshadergrad: falling back to the CPU backend"));
+                    WARN.call_once(|| {
+                        eprintln!("shadergrad: {e}\nshadergrad: falling back to the CPU backend")
+                    });
                     Ok(Device::Cpu(CpuBackend::new()))
                 }
             },

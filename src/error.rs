@@ -7,27 +7,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Two tensors whose shapes do not fit the op that combines them.
-    #[error("shape mismatch in {op} at {location}: {lhs_name} has shape {lhs} but {rhs_name} has shape {rhs} ({why})")]
-    Shape {
-        op: String,
-        lhs_name: String,
-        lhs: String,
-        rhs_name: String,
-        rhs: String,
-        why: String,
-        location: String,
-    },
+    #[error("{0}")]
+    Shape(Box<ShapeMismatch>),
 
     /// A tensor whose shape is wrong for an op on its own (a loss that is not a scalar, a
     /// matmul operand that is not a matrix, ...).
-    #[error("{op} at {location}: {name} has shape {shape}, {expected}")]
-    BadShape {
-        op: String,
-        name: String,
-        shape: String,
-        expected: String,
-        location: String,
-    },
+    #[error("{0}")]
+    BadShape(Box<BadShape>),
 
     /// Data of the wrong length for the tensor or buffer it is meant for.
     #[error("{what}: expected {expected} values, got {got}")]
@@ -138,6 +124,48 @@ pub enum Error {
     /// An interrupted run (Ctrl-C); what was saved is named in the message.
     #[error("interrupted: {0}")]
     Interrupted(String),
+}
+
+/// Two shapes that do not fit together, with the op, both tensors and the source line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    pub op: String,
+    pub lhs_name: String,
+    pub lhs: String,
+    pub rhs_name: String,
+    pub rhs: String,
+    pub why: String,
+    pub location: String,
+}
+
+impl std::fmt::Display for ShapeMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shape mismatch in {} at {}: {} has shape {} but {} has shape {} ({})",
+            self.op, self.location, self.lhs_name, self.lhs, self.rhs_name, self.rhs, self.why
+        )
+    }
+}
+
+/// A shape wrong for an op on its own, with the op, the tensor and the source line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadShape {
+    pub op: String,
+    pub name: String,
+    pub shape: String,
+    pub expected: String,
+    pub location: String,
+}
+
+impl std::fmt::Display for BadShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at {}: {} has shape {}, {}",
+            self.op, self.location, self.name, self.shape, self.expected
+        )
+    }
 }
 
 /// Shorthand used throughout the crate.

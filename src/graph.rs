@@ -10,7 +10,7 @@ use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 
-use crate::error::{Error, Result};
+use crate::error::{BadShape, Error, Result, ShapeMismatch};
 use crate::op::{BinaryOp, Broadcast, Operand, UnaryOp};
 use crate::optim::Optimizer;
 use crate::shape::Shape;
@@ -265,7 +265,7 @@ impl Graph {
         loc: &Location<'_>,
     ) -> Tensor {
         let shape = match &init {
-            Some(v) if v.len() != shape.len() => Err(Error::BadShape {
+            Some(v) if v.len() != shape.len() => Err(Error::BadShape(Box::new(BadShape {
                 op: op.name(),
                 name: name.into(),
                 shape: shape.to_string(),
@@ -275,7 +275,7 @@ impl Graph {
                     v.len()
                 ),
                 location: at(loc),
-            }),
+            }))),
             _ => Ok(shape),
         };
         let t = self.push(op.clone(), vec![], shape, Some(name.to_string()));
@@ -387,42 +387,14 @@ impl Graph {
 /// record only shape and graph errors).
 fn replay(e: &Error) -> Error {
     match e {
-        Error::Shape {
-            op,
-            lhs_name,
-            lhs,
-            rhs_name,
-            rhs,
-            why,
-            location,
-        } => Error::Shape {
-            op: op.clone(),
-            lhs_name: lhs_name.clone(),
-            lhs: lhs.clone(),
-            rhs_name: rhs_name.clone(),
-            rhs: rhs.clone(),
-            why: why.clone(),
-            location: location.clone(),
-        },
-        Error::BadShape {
-            op,
-            name,
-            shape,
-            expected,
-            location,
-        } => Error::BadShape {
-            op: op.clone(),
-            name: name.clone(),
-            shape: shape.clone(),
-            expected: expected.clone(),
-            location: location.clone(),
-        },
+        Error::Shape(m) => Error::Shape(m.clone()),
+        Error::BadShape(b) => Error::BadShape(b.clone()),
         other => Error::Graph(other.to_string()),
     }
 }
 
 fn mismatch(op: &str, a: &Tensor, b: &Tensor, why: &str, loc: &Location<'_>) -> Error {
-    Error::Shape {
+    Error::Shape(Box::new(ShapeMismatch {
         op: op.into(),
         lhs_name: a.name(),
         lhs: a.shape().to_string(),
@@ -430,17 +402,17 @@ fn mismatch(op: &str, a: &Tensor, b: &Tensor, why: &str, loc: &Location<'_>) -> 
         rhs: b.shape().to_string(),
         why: why.into(),
         location: at(loc),
-    }
+    }))
 }
 
 fn bad(op: &str, t: &Tensor, expected: &str, loc: &Location<'_>) -> Error {
-    Error::BadShape {
+    Error::BadShape(Box::new(BadShape {
         op: op.into(),
         name: t.name(),
         shape: t.shape().to_string(),
         expected: expected.into(),
         location: at(loc),
-    }
+    }))
 }
 
 impl Tensor {

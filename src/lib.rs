@@ -24,3 +24,6 @@ pub mod check;
 pub mod device;
 
 pub use device::Device;
+pub mod expr;
+pub mod io;
+pub mod viz;

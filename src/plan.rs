@@ -79,7 +79,7 @@ impl<B: Backend> ParamStore<B> {
     pub fn buffer(&mut self, name: &str, shape: &Shape, init: &[f64]) -> Result<B::Buffer> {
         if let Some(p) = self.params.get(name) {
             if &p.shape != shape {
-                return Err(Error::Shape {
+                return Err(Error::Shape(Box::new(crate::error::ShapeMismatch {
                     op: "parameter".into(),
                     lhs_name: format!("stored `{name}`"),
                     lhs: p.shape.to_string(),
@@ -87,7 +87,7 @@ impl<B: Backend> ParamStore<B> {
                     rhs: shape.to_string(),
                     why: "a parameter keeps its shape".into(),
                     location: "plan compile".into(),
-                });
+                })));
             }
             return Ok(p.buffer.clone());
         }

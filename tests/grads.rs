@@ -17,10 +17,19 @@ const H: f64 = 1e-6;
 
 fn check(what: &str, g: &Graph, loss: &Tensor, feeds: &[(&Tensor, &[f64])]) {
     let report = gradcheck(g, loss, feeds, H).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(!report.tensors.is_empty(), "{what}: nothing took a gradient");
-    assert!(report.passes(1e-7, 1e-5), "{what}: gradient check failed\n{report}");
+    assert!(
+        !report.tensors.is_empty(),
+        "{what}: nothing took a gradient"
+    );
+    assert!(
+        report.passes(1e-7, 1e-5),
+        "{what}: gradient check failed\n{report}"
+    );
     let worst = report.worst().expect("non-empty");
-    println!("  {what:<34} worst rel {:.1e} ({})", worst.max_rel, worst.name);
+    println!(
+        "  {what:<34} worst rel {:.1e} ({})",
+        worst.max_rel, worst.name
+    );
 }
 
 /// Weights the output elements differently, so every element's gradient is distinct.
@@ -40,7 +49,11 @@ fn input_for(op: UnaryOp, rng: &mut Rng, n: usize) -> Vec<f64> {
 #[test]
 fn every_unary_op() {
     let mut rng = Rng::new(21);
-    for op in UnaryOp::ALL.into_iter().chain([UnaryOp::Pow(0.5), UnaryOp::Pow(-1.5), UnaryOp::Elu(0.3)]) {
+    for op in
+        UnaryOp::ALL
+            .into_iter()
+            .chain([UnaryOp::Pow(0.5), UnaryOp::Pow(-1.5), UnaryOp::Elu(0.3)])
+    {
         let g = Graph::new();
         let x = g.input("x", [3, 4]).with_grad();
         let loss = weighted_sum(&g, &x.map(op), &mut rng);
@@ -63,11 +76,25 @@ fn every_binary_op() {
             // max/min: keep the two inputs ≥ 0.1 apart.
             _ => {
                 let av = rng.vec(10, -2.0, 2.0);
-                let bv = av.iter().map(|v| v + if rng.uniform(0.0, 1.0) < 0.5 { -0.5 } else { 0.5 }).collect();
+                let bv = av
+                    .iter()
+                    .map(|v| {
+                        v + if rng.uniform(0.0, 1.0) < 0.5 {
+                            -0.5
+                        } else {
+                            0.5
+                        }
+                    })
+                    .collect();
                 (av, bv)
             }
         };
-        check(&format!("binary {}", op.name()), &g, &loss, &[(&a, &av), (&b, &bv)]);
+        check(
+            &format!("binary {}", op.name()),
+            &g,
+            &loss,
+            &[(&a, &av), (&b, &bv)],
+        );
     }
 }
 
@@ -81,7 +108,12 @@ fn matmul_in_all_four_transpose_layouts() {
         let b = g.input("b", if tb { [n, k] } else { [k, n] }).with_grad();
         let loss = weighted_sum(&g, &a.matmul_t(&b, ta, tb), &mut rng);
         let (av, bv) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
-        check(&format!("matmul ta={ta} tb={tb}"), &g, &loss, &[(&a, &av), (&b, &bv)]);
+        check(
+            &format!("matmul ta={ta} tb={tb}"),
+            &g,
+            &loss,
+            &[(&a, &av), (&b, &bv)],
+        );
     }
 }
 
@@ -89,17 +121,45 @@ fn matmul_in_all_four_transpose_layouts() {
 fn bias_reductions_broadcasts_and_losses() {
     let mut rng = Rng::new(24);
     let (r, c) = (4, 3);
-    let cases: Vec<(&str, Box<dyn Fn(&Tensor, &Tensor) -> Tensor>)> = vec![
+    type Build = Box<dyn Fn(&Tensor, &Tensor) -> Tensor>;
+    let cases: Vec<(&str, Build)> = vec![
         ("bias_add", Box::new(|x, b| x.bias_add(b))),
-        ("linear", Box::new(|x, b| x.linear(&x.graph().constant("w", [3, 3], vec![0.5, -1.0, 0.2, 0.3, 0.7, -0.4, 1.1, 0.0, -0.6]), b))),
+        (
+            "linear",
+            Box::new(|x, b| {
+                x.linear(
+                    &x.graph().constant(
+                        "w",
+                        [3, 3],
+                        vec![0.5, -1.0, 0.2, 0.3, 0.7, -0.4, 1.1, 0.0, -0.6],
+                    ),
+                    b,
+                )
+            }),
+        ),
         ("sum", Box::new(|x, _| x.sum())),
         ("mean", Box::new(|x, _| x.mean())),
         ("row_sum", Box::new(|x, _| x.row_sum())),
         ("col_sum", Box::new(|x, _| x.col_sum())),
         ("row_max", Box::new(|x, _| x.row_max())),
-        ("broadcast scalar", Box::new(|x, _| x.sum().broadcast(shadergrad::Broadcast::Scalar, &x.shape()))),
-        ("broadcast rows", Box::new(|x, _| x.row_sum().broadcast(shadergrad::Broadcast::Rows, &x.shape()))),
-        ("broadcast cols", Box::new(|x, _| x.col_sum().broadcast(shadergrad::Broadcast::Cols, &x.shape()))),
+        (
+            "broadcast scalar",
+            Box::new(|x, _| x.sum().broadcast(shadergrad::Broadcast::Scalar, &x.shape())),
+        ),
+        (
+            "broadcast rows",
+            Box::new(|x, _| {
+                x.row_sum()
+                    .broadcast(shadergrad::Broadcast::Rows, &x.shape())
+            }),
+        ),
+        (
+            "broadcast cols",
+            Box::new(|x, _| {
+                x.col_sum()
+                    .broadcast(shadergrad::Broadcast::Cols, &x.shape())
+            }),
+        ),
     ];
     for (name, build) in cases {
         let g = Graph::new();
@@ -108,7 +168,9 @@ fn bias_reductions_broadcasts_and_losses() {
         let y = build(&x, &b);
         let loss = weighted_sum(&g, &y, &mut rng);
         // Distinct values ≥ 0.1 apart within each row, so row_max has no tie within h.
-        let xv: Vec<f64> = (0..r * c).map(|i| (i % c) as f64 * 0.3 + rng.uniform(0.0, 0.1) - (i / c) as f64).collect();
+        let xv: Vec<f64> = (0..r * c)
+            .map(|i| (i % c) as f64 * 0.3 + rng.uniform(0.0, 0.1) - (i / c) as f64)
+            .collect();
         let bv = rng.vec(c, -1.0, 1.0);
         check(name, &g, &loss, &[(&x, &xv), (&b, &bv)]);
     }
@@ -117,13 +179,29 @@ fn bias_reductions_broadcasts_and_losses() {
     let logits = g.input("logits", [r, c]).with_grad();
     let labels = g.input("labels", [r]);
     let loss = logits.softmax_cross_entropy(&labels);
-    check("softmax_cross_entropy", &g, &loss, &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])]);
+    check(
+        "softmax_cross_entropy",
+        &g,
+        &loss,
+        &[
+            (&logits, &rng.vec(r * c, -2.0, 2.0)),
+            (&labels, &[0.0, 2.0, 1.0, 2.0]),
+        ],
+    );
 
     let g = Graph::new();
     let p = g.input("pred", [r, c]).with_grad();
     let t = g.input("target", [r, c]).with_grad();
     let loss = p.mse(&t).scale(3.0);
-    check("mse (pred and target)", &g, &loss, &[(&p, &rng.vec(r * c, -1.0, 1.0)), (&t, &rng.vec(r * c, -1.0, 1.0))]);
+    check(
+        "mse (pred and target)",
+        &g,
+        &loss,
+        &[
+            (&p, &rng.vec(r * c, -1.0, 1.0)),
+            (&t, &rng.vec(r * c, -1.0, 1.0)),
+        ],
+    );
 }
 
 #[test]
@@ -136,8 +214,20 @@ fn parameters_take_gradients_like_inputs() {
     let b1 = g.param("0.bias", [5], rng.vec(5, -0.1, 0.1));
     let w2 = g.param("2.weight", [3, 5], rng.vec(15, -0.5, 0.5));
     let b2 = g.param("2.bias", [3], rng.vec(3, -0.1, 0.1));
-    let loss = x.linear(&w1, &b1).tanh().linear(&w2, &b2).softmax_cross_entropy(&labels);
-    check("mlp parameters", &g, &loss, &[(&x, &rng.vec(24, -1.0, 1.0)), (&labels, &[0.0, 1.0, 2.0, 1.0, 0.0, 2.0])]);
+    let loss = x
+        .linear(&w1, &b1)
+        .tanh()
+        .linear(&w2, &b2)
+        .softmax_cross_entropy(&labels);
+    check(
+        "mlp parameters",
+        &g,
+        &loss,
+        &[
+            (&x, &rng.vec(24, -1.0, 1.0)),
+            (&labels, &[0.0, 1.0, 2.0, 1.0, 0.0, 2.0]),
+        ],
+    );
 }
 
 #[test]
@@ -162,7 +252,10 @@ fn backward_twice_gives_the_same_gradients() {
     let second = g.backward(&f).unwrap().of(&x).unwrap();
     for (backend, v) in common::on_both(&g, &[&first, &second], &[(&x, &[1.5, -2.0])]) {
         assert_eq!(v[0], vec![3.0, -4.0], "{backend}");
-        assert_eq!(v[1], v[0], "{backend}: the second backward differs from the first");
+        assert_eq!(
+            v[1], v[0],
+            "{backend}: the second backward differs from the first"
+        );
     }
 }
 
@@ -189,14 +282,20 @@ fn gradient_of_a_tensor_off_the_path_is_a_clear_error() {
     let unused = g.input("unused", []).with_grad();
     let f = x.square();
     let err = g.backward(&f).unwrap().of(&unused).unwrap_err();
-    assert!(err.to_string().contains("`unused`") && err.to_string().contains("does not depend"), "{err}");
+    assert!(
+        err.to_string().contains("`unused`") && err.to_string().contains("does not depend"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_loss_that_is_not_a_scalar_is_refused() {
     let g = Graph::new();
     let x = g.input("x", [3]).with_grad();
-    let err = g.backward(&x.square()).err().expect("a vector loss is refused");
+    let err = g
+        .backward(&x.square())
+        .err()
+        .expect("a vector loss is refused");
     assert!(err.to_string().contains("must be a scalar"), "{err}");
 }
 
@@ -205,6 +304,9 @@ fn gradients_of_gradients_are_refused_clearly() {
     let g = Graph::new();
     let x = g.input("x", []).with_grad();
     let dx = g.backward(&x.sigmoid()).unwrap().of(&x).unwrap();
-    let err = g.backward(&dx).err().expect("second order is not supported");
+    let err = g
+        .backward(&dx)
+        .err()
+        .expect("second order is not supported");
     assert!(matches!(err, Error::NotDifferentiable { .. }), "{err}");
 }

@@ -29,8 +29,16 @@ fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
     for (i, pair) in sizes.windows(2).enumerate() {
         let (fan_in, fan_out) = (pair[0], pair[1]);
         let bound = 1.0 / (fan_in as f64).sqrt();
-        let w = g.param(&format!("{}.weight", 2 * i), [fan_out, fan_in], rng.vec(fan_out * fan_in, -bound, bound));
-        let b = g.param(&format!("{}.bias", 2 * i), [fan_out], rng.vec(fan_out, -bound, bound));
+        let w = g.param(
+            &format!("{}.weight", 2 * i),
+            [fan_out, fan_in],
+            rng.vec(fan_out * fan_in, -bound, bound),
+        );
+        let b = g.param(
+            &format!("{}.bias", 2 * i),
+            [fan_out],
+            rng.vec(fan_out, -bound, bound),
+        );
         h = h.linear(&w, &b);
         if i + 2 < sizes.len() {
             h = h.relu();
@@ -42,12 +50,27 @@ fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
     let grads = g.backward(&loss).unwrap();
     let step = Optimizer::sgd(0.1).minimize(&g, &grads, &params).unwrap();
     let grads = params.iter().map(|p| grads.of(p).unwrap()).collect();
-    Mlp { g, x, y, loss, step, grads }
+    Mlp {
+        g,
+        x,
+        y,
+        loss,
+        step,
+        grads,
+    }
 }
 
 fn batch(rng: &mut Rng, batch: usize, features: usize, classes: usize) -> (Vec<f32>, Vec<f32>) {
-    let x = rng.vec(batch * features, 0.0, 1.0).into_iter().map(|v| v as f32).collect();
-    let y = rng.labels(batch, classes).into_iter().map(|v| v as f32).collect();
+    let x = rng
+        .vec(batch * features, 0.0, 1.0)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let y = rng
+        .labels(batch, classes)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
     (x, y)
 }
 
@@ -55,7 +78,8 @@ fn batch(rng: &mut Rng, batch: usize, features: usize, classes: usize) -> (Vec<f
 fn a_training_step_is_one_submission_on_the_gpu() {
     let m = mlp(32, &[64, 48, 32, 10], 1);
     // A device of its own: other tests submit to the shared one in parallel.
-    let gpu = shadergrad::backend::wgpu::WgpuBackend::new().expect("a GPU adapter (see README: mesa-vulkan-drivers)");
+    let gpu = shadergrad::backend::wgpu::WgpuBackend::new()
+        .expect("a GPU adapter (see README: mesa-vulkan-drivers)");
     let mut store = ParamStore::new(&gpu);
     let mut plan = Plan::compile(&gpu, &m.g, &[&m.loss, &m.step], &mut store).unwrap();
     let mut rng = Rng::new(2);
@@ -64,7 +88,11 @@ fn a_training_step_is_one_submission_on_the_gpu() {
     plan.set_input(&m.y, &y).unwrap();
     let before = gpu.submissions();
     let loss = plan.run().unwrap().scalar(&m.loss).unwrap();
-    assert_eq!(gpu.submissions() - before, 1, "forward + backward + update + readback in one submit");
+    assert_eq!(
+        gpu.submissions() - before,
+        1,
+        "forward + backward + update + readback in one submit"
+    );
     assert_eq!(plan.report().submits_per_run, 1);
     assert!(loss.is_finite() && loss > 0.0);
     let before = gpu.submissions();
@@ -75,7 +103,10 @@ fn a_training_step_is_one_submission_on_the_gpu() {
     // 3 fused linear forwards, softmax-CE, its backward, per layer dW and dX (not for the first
     // layer's input) and db, two relu masks, 6 updates.
     assert_eq!(r.fused, 3);
-    assert!(r.intermediate_bytes < r.naive_bytes, "buffer reuse saves memory: {r}");
+    assert!(
+        r.intermediate_bytes < r.naive_bytes,
+        "buffer reuse saves memory: {r}"
+    );
 }
 
 #[test]
@@ -97,13 +128,26 @@ fn the_loss_falls_over_steps_and_both_backends_agree() {
         gpu_plan.set_input(&m.y, &y).unwrap();
         let a = cpu_plan.run().unwrap().scalar(&m.loss).unwrap();
         let b = gpu_plan.run().unwrap().scalar(&m.loss).unwrap();
-        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "cpu {a} vs gpu {b}");
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "cpu {a} vs gpu {b}"
+        );
         losses.push(a);
     }
-    assert!(losses.windows(2).all(|w| w[1] < w[0]), "full-batch SGD lowers the loss every step: {losses:?}");
+    assert!(
+        losses.windows(2).all(|w| w[1] < w[0]),
+        "full-batch SGD lowers the loss every step: {losses:?}"
+    );
     let w_cpu: Vec<f64> = cpu_store.read("0.weight").unwrap();
     let w_gpu: Vec<f64> = gpu_store.read("0.weight").unwrap();
-    assert_close("0.weight after 30 steps, gpu vs cpu", &w_gpu, &w_cpu, 1e-5, 1e-3, None);
+    assert_close(
+        "0.weight after 30 steps, gpu vs cpu",
+        &w_gpu,
+        &w_cpu,
+        1e-5,
+        1e-3,
+        None,
+    );
 }
 
 #[test]
@@ -112,20 +156,44 @@ fn fused_and_unfused_plans_agree() {
     let mut rng = Rng::new(6);
     let (x, y) = batch(&mut rng, 8, 9, 3);
     let outputs: Vec<&Tensor> = std::iter::once(&m.loss).chain(&m.grads).collect();
-    fn run<B: Backend>(b: &B, m: &Mlp, outputs: &[&Tensor], x: &[f32], y: &[f32], fuse: bool) -> Vec<Vec<f64>> {
+    fn run<B: Backend>(
+        b: &B,
+        m: &Mlp,
+        outputs: &[&Tensor],
+        x: &[f32],
+        y: &[f32],
+        fuse: bool,
+    ) -> Vec<Vec<f64>> {
         let mut store = ParamStore::new(b);
-        let options = PlanOptions { fuse, ..Default::default() };
+        let options = PlanOptions {
+            fuse,
+            ..Default::default()
+        };
         let mut plan = Plan::compile_with(b, &m.g, outputs, &mut store, options).unwrap();
-        plan.set_input_f64(&m.x, &x.iter().map(|&v| v as f64).collect::<Vec<_>>()).unwrap();
-        plan.set_input_f64(&m.y, &y.iter().map(|&v| v as f64).collect::<Vec<_>>()).unwrap();
+        plan.set_input_f64(&m.x, &x.iter().map(|&v| v as f64).collect::<Vec<_>>())
+            .unwrap();
+        plan.set_input_f64(&m.y, &y.iter().map(|&v| v as f64).collect::<Vec<_>>())
+            .unwrap();
         let out = plan.run().unwrap();
         assert_eq!(plan.report().fused > 0, fuse);
-        outputs.iter().map(|t| out.get(t).unwrap().iter().map(|&v| shadergrad::backend::Element::as_f64(v)).collect()).collect()
+        outputs
+            .iter()
+            .map(|t| {
+                out.get(t)
+                    .unwrap()
+                    .iter()
+                    .map(|&v| shadergrad::backend::Element::as_f64(v))
+                    .collect()
+            })
+            .collect()
     }
     let gpu = gpu();
     let reference = run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, false);
     for (name, got) in [
-        ("cpu fused", run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true)),
+        (
+            "cpu fused",
+            run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true),
+        ),
         ("gpu fused", run(&gpu, &m, &outputs, &x, &y, true)),
         ("gpu unfused", run(&gpu, &m, &outputs, &x, &y, false)),
     ] {
@@ -164,7 +232,13 @@ fn an_input_never_fed_is_an_error_not_zeros() {
     let mut plan = Plan::compile(&cpu, &m.g, &[&m.loss], &mut store).unwrap();
     plan.set_input(&m.x, &[0.0; 6]).unwrap();
     let err = plan.run().err().expect("y was never fed");
-    assert!(err.to_string().contains("`y`") && err.to_string().contains("never fed"), "{err}");
+    assert!(
+        err.to_string().contains("`y`") && err.to_string().contains("never fed"),
+        "{err}"
+    );
     let err = plan.set_input(&m.x, &[0.0; 5]).unwrap_err();
-    assert!(err.to_string().contains("expected 6 values, got 5"), "{err}");
+    assert!(
+        err.to_string().contains("expected 6 values, got 5"),
+        "{err}"
+    );
 }

@@ -81,7 +81,8 @@ pub fn assert_close(
         let s = scale.map_or(want[i].abs(), |s| s[i].max(want[i].abs()));
         let allowed = abs + rel * s;
         let ratio = if err == 0.0 { 0.0 } else { err / allowed };
-        let not_close = !(err <= allowed) || got[i].is_nan() != want[i].is_nan();
+        let within = err <= allowed;
+        let not_close = !within || got[i].is_nan() != want[i].is_nan();
         if want[i].is_nan() && got[i].is_nan() {
             continue;
         }
