@@ -1,14 +1,15 @@
 // Binary elementwise ops (the seeds' gates), forward and backward side by side.
 //   forward:  c[i]    = f(a[i], b[i])
 //   backward: grad[i] = dc[i] · ∂f/∂a   (WRT = 0)   or   dc[i] · ∂f/∂b   (WRT = 1)
-// n = p.dims.x; OP picks the op (codes: BinaryOp in src/op.rs). Max and min route the gradient
-// to the winner, `a` on a tie ("the max gate routes the gradient", CS231n).
+// n = p.dims.x, four at a time (buffers are padded to whole vec4s). OP picks the op (codes:
+// BinaryOp in src/op.rs). Max and min route the gradient to the winner, `a` on a tie ("the max
+// gate routes the gradient", CS231n).
 
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> dc: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dc: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> grad: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 override WRT: u32 = 0u;
@@ -21,7 +22,10 @@ const MAX: u32 = 4u;
 const MIN: u32 = 5u;
 const POW: u32 = 6u;
 
-fn f(a: f32, b: f32) -> f32 {
+const ZERO: vec4<f32> = vec4<f32>(0.0);
+const ONE: vec4<f32> = vec4<f32>(1.0);
+
+fn f(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
         case SUB: { return a - b; }
         case MUL: { return a * b; }
@@ -33,26 +37,26 @@ fn f(a: f32, b: f32) -> f32 {
     }
 }
 
-fn df_da(a: f32, b: f32) -> f32 {
+fn df_da(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
         case MUL: { return b; }
         case DIV: { return 1.0 / b; }
-        case MAX: { return select(0.0, 1.0, a >= b); }
-        case MIN: { return select(0.0, 1.0, a <= b); }
+        case MAX: { return select(ZERO, ONE, a >= b); }
+        case MIN: { return select(ZERO, ONE, a <= b); }
         case POW: { return b * real_pow(a, b - 1.0); }
-        default: { return 1.0; } // ADD, SUB
+        default: { return ONE; } // ADD, SUB
     }
 }
 
-fn df_db(a: f32, b: f32) -> f32 {
+fn df_db(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
-        case SUB: { return -1.0; }
+        case SUB: { return -ONE; }
         case MUL: { return a; }
         case DIV: { return -a / (b * b); }
-        case MAX: { return select(1.0, 0.0, a >= b); }
-        case MIN: { return select(1.0, 0.0, a <= b); }
+        case MAX: { return select(ONE, ZERO, a >= b); }
+        case MIN: { return select(ONE, ZERO, a <= b); }
         case POW: { return real_pow(a, b) * log(a); }
-        default: { return 1.0; } // ADD
+        default: { return ONE; } // ADD
     }
 }
 
@@ -60,7 +64,7 @@ fn df_db(a: f32, b: f32) -> f32 {
 fn binary_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         c[i] = f(a[i], b[i]);
     }
 }
@@ -69,9 +73,13 @@ fn binary_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 fn binary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         let ai = a[i];
         let bi = b[i];
-        grad[i] = dc[i] * select(df_db(ai, bi), df_da(ai, bi), WRT == 0u);
+        if (WRT == 0u) {
+            grad[i] = dc[i] * df_da(ai, bi);
+        } else {
+            grad[i] = dc[i] * df_db(ai, bi);
+        }
     }
 }

@@ -22,30 +22,24 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.y * nwg.x + wid.x;
 }
 
-// x^p with the sign of a real power for integer p (WGSL's pow is undefined for x < 0).
-fn real_pow(x: f32, p: f32) -> f32 {
-    if (p == 0.0) {
-        return 1.0;
-    }
+// x^p with the sign of a real power for integer p (WGSL's pow is undefined for x < 0):
+// a negative base to a fractional power is NaN, to an odd integer power negative.
+fn real_pow(x: vec4<f32>, p: vec4<f32>) -> vec4<f32> {
     let r = pow(abs(x), p);
-    if (x >= 0.0) {
-        return r;
-    }
-    if (fract(p) != 0.0) {
-        return bitcast<f32>(0x7fc00000u); // NaN: a negative base to a fractional power
-    }
-    if (fract(p * 0.5) != 0.0) {
-        return -r; // odd integer power
-    }
-    return r;
+    let negative = x < vec4<f32>(0.0);
+    let fractional = fract(p) != vec4<f32>(0.0);
+    let odd = fract(p * 0.5) != vec4<f32>(0.0);
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u));
+    var out = select(r, select(select(r, -r, odd), nan, fractional), negative);
+    return select(out, vec4<f32>(1.0), p == vec4<f32>(0.0));
 }
 
 // tanh through exp of a non-positive argument, finite for any x (a naive form overflows).
-fn stable_tanh(x: f32) -> f32 {
+fn stable_tanh(x: vec4<f32>) -> vec4<f32> {
     let e = exp(-2.0 * abs(x));
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
-fn sigmoid(x: f32) -> f32 {
+fn sigmoid(x: vec4<f32>) -> vec4<f32> {
     return 1.0 / (1.0 + exp(-x));
 }

@@ -4,18 +4,19 @@
 //   adam:     Adam (decoupled = 0: g' = g + wd·w) or AdamW (decoupled = 1: w −= lr·wd·w);
 //             m = β1·m + (1−β1)·g';  v = β2·v + (1−β2)·g'²;  w −= lr · (m/c1) / (√(v/c2) + ε)
 //             with c1 = 1 − β1ᵗ and c2 = 1 − β2ᵗ computed on the host for step t.
-// n = p.dims.x; flags in p.dims.y; constants in s0, s1 (see backend::Kernel).
+// n = p.dims.x, four at a time (buffers are padded to whole vec4s); flags in p.dims.y;
+// constants in s0, s1 (see backend::Kernel).
 
-@group(0) @binding(1) var<storage, read_write> w: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;   // momentum: the velocity v
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read_write> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m: array<vec4<f32>>;   // momentum: the velocity v
+@group(0) @binding(4) var<storage, read_write> v: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         let lr = p.s0.x;
         let wd = p.s0.y;
         w[i] -= lr * (g[i] + wd * w[i]);
@@ -26,7 +27,7 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 fn momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         let lr = p.s0.x;
         let mu = p.s0.y;
         let wd = p.s0.z;
@@ -41,7 +42,7 @@ fn momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         let lr = p.s0.x;
         let b1 = p.s0.y;
         let b2 = p.s0.z;

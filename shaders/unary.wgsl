@@ -1,14 +1,15 @@
 // Unary elementwise ops, forward and backward side by side.
 //   forward:  y[i]  = f(x[i])
 //   backward: dx[i] = dy[i] · f'(x[i], y[i])      (some f' are cheapest in y: σ(1 − σ))
-// n = p.dims.x elements; OP (an override) picks the op; a = p.s0.x is its constant.
-// Codes follow UnaryOp::ALL in src/op.rs (a test checks each const against it).
+// n = p.dims.x elements, processed four at a time (buffers are padded to whole vec4s; the
+// padding's results are never read as values). OP (an override) picks the op; a = p.s0.x is its
+// constant. Codes follow UnaryOp::ALL in src/op.rs (a test checks each const against it).
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> y_saved: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> y_saved: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
 
 override OP: u32 = 0u;
 
@@ -33,13 +34,15 @@ const ADD_SCALAR: u32 = 17u;
 
 const GELU_C: f32 = 0.7978845608; // √(2/π)
 const GELU_K: f32 = 0.044715;
+const ZERO: vec4<f32> = vec4<f32>(0.0);
+const ONE: vec4<f32> = vec4<f32>(1.0);
 
-fn f(x: f32, a: f32) -> f32 {
+fn f(x: vec4<f32>, a: f32) -> vec4<f32> {
     switch OP {
         case NEG: { return -x; }
-        case RELU: { return max(x, 0.0); }
-        case LEAKY_RELU: { return select(a * x, x, x > 0.0); }
-        case ELU: { return select(a * (exp(x) - 1.0), x, x > 0.0); }
+        case RELU: { return max(x, ZERO); }
+        case LEAKY_RELU: { return select(a * x, x, x > ZERO); }
+        case ELU: { return select(a * (exp(x) - 1.0), x, x > ZERO); }
         case SIGMOID: { return sigmoid(x); }
         case TANH: { return stable_tanh(x); }
         case GELU: { return 0.5 * x * (1.0 + stable_tanh(GELU_C * (x + GELU_K * x * x * x))); }
@@ -50,19 +53,19 @@ fn f(x: f32, a: f32) -> f32 {
         case SQUARE: { return x * x; }
         case SQRT: { return sqrt(x); }
         case ABS: { return abs(x); }
-        case POW: { return real_pow(x, a); }
+        case POW: { return real_pow(x, vec4<f32>(a)); }
         case SCALE: { return a * x; }
         case ADD_SCALAR: { return x + a; }
         default: { return x; } // IDENTITY
     }
 }
 
-fn df(x: f32, y: f32, a: f32) -> f32 {
+fn df(x: vec4<f32>, y: vec4<f32>, a: f32) -> vec4<f32> {
     switch OP {
-        case NEG: { return -1.0; }
-        case RELU: { return select(0.0, 1.0, x > 0.0); }
-        case LEAKY_RELU: { return select(a, 1.0, x > 0.0); }
-        case ELU: { return select(y + a, 1.0, x > 0.0); }
+        case NEG: { return -ONE; }
+        case RELU: { return select(ZERO, ONE, x > ZERO); }
+        case LEAKY_RELU: { return select(vec4<f32>(a), ONE, x > ZERO); }
+        case ELU: { return select(y + a, ONE, x > ZERO); }
         case SIGMOID: { return y * (1.0 - y); }
         case TANH: { return 1.0 - y * y; }
         case GELU: {
@@ -80,9 +83,9 @@ fn df(x: f32, y: f32, a: f32) -> f32 {
         case SQUARE: { return 2.0 * x; }
         case SQRT: { return 0.5 / y; }
         case ABS: { return sign(x); }
-        case POW: { return a * real_pow(x, a - 1.0); }
-        case SCALE: { return a; }
-        default: { return 1.0; } // IDENTITY, ADD_SCALAR
+        case POW: { return a * real_pow(x, vec4<f32>(a - 1.0)); }
+        case SCALE: { return vec4<f32>(a); }
+        default: { return ONE; } // IDENTITY, ADD_SCALAR
     }
 }
 
@@ -90,7 +93,7 @@ fn df(x: f32, y: f32, a: f32) -> f32 {
 fn unary_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         y[i] = f(x[i], p.s0.x);
     }
 }
@@ -99,7 +102,7 @@ fn unary_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
-    if (i < p.dims.x) {
+    if (i * 4u < p.dims.x) {
         dx[i] = dy[i] * df(x[i], y_saved[i], p.s0.x);
     }
 }

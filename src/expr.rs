@@ -248,7 +248,7 @@ pub struct Expression {
 /// let e = parse("(x + sigmoid(y)) / (sigmoid(x) + (x + y)^2)")?;
 /// let names: Vec<_> = e.variables.iter().map(|(n, _)| n.as_str()).collect();
 /// assert_eq!(names, ["x", "y"]);
-/// assert!(parse("x +* y").unwrap_err().to_string().contains("column 4"));
+/// assert!(parse("x +* y").err().unwrap().to_string().contains("column 4"));
 /// # Ok::<(), shadergrad::Error>(())
 /// ```
 pub fn parse(src: &str) -> Result<Expression> {

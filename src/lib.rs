@@ -5,6 +5,7 @@
 //! reference every GPU kernel is tested against.
 
 pub mod backend;
+pub mod bench;
 pub mod error;
 pub mod op;
 pub mod shape;
@@ -24,6 +25,13 @@ pub mod check;
 pub mod device;
 
 pub use device::Device;
+pub mod checkpoint;
+pub mod data;
 pub mod expr;
+pub mod interrupt;
 pub mod io;
+pub mod nn;
+pub mod plot;
+pub mod rng;
+pub mod train;
 pub mod viz;

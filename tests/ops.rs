@@ -481,17 +481,30 @@ fn optimizer_updates_match_cpu() {
 }
 
 #[test]
-fn elementwise_jobs_past_65535_workgroups_fold_into_a_second_grid_dimension() {
-    let n = 65_535 * 256 + 300;
+fn jobs_past_65535_workgroups_fold_into_a_second_grid_dimension() {
+    // Row reductions run a workgroup per row: 70,001 rows need a 2-D grid.
+    let (rows, cols) = (70_001, 3);
     let mut rng = Rng::new(8);
-    let x = f32_exact(rng.vec(n, -1.0, 1.0));
-    let k = Kernel::Unary(UnaryOp::Relu);
+    let x = f32_exact(rng.vec(rows * cols, -1.0, 1.0));
+    let p = Params::dims(&[rows as u32, cols as u32]);
     compare(
-        &format!("relu_forward n={n}"),
-        k,
-        Params::dims(&[n as u32]),
-        &[x, vec![]],
+        &format!("row_max {rows}x{cols}"),
+        Kernel::RowMax,
+        p,
+        &[x.clone(), vec![]],
         (0.0, 0.0),
         None,
+    );
+    let scale = vec![x
+        .chunks(cols)
+        .map(|r| r.iter().map(|v| v.abs()).sum::<f64>())
+        .collect()];
+    compare(
+        &format!("row_sum {rows}x{cols}"),
+        Kernel::RowSum,
+        p,
+        &[x, vec![]],
+        SUMS,
+        Some(scale),
     );
 }

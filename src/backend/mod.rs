@@ -334,6 +334,18 @@ impl Kernel {
     }
 }
 
+/// Mean wall-clock seconds per run of `launches`, waiting for the device, after one warm-up.
+pub fn wall_time<B: Backend>(backend: &B, launches: &[B::Launch], reps: usize) -> Result<f64> {
+    backend.run(launches, &[])?;
+    backend.synchronize()?;
+    let start = std::time::Instant::now();
+    for _ in 0..reps.max(1) {
+        backend.run(launches, &[])?;
+    }
+    backend.synchronize()?;
+    Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+}
+
 /// A device that stores tensors and runs kernels. Kept narrow on purpose: everything above it
 /// (graphs, autodiff, plans, training) is written once against this trait.
 ///
@@ -389,4 +401,16 @@ pub trait Backend: Clone {
 
     /// How many submissions this backend has made so far (0 forever on the CPU).
     fn submissions(&self) -> u64;
+
+    /// Waits until all work handed to the device has finished (a no-op on the CPU).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Mean seconds per run of `launches` over `reps` runs after one warm-up, and how they were
+    /// timed. The default is wall clock around run-and-wait; the GPU uses timestamp queries
+    /// where the adapter has them.
+    fn time(&self, launches: &[Self::Launch], reps: usize) -> Result<(f64, crate::bench::Timing)> {
+        Ok((wall_time(self, launches, reps)?, crate::bench::Timing::Wall))
+    }
 }

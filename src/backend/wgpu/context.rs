@@ -11,8 +11,7 @@ use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::kernels::PipelineKey;
-use super::shaders::ShaderFile;
+use super::kernels::{PipelineKey, Source};
 use crate::error::{Error, Result};
 
 /// What went wrong on the device outside any error scope, kept for the next call to report.
@@ -36,7 +35,7 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     faults: Arc<Faults>,
-    pub(super) modules: Mutex<HashMap<ShaderFile, wgpu::ShaderModule>>,
+    pub(super) modules: Mutex<HashMap<Source, wgpu::ShaderModule>>,
     pub(super) pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
     /// MAP_READ buffers for readbacks, reused: a run takes one out and puts it back unmapped.
     pub(super) staging: Mutex<Vec<wgpu::Buffer>>,
@@ -197,6 +196,17 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu {
                 during: "waiting for the GPU".into(),
+                message: e.to_string(),
+            })?;
+        self.check_faults()
+    }
+
+    /// Lets finished work retire (freeing its staging memory) without blocking.
+    pub fn poll_without_waiting(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Poll)
+            .map_err(|e| Error::Gpu {
+                during: "polling the GPU".into(),
                 message: e.to_string(),
             })?;
         self.check_faults()

@@ -1,21 +1,66 @@
 //! Where each [`Kernel`] lives in `shaders/`: its file, entry point, override constants and
 //! workgroup grid. The workgroup sizes here match the `@workgroup_size` of each entry point.
 
+use super::blocked;
 use super::shaders::ShaderFile;
 use crate::backend::{Kernel, Params};
 use crate::error::{Error, Result};
 use crate::op::Operand;
 
-/// A pipeline's identity: file, entry point and specialisation (override constants).
+/// Where a pipeline's WGSL comes from: a file of `shaders/`, or the generated register-blocked
+/// matmul (see `blocked.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    File(ShaderFile),
+    Blocked(blocked::Spec),
+}
+
+impl Source {
+    /// The complete WGSL, `shaders/common.wgsl` first.
+    pub fn text(self) -> String {
+        match self {
+            Source::File(f) => f.source(),
+            Source::Blocked(spec) => ShaderFile::with_common(&spec.source()),
+        }
+    }
+
+    /// A name for errors and labels.
+    pub fn name(self) -> String {
+        match self {
+            Source::File(f) => format!("shaders/{}", f.file_name()),
+            Source::Blocked(spec) => format!("the generated blocked matmul {spec:?}"),
+        }
+    }
+}
+
+/// A pipeline's identity: source, entry point and specialisation (override constants).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PipelineKey {
-    pub file: ShaderFile,
+    pub source: Source,
     pub entry: &'static str,
     pub constants: Vec<(&'static str, u32)>,
 }
 
-/// The pipeline that runs a kernel.
-pub fn pipeline_key(kernel: &Kernel) -> PipelineKey {
+/// Workgroups a blocked matmul should at least make: one per core (lavapipe runs a thread per
+/// core). Measured on 2 cores: the biggest block that still fills both cores wins, since loads
+/// fall with the block's size and smaller blocks only add them.
+fn cpu_cores() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+}
+
+/// The pipeline that runs a kernel. On a CPU adapter a matmul runs the register-blocked kernel,
+/// its block chosen so every core gets work; elsewhere the workgroup-tiled one.
+pub fn pipeline_key(kernel: &Kernel, params: &Params, cpu_adapter: bool) -> PipelineKey {
+    if let Kernel::Matmul { ta, tb, bias, act } = *kernel {
+        if cpu_adapter {
+            let [m, n, k, _] = params.dims;
+            return PipelineKey {
+                source: Source::Blocked(blocked::Spec::choose(m, n, k, ta, tb, bias, cpu_cores())),
+                entry: "matmul_blocked",
+                constants: vec![("ACT", act.code())],
+            };
+        }
+    }
     let (file, entry, constants): (ShaderFile, &'static str, Vec<(&'static str, u32)>) =
         match *kernel {
             Kernel::Unary(op) => (ShaderFile::Unary, "unary_forward", vec![("OP", op.code())]),
@@ -69,7 +114,7 @@ pub fn pipeline_key(kernel: &Kernel) -> PipelineKey {
             Kernel::FmaRoof => (ShaderFile::Roof, "fma_roof", vec![]),
         };
     PipelineKey {
-        file,
+        source: Source::File(file),
         entry,
         constants,
     }
@@ -115,19 +160,23 @@ fn fold(groups: usize, kernel: &Kernel) -> Result<[u32; 3]> {
     Ok([x as u32, y as u32, 1])
 }
 
-/// The workgroup grid that covers a launch.
-pub fn workgroups(kernel: &Kernel, p: &Params) -> Result<[u32; 3]> {
+/// The workgroup grid that covers a launch of `kernel` by the pipeline `key`.
+pub fn workgroups(kernel: &Kernel, p: &Params, key: &PipelineKey) -> Result<[u32; 3]> {
+    if let Source::Blocked(spec) = key.source {
+        return Ok(spec.grid(p.dims[0], p.dims[1]));
+    }
     let d = |i: usize| p.dims[i] as usize;
     let one_per = |items: usize, per: usize| fold(items.div_ceil(per), kernel);
     match kernel {
+        // Four elements per invocation.
         Kernel::Unary(_)
         | Kernel::UnaryGrad(_)
         | Kernel::Binary(_)
         | Kernel::BinaryGrad(..)
-        | Kernel::MseGrad
         | Kernel::Sgd
         | Kernel::Momentum
-        | Kernel::Adam => one_per(d(0), 256),
+        | Kernel::Adam => one_per(d(0), 1024),
+        Kernel::MseGrad => one_per(d(0), 256),
         Kernel::BiasAdd | Kernel::RowMaxGrad | Kernel::Broadcast(_) | Kernel::SoftmaxCeGrad => {
             one_per(d(0) * d(1), 256)
         }

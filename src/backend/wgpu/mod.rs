@@ -2,6 +2,7 @@
 //! file, entry point and specialisation), and a list of launches runs as one compute pass in one
 //! command buffer, one submit.
 
+pub mod blocked;
 mod context;
 mod kernels;
 mod shaders;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use context::{adapters, describe_adapter, GpuContext};
-pub use kernels::{pipeline_key, PipelineKey};
+pub use kernels::{pipeline_key, PipelineKey, Source};
 pub use shaders::ShaderFile;
 
 use self::context::{lock, CachedPipeline};
 use self::kernels::{workgroups, Uniform};
 use super::{Backend, Kernel, Params};
+use crate::bench::Timing;
 use crate::error::{Error, Result};
 
 /// The GPU backend. Cheap to clone: clones share one device.
@@ -50,6 +52,7 @@ impl GpuBuffer {
 /// A prepared GPU launch: pipeline, bind group (built once) and its own small uniform buffer.
 pub struct GpuLaunch {
     kernel: Kernel,
+    key: PipelineKey,
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
     uniform: wgpu::Buffer,
@@ -70,32 +73,42 @@ impl WgpuBackend {
         &self.ctx
     }
 
-    fn module(&self, file: ShaderFile) -> Result<wgpu::ShaderModule> {
-        if let Some(m) = lock(&self.ctx.modules).get(&file) {
+    fn module(&self, source: Source) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = lock(&self.ctx.modules).get(&source) {
             return Ok(m.clone());
         }
-        let source = file.source();
+        let text = source.text();
+        let name = source.name();
         let module = self.ctx.scoped(
-            || format!("compiling shaders/{}", file.file_name()),
+            || format!("compiling {name}"),
             || {
                 self.ctx
                     .device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(file.file_name()),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                        label: Some(&name),
+                        source: wgpu::ShaderSource::Wgsl(text.into()),
                     })
             },
         )?;
-        lock(&self.ctx.modules).insert(file, module.clone());
+        lock(&self.ctx.modules).insert(source, module.clone());
         Ok(module)
     }
 
-    fn pipeline(&self, kernel: &Kernel, params: &Params) -> Result<Arc<CachedPipeline>> {
-        let key = kernels::pipeline_key(kernel);
-        if let Some(p) = lock(&self.ctx.pipelines).get(&key) {
+    /// True on a CPU Vulkan driver (lavapipe), where the register-blocked matmul wins.
+    fn cpu_adapter(&self) -> bool {
+        self.ctx.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn pipeline(
+        &self,
+        key: &PipelineKey,
+        kernel: &Kernel,
+        params: &Params,
+    ) -> Result<Arc<CachedPipeline>> {
+        if let Some(p) = lock(&self.ctx.pipelines).get(key) {
             return Ok(Arc::clone(p));
         }
-        let module = self.module(key.file)?;
+        let module = self.module(key.source)?;
         let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
         for b in kernel.bindings(params) {
             entries.push(layout_entry(
@@ -112,7 +125,7 @@ impl WgpuBackend {
                 format!(
                     "building the pipeline for {} ({})",
                     kernel.name(),
-                    key.file.file_name()
+                    key.source.name()
                 )
             },
             || {
@@ -143,7 +156,7 @@ impl WgpuBackend {
             },
         )?;
         let cached = Arc::new(cached);
-        lock(&self.ctx.pipelines).insert(key, Arc::clone(&cached));
+        lock(&self.ctx.pipelines).insert(key.clone(), Arc::clone(&cached));
         Ok(cached)
     }
 
@@ -243,19 +256,11 @@ impl WgpuBackend {
         Ok(out)
     }
 
-    /// Times `launches` on the GPU: `reps` submissions of one pass each, after one warm-up.
-    /// Uses timestamp queries where the adapter has them (returning `true`), wall clock
-    /// around submit-and-wait otherwise. Returns the mean seconds per run.
-    pub fn time(&self, launches: &[GpuLaunch], reps: usize) -> Result<(f64, bool)> {
+    /// Times `launches` with timestamp queries around one compute pass per run, `reps` runs
+    /// after a warm-up: the mean seconds per run, GPU time alone.
+    fn time_with_timestamps(&self, launches: &[GpuLaunch], reps: usize) -> Result<f64> {
         self.run(launches, &[])?;
         let device = &self.ctx.device;
-        if !self.ctx.has_timestamps() {
-            let start = std::time::Instant::now();
-            for _ in 0..reps {
-                self.run(launches, &[])?;
-            }
-            return Ok((start.elapsed().as_secs_f64() / reps as f64, false));
-        }
         let (query_set, resolve, staging) = self.ctx.scoped(
             || "creating timestamp queries".into(),
             || {
@@ -300,7 +305,7 @@ impl WgpuBackend {
             staging.unmap();
             total += ticks[1].saturating_sub(ticks[0]) as f64 * period * 1e-9;
         }
-        Ok((total / reps as f64, true))
+        Ok(total / reps.max(1) as f64)
     }
 }
 
@@ -346,8 +351,9 @@ impl Backend for WgpuBackend {
             || {
                 self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(name),
-                    // A binding must be at least 4 bytes, so an empty tensor gets one value.
-                    size: bytes.max(4),
+                    // Padded to 16 bytes: kernels may read any buffer as vec4s (and a binding
+                    // must not be empty).
+                    size: bytes.div_ceil(16).max(1) * 16,
                     usage: wgpu::BufferUsages::STORAGE
                         | wgpu::BufferUsages::COPY_SRC
                         | wgpu::BufferUsages::COPY_DST,
@@ -386,8 +392,9 @@ impl Backend for WgpuBackend {
     fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
         let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
         kernel.check_buffers(&params, &lens)?;
-        let grid = workgroups(&kernel, &params)?;
-        let pipeline = self.pipeline(&kernel, &params)?;
+        let key = kernels::pipeline_key(&kernel, &params, self.cpu_adapter());
+        let grid = workgroups(&kernel, &params, &key)?;
+        let pipeline = self.pipeline(&key, &kernel, &params)?;
         let bindings = kernel.bindings(&params);
         let device = &self.ctx.device;
         let (uniform, bind_group) = self.ctx.scoped(
@@ -424,6 +431,7 @@ impl Backend for WgpuBackend {
         )?;
         Ok(GpuLaunch {
             kernel,
+            key,
             pipeline,
             bind_group,
             uniform,
@@ -434,7 +442,14 @@ impl Backend for WgpuBackend {
 
     fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
         launch.kernel.check_buffers(&params, &launch.lens)?;
-        launch.grid = workgroups(&launch.kernel, &params)?;
+        let key = kernels::pipeline_key(&launch.kernel, &params, self.cpu_adapter());
+        if key != launch.key {
+            return Err(Error::Graph(format!(
+                "new params for {} need another pipeline: prepare a new launch",
+                launch.kernel.name()
+            )));
+        }
+        launch.grid = workgroups(&launch.kernel, &params, &key)?;
         self.ctx.check_faults()?;
         self.ctx.queue.write_buffer(
             &launch.uniform,
@@ -485,7 +500,8 @@ impl Backend for WgpuBackend {
                 values
             }
             None => {
-                self.ctx.wait()?;
+                // Nothing to read: let the GPU run ahead; faults surface from the next call.
+                self.ctx.poll_without_waiting()?;
                 Ok(Vec::new())
             }
         }
@@ -493,5 +509,19 @@ impl Backend for WgpuBackend {
 
     fn submissions(&self) -> u64 {
         self.ctx.submissions.load(Ordering::Relaxed)
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.ctx.wait()
+    }
+
+    fn time(&self, launches: &[GpuLaunch], reps: usize) -> Result<(f64, Timing)> {
+        if self.ctx.has_timestamps() {
+            return Ok((
+                self.time_with_timestamps(launches, reps)?,
+                Timing::Timestamp,
+            ));
+        }
+        Ok((super::wall_time(self, launches, reps)?, Timing::Wall))
     }
 }

@@ -63,6 +63,11 @@ impl ShaderFile {
     /// assert!(ShaderFile::Matmul.source().contains("fn matmul"));
     /// ```
     pub fn source(self) -> String {
-        format!("{COMMON}\n{}", self.body())
+        Self::with_common(self.body())
+    }
+
+    /// `shaders/common.wgsl` followed by `body`.
+    pub fn with_common(body: &str) -> String {
+        format!("{COMMON}\n{body}")
     }
 }

@@ -1,0 +1,263 @@
+//! `shadergrad bench`: GPU against CPU backprop, per kernel and per training step.
+
+use std::path::PathBuf;
+
+use shadergrad::backend::wgpu::WgpuBackend;
+use shadergrad::backend::Backend;
+use shadergrad::bench::{self, Record, Timing};
+use shadergrad::plot::{Axis, Chart, Series};
+use shadergrad::{Error, Result};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// gpu, cpu or both.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// One JSON record per row on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Samples/s against batch size per backend, .svg or .png.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Measure each device's fp32 FMA roof and give every figure as a share of it.
+    #[arg(long)]
+    roof: bool,
+    /// Fewer and smaller sizes.
+    #[arg(long)]
+    quick: bool,
+}
+
+pub fn bench(a: &BenchArgs) -> Result<()> {
+    let (want_cpu, want_gpu) = match a.backend.as_str() {
+        "both" => (true, true),
+        "cpu" => (true, false),
+        "gpu" => (false, true),
+        other => return Err(Error::invalid("--backend", other, "gpu, cpu or both")),
+    };
+    let gpu = if want_gpu {
+        match WgpuBackend::new() {
+            Ok(g) => Some(g),
+            Err(e) if a.backend == "both" => {
+                eprintln!("shadergrad: {e}\nshadergrad: benchmarking the CPU only");
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let cpu = want_cpu.then(bench::cpu_backend);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!(
+        "shadergrad bench: {}{}",
+        gpu.as_ref()
+            .map_or(String::new(), |g| format!("gpu = {}; ", g.describe())),
+        cpu.as_ref().map_or(String::new(), |c| format!(
+            "cpu = {} on {threads} threads",
+            c.describe()
+        ))
+    );
+
+    let mut records: Vec<Record> = Vec::new();
+    let (mut gpu_roof, mut cpu_roof) = (None, None);
+    if a.roof {
+        if let Some(g) = &gpu {
+            let (r, timing) = bench::gpu_roof(g)?;
+            gpu_roof = Some(r);
+            records.push(roof_record("gpu", r, timing));
+        }
+        if cpu.is_some() {
+            let r = bench::cpu_roof();
+            cpu_roof = Some(r);
+            records.push(roof_record("cpu", r, Timing::Wall));
+        }
+    }
+    if let Some(c) = &cpu {
+        records.extend(bench::kernel_records(c, a.quick, cpu_roof)?);
+    }
+    if let Some(g) = &gpu {
+        records.extend(bench::kernel_records(g, a.quick, gpu_roof)?);
+    }
+    if let Some(c) = &cpu {
+        records.extend(bench::step_records(c, a.quick)?);
+    }
+    if let Some(g) = &gpu {
+        records.extend(bench::step_records(g, a.quick)?);
+    }
+
+    if a.json {
+        for r in &records {
+            println!("{}", r.to_json());
+        }
+    } else {
+        print!("{}", table(&records, gpu_roof, cpu_roof));
+    }
+    if let Some(path) = &a.plot {
+        chart(&records).write(path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn roof_record(backend: &'static str, gflops: f64, timing: Timing) -> Record {
+    Record {
+        name: "fp32 FMA roof".into(),
+        backend,
+        shape: if backend == "gpu" {
+            "vec4 FMA chains".into()
+        } else {
+            "8-wide FMA chains, all cores".into()
+        },
+        seconds: 0.0,
+        gflops: Some(gflops),
+        samples_per_s: None,
+        roof_pct: Some(100.0),
+        timing,
+        batch: None,
+    }
+}
+
+fn find<'a>(records: &'a [Record], backend: &str, name: &str, shape: &str) -> Option<&'a Record> {
+    records
+        .iter()
+        .find(|r| r.backend == backend && r.name == name && r.shape == shape)
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The table: kernels, then training steps, then where the GPU starts to win.
+fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> String {
+    let mut s = String::new();
+    if let (Some(g), Some(c)) = (gpu_roof, cpu_roof) {
+        s += &format!("fp32 FMA roof: gpu {g:.1} GFLOP/s, cpu {c:.1} GFLOP/s\n");
+    } else if let Some(r) = gpu_roof.or(cpu_roof) {
+        s += &format!("fp32 FMA roof: {r:.1} GFLOP/s\n");
+    }
+    let timing = |b: &str| {
+        records
+            .iter()
+            .find(|r| r.backend == b && r.batch.is_none() && r.name != "fp32 FMA roof")
+            .map_or("-", |r| r.timing.name())
+    };
+    s += &format!(
+        "\n{:<28} {:>15} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}\n",
+        "kernel",
+        "shape",
+        "cpu ms",
+        "gpu ms",
+        "cpu GF/s",
+        "gpu GF/s",
+        "gpu/cpu",
+        "cpu roof%",
+        "gpu roof%"
+    );
+    let mut seen = Vec::new();
+    for r in records
+        .iter()
+        .filter(|r| r.batch.is_none() && r.name != "fp32 FMA roof")
+    {
+        if seen.contains(&(&r.name, &r.shape)) {
+            continue;
+        }
+        seen.push((&r.name, &r.shape));
+        let (c, g) = (
+            find(records, "cpu", &r.name, &r.shape),
+            find(records, "gpu", &r.name, &r.shape),
+        );
+        let speedup = c.zip(g).map(|(c, g)| c.seconds / g.seconds);
+        s += &format!(
+            "{:<28} {:>15} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}\n",
+            r.name,
+            r.shape,
+            cell(c.map(|c| c.seconds * 1e3), 3),
+            cell(g.map(|g| g.seconds * 1e3), 3),
+            cell(c.and_then(|c| c.gflops), 2),
+            cell(g.and_then(|g| g.gflops), 2),
+            cell(speedup, 2),
+            cell(c.and_then(|c| c.roof_pct), 1),
+            cell(g.and_then(|g| g.roof_pct), 1),
+        );
+    }
+    s += &format!("(gpu kernel times: {}; cpu: wall)\n", timing("gpu"));
+    s += &format!(
+        "\n{:<40} {:>11} {:>10} {:>10} {:>14} {:>14} {:>8}\n",
+        "training step (upload, fwd, bwd, update, loss read)",
+        "batch",
+        "cpu ms",
+        "gpu ms",
+        "cpu samples/s",
+        "gpu samples/s",
+        "gpu/cpu"
+    );
+    let mut batches: Vec<usize> = records.iter().filter_map(|r| r.batch).collect();
+    batches.sort_unstable();
+    batches.dedup();
+    let mut wins = None;
+    for b in &batches {
+        let pick = |backend: &str| {
+            records
+                .iter()
+                .find(|r| r.backend == backend && r.batch == Some(*b))
+        };
+        let (c, g) = (pick("cpu"), pick("gpu"));
+        let speedup = c.zip(g).map(|(c, g)| c.seconds / g.seconds);
+        if wins.is_none() && speedup.is_some_and(|x| x > 1.0) {
+            wins = Some(*b);
+        }
+        s += &format!(
+            "{:<40} {:>11} {:>10} {:>10} {:>14} {:>14} {:>8}\n",
+            c.or(g).map_or(String::new(), |r| r.name.clone()),
+            b,
+            cell(c.map(|c| c.seconds * 1e3), 3),
+            cell(g.map(|g| g.seconds * 1e3), 3),
+            cell(c.and_then(|c| c.samples_per_s), 0),
+            cell(g.and_then(|g| g.samples_per_s), 0),
+            cell(speedup, 2),
+        );
+    }
+    let both =
+        records.iter().any(|r| r.backend == "cpu") && records.iter().any(|r| r.backend == "gpu");
+    if both {
+        s += &match wins {
+            Some(b) => format!("\nthe GPU starts to win at batch {b}\n"),
+            None => format!(
+                "\nthe GPU does not win at any batch measured (up to {})\n",
+                batches.last().copied().unwrap_or(0)
+            ),
+        };
+    }
+    s
+}
+
+/// Samples/s against batch size, one line per backend.
+fn chart(records: &[Record]) -> Chart {
+    let series = [("gpu", [214, 39, 40]), ("cpu", [31, 119, 180])]
+        .into_iter()
+        .filter_map(|(backend, color)| {
+            let points: Vec<(f64, f64)> = records
+                .iter()
+                .filter(|r| r.backend == backend)
+                .filter_map(|r| Some((r.batch? as f64, r.samples_per_s?)))
+                .collect();
+            (!points.is_empty()).then(|| Series {
+                name: format!("{backend} samples/s"),
+                color,
+                axis: Axis::Left,
+                points,
+            })
+        })
+        .collect();
+    Chart {
+        title: format!(
+            "training step {}: samples/s by batch size",
+            bench::peer_mlp().describe()
+        ),
+        x_label: "batch size (log scale)".into(),
+        left_label: "samples/s".into(),
+        right_label: String::new(),
+        log_x: true,
+        series,
+    }
+}
