@@ -20,8 +20,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B, label: &str) {
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(BenchmarkId::from_parameter(batch), |b| {
             b.iter_custom(|iters| {
-                let seconds = time_training_step(backend, &mlp, batch, iters as usize)
-                    .expect("training step");
+                let seconds = time_training_step(backend, &mlp, batch, iters as usize).expect("training step");
                 Duration::from_secs_f64(seconds * iters as f64)
             })
         });

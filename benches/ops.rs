@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::{Backend, Element};
-use shadergrad::bench::kernel_cases;
+use shadergrad::bench::{kernel_cases, matmul_sizes};
 use shadergrad::rng::Rng;
 
 fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B, label: &str) {
@@ -17,16 +17,14 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B, label: &str) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
-    for (name, shape, kernel, params, flops) in kernel_cases(false) {
+    for (name, shape, kernel, params, flops) in kernel_cases(&matmul_sizes(false)) {
         let mut rng = Rng::new(1);
         let buffers: Vec<B::Buffer> = kernel
             .bindings(&params)
             .iter()
             .map(|b| {
                 let buf = backend.alloc(b.len, b.role).expect("alloc");
-                let data: Vec<B::Elem> = (0..b.len)
-                    .map(|_| B::Elem::from_f64(rng.uniform(0.1, 1.0)))
-                    .collect();
+                let data: Vec<B::Elem> = (0..b.len).map(|_| B::Elem::from_f64(rng.uniform(0.1, 1.0))).collect();
                 backend.upload(&buf, &data).expect("upload");
                 buf
             })

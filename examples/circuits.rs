@@ -18,12 +18,7 @@ fn main() -> shadergrad::Result<()> {
     let grads = g.backward(&f)?;
     let outputs = [f.clone(), grads.of(&x)?, grads.of(&y)?, grads.of(&z)?];
     let refs: Vec<&Tensor> = outputs.iter().collect();
-    let v = run_once(
-        &cpu,
-        &g,
-        &refs,
-        &[(&x, &[-2.0]), (&y, &[5.0]), (&z, &[-4.0])],
-    )?;
+    let v = run_once(&cpu, &g, &refs, &[(&x, &[-2.0]), (&y, &[5.0]), (&z, &[-4.0])])?;
     println!(
         "(x + y)·z = {}; df/dx = {}, df/dy = {}, df/dz = {}",
         v[0][0], v[1][0], v[2][0], v[3][0]
@@ -33,22 +28,13 @@ fn main() -> shadergrad::Result<()> {
     for (text, at) in [
         (
             "1/(1+exp(-(w0*x0 + w1*x1 + w2)))",
-            vec![
-                ("w0", 2.0),
-                ("x0", -1.0),
-                ("w1", -3.0),
-                ("x1", -2.0),
-                ("w2", -3.0),
-            ],
+            vec![("w0", 2.0), ("x0", -1.0), ("w1", -3.0), ("x1", -2.0), ("w2", -3.0)],
         ),
         (
             "(x + sigmoid(y)) / (sigmoid(x) + (x + y)^2)",
             vec![("x", 3.0), ("y", -4.0)],
         ),
-        (
-            "(x + sigmoid(y)) / (x^2 + y)",
-            vec![("x", 3.0), ("y", -4.0)],
-        ),
+        ("(x + sigmoid(y)) / (x^2 + y)", vec![("x", 3.0), ("y", -4.0)]),
     ] {
         let e = expr::parse(text)?;
         let values: Vec<[f64; 1]> = e
@@ -56,12 +42,7 @@ fn main() -> shadergrad::Result<()> {
             .iter()
             .map(|(n, _)| [at.iter().find(|(m, _)| m == n).map_or(0.0, |p| p.1)])
             .collect();
-        let feeds: Vec<(&Tensor, &[f64])> = e
-            .variables
-            .iter()
-            .zip(&values)
-            .map(|((_, t), v)| (t, &v[..]))
-            .collect();
+        let feeds: Vec<(&Tensor, &[f64])> = e.variables.iter().zip(&values).map(|((_, t), v)| (t, &v[..])).collect();
         let circuit = viz::evaluate(&cpu, &e.graph, &e.output, &feeds)?;
         let value = circuit.gates.last().map_or(f64::NAN, |g| g.value[0]);
         let partials: Vec<String> = e

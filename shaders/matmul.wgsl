@@ -135,3 +135,108 @@ fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The large-tile kernel for big products on discrete GPUs: a 128×128 tile of C per workgroup of
+// 16×16 invocations, each accumulating an 8×8 block as 16 vec4 registers. Tiles of op(a) and
+// op(b) are staged k-major in workgroup memory so each step reads two vec4s of each; the block
+// rows are split (ty·4 and 64 + ty·4) so neighbouring invocations read neighbouring vec4s.
+
+const LM: u32 = 128u;
+const LN: u32 = 128u;
+const LK: u32 = 8u;
+
+var<workgroup> a_large: array<vec4<f32>, 256>; // [LK][LM / 4]
+var<workgroup> b_large: array<vec4<f32>, 256>; // [LK][LN / 4]
+
+fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> array<vec4<f32>, 16> {
+    let m = p.dims.x;
+    let n = p.dims.y;
+    let k = p.dims.z;
+    let row0 = wid.y * LM;
+    let col0 = wid.x * LN;
+    let t = lid.y * 16u + lid.x;
+    var acc: array<vec4<f32>, 16>; // [8 rows][2 vec4 column groups]
+    for (var k0 = 0u; k0 < k; k0 += LK) {
+        // Each invocation stages 4 values of each tile, walking the stored matrix along its rows.
+        for (var l = 0u; l < 4u; l++) {
+            let e = t * 4u + l; // 0..1024
+            var i = e / LK;
+            var kk = e % LK;
+            if (TA) {
+                i = e % LM;
+                kk = e / LM;
+            }
+            a_large[kk * (LM / 4u) + i / 4u][i % 4u] = a_at(row0 + i, k0 + kk, m, k);
+            var j = e % LN;
+            var kb = e / LN;
+            if (TB) {
+                j = e / LK;
+                kb = e % LK;
+            }
+            b_large[kb * (LN / 4u) + j / 4u][j % 4u] = b_at(k0 + kb, col0 + j, k, n);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < LK; kk++) {
+            let a0 = a_large[kk * 32u + lid.y];
+            let a1 = a_large[kk * 32u + lid.y + 16u];
+            let b0 = b_large[kk * 32u + lid.x];
+            let b1 = b_large[kk * 32u + lid.x + 16u];
+            for (var r = 0u; r < 4u; r++) {
+                acc[r * 2u] = fma(vec4<f32>(a0[r]), b0, acc[r * 2u]);
+                acc[r * 2u + 1u] = fma(vec4<f32>(a0[r]), b1, acc[r * 2u + 1u]);
+                acc[8u + r * 2u] = fma(vec4<f32>(a1[r]), b0, acc[8u + r * 2u]);
+                acc[8u + r * 2u + 1u] = fma(vec4<f32>(a1[r]), b1, acc[8u + r * 2u + 1u]);
+            }
+        }
+        workgroupBarrier();
+    }
+    return acc;
+}
+
+// Row `r` (0..8) of this invocation's block, and column group `g` (0..2).
+fn large_row(wid: vec3<u32>, lid: vec3<u32>, r: u32) -> u32 {
+    return wid.y * LM + (r / 4u) * 64u + lid.y * 4u + r % 4u;
+}
+
+fn large_col(wid: vec3<u32>, lid: vec3<u32>, g: u32) -> u32 {
+    return wid.x * LN + g * 64u + lid.x * 4u;
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let acc = large_product(wid, lid);
+    for (var r = 0u; r < 8u; r++) {
+        let i = large_row(wid, lid, r);
+        for (var g = 0u; g < 2u; g++) {
+            let j = large_col(wid, lid, g);
+            let v = acc[r * 2u + g];
+            for (var q = 0u; q < 4u; q++) {
+                if (i < p.dims.x && j + q < p.dims.y) {
+                    c[i * p.dims.y + j + q] = v[q];
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_large_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let acc = large_product(wid, lid);
+    for (var r = 0u; r < 8u; r++) {
+        let i = large_row(wid, lid, r);
+        for (var g = 0u; g < 2u; g++) {
+            let j = large_col(wid, lid, g);
+            let v = acc[r * 2u + g];
+            for (var q = 0u; q < 4u; q++) {
+                if (i < p.dims.x && j + q < p.dims.y) {
+                    var o = v[q] + bias[j + q];
+                    if (ACT == 1u) {
+                        o = max(o, 0.0);
+                    }
+                    c[i * p.dims.y + j + q] = o;
+                }
+            }
+        }
+    }
+}

@@ -29,9 +29,15 @@ impl Gradients {
         self.get(t).ok_or_else(|| {
             let node = self.graph.node(t.id());
             let why = if node.op.is_leaf() && !node.requires_grad {
-                format!("it is {} that takes no gradient (call .with_grad() on an input to ask for one)", node.op.name())
+                format!(
+                    "it is {} that takes no gradient (call .with_grad() on an input to ask for one)",
+                    node.op.name()
+                )
             } else {
-                format!("the loss `{}` does not depend on it through any differentiable path", self.graph.node(self.loss).name)
+                format!(
+                    "the loss `{}` does not depend on it through any differentiable path",
+                    self.graph.node(self.loss).name
+                )
             };
             Error::NoGradient { name: node.name, why }
         })
@@ -51,9 +57,7 @@ impl Gradients {
         if !self.graph.same(consumer.graph()) {
             return None;
         }
-        self.along
-            .get(&(consumer.id(), slot))
-            .map(|&g| self.graph.tensor(g))
+        self.along.get(&(consumer.id(), slot)).map(|&g| self.graph.tensor(g))
     }
 
     /// Every leaf that got a gradient (parameters and inputs with `with_grad`), with it.
@@ -119,10 +123,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
         of.insert(id, grad.id());
         let node = &nodes[id];
         let wants: Vec<bool> = node.inputs.iter().map(|&i| needs[i]).collect();
-        for (k, g) in rule(graph, id, node, &grad, &wants)?
-            .into_iter()
-            .enumerate()
-        {
+        for (k, g) in rule(graph, id, node, &grad, &wants)?.into_iter().enumerate() {
             if let Some(g) = g {
                 along.insert((id, k), g.id());
                 pending[node.inputs[k]].push(g);
@@ -140,13 +141,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
 
 /// The gradient rule of one node: from `dy`, the gradient of each input (None where an input
 /// takes none, per `wants`).
-fn rule(
-    g: &Graph,
-    id: NodeId,
-    node: &Node,
-    dy: &Tensor,
-    wants: &[bool],
-) -> Result<Vec<Option<Tensor>>> {
+fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Result<Vec<Option<Tensor>>> {
     let y = g.tensor(id);
     let x: Vec<Tensor> = node.inputs.iter().map(|&i| g.tensor(i)).collect();
     let want = |k: usize| wants.get(k).copied().unwrap_or(false);
@@ -171,8 +166,20 @@ fn rule(
         Op::Matmul { ta, tb } => {
             let (a, b, ta, tb) = (&x[0], &x[1], *ta, *tb);
             vec![
-                only(0, &|| if ta { b.matmul_t(dy, tb, true) } else { dy.matmul_t(b, false, !tb) }),
-                only(1, &|| if tb { dy.matmul_t(a, true, ta) } else { a.matmul_t(dy, !ta, false) }),
+                only(0, &|| {
+                    if ta {
+                        b.matmul_t(dy, tb, true)
+                    } else {
+                        dy.matmul_t(b, false, !tb)
+                    }
+                }),
+                only(1, &|| {
+                    if tb {
+                        dy.matmul_t(a, true, ta)
+                    } else {
+                        a.matmul_t(dy, !ta, false)
+                    }
+                }),
             ]
         }
         Op::BiasAdd => vec![only(0, &|| dy.clone()), only(1, &|| dy.col_sum())],
@@ -202,7 +209,8 @@ fn rule(
             return Err(Error::NotDifferentiable {
                 op: node.op.name(),
                 name: node.name.clone(),
-                why: "gradient and update nodes have no gradient rule of their own (no higher-order derivatives)".into(),
+                why: "gradient and update nodes have no gradient rule of their own (no higher-order derivatives)"
+                    .into(),
             })
         }
     })

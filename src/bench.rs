@@ -53,10 +53,7 @@ pub struct Record {
 impl Record {
     /// The record as one JSON object.
     pub fn to_json(&self) -> String {
-        let num = |v: Option<f64>| {
-            v.filter(|x| x.is_finite())
-                .map_or("null".into(), |x| format!("{x}"))
-        };
+        let num = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".into(), |x| format!("{x}"));
         format!(
             "{{\"name\": \"{}\", \"backend\": \"{}\", \"shape\": \"{}\", \"seconds\": {}, \"gflops\": {}, \"samples_per_s\": {}, \"roof_pct\": {}, \"timing\": \"{}\"}}",
             self.name,
@@ -72,20 +69,13 @@ impl Record {
 }
 
 /// Runs one kernel `reps` times on fresh random buffers and returns seconds per run.
-pub fn time_kernel<B: Backend>(
-    backend: &B,
-    kernel: Kernel,
-    params: Params,
-    reps: usize,
-) -> Result<(f64, Timing)> {
+pub fn time_kernel<B: Backend>(backend: &B, kernel: Kernel, params: Params, reps: usize) -> Result<(f64, Timing)> {
     let mut rng = Rng::new(1);
     let mut buffers = Vec::new();
     for b in kernel.bindings(&params) {
         let buf = backend.alloc(b.len, b.role)?;
         // Positive values keep every op (log, sqrt, labels as class 0) on its domain.
-        let data: Vec<B::Elem> = (0..b.len)
-            .map(|_| B::Elem::from_f64(rng.uniform(0.1, 1.0)))
-            .collect();
+        let data: Vec<B::Elem> = (0..b.len).map(|_| B::Elem::from_f64(rng.uniform(0.1, 1.0))).collect();
         backend.upload(&buf, &data)?;
         buffers.push(buf);
     }
@@ -101,10 +91,7 @@ pub fn gpu_roof<B: Backend>(backend: &B) -> Result<(f64, Timing)> {
     let iterations: u32 = 2048;
     let params = Params::dims(&[iterations, invocations]).with_scalars(&[0.999, 1e-3]);
     let (s, timing) = time_kernel(backend, Kernel::FmaRoof, params, 3)?;
-    Ok((
-        64.0 * iterations as f64 * invocations as f64 / s / 1e9,
-        timing,
-    ))
+    Ok((64.0 * iterations as f64 * invocations as f64 / s / 1e9, timing))
 }
 
 /// The CPU's fp32 FMA rate in GFLOP/s on every core: independent 8-wide FMA chains, in AVX2+FMA
@@ -117,10 +104,7 @@ pub fn cpu_roof() -> f64 {
         let handles: Vec<_> = (0..threads)
             .map(|t| s.spawn(move || fma_chains(iterations, t as f32)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(0.0))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).collect()
     });
     let secs = start.elapsed().as_secs_f64();
     std::hint::black_box(sinks);
@@ -153,10 +137,7 @@ fn fma_chains_portable(iterations: usize, seed: f32) -> f32 {
             *v = seed + (i * 8 + j) as f32 * 1e-3;
         }
     }
-    let (mul, add) = (
-        std::hint::black_box(0.999f32),
-        std::hint::black_box(1e-3f32),
-    );
+    let (mul, add) = (std::hint::black_box(0.999f32), std::hint::black_box(1e-3f32));
     for _ in 0..iterations {
         for chain in acc.iter_mut() {
             for v in chain.iter_mut() {
@@ -177,12 +158,7 @@ pub fn peer_mlp() -> Mlp {
 
 /// Seconds per training step (upload a batch, forward, backward, update, read the loss back)
 /// of `mlp` at `batch`, after two warm-up steps.
-pub fn time_training_step<B: Backend>(
-    backend: &B,
-    mlp: &Mlp,
-    batch: usize,
-    steps: usize,
-) -> Result<f64> {
+pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, steps: usize) -> Result<f64> {
     let config = TrainConfig {
         mlp: mlp.clone(),
         init: Init::KaimingUniform,
@@ -210,24 +186,26 @@ pub fn time_training_step<B: Backend>(
 fn synthetic_digits(n: usize, features: usize, classes: usize) -> Digits {
     let mut rng = Rng::new(5);
     Digits {
-        images: (0..n * features)
-            .map(|_| (rng.next_u64() & 0xff) as u8)
-            .collect(),
+        images: (0..n * features).map(|_| (rng.next_u64() & 0xff) as u8).collect(),
         labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
         rows: 1,
         cols: features,
     }
 }
 
-/// The kernels `shadergrad bench` and the criterion benches time: name, shape, kernel, params
-/// and flops per run.
-pub fn kernel_cases(quick: bool) -> Vec<(String, String, Kernel, Params, f64)> {
-    let mut cases = Vec::new();
-    let sizes: &[u32] = if quick {
-        &[64, 256, 512]
+/// Matmul sizes (n for n³) timed by default; `quick` keeps the small ones.
+pub fn matmul_sizes(quick: bool) -> Vec<u32> {
+    if quick {
+        vec![64, 256, 512]
     } else {
-        &[64, 256, 512, 1024, 2048]
-    };
+        vec![64, 256, 512, 1024, 2048]
+    }
+}
+
+/// The kernels `shadergrad bench` and the criterion benches time: name, shape, kernel, params
+/// and flops per run; square matmuls of the given sizes first.
+pub fn kernel_cases(sizes: &[u32]) -> Vec<(String, String, Kernel, Params, f64)> {
+    let mut cases = Vec::new();
     for &n in sizes {
         let plain = Kernel::Matmul {
             ta: false,
@@ -305,14 +283,10 @@ pub fn step_batches(quick: bool) -> Vec<usize> {
 }
 
 /// Kernel rows for one backend.
-pub fn kernel_records<B: Backend>(
-    backend: &B,
-    quick: bool,
-    roof: Option<f64>,
-) -> Result<Vec<Record>> {
+pub fn kernel_records<B: Backend>(backend: &B, sizes: &[u32], roof: Option<f64>) -> Result<Vec<Record>> {
     let name = if backend.is_gpu() { "gpu" } else { "cpu" };
     let mut out = Vec::new();
-    for (label, shape, kernel, params, flops) in kernel_cases(quick) {
+    for (label, shape, kernel, params, flops) in kernel_cases(sizes) {
         let reps = if flops > 1e9 { 3 } else { 10 };
         let (seconds, timing) = time_kernel(backend, kernel, params, reps)?;
         let gflops = flops / seconds / 1e9;
@@ -332,19 +306,18 @@ pub fn kernel_records<B: Backend>(
 }
 
 /// Training-step rows for one backend.
-pub fn step_records<B: Backend>(backend: &B, quick: bool) -> Result<Vec<Record>> {
+pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Result<Vec<Record>> {
     let name = if backend.is_gpu() { "gpu" } else { "cpu" };
-    let mlp = peer_mlp();
     let mut out = Vec::new();
-    for batch in step_batches(quick) {
+    for &batch in batches {
         let steps = (2048 / batch).clamp(3, 50);
-        let seconds = time_training_step(backend, &mlp, batch, steps)?;
+        let seconds = time_training_step(backend, mlp, batch, steps)?;
         out.push(Record {
             name: format!("training step {}", mlp.describe()),
             backend: name,
             shape: format!("batch {batch}"),
             seconds,
-            gflops: Some(6.0 * mlp_macs(&mlp) as f64 * batch as f64 / seconds / 1e9),
+            gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / seconds / 1e9),
             samples_per_s: Some(batch as f64 / seconds),
             roof_pct: None,
             timing: Timing::Wall,

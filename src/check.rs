@@ -25,12 +25,7 @@ pub type Feeds<'a> = &'a [(&'a Tensor, &'a [f64])];
 /// assert_eq!(out[0], vec![7.0]);
 /// # Ok::<(), shadergrad::Error>(())
 /// ```
-pub fn run_once<B: Backend>(
-    backend: &B,
-    graph: &Graph,
-    outputs: &[&Tensor],
-    feeds: Feeds,
-) -> Result<Vec<Vec<f64>>> {
+pub fn run_once<B: Backend>(backend: &B, graph: &Graph, outputs: &[&Tensor], feeds: Feeds) -> Result<Vec<Vec<f64>>> {
     let mut store = ParamStore::new(backend);
     let mut plan = Plan::compile(backend, graph, outputs, &mut store)?;
     for (t, data) in feeds {
@@ -68,16 +63,12 @@ pub struct GradCheck {
 impl GradCheck {
     /// True when every element is within `abs` or within `rel` of the finite difference.
     pub fn passes(&self, abs: f64, rel: f64) -> bool {
-        self.tensors
-            .iter()
-            .all(|t| t.max_abs <= abs || t.max_rel <= rel)
+        self.tensors.iter().all(|t| t.max_abs <= abs || t.max_rel <= rel)
     }
 
     /// The tensor with the largest relative error.
     pub fn worst(&self) -> Option<&GradError> {
-        self.tensors
-            .iter()
-            .max_by(|a, b| a.max_rel.total_cmp(&b.max_rel))
+        self.tensors.iter().max_by(|a, b| a.max_rel.total_cmp(&b.max_rel))
     }
 }
 
@@ -112,15 +103,10 @@ pub fn gradcheck(graph: &Graph, loss: &Tensor, feeds: Feeds, h: f64) -> Result<G
     let grads = graph.backward(loss)?;
     let leaves = grads.leaves();
     let mut store = ParamStore::new(&cpu);
-    let outputs: Vec<&Tensor> = std::iter::once(loss)
-        .chain(leaves.iter().map(|(_, g)| g))
-        .collect();
+    let outputs: Vec<&Tensor> = std::iter::once(loss).chain(leaves.iter().map(|(_, g)| g)).collect();
     let mut analytic_plan = Plan::compile(&cpu, graph, &outputs, &mut store)?;
     let mut loss_plan = Plan::compile(&cpu, graph, &[loss], &mut store)?;
-    let mut feeds: Vec<(Tensor, Vec<f64>)> = feeds
-        .iter()
-        .map(|(t, d)| ((*t).clone(), d.to_vec()))
-        .collect();
+    let mut feeds: Vec<(Tensor, Vec<f64>)> = feeds.iter().map(|(t, d)| ((*t).clone(), d.to_vec())).collect();
     for (t, d) in &feeds {
         analytic_plan.set_input(t, d)?;
         loss_plan.set_input(t, d)?;
@@ -143,15 +129,9 @@ pub fn gradcheck(graph: &Graph, loss: &Tensor, feeds: Feeds, h: f64) -> Result<G
                     store.set(&node.name, &node.shape, &v)?;
                     f
                 } else {
-                    let slot = feeds
-                        .iter_mut()
-                        .find(|(t, _)| t.id() == leaf.id())
-                        .ok_or_else(|| {
-                            Error::Graph(format!(
-                                "input `{}` takes a gradient but was not fed",
-                                node.name
-                            ))
-                        })?;
+                    let slot = feeds.iter_mut().find(|(t, _)| t.id() == leaf.id()).ok_or_else(|| {
+                        Error::Graph(format!("input `{}` takes a gradient but was not fed", node.name))
+                    })?;
                     slot.1[i] += delta;
                     loss_plan.set_input(leaf, &slot.1)?;
                     let f = loss_plan.run()?.scalar(loss);
@@ -310,22 +290,14 @@ pub fn first_non_finite<B: Backend>(
         fuse: false,
     };
     // Updates are effects: leave them out, so looking does not change the parameters.
-    let values: Vec<&Tensor> = outputs
-        .iter()
-        .copied()
-        .filter(|t| !t.op().is_effect())
-        .collect();
+    let values: Vec<&Tensor> = outputs.iter().copied().filter(|t| !t.op().is_effect()).collect();
     let mut plan = Plan::compile_with(backend, graph, &values, store, options)?;
     for (t, d) in feeds {
         plan.set_input(t, d)?;
     }
     let out = plan.run()?;
     for (id, name, v) in out.iter() {
-        if let Some((index, value)) = v
-            .iter()
-            .enumerate()
-            .find(|(_, x)| !num_traits::Float::is_finite(**x))
-        {
+        if let Some((index, value)) = v.iter().enumerate().find(|(_, x)| !num_traits::Float::is_finite(**x)) {
             return Ok(Some(NonFinite {
                 node: id,
                 name: name.to_string(),

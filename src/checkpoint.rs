@@ -56,11 +56,7 @@ impl Checkpoint {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, (shape, v)) in &self.params {
-            owned.push((
-                name.clone(),
-                shape.clone(),
-                bytemuck::cast_slice(v).to_vec(),
-            ));
+            owned.push((name.clone(), shape.clone(), bytemuck::cast_slice(v).to_vec()));
         }
         for (name, (shape, v)) in &self.state {
             owned.push((
@@ -74,11 +70,7 @@ impl Checkpoint {
             .iter()
             .map(|(n, s, d)| (n.clone(), s.clone(), d.as_slice()))
             .collect();
-        let mut meta: HashMap<String, String> = self
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut meta: HashMap<String, String> = self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         meta.insert("format".into(), FORMAT.into());
         meta.insert(
             "sizes".into(),
@@ -96,13 +88,11 @@ impl Checkpoint {
             .map(|(n, s, d)| {
                 Ok((
                     n.clone(),
-                    TensorView::new(Dtype::F32, s.clone(), d)
-                        .map_err(|e| Error::Graph(e.to_string()))?,
+                    TensorView::new(Dtype::F32, s.clone(), d).map_err(|e| Error::Graph(e.to_string()))?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::Graph(format!("serialising a checkpoint: {e}")))
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Graph(format!("serialising a checkpoint: {e}")))
     }
 
     /// Writes the checkpoint atomically.
@@ -119,16 +109,11 @@ impl Checkpoint {
 
     /// Parses checkpoint bytes; `path` names the file in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| ckpt_error(path, format!("not a safetensors file: {e}")))?;
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| ckpt_error(path, format!("not a safetensors file: {e}")))?;
-        let mut meta: BTreeMap<String, String> = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| ckpt_error(path, format!("not a safetensors file: {e}")))?;
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| ckpt_error(path, format!("not a safetensors file: {e}")))?;
+        let mut meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
 
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, view) in st.tensors() {
@@ -141,8 +126,7 @@ impl Checkpoint {
                         .chunks_exact(8)
                         .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                         .collect();
-                    bytemuck::cast_slice(&d.iter().map(|&v| v as f32).collect::<Vec<f32>>())
-                        .to_vec()
+                    bytemuck::cast_slice(&d.iter().map(|&v| v as f32).collect::<Vec<f32>>()).to_vec()
                 }
                 other => {
                     return Err(ckpt_error(
@@ -161,7 +145,10 @@ impl Checkpoint {
                 .collect();
             let got = checksum(&borrowed);
             if got != want {
-                return Err(ckpt_error(path, format!("checksum mismatch (the file records {want}, its data gives {got}): the file is corrupt")));
+                return Err(ckpt_error(
+                    path,
+                    format!("checksum mismatch (the file records {want}, its data gives {got}): the file is corrupt"),
+                ));
             }
         }
         let to_f32 = |d: &[u8]| -> Vec<f32> {
@@ -185,12 +172,7 @@ impl Checkpoint {
                     .split(',')
                     .map(|s| s.trim().parse::<usize>())
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| {
-                        ckpt_error(
-                            path,
-                            format!("metadata sizes `{sizes}` are not a list of numbers"),
-                        )
-                    })?;
+                    .map_err(|_| ckpt_error(path, format!("metadata sizes `{sizes}` are not a list of numbers")))?;
                 let activation: Activation = activation.as_deref().unwrap_or("relu").parse()?;
                 Mlp::new(&sizes, activation)?
             }
@@ -208,20 +190,12 @@ impl Checkpoint {
 
     /// Checks the parameters are exactly those of the model, with its shapes.
     fn check(&self, path: &Path) -> Result<()> {
-        for (name, shape) in self
-            .mlp
-            .parameter_names()
-            .iter()
-            .zip(self.mlp.parameter_shapes())
-        {
+        for (name, shape) in self.mlp.parameter_names().iter().zip(self.mlp.parameter_shapes()) {
             match self.params.get(name) {
                 None => {
                     return Err(ckpt_error(
                         path,
-                        format!(
-                            "has no tensor `{name}`, which a {} model needs",
-                            self.mlp.describe()
-                        ),
+                        format!("has no tensor `{name}`, which a {} model needs", self.mlp.describe()),
                     ))
                 }
                 Some((s, _)) if *s != shape => {
@@ -236,17 +210,10 @@ impl Checkpoint {
                 Some(_) => {}
             }
         }
-        if let Some(extra) = self
-            .params
-            .keys()
-            .find(|k| !self.mlp.parameter_names().contains(k))
-        {
+        if let Some(extra) = self.params.keys().find(|k| !self.mlp.parameter_names().contains(k)) {
             return Err(ckpt_error(
                 path,
-                format!(
-                    "tensor `{extra}` is not a parameter of a {} model",
-                    self.mlp.describe()
-                ),
+                format!("tensor `{extra}` is not a parameter of a {} model", self.mlp.describe()),
             ));
         }
         Ok(())
@@ -276,10 +243,7 @@ fn infer_mlp(params: &Tensors) -> std::result::Result<Mlp, String> {
             break;
         };
         if shape.len() != 2 {
-            return Err(format!(
-                "tensor `{}.weight` has shape {shape:?}, not [out, in]",
-                2 * i
-            ));
+            return Err(format!("tensor `{}.weight` has shape {shape:?}, not [out, in]", 2 * i));
         }
         if sizes.is_empty() {
             sizes.push(shape[1]);

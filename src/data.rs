@@ -26,12 +26,7 @@ pub struct Digits {
 }
 
 /// An IDX file's dimensions and its body (u8 data).
-fn read_idx(
-    source: &mut dyn Read,
-    path: &Path,
-    ndim: u8,
-    raw_len: Option<u64>,
-) -> Result<(Vec<usize>, Vec<u8>)> {
+fn read_idx(source: &mut dyn Read, path: &Path, ndim: u8, raw_len: Option<u64>) -> Result<(Vec<usize>, Vec<u8>)> {
     let bad = |why: String| Error::bad_file(path, why);
     let mut magic = [0u8; 4];
     source
@@ -50,15 +45,8 @@ fn read_idx(
         )));
     }
     if magic[3] != ndim {
-        let what = if ndim == 3 {
-            "images (idx3)"
-        } else {
-            "labels (idx1)"
-        };
-        return Err(bad(format!(
-            "has {} dimensions where {what} have {ndim}",
-            magic[3]
-        )));
+        let what = if ndim == 3 { "images (idx3)" } else { "labels (idx1)" };
+        return Err(bad(format!("has {} dimensions where {what} have {ndim}", magic[3])));
     }
     let mut dims = Vec::new();
     for _ in 0..ndim {
@@ -134,12 +122,7 @@ impl Digits {
     }
 
     /// Parses images and labels already in memory (each raw or gzip); the names are for errors.
-    pub fn from_bytes(
-        images: &[u8],
-        labels: &[u8],
-        images_name: &str,
-        labels_name: &str,
-    ) -> Result<Self> {
+    pub fn from_bytes(images: &[u8], labels: &[u8], images_name: &str, labels_name: &str) -> Result<Self> {
         let (ip, lp) = (Path::new(images_name), Path::new(labels_name));
         let (idims, ibody) = parse_idx(images, ip, 3)?;
         let (ldims, lbody) = parse_idx(labels, lp, 1)?;
@@ -289,12 +272,7 @@ impl Digits {
     }
 
     /// Writes the batch of digits at `indices` into `x` (`pixel / 255`) and `y` (labels).
-    pub fn batch_into<T: crate::backend::Element>(
-        &self,
-        indices: &[usize],
-        x: &mut Vec<T>,
-        y: &mut Vec<T>,
-    ) {
+    pub fn batch_into<T: crate::backend::Element>(&self, indices: &[usize], x: &mut Vec<T>, y: &mut Vec<T>) {
         let f = self.features();
         x.clear();
         y.clear();

@@ -45,9 +45,7 @@ impl Device {
                 Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
                 Err(e) => {
                     static WARN: Once = Once::new();
-                    WARN.call_once(|| {
-                        eprintln!("shadergrad: {e}\nshadergrad: falling back to the CPU backend")
-                    });
+                    WARN.call_once(|| eprintln!("shadergrad: {e}\nshadergrad: falling back to the CPU backend"));
                     Ok(Device::Cpu(CpuBackend::new()))
                 }
             },

@@ -17,11 +17,7 @@ pub enum Error {
 
     /// Data of the wrong length for the tensor or buffer it is meant for.
     #[error("{what}: expected {expected} values, got {got}")]
-    Length {
-        what: String,
-        expected: usize,
-        got: usize,
-    },
+    Length { what: String, expected: usize, got: usize },
 
     /// A kernel launched with buffers whose sizes do not match its parameters.
     #[error("kernel {kernel}: buffer {index} ({role}) holds {got} values but the launch needs {expected}")]
@@ -39,11 +35,7 @@ pub enum Error {
 
     /// An op the autodiff engine cannot differentiate (a gradient node, an optimizer update).
     #[error("cannot differentiate through {op} (node `{name}`): {why}")]
-    NotDifferentiable {
-        op: String,
-        name: String,
-        why: String,
-    },
+    NotDifferentiable { op: String, name: String, why: String },
 
     /// A tensor handle used with a graph or plan it does not belong to, or not fed.
     #[error("{0}")]
@@ -54,9 +46,7 @@ pub enum Error {
     NoAdapter { detail: String },
 
     /// `SHADERGRAD_ADAPTER` named an adapter that does not exist.
-    #[error(
-        "no GPU adapter matches SHADERGRAD_ADAPTER={wanted:?}; the adapters here are: {available}"
-    )]
+    #[error("no GPU adapter matches SHADERGRAD_ADAPTER={wanted:?}; the adapters here are: {available}")]
     UnknownAdapter { wanted: String, available: String },
 
     /// A bad value in an environment variable or option.
@@ -90,11 +80,7 @@ pub enum Error {
 
     /// A label outside the model's classes.
     #[error("label {label} at position {index} is outside the {classes} classes 0..{classes}")]
-    LabelOutOfRange {
-        label: usize,
-        index: usize,
-        classes: usize,
-    },
+    LabelOutOfRange { label: usize, index: usize, classes: usize },
 
     /// A file that is malformed: bad magic, truncated, inconsistent header.
     #[error("{path}: {why}")]
@@ -189,11 +175,7 @@ impl Error {
     }
 
     /// An invalid option or environment value.
-    pub fn invalid(
-        name: impl Into<String>,
-        value: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(name: impl Into<String>, value: impl Into<String>, expected: impl Into<String>) -> Self {
         Error::InvalidValue {
             name: name.into(),
             value: value.into(),

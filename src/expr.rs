@@ -101,11 +101,7 @@ fn tokenize(src: &str) -> Result<Vec<(Token, usize)>> {
             out.push((Token::Sym(c), column));
             i += 1;
         } else {
-            return Err(parse_error(
-                src,
-                column,
-                format!("unexpected character `{c}`"),
-            ));
+            return Err(parse_error(src, column, format!("unexpected character `{c}`")));
         }
     }
     Ok(out)
@@ -217,11 +213,7 @@ impl<'a> Parser<'a> {
                 column,
                 format!("expected a number, variable, function or `(` but found `{c}`"),
             )),
-            None => Err(parse_error(
-                self.src,
-                column,
-                "the expression ends too early",
-            )),
+            None => Err(parse_error(self.src, column, "the expression ends too early")),
         }
     }
 }
@@ -256,11 +248,7 @@ pub fn parse(src: &str) -> Result<Expression> {
     if tokens.is_empty() {
         return Err(parse_error(src, 1, "the expression is empty"));
     }
-    let mut p = Parser {
-        src,
-        tokens,
-        pos: 0,
-    };
+    let mut p = Parser { src, tokens, pos: 0 };
     let ast = p.expr()?;
     if p.pos < p.tokens.len() {
         let column = p.column();
@@ -339,9 +327,7 @@ impl Builder<'_> {
                     }
                     ('-', Value::T(t), Value::Const(c)) => Value::T(t.add_scalar(-c)),
                     ('-', Value::Const(c), Value::T(t)) => Value::T((-&t).add_scalar(c)),
-                    ('*', Value::T(t), Value::Const(c)) | ('*', Value::Const(c), Value::T(t)) => {
-                        Value::T(t.scale(c))
-                    }
+                    ('*', Value::T(t), Value::Const(c)) | ('*', Value::Const(c), Value::T(t)) => Value::T(t.scale(c)),
                     ('/', Value::T(t), Value::Const(c)) => Value::T(t.scale(1.0 / c)),
                     ('/', Value::Const(c), Value::T(t)) => {
                         let r = t.recip();
@@ -419,10 +405,7 @@ impl Builder<'_> {
                 if let (Value::Const(a), Value::Const(b)) = (&values[0], &values[1]) {
                     return Ok(Value::Const(crate::backend::cpu::binary_f(op, *a, *b)));
                 }
-                let (a, b) = (
-                    self.tensor(values[0].clone()),
-                    self.tensor(values[1].clone()),
-                );
+                let (a, b) = (self.tensor(values[0].clone()), self.tensor(values[1].clone()));
                 return Ok(Value::T(a.zip(op, &b)));
             }
             _ => return Err(arity_error()),
@@ -444,15 +427,12 @@ pub fn parse_bindings(text: &str) -> Result<Vec<(String, f64)>> {
     let mut out = Vec::new();
     for part in text.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
         let Some((name, value)) = part.split_once('=') else {
-            return Err(Error::invalid(
-                "--at",
-                part,
-                "name=value pairs such as x=3,y=-4",
-            ));
+            return Err(Error::invalid("--at", part, "name=value pairs such as x=3,y=-4"));
         };
-        let v: f64 = value.trim().parse().map_err(|_| {
-            Error::invalid("--at", part, format!("a number after `{}=`", name.trim()))
-        })?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| Error::invalid("--at", part, format!("a number after `{}=`", name.trim())))?;
         out.push((name.trim().to_string(), v));
     }
     Ok(out)

@@ -81,11 +81,7 @@ impl Op {
                 (true, true) => "matmul(Aᵀ,Bᵀ)".into(),
             },
             Op::UnaryGrad(u) => format!("{}'", u.name()),
-            Op::BinaryGrad(b, w) => format!(
-                "d{}/d{}",
-                b.name(),
-                if *w == Operand::A { "a" } else { "b" }
-            ),
+            Op::BinaryGrad(b, w) => format!("d{}/d{}", b.name(), if *w == Operand::A { "a" } else { "b" }),
             Op::Update(o) => format!("update({})", o.name()),
             other => {
                 let raw = format!("{other:?}");
@@ -159,14 +155,7 @@ pub struct Tensor {
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.graph.node(self.id);
-        write!(
-            f,
-            "Tensor(#{} `{}` {} {})",
-            self.id,
-            n.name,
-            n.op.name(),
-            n.shape
-        )
+        write!(f, "Tensor(#{} `{}` {} {})", self.id, n.name, n.op.name(), n.shape)
     }
 }
 
@@ -230,13 +219,7 @@ impl Graph {
 
     /// Adds a node whose shape check has already been done; a failed check is recorded and the
     /// node gets a placeholder scalar shape.
-    pub(crate) fn push(
-        &self,
-        op: Op,
-        inputs: Vec<NodeId>,
-        shape: Result<Shape>,
-        name: Option<String>,
-    ) -> Tensor {
+    pub(crate) fn push(&self, op: Op, inputs: Vec<NodeId>, shape: Result<Shape>, name: Option<String>) -> Tensor {
         let shape = shape.unwrap_or_else(|e| {
             self.record(e);
             Shape::scalar()
@@ -256,24 +239,13 @@ impl Graph {
         self.tensor(id)
     }
 
-    fn leaf(
-        &self,
-        op: Op,
-        name: &str,
-        shape: Shape,
-        init: Option<Vec<f64>>,
-        loc: &Location<'_>,
-    ) -> Tensor {
+    fn leaf(&self, op: Op, name: &str, shape: Shape, init: Option<Vec<f64>>, loc: &Location<'_>) -> Tensor {
         let shape = match &init {
             Some(v) if v.len() != shape.len() => Err(Error::BadShape(Box::new(BadShape {
                 op: op.name(),
                 name: name.into(),
                 shape: shape.to_string(),
-                expected: format!(
-                    "which holds {} values, but {} were given",
-                    shape.len(),
-                    v.len()
-                ),
+                expected: format!("which holds {} values, but {} were given", shape.len(), v.len()),
                 location: at(loc),
             }))),
             _ => Ok(shape),
@@ -298,25 +270,13 @@ impl Graph {
     /// [`crate::plan::ParamStore`] under `name` and keeps its value between runs.
     #[track_caller]
     pub fn param(&self, name: &str, shape: impl Into<Shape>, init: Vec<f64>) -> Tensor {
-        self.leaf(
-            Op::Param,
-            name,
-            shape.into(),
-            Some(init),
-            Location::caller(),
-        )
+        self.leaf(Op::Param, name, shape.into(), Some(init), Location::caller())
     }
 
     /// Fixed values (no gradient).
     #[track_caller]
     pub fn constant(&self, name: &str, shape: impl Into<Shape>, values: Vec<f64>) -> Tensor {
-        self.leaf(
-            Op::Constant,
-            name,
-            shape.into(),
-            Some(values),
-            Location::caller(),
-        )
+        self.leaf(Op::Constant, name, shape.into(), Some(values), Location::caller())
     }
 
     /// A scalar constant.
@@ -468,8 +428,7 @@ impl Tensor {
     }
 
     fn unary(&self, op: UnaryOp) -> Tensor {
-        self.graph
-            .push(Op::Unary(op), vec![self.id], Ok(self.shape()), None)
+        self.graph.push(Op::Unary(op), vec![self.id], Ok(self.shape()), None)
     }
 
     #[track_caller]
@@ -488,8 +447,7 @@ impl Tensor {
                 ))
             }
         });
-        self.graph
-            .push(Op::Binary(op), vec![self.id, other.id], shape, None)
+        self.graph.push(Op::Binary(op), vec![self.id, other.id], shape, None)
     }
 
     /// `max(x, 0)`.
@@ -563,8 +521,7 @@ impl Tensor {
 
     /// The same values with the gradient stopped here.
     pub fn detach(&self) -> Tensor {
-        self.graph
-            .push(Op::Detach, vec![self.id], Ok(self.shape()), None)
+        self.graph.push(Op::Detach, vec![self.id], Ok(self.shape()), None)
     }
 
     /// Elementwise `max(self, other)`.
@@ -657,12 +614,7 @@ impl Tensor {
         let shape = self.same_graph(bias, loc).and_then(|_| {
             let (x, b) = (self.shape(), bias.shape());
             if x.rank() != 2 {
-                return Err(bad(
-                    "bias_add",
-                    self,
-                    "bias_add takes a matrix [rows, cols]",
-                    loc,
-                ));
+                return Err(bad("bias_add", self, "bias_add takes a matrix [rows, cols]", loc));
             }
             if b.dims() != [x.dims()[1]] {
                 return Err(mismatch(
@@ -675,8 +627,7 @@ impl Tensor {
             }
             Ok(x)
         });
-        self.graph
-            .push(Op::BiasAdd, vec![self.id, bias.id], shape, None)
+        self.graph.push(Op::BiasAdd, vec![self.id, bias.id], shape, None)
     }
 
     /// A PyTorch-layout linear layer: `self · weightᵀ + bias`, weight `[out, in]`, bias `[out]`.
@@ -749,8 +700,7 @@ impl Tensor {
                 loc,
             ))
         };
-        self.graph
-            .push(Op::Broadcast(mode), vec![self.id], result, None)
+        self.graph.push(Op::Broadcast(mode), vec![self.id], result, None)
     }
 
     /// Mean softmax cross-entropy of these logits `[batch, classes]` against `labels`
@@ -779,12 +729,8 @@ impl Tensor {
             }
             Ok(Shape::scalar())
         });
-        self.graph.push(
-            Op::SoftmaxCrossEntropy,
-            vec![self.id, labels.id],
-            shape,
-            None,
-        )
+        self.graph
+            .push(Op::SoftmaxCrossEntropy, vec![self.id, labels.id], shape, None)
     }
 
     /// Mean squared error against `target` (same shape).
@@ -804,18 +750,12 @@ impl Tensor {
                 ))
             }
         });
-        self.graph
-            .push(Op::Mse, vec![self.id, target.id], shape, None)
+        self.graph.push(Op::Mse, vec![self.id, target.id], shape, None)
     }
 
     /// Adds a gradient node (used by autodiff): `op` over `inputs`, output shaped like `like`.
     pub(crate) fn grad_node(graph: &Graph, op: Op, inputs: &[&Tensor], like: &Tensor) -> Tensor {
-        graph.push(
-            op,
-            inputs.iter().map(|t| t.id).collect(),
-            Ok(like.shape()),
-            None,
-        )
+        graph.push(op, inputs.iter().map(|t| t.id).collect(), Ok(like.shape()), None)
     }
 }
 

@@ -25,10 +25,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes through `fill` into a temporary file, then renames it over `path`. Any failure
 /// removes the temporary file and leaves `path` as it was.
-pub fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
-) -> Result<()> {
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>) -> Result<()> {
     let tmp = temporary_path(path);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;

@@ -118,14 +118,7 @@ pub struct Linear {
 
 impl Linear {
     /// Adds a `fan_in → fan_out` layer's parameters, named `{prefix}.weight` and `{prefix}.bias`.
-    pub fn new(
-        graph: &Graph,
-        prefix: &str,
-        fan_in: usize,
-        fan_out: usize,
-        init: Init,
-        rng: &mut Rng,
-    ) -> Linear {
+    pub fn new(graph: &Graph, prefix: &str, fan_in: usize, fan_out: usize, init: Init, rng: &mut Rng) -> Linear {
         let (wb, bb) = match init {
             Init::KaimingUniform => {
                 let b = 1.0 / (fan_in as f64).sqrt();
@@ -133,9 +126,7 @@ impl Linear {
             }
             Init::Xavier => ((6.0 / (fan_in + fan_out) as f64).sqrt(), 0.0),
         };
-        let w: Vec<f64> = (0..fan_in * fan_out)
-            .map(|_| rng.uniform(-wb, wb))
-            .collect();
+        let w: Vec<f64> = (0..fan_in * fan_out).map(|_| rng.uniform(-wb, wb)).collect();
         let b: Vec<f64> = (0..fan_out)
             .map(|_| if bb > 0.0 { rng.uniform(-bb, bb) } else { 0.0 })
             .collect();

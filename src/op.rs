@@ -109,11 +109,7 @@ impl UnaryOp {
     /// The op's constant (alpha, exponent, scale or addend), 0 where it has none.
     pub fn constant(self) -> f64 {
         match self {
-            UnaryOp::LeakyRelu(c)
-            | UnaryOp::Elu(c)
-            | UnaryOp::Pow(c)
-            | UnaryOp::Scale(c)
-            | UnaryOp::AddScalar(c) => c,
+            UnaryOp::LeakyRelu(c) | UnaryOp::Elu(c) | UnaryOp::Pow(c) | UnaryOp::Scale(c) | UnaryOp::AddScalar(c) => c,
             _ => 0.0,
         }
     }

@@ -33,10 +33,7 @@ pub enum Optimizer {
 impl Optimizer {
     /// Plain SGD.
     pub fn sgd(lr: f64) -> Self {
-        Optimizer::Sgd {
-            lr,
-            weight_decay: 0.0,
-        }
+        Optimizer::Sgd { lr, weight_decay: 0.0 }
     }
 
     /// SGD with momentum 0.9.
@@ -77,25 +74,17 @@ impl Optimizer {
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd { .. } => "sgd",
-            Optimizer::Momentum {
-                nesterov: false, ..
-            } => "momentum",
+            Optimizer::Momentum { nesterov: false, .. } => "momentum",
             Optimizer::Momentum { nesterov: true, .. } => "nesterov",
-            Optimizer::Adam {
-                decoupled: false, ..
-            } => "adam",
-            Optimizer::Adam {
-                decoupled: true, ..
-            } => "adamw",
+            Optimizer::Adam { decoupled: false, .. } => "adam",
+            Optimizer::Adam { decoupled: true, .. } => "adamw",
         }
     }
 
     /// The base learning rate.
     pub fn lr(&self) -> f64 {
         match *self {
-            Optimizer::Sgd { lr, .. }
-            | Optimizer::Momentum { lr, .. }
-            | Optimizer::Adam { lr, .. } => lr,
+            Optimizer::Sgd { lr, .. } | Optimizer::Momentum { lr, .. } | Optimizer::Adam { lr, .. } => lr,
         }
     }
 
@@ -112,10 +101,7 @@ impl Optimizer {
     pub fn kernel(&self, n: usize, t: u64, lr: f64) -> (Kernel, Params) {
         let n = n as u32;
         match *self {
-            Optimizer::Sgd { weight_decay, .. } => (
-                Kernel::Sgd,
-                Params::dims(&[n]).with_scalars(&[lr, weight_decay]),
-            ),
+            Optimizer::Sgd { weight_decay, .. } => (Kernel::Sgd, Params::dims(&[n]).with_scalars(&[lr, weight_decay])),
             Optimizer::Momentum {
                 momentum,
                 nesterov,
@@ -138,15 +124,7 @@ impl Optimizer {
                 let c2 = 1.0 - beta2.powf(t);
                 (
                     Kernel::Adam,
-                    Params::dims(&[n, decoupled as u32]).with_scalars(&[
-                        lr,
-                        beta1,
-                        beta2,
-                        eps,
-                        weight_decay,
-                        c1,
-                        c2,
-                    ]),
+                    Params::dims(&[n, decoupled as u32]).with_scalars(&[lr, beta1, beta2, eps, weight_decay, c1, c2]),
                 )
             }
         }
@@ -203,8 +181,7 @@ impl Schedule {
             Schedule::Step { every, gamma } => base * gamma.powi((t / every.max(1)) as i32),
             Schedule::Cosine { total, min_factor } => {
                 let progress = (t as f64 / total.max(1) as f64).min(1.0);
-                let factor = min_factor
-                    + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+                let factor = min_factor + (1.0 - min_factor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
                 base * factor
             }
         }

@@ -309,13 +309,7 @@ struct BufferPool<B: Backend> {
 
 impl<B: Backend> BufferPool<B> {
     /// A buffer of `len` values: a dead value's, or a new one. Counts both in the report.
-    fn take(
-        &mut self,
-        backend: &B,
-        len: usize,
-        name: &str,
-        report: &mut PlanReport,
-    ) -> Result<B::Buffer> {
+    fn take(&mut self, backend: &B, len: usize, name: &str, report: &mut PlanReport) -> Result<B::Buffer> {
         let bytes = (len * std::mem::size_of::<B::Elem>()) as u64;
         report.naive_bytes += bytes;
         if self.reuse {
@@ -341,20 +335,14 @@ struct Fusion {
 
 /// Finds matmul → bias_add (→ relu) chains whose middle values nothing else reads, except a
 /// ReLU's own backward, which can read the ReLU's output instead (x > 0 ⇔ relu(x) > 0).
-fn find_fusions(
-    nodes: &[Node],
-    needed: &[bool],
-    consumers: &[Vec<NodeId>],
-    outputs: &HashSet<NodeId>,
-) -> Vec<Fusion> {
+fn find_fusions(nodes: &[Node], needed: &[bool], consumers: &[Vec<NodeId>], outputs: &HashSet<NodeId>) -> Vec<Fusion> {
     let mut found = Vec::new();
     for (id, n) in nodes.iter().enumerate() {
         if !needed[id] || n.op != Op::BiasAdd {
             continue;
         }
         let m = n.inputs[0];
-        if !matches!(nodes[m].op, Op::Matmul { .. }) || consumers[m] != [id] || outputs.contains(&m)
-        {
+        if !matches!(nodes[m].op, Op::Matmul { .. }) || consumers[m] != [id] || outputs.contains(&m) {
             continue;
         }
         // A ReLU reading the bias-add, whose other readers are only that ReLU's gradient nodes.
@@ -364,10 +352,9 @@ fn find_fusions(
             .find(|&r| nodes[r].op == Op::Unary(UnaryOp::Relu));
         let relu = relu.filter(|&r| {
             !outputs.contains(&id)
-                && consumers[id].iter().all(|&c| {
-                    c == r
-                        || (nodes[c].op == Op::UnaryGrad(UnaryOp::Relu) && nodes[c].inputs[1] == r)
-                })
+                && consumers[id]
+                    .iter()
+                    .all(|&c| c == r || (nodes[c].op == Op::UnaryGrad(UnaryOp::Relu) && nodes[c].inputs[1] == r))
         });
         found.push(Fusion {
             matmul: m,
@@ -396,12 +383,7 @@ impl<B: Backend> Plan<B> {
     /// assert_eq!(out.get(&dx)?, &[2.0, 4.0, 6.0]);
     /// # Ok::<(), shadergrad::Error>(())
     /// ```
-    pub fn compile(
-        backend: &B,
-        graph: &Graph,
-        outputs: &[&Tensor],
-        store: &mut ParamStore<B>,
-    ) -> Result<Self> {
+    pub fn compile(backend: &B, graph: &Graph, outputs: &[&Tensor], store: &mut ParamStore<B>) -> Result<Self> {
         Self::compile_with(backend, graph, outputs, store, PlanOptions::default())
     }
 
@@ -632,12 +614,8 @@ impl<B: Backend> Plan<B> {
                         };
                         if *op == Op::SoftmaxCrossEntropy {
                             let logits = nodes[n.inputs[0]].shape.len();
-                            let probs = pool.take(
-                                backend,
-                                logits,
-                                &format!("{} probabilities", n.name),
-                                &mut plan.report,
-                            )?;
+                            let probs =
+                                pool.take(backend, logits, &format!("{} probabilities", n.name), &mut plan.report)?;
                             bufs.push(probs.clone());
                             aux.insert(id, probs);
                         }
@@ -684,13 +662,7 @@ impl<B: Backend> Plan<B> {
         Ok(plan)
     }
 
-    fn push_launch(
-        &mut self,
-        node: NodeId,
-        kernel: Kernel,
-        params: Params,
-        bufs: &[B::Buffer],
-    ) -> Result<()> {
+    fn push_launch(&mut self, node: NodeId, kernel: Kernel, params: Params, bufs: &[B::Buffer]) -> Result<()> {
         let refs: Vec<&B::Buffer> = bufs.iter().collect();
         let launch = self.backend.prepare(kernel, params, &refs)?;
         self.launches.push(launch);
@@ -778,8 +750,7 @@ impl<B: Backend> Plan<B> {
     pub fn set_step(&mut self, t: u64, lr: f64) -> Result<()> {
         for u in &self.updates {
             let (_, params) = u.optimizer.kernel(u.len, t, lr);
-            self.backend
-                .set_params(&mut self.launches[u.launch], params)?;
+            self.backend.set_params(&mut self.launches[u.launch], params)?;
         }
         Ok(())
     }
@@ -845,10 +816,7 @@ fn kernel_for(nodes: &[Node], id: NodeId, op: &Op) -> (Kernel, Params) {
             matmul_params(nodes, id),
         ),
         Op::BiasAdd => (Kernel::BiasAdd, own_matrix()),
-        Op::SumAll => (
-            Kernel::SumAll,
-            Params::dims(&[nodes[n.inputs[0]].shape.len() as u32]),
-        ),
+        Op::SumAll => (Kernel::SumAll, Params::dims(&[nodes[n.inputs[0]].shape.len() as u32])),
         Op::RowSum => (Kernel::RowSum, input_matrix()),
         Op::ColSum => (Kernel::ColSum, input_matrix()),
         Op::RowMax => (Kernel::RowMax, input_matrix()),
@@ -856,10 +824,7 @@ fn kernel_for(nodes: &[Node], id: NodeId, op: &Op) -> (Kernel, Params) {
         Op::Broadcast(mode) => (Kernel::Broadcast(mode), own_matrix()),
         Op::SoftmaxCrossEntropy => (Kernel::SoftmaxCe, input_matrix()),
         Op::SoftmaxCrossEntropyGrad => (Kernel::SoftmaxCeGrad, own_matrix()),
-        Op::Mse => (
-            Kernel::Mse,
-            Params::dims(&[nodes[n.inputs[0]].shape.len() as u32]),
-        ),
+        Op::Mse => (Kernel::Mse, Params::dims(&[nodes[n.inputs[0]].shape.len() as u32])),
         Op::MseGrad => (Kernel::MseGrad, flat),
         Op::Input | Op::Param | Op::Constant | Op::Update(_) | Op::Group => {
             unreachable!("leaves, updates and groups are handled by the compiler")

@@ -87,11 +87,7 @@ fn label(v: f64, step: f64) -> String {
 impl Chart {
     fn draw(&self, s: &mut dyn Surface) {
         let fx = |x: f64| if self.log_x { x.max(1e-300).log10() } else { x };
-        let (x0, x1) = range(
-            self.series
-                .iter()
-                .flat_map(|s| s.points.iter().map(|p| fx(p.0))),
-        );
+        let (x0, x1) = range(self.series.iter().flat_map(|s| s.points.iter().map(|p| fx(p.0))));
         let axis_range = |axis: Axis| {
             range(
                 self.series
@@ -103,8 +99,7 @@ impl Chart {
         let (l0, l1) = axis_range(Axis::Left);
         let (r0, r1) = axis_range(Axis::Right);
         let px = |x: f64| LEFT + (fx(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-        let py =
-            |y: f64, (lo, hi): (f64, f64)| H - BOTTOM - (y - lo) / (hi - lo) * (H - TOP - BOTTOM);
+        let py = |y: f64, (lo, hi): (f64, f64)| H - BOTTOM - (y - lo) / (hi - lo) * (H - TOP - BOTTOM);
 
         s.text((W / 2.0, 22.0), &self.title, INK, 1);
         for i in 0..=4 {
@@ -129,11 +124,7 @@ impl Chart {
             let x = LEFT + t * (W - LEFT - RIGHT);
             s.line((x, H - BOTTOM), (x, H - BOTTOM + 4.0), INK, 1.0);
             let shown = if self.log_x { 10f64.powf(xv) } else { xv };
-            let step = if self.log_x {
-                shown * 0.1
-            } else {
-                (x1 - x0) / 4.0
-            };
+            let step = if self.log_x { shown * 0.1 } else { (x1 - x0) / 4.0 };
             s.text((x, H - BOTTOM + 18.0), &label(shown, step), INK, 1);
         }
         s.line((LEFT, H - BOTTOM), (W - RIGHT, H - BOTTOM), INK, 1.0);
@@ -142,11 +133,7 @@ impl Chart {
         s.text((8.0, TOP - 12.0), &self.left_label, INK, 0);
         s.text((W - 8.0, TOP - 12.0), &self.right_label, INK, 2);
         for (k, series) in self.series.iter().enumerate() {
-            let range = if series.axis == Axis::Left {
-                (l0, l1)
-            } else {
-                (r0, r1)
-            };
+            let range = if series.axis == Axis::Left { (l0, l1) } else { (r0, r1) };
             let pts: Vec<(f64, f64)> = series
                 .points
                 .iter()
@@ -160,12 +147,7 @@ impl Chart {
                 s.line((p.0 - 2.5, p.1), (p.0 + 2.5, p.1), series.color, 5.0);
             }
             let ly = TOP + 14.0 + 16.0 * k as f64;
-            s.line(
-                (LEFT + 12.0, ly - 4.0),
-                (LEFT + 32.0, ly - 4.0),
-                series.color,
-                3.0,
-            );
+            s.line((LEFT + 12.0, ly - 4.0), (LEFT + 32.0, ly - 4.0), series.color, 3.0);
             s.text((LEFT + 38.0, ly), &series.name, INK, 0);
         }
     }
@@ -351,17 +333,10 @@ impl Raster {
 
 impl Surface for Raster {
     fn line(&mut self, a: (f64, f64), b: (f64, f64), color: Rgb, width: f64) {
-        let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) * 2.0)
-            .ceil()
-            .max(1.0) as usize;
+        let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) * 2.0).ceil().max(1.0) as usize;
         for i in 0..=steps {
             let t = i as f64 / steps as f64;
-            self.dot(
-                a.0 + (b.0 - a.0) * t,
-                a.1 + (b.1 - a.1) * t,
-                color,
-                width / 2.0,
-            );
+            self.dot(a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t, color, width / 2.0);
         }
     }
 

@@ -43,9 +43,7 @@ pub fn optimizer_named(name: &str, lr: f64) -> Result<Optimizer> {
         "momentum" => Optimizer::momentum(lr),
         "nesterov" => match Optimizer::momentum(lr) {
             Optimizer::Momentum {
-                momentum,
-                weight_decay,
-                ..
+                momentum, weight_decay, ..
             } => Optimizer::Momentum {
                 lr,
                 momentum,
@@ -76,12 +74,12 @@ pub fn schedule_named(text: &str, total_steps: u64) -> Result<Schedule> {
             min_factor: 0.0,
         },
         ["step", every, gamma] => Schedule::Step {
-            every: every.parse().map_err(|_| {
-                Error::invalid("--schedule", text, "step:EVERY:GAMMA with whole EVERY")
-            })?,
-            gamma: gamma.parse().map_err(|_| {
-                Error::invalid("--schedule", text, "step:EVERY:GAMMA with numeric GAMMA")
-            })?,
+            every: every
+                .parse()
+                .map_err(|_| Error::invalid("--schedule", text, "step:EVERY:GAMMA with whole EVERY"))?,
+            gamma: gamma
+                .parse()
+                .map_err(|_| Error::invalid("--schedule", text, "step:EVERY:GAMMA with numeric GAMMA"))?,
         },
         _ => {
             return Err(Error::invalid(
@@ -157,11 +155,7 @@ impl<B: Backend> Trainer<B> {
     /// Parameters initialised from `config.seed`, and the plan for `config.batch`.
     pub fn new(backend: &B, config: TrainConfig) -> Result<Self> {
         if config.batch == 0 {
-            return Err(Error::invalid(
-                "--batch",
-                "0",
-                "a batch of at least one example",
-            ));
+            return Err(Error::invalid("--batch", "0", "a batch of at least one example"));
         }
         let mut t = Trainer {
             backend: backend.clone(),
@@ -188,9 +182,7 @@ impl<B: Backend> Trainer<B> {
 
     /// What the step plan for the configured batch does per run.
     pub fn step_report(&self) -> Option<crate::plan::PlanReport> {
-        self.steps
-            .get(&self.config.batch)
-            .map(|s| s.plan.report().clone())
+        self.steps.get(&self.config.batch).map(|s| s.plan.report().clone())
     }
 
     fn step_graph(&mut self, batch: usize) -> Result<&mut StepGraph<B>> {
@@ -200,15 +192,9 @@ impl<B: Backend> Trainer<B> {
             let x = graph.input("x", [batch, mlp.inputs()]);
             let y = graph.input("labels", [batch]);
             let layers = mlp.layers(&graph, self.config.init, self.config.seed);
-            let loss = mlp
-                .forward(&layers, &x)
-                .softmax_cross_entropy(&y)
-                .named("loss");
+            let loss = mlp.forward(&layers, &x).softmax_cross_entropy(&y).named("loss");
             let grads = graph.backward(&loss)?;
-            let params: Vec<Tensor> = layers
-                .iter()
-                .flat_map(|l| [l.weight.clone(), l.bias.clone()])
-                .collect();
+            let params: Vec<Tensor> = layers.iter().flat_map(|l| [l.weight.clone(), l.bias.clone()]).collect();
             let step = self.config.optimizer.minimize(&graph, &grads, &params)?;
             let plan = Plan::compile(&self.backend, &graph, &[&loss, &step], &mut self.store)?;
             self.steps.insert(
@@ -228,12 +214,7 @@ impl<B: Backend> Trainer<B> {
     /// One training step on the examples at `indices`: upload the batch, forward, loss,
     /// backward, update, all in one submission. Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
-    pub fn step(
-        &mut self,
-        data: &Digits,
-        indices: &[usize],
-        read_loss: bool,
-    ) -> Result<Option<f64>> {
+    pub fn step(&mut self, data: &Digits, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
         let mut x = std::mem::take(&mut self.x);
         let mut y = std::mem::take(&mut self.y);
         data.batch_into(indices, &mut x, &mut y);
@@ -260,31 +241,13 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
-    fn non_finite(
-        &mut self,
-        batch: usize,
-        t: u64,
-        loss: f64,
-        x: &[B::Elem],
-        y: &[B::Elem],
-    ) -> Error {
+    fn non_finite(&mut self, batch: usize, t: u64, loss: f64, x: &[B::Elem], y: &[B::Elem]) -> Error {
         let backend = self.backend.clone();
         let Some(sg) = self.steps.get(&batch) else {
             return Error::NonFinite(format!("the loss is {loss} at step {t}"));
         };
-        let (graph, xt, yt, lt) = (
-            sg.graph.clone(),
-            sg.x.clone(),
-            sg.y.clone(),
-            sg.loss.clone(),
-        );
-        let found = crate::check::first_non_finite(
-            &backend,
-            &graph,
-            &[&lt],
-            &mut self.store,
-            &[(&xt, x), (&yt, y)],
-        );
+        let (graph, xt, yt, lt) = (sg.graph.clone(), sg.x.clone(), sg.y.clone(), sg.loss.clone());
+        let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut self.store, &[(&xt, x), (&yt, y)]);
         let detail = match found {
             Ok(Some(nf)) => format!("; the first non-finite value comes from {nf}"),
             Ok(None) => String::new(),
@@ -354,10 +317,7 @@ impl<B: Backend> Trainer<B> {
         let layers = mlp.layers(&graph, self.config.init, self.config.seed);
         let loss = mlp.forward(&layers, &x).softmax_cross_entropy(&y);
         let grads = graph.backward(&loss)?;
-        let params: Vec<Tensor> = layers
-            .iter()
-            .flat_map(|l| [l.weight.clone(), l.bias.clone()])
-            .collect();
+        let params: Vec<Tensor> = layers.iter().flat_map(|l| [l.weight.clone(), l.bias.clone()]).collect();
         let outputs: Vec<Tensor> = params.iter().map(|p| grads.of(p)).collect::<Result<_>>()?;
         let refs: Vec<&Tensor> = outputs.iter().collect();
         let mut plan = Plan::compile(&self.backend, &graph, &refs, &mut self.store)?;
@@ -411,9 +371,7 @@ impl<B: Backend> Trainer<B> {
             let Some((name, key)) = full.rsplit_once('.') else {
                 continue;
             };
-            if self.store.shape(name).is_some()
-                && self.config.optimizer.state_names().contains(&key)
-            {
+            if self.store.shape(name).is_some() && self.config.optimizer.state_names().contains(&key) {
                 let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
                 self.store.set_state(name, key, &v)?;
             }
@@ -490,10 +448,7 @@ pub fn fit<B: Backend>(
         return Err(Error::invalid(
             "--data",
             format!("{}×{} images", train.rows, train.cols),
-            format!(
-                "{} inputs per example, as the model takes",
-                trainer.config.mlp.inputs()
-            ),
+            format!("{} inputs per example, as the model takes", trainer.config.mlp.inputs()),
         ));
     }
     let batch = trainer.config.batch;
@@ -580,8 +535,7 @@ impl Progress {
                     "a checkpoint written by `shadergrad train` (it has no training progress)",
                 )
             })?;
-            v.parse()
-                .map_err(|_| Error::invalid(key, v.as_str(), "a number"))
+            v.parse().map_err(|_| Error::invalid(key, v.as_str(), "a number"))
         }
         let mut history = Vec::new();
         for r in meta

@@ -46,12 +46,7 @@ pub struct Circuit {
 /// assert!(c.to_svg().contains("-12.00"));
 /// # Ok::<(), shadergrad::Error>(())
 /// ```
-pub fn evaluate<B: Backend>(
-    backend: &B,
-    graph: &Graph,
-    output: &Tensor,
-    feeds: Feeds,
-) -> Result<Circuit> {
+pub fn evaluate<B: Backend>(backend: &B, graph: &Graph, output: &Tensor, feeds: Feeds) -> Result<Circuit> {
     let nodes = graph.nodes();
     let mut on_path = vec![false; output.id() + 1];
     on_path[output.id()] = true;
@@ -113,11 +108,7 @@ pub fn evaluate<B: Backend>(
             value: values.get(&id).cloned().unwrap_or_default(),
             grad: grad_of.get(&id).and_then(|g| values.get(&g.id()).cloned()),
             input_grads: (0..n.inputs.len())
-                .map(|k| {
-                    along
-                        .get(&(id, k))
-                        .and_then(|g| values.get(&g.id()).cloned())
-                })
+                .map(|k| along.get(&(id, k)).and_then(|g| values.get(&g.id()).cloned()))
                 .collect(),
             leaf: n.op.is_leaf(),
         });
@@ -191,13 +182,7 @@ impl Circuit {
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
         // A wire runs from its source to a short straight lead into the gate's port; the value
         // sits above the lead in green, the gradient flowing back below it in red.
-        let wire = |s: &mut String,
-                    x0: f64,
-                    y0: f64,
-                    x1: f64,
-                    y1: f64,
-                    value: &[f64],
-                    grad: Option<&[f64]>| {
+        let wire = |s: &mut String, x0: f64, y0: f64, x1: f64, y1: f64, value: &[f64], grad: Option<&[f64]>| {
             let _ = writeln!(
                 s,
                 r#"<polyline points="{x0:.1},{y0:.1} {:.1},{y1:.1} {x1:.1},{y1:.1}" fill="none" stroke="black"/>"#,
@@ -223,11 +208,7 @@ impl Circuit {
             let (x, y) = pos[i];
             for (k, &j) in g.inputs.iter().enumerate() {
                 let (sx, sy) = pos[j];
-                let start = if self.gates[j].leaf {
-                    sx + 40.0
-                } else {
-                    sx + BOX_W
-                };
+                let start = if self.gates[j].leaf { sx + 40.0 } else { sx + BOX_W };
                 let port = y + (k as f64 - (g.inputs.len() as f64 - 1.0) / 2.0) * PORT_GAP;
                 wire(
                     &mut s,
@@ -298,7 +279,8 @@ impl Circuit {
 
     /// The diagram in Graphviz DOT.
     pub fn to_dot(&self) -> String {
-        let mut s = String::from("digraph circuit {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=monospace];\n");
+        let mut s =
+            String::from("digraph circuit {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=monospace];\n");
         let label = |value: &[f64], grad: Option<&[f64]>| {
             let grad = grad.map(show).unwrap_or_default();
             format!(
@@ -309,11 +291,7 @@ impl Circuit {
         };
         for (i, g) in self.gates.iter().enumerate() {
             let shape = if g.leaf { ", shape=plaintext" } else { "" };
-            let _ = writeln!(
-                s,
-                "  n{i} [label=\"{}\"{shape}];",
-                g.label.replace('"', "\\\"")
-            );
+            let _ = writeln!(s, "  n{i} [label=\"{}\"{shape}];", g.label.replace('"', "\\\""));
         }
         for (i, g) in self.gates.iter().enumerate() {
             for (k, &j) in g.inputs.iter().enumerate() {

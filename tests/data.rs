@@ -33,10 +33,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn refuse(images: &[u8], labels: &[u8], wants: &str) {
     let err = Digits::from_bytes(images, labels, "imgs", "lbls").unwrap_err();
     assert!(matches!(err, Error::BadFile { .. }), "{err}");
-    assert!(
-        err.to_string().contains(wants),
-        "expected `{wants}` in: {err}"
-    );
+    assert!(err.to_string().contains(wants), "expected `{wants}` in: {err}");
     println!("  refused: {err}");
 }
 
@@ -50,35 +47,15 @@ fn well_formed_files_load_raw_and_gzipped() {
 
 #[test]
 fn bad_magic_truncation_count_mismatch_and_lying_headers_are_refused() {
-    refuse(
-        &idx([1, 2, 8, 3], &[1, 2, 2], &[0; 4]),
-        &labels(1),
-        "not an IDX file",
-    );
-    refuse(
-        &idx([0, 0, 0x0d, 3], &[1, 2, 2], &[0; 16]),
-        &labels(1),
-        "element type",
-    );
-    refuse(
-        &labels(1),
-        &labels(1),
-        "has 1 dimensions where images (idx3) have 3",
-    );
+    refuse(&idx([1, 2, 8, 3], &[1, 2, 2], &[0; 4]), &labels(1), "not an IDX file");
+    refuse(&idx([0, 0, 0x0d, 3], &[1, 2, 2], &[0; 16]), &labels(1), "element type");
+    refuse(&labels(1), &labels(1), "has 1 dimensions where images (idx3) have 3");
     refuse(&images(3)[..20], &labels(3), "claims");
     refuse(&gzip(&images(3)[..20]), &labels(3), "truncated");
-    refuse(
-        &images(3),
-        &labels(2),
-        "holds 3 images but lbls holds 2 labels",
-    );
+    refuse(&images(3), &labels(2), "holds 3 images but lbls holds 2 labels");
     refuse(&[0, 0, 8], &labels(1), "too short");
     // A header claiming a million images in a 30-byte file: refused, nothing allocated for it.
-    refuse(
-        &idx([0, 0, 8, 3], &[1_000_000, 28, 28], &[0; 14]),
-        &labels(1),
-        "claims",
-    );
+    refuse(&idx([0, 0, 8, 3], &[1_000_000, 28, 28], &[0; 14]), &labels(1), "claims");
     refuse(
         &gzip(&idx([0, 0, 8, 3], &[1_000_000, 28, 28], &[0; 14])),
         &labels(1),
@@ -91,11 +68,7 @@ fn bad_magic_truncation_count_mismatch_and_lying_headers_are_refused() {
     );
     let mut extra = images(1);
     extra.push(9);
-    refuse(
-        &gzip(&extra),
-        &labels(1),
-        "more data than its header claims",
-    );
+    refuse(&gzip(&extra), &labels(1), "more data than its header claims");
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -140,15 +113,11 @@ fn a_raw_file_whose_header_lies_is_refused_from_disk() {
         &idx([0, 0, 8, 3], &[1000, 28, 28], &[0; 100]),
     );
     write(&dir, "x-labels-idx1-ubyte", &labels(1000));
-    let err = Digits::load(
-        &dir.join("x-images-idx3-ubyte"),
-        &dir.join("x-labels-idx1-ubyte"),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = Digits::load(&dir.join("x-images-idx3-ubyte"), &dir.join("x-labels-idx1-ubyte"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("x-images-idx3-ubyte")
-            && err.contains("784000 bytes of data but the file holds 100"),
+        err.contains("x-images-idx3-ubyte") && err.contains("784000 bytes of data but the file holds 100"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -156,11 +125,7 @@ fn a_raw_file_whose_header_lies_is_refused_from_disk() {
 
 #[test]
 fn labels_outside_the_classes_are_named() {
-    let d =
-        Digits::from_bytes(&images(3), &idx([0, 0, 8, 1], &[3], &[1, 12, 3]), "i", "l").unwrap();
+    let d = Digits::from_bytes(&images(3), &idx([0, 0, 8, 1], &[3], &[1, 12, 3]), "i", "l").unwrap();
     let err = d.check_labels(10).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        "label 12 at position 1 is outside the 10 classes 0..10"
-    );
+    assert_eq!(err, "label 12 at position 1 is outside the 10 classes 0..10");
 }

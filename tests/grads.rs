@@ -17,19 +17,10 @@ const H: f64 = 1e-6;
 
 fn check(what: &str, g: &Graph, loss: &Tensor, feeds: &[(&Tensor, &[f64])]) {
     let report = gradcheck(g, loss, feeds, H).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        !report.tensors.is_empty(),
-        "{what}: nothing took a gradient"
-    );
-    assert!(
-        report.passes(1e-7, 1e-5),
-        "{what}: gradient check failed\n{report}"
-    );
+    assert!(!report.tensors.is_empty(), "{what}: nothing took a gradient");
+    assert!(report.passes(1e-7, 1e-5), "{what}: gradient check failed\n{report}");
     let worst = report.worst().expect("non-empty");
-    println!(
-        "  {what:<34} worst rel {:.1e} ({})",
-        worst.max_rel, worst.name
-    );
+    println!("  {what:<34} worst rel {:.1e} ({})", worst.max_rel, worst.name);
 }
 
 /// Weights the output elements differently, so every element's gradient is distinct.
@@ -49,10 +40,9 @@ fn input_for(op: UnaryOp, rng: &mut Rng, n: usize) -> Vec<f64> {
 #[test]
 fn every_unary_op() {
     let mut rng = Rng::new(21);
-    for op in
-        UnaryOp::ALL
-            .into_iter()
-            .chain([UnaryOp::Pow(0.5), UnaryOp::Pow(-1.5), UnaryOp::Elu(0.3)])
+    for op in UnaryOp::ALL
+        .into_iter()
+        .chain([UnaryOp::Pow(0.5), UnaryOp::Pow(-1.5), UnaryOp::Elu(0.3)])
     {
         let g = Graph::new();
         let x = g.input("x", [3, 4]).with_grad();
@@ -78,23 +68,12 @@ fn every_binary_op() {
                 let av = rng.vec(10, -2.0, 2.0);
                 let bv = av
                     .iter()
-                    .map(|v| {
-                        v + if rng.uniform(0.0, 1.0) < 0.5 {
-                            -0.5
-                        } else {
-                            0.5
-                        }
-                    })
+                    .map(|v| v + if rng.uniform(0.0, 1.0) < 0.5 { -0.5 } else { 0.5 })
                     .collect();
                 (av, bv)
             }
         };
-        check(
-            &format!("binary {}", op.name()),
-            &g,
-            &loss,
-            &[(&a, &av), (&b, &bv)],
-        );
+        check(&format!("binary {}", op.name()), &g, &loss, &[(&a, &av), (&b, &bv)]);
     }
 }
 
@@ -108,12 +87,7 @@ fn matmul_in_all_four_transpose_layouts() {
         let b = g.input("b", if tb { [n, k] } else { [k, n] }).with_grad();
         let loss = weighted_sum(&g, &a.matmul_t(&b, ta, tb), &mut rng);
         let (av, bv) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
-        check(
-            &format!("matmul ta={ta} tb={tb}"),
-            &g,
-            &loss,
-            &[(&a, &av), (&b, &bv)],
-        );
+        check(&format!("matmul ta={ta} tb={tb}"), &g, &loss, &[(&a, &av), (&b, &bv)]);
     }
 }
 
@@ -128,11 +102,8 @@ fn bias_reductions_broadcasts_and_losses() {
             "linear",
             Box::new(|x, b| {
                 x.linear(
-                    &x.graph().constant(
-                        "w",
-                        [3, 3],
-                        vec![0.5, -1.0, 0.2, 0.3, 0.7, -0.4, 1.1, 0.0, -0.6],
-                    ),
+                    &x.graph()
+                        .constant("w", [3, 3], vec![0.5, -1.0, 0.2, 0.3, 0.7, -0.4, 1.1, 0.0, -0.6]),
                     b,
                 )
             }),
@@ -148,17 +119,11 @@ fn bias_reductions_broadcasts_and_losses() {
         ),
         (
             "broadcast rows",
-            Box::new(|x, _| {
-                x.row_sum()
-                    .broadcast(shadergrad::Broadcast::Rows, &x.shape())
-            }),
+            Box::new(|x, _| x.row_sum().broadcast(shadergrad::Broadcast::Rows, &x.shape())),
         ),
         (
             "broadcast cols",
-            Box::new(|x, _| {
-                x.col_sum()
-                    .broadcast(shadergrad::Broadcast::Cols, &x.shape())
-            }),
+            Box::new(|x, _| x.col_sum().broadcast(shadergrad::Broadcast::Cols, &x.shape())),
         ),
     ];
     for (name, build) in cases {
@@ -183,10 +148,7 @@ fn bias_reductions_broadcasts_and_losses() {
         "softmax_cross_entropy",
         &g,
         &loss,
-        &[
-            (&logits, &rng.vec(r * c, -2.0, 2.0)),
-            (&labels, &[0.0, 2.0, 1.0, 2.0]),
-        ],
+        &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],
     );
 
     let g = Graph::new();
@@ -197,10 +159,7 @@ fn bias_reductions_broadcasts_and_losses() {
         "mse (pred and target)",
         &g,
         &loss,
-        &[
-            (&p, &rng.vec(r * c, -1.0, 1.0)),
-            (&t, &rng.vec(r * c, -1.0, 1.0)),
-        ],
+        &[(&p, &rng.vec(r * c, -1.0, 1.0)), (&t, &rng.vec(r * c, -1.0, 1.0))],
     );
 }
 
@@ -252,10 +211,7 @@ fn backward_twice_gives_the_same_gradients() {
     let second = g.backward(&f).unwrap().of(&x).unwrap();
     for (backend, v) in common::on_both(&g, &[&first, &second], &[(&x, &[1.5, -2.0])]) {
         assert_eq!(v[0], vec![3.0, -4.0], "{backend}");
-        assert_eq!(
-            v[1], v[0],
-            "{backend}: the second backward differs from the first"
-        );
+        assert_eq!(v[1], v[0], "{backend}: the second backward differs from the first");
     }
 }
 
@@ -292,10 +248,7 @@ fn gradient_of_a_tensor_off_the_path_is_a_clear_error() {
 fn a_loss_that_is_not_a_scalar_is_refused() {
     let g = Graph::new();
     let x = g.input("x", [3]).with_grad();
-    let err = g
-        .backward(&x.square())
-        .err()
-        .expect("a vector loss is refused");
+    let err = g.backward(&x.square()).err().expect("a vector loss is refused");
     assert!(err.to_string().contains("must be a scalar"), "{err}");
 }
 
@@ -304,9 +257,6 @@ fn gradients_of_gradients_are_refused_clearly() {
     let g = Graph::new();
     let x = g.input("x", []).with_grad();
     let dx = g.backward(&x.sigmoid()).unwrap().of(&x).unwrap();
-    let err = g
-        .backward(&dx)
-        .err()
-        .expect("second order is not supported");
+    let err = g.backward(&dx).err().expect("second order is not supported");
     assert!(matches!(err, Error::NotDifferentiable { .. }), "{err}");
 }

@@ -14,6 +14,7 @@ mod common;
 
 use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
 use shadergrad::backend::cpu::CpuBackend;
+use shadergrad::backend::wgpu::{MatmulKernels, WgpuBackend};
 use shadergrad::backend::{Kernel, Params};
 use shadergrad::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
 
@@ -30,8 +31,20 @@ fn compare(
     tol: (f64, f64),
     scale: Option<Vec<Vec<f64>>>,
 ) {
+    compare_on(&gpu(), what, kernel, params, init, tol, scale)
+}
+
+fn compare_on(
+    gpu: &WgpuBackend,
+    what: &str,
+    kernel: Kernel,
+    params: Params,
+    init: &[Vec<f64>],
+    tol: (f64, f64),
+    scale: Option<Vec<Vec<f64>>>,
+) {
     let want = run_kernel(&CpuBackend::<f64>::new(), kernel, params, init);
-    let got = run_kernel(&gpu(), kernel, params, init);
+    let got = run_kernel(gpu, kernel, params, init);
     for (o, (g, w)) in got.iter().zip(&want).enumerate() {
         let s = scale.as_ref().map(|s| s[o].as_slice());
         assert_close(&format!("{what} out{o}"), g, w, tol.0, tol.1, s);
@@ -55,9 +68,7 @@ fn unary_input(op: UnaryOp, rng: &mut Rng, n: usize) -> Vec<f64> {
     match op {
         UnaryOp::Log | UnaryOp::Sqrt => rng.vec(n, 0.05, 4.0),
         UnaryOp::Recip => rng.away_from_zero(n, 0.2, 3.0),
-        UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Elu(_) | UnaryOp::Abs => {
-            rng.away_from_zero(n, 1e-3, 3.0)
-        }
+        UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Elu(_) | UnaryOp::Abs => rng.away_from_zero(n, 1e-3, 3.0),
         _ => rng.vec(n, -3.0, 3.0),
     }
 }
@@ -68,11 +79,7 @@ fn unary_forward_and_backward_match_cpu() {
     for op in UnaryOp::ALL {
         for n in LENGTHS {
             let x = f32_exact(unary_input(op, &mut rng, n));
-            let y: Vec<f64> = f32_exact(
-                x.iter()
-                    .map(|&v| shadergrad::backend::cpu::unary_f(op, v))
-                    .collect(),
-            );
+            let y: Vec<f64> = f32_exact(x.iter().map(|&v| shadergrad::backend::cpu::unary_f(op, v)).collect());
             let dy = f32_exact(rng.vec(n, -1.0, 1.0));
             let p = Params::dims(&[n as u32]);
             compare(
@@ -159,10 +166,7 @@ fn binary_max_routes_ties_to_the_first_input() {
 
 /// Σ_k |op(a)_ik|·|op(b)_kj| / √k: the magnitude a product's rounding error scales with.
 fn matmul_scale(kernel: Kernel, p: Params, init: &[Vec<f64>]) -> Vec<f64> {
-    let abs: Vec<Vec<f64>> = init
-        .iter()
-        .map(|v| v.iter().map(|x| x.abs()).collect())
-        .collect();
+    let abs: Vec<Vec<f64>> = init.iter().map(|v| v.iter().map(|x| x.abs()).collect()).collect();
     let Kernel::Matmul { ta, tb, bias, .. } = kernel else {
         unreachable!()
     };
@@ -181,6 +185,53 @@ fn matmul_scale(kernel: Kernel, p: Params, init: &[Vec<f64>]) -> Vec<f64> {
 
 #[test]
 fn matmul_all_transposes_and_epilogues_match_cpu() {
+    // The adapter's own choice (register-blocked on lavapipe, tiled on GPUs) ...
+    matmuls_match_cpu(&gpu(), "");
+}
+
+#[test]
+fn tiled_matmuls_match_cpu_too() {
+    // ... and the workgroup-tiled kernels, whichever the adapter prefers, with a product big
+    // enough for the 128×128 tiles (81 of them).
+    let tiled = gpu().with_matmul(MatmulKernels::Tiled);
+    matmuls_match_cpu(&tiled, " (tiled)");
+    let mut rng = Rng::new(31);
+    let (m, n, k) = (1030, 1030, 33);
+    for (ta, tb, bias) in [
+        (false, false, false),
+        (true, true, true),
+        (false, true, true),
+        (true, false, false),
+    ] {
+        let kernel = Kernel::Matmul {
+            ta,
+            tb,
+            bias,
+            act: if bias { Activation::Relu } else { Activation::None },
+        };
+        let p = Params::dims(&[m as u32, n as u32, k as u32]);
+        let mut init = vec![
+            f32_exact(rng.vec(m * k, -1.0, 1.0)),
+            f32_exact(rng.vec(k * n, -1.0, 1.0)),
+        ];
+        if bias {
+            init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
+        }
+        init.push(vec![]);
+        let scale = matmul_scale(kernel, p, &init);
+        compare_on(
+            &tiled,
+            &format!("{} {m}x{n}x{k} (tiled, 128×128)", kernel.name()),
+            kernel,
+            p,
+            &init,
+            SUMS,
+            Some(vec![scale]),
+        );
+    }
+}
+
+fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
     let mut rng = Rng::new(3);
     let shapes: [(usize, usize, usize); 9] = [
         (1, 1, 1),
@@ -214,8 +265,9 @@ fn matmul_all_transposes_and_epilogues_match_cpu() {
                 }
                 init.push(vec![]);
                 let scale = matmul_scale(kernel, p, &init);
-                compare(
-                    &format!("{} {m}x{n}x{k}", kernel.name()),
+                compare_on(
+                    gpu,
+                    &format!("{} {m}x{n}x{k}{label}", kernel.name()),
                     kernel,
                     p,
                     &init,
@@ -248,10 +300,7 @@ fn bias_add_and_its_column_sum_gradient_match_cpu() {
             p,
             &[x.iter().map(|v| v.abs()).collect(), vec![]],
         );
-        let scale: Vec<f64> = abs_sums[0]
-            .iter()
-            .map(|s| s / (rows as f64).sqrt())
-            .collect();
+        let scale: Vec<f64> = abs_sums[0].iter().map(|s| s / (rows as f64).sqrt()).collect();
         compare(
             &format!("col_sum {rows}x{cols}"),
             Kernel::ColSum,
@@ -289,13 +338,7 @@ fn row_reductions_and_broadcasts_match_cpu() {
             (0.0, 0.0),
             None,
         );
-        let y = run_kernel(
-            &CpuBackend::<f64>::new(),
-            Kernel::RowMax,
-            p,
-            &[x.clone(), vec![]],
-        )
-        .remove(0);
+        let y = run_kernel(&CpuBackend::<f64>::new(), Kernel::RowMax, p, &[x.clone(), vec![]]).remove(0);
         let dy = f32_exact(rng.vec(rows, -1.0, 1.0));
         compare(
             &format!("row_max_backward {rows}x{cols}"),
@@ -305,11 +348,7 @@ fn row_reductions_and_broadcasts_match_cpu() {
             ELEMENTWISE,
             None,
         );
-        for (mode, src_len) in [
-            (Broadcast::Scalar, 1),
-            (Broadcast::Rows, rows),
-            (Broadcast::Cols, cols),
-        ] {
+        for (mode, src_len) in [(Broadcast::Scalar, 1), (Broadcast::Rows, rows), (Broadcast::Cols, cols)] {
             let src = f32_exact(rng.vec(src_len, -2.0, 2.0));
             let k = Kernel::Broadcast(mode);
             compare(
@@ -381,13 +420,7 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
         let p = Params::dims(&[n as u32]);
         let pred = f32_exact(rng.vec(n, -2.0, 2.0));
         let target = f32_exact(rng.vec(n, -2.0, 2.0));
-        let scale = vec![
-            pred.iter()
-                .zip(&target)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                / n as f64,
-        ];
+        let scale = vec![pred.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n as f64];
         compare(
             &format!("mse_forward n={n}"),
             Kernel::Mse,
@@ -411,12 +444,7 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
 #[test]
 fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
     let p = Params::dims(&[2, 3]);
-    let init = [
-        vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-        vec![1.0, 3.0],
-        vec![],
-        vec![],
-    ];
+    let init = [vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], vec![1.0, 3.0], vec![], vec![]];
     for out in [
         run_kernel(&CpuBackend::<f64>::new(), Kernel::SoftmaxCe, p, &init),
         run_kernel(&gpu(), Kernel::SoftmaxCe, p, &init),
@@ -495,10 +523,7 @@ fn jobs_past_65535_workgroups_fold_into_a_second_grid_dimension() {
         (0.0, 0.0),
         None,
     );
-    let scale = vec![x
-        .chunks(cols)
-        .map(|r| r.iter().map(|v| v.abs()).sum::<f64>())
-        .collect()];
+    let scale = vec![x.chunks(cols).map(|r| r.iter().map(|v| v.abs()).sum::<f64>()).collect()];
     compare(
         &format!("row_sum {rows}x{cols}"),
         Kernel::RowSum,

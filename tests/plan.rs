@@ -34,11 +34,7 @@ fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
             [fan_out, fan_in],
             rng.vec(fan_out * fan_in, -bound, bound),
         );
-        let b = g.param(
-            &format!("{}.bias", 2 * i),
-            [fan_out],
-            rng.vec(fan_out, -bound, bound),
-        );
+        let b = g.param(&format!("{}.bias", 2 * i), [fan_out], rng.vec(fan_out, -bound, bound));
         h = h.linear(&w, &b);
         if i + 2 < sizes.len() {
             h = h.relu();
@@ -66,11 +62,7 @@ fn batch(rng: &mut Rng, batch: usize, features: usize, classes: usize) -> (Vec<f
         .into_iter()
         .map(|v| v as f32)
         .collect();
-    let y = rng
-        .labels(batch, classes)
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
+    let y = rng.labels(batch, classes).into_iter().map(|v| v as f32).collect();
     (x, y)
 }
 
@@ -78,8 +70,7 @@ fn batch(rng: &mut Rng, batch: usize, features: usize, classes: usize) -> (Vec<f
 fn a_training_step_is_one_submission_on_the_gpu() {
     let m = mlp(32, &[64, 48, 32, 10], 1);
     // A device of its own: other tests submit to the shared one in parallel.
-    let gpu = shadergrad::backend::wgpu::WgpuBackend::new()
-        .expect("a GPU adapter (see README: mesa-vulkan-drivers)");
+    let gpu = shadergrad::backend::wgpu::WgpuBackend::new().expect("a GPU adapter (see README: mesa-vulkan-drivers)");
     let mut store = ParamStore::new(&gpu);
     let mut plan = Plan::compile(&gpu, &m.g, &[&m.loss, &m.step], &mut store).unwrap();
     let mut rng = Rng::new(2);
@@ -103,10 +94,7 @@ fn a_training_step_is_one_submission_on_the_gpu() {
     // 3 fused linear forwards, softmax-CE, its backward, per layer dW and dX (not for the first
     // layer's input) and db, two relu masks, 6 updates.
     assert_eq!(r.fused, 3);
-    assert!(
-        r.intermediate_bytes < r.naive_bytes,
-        "buffer reuse saves memory: {r}"
-    );
+    assert!(r.intermediate_bytes < r.naive_bytes, "buffer reuse saves memory: {r}");
 }
 
 #[test]
@@ -128,10 +116,7 @@ fn the_loss_falls_over_steps_and_both_backends_agree() {
         gpu_plan.set_input(&m.y, &y).unwrap();
         let a = cpu_plan.run().unwrap().scalar(&m.loss).unwrap();
         let b = gpu_plan.run().unwrap().scalar(&m.loss).unwrap();
-        assert!(
-            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-            "cpu {a} vs gpu {b}"
-        );
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "cpu {a} vs gpu {b}");
         losses.push(a);
     }
     assert!(
@@ -140,14 +125,7 @@ fn the_loss_falls_over_steps_and_both_backends_agree() {
     );
     let w_cpu: Vec<f64> = cpu_store.read("0.weight").unwrap();
     let w_gpu: Vec<f64> = gpu_store.read("0.weight").unwrap();
-    assert_close(
-        "0.weight after 30 steps, gpu vs cpu",
-        &w_gpu,
-        &w_cpu,
-        1e-5,
-        1e-3,
-        None,
-    );
+    assert_close("0.weight after 30 steps, gpu vs cpu", &w_gpu, &w_cpu, 1e-5, 1e-3, None);
 }
 
 #[test]
@@ -156,14 +134,7 @@ fn fused_and_unfused_plans_agree() {
     let mut rng = Rng::new(6);
     let (x, y) = batch(&mut rng, 8, 9, 3);
     let outputs: Vec<&Tensor> = std::iter::once(&m.loss).chain(&m.grads).collect();
-    fn run<B: Backend>(
-        b: &B,
-        m: &Mlp,
-        outputs: &[&Tensor],
-        x: &[f32],
-        y: &[f32],
-        fuse: bool,
-    ) -> Vec<Vec<f64>> {
+    fn run<B: Backend>(b: &B, m: &Mlp, outputs: &[&Tensor], x: &[f32], y: &[f32], fuse: bool) -> Vec<Vec<f64>> {
         let mut store = ParamStore::new(b);
         let options = PlanOptions {
             fuse,
@@ -190,10 +161,7 @@ fn fused_and_unfused_plans_agree() {
     let gpu = gpu();
     let reference = run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, false);
     for (name, got) in [
-        (
-            "cpu fused",
-            run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true),
-        ),
+        ("cpu fused", run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true)),
         ("gpu fused", run(&gpu, &m, &outputs, &x, &y, true)),
         ("gpu unfused", run(&gpu, &m, &outputs, &x, &y, false)),
     ] {
@@ -237,8 +205,5 @@ fn an_input_never_fed_is_an_error_not_zeros() {
         "{err}"
     );
     let err = plan.set_input(&m.x, &[0.0; 5]).unwrap_err();
-    assert!(
-        err.to_string().contains("expected 6 values, got 5"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("expected 6 values, got 5"), "{err}");
 }

@@ -47,11 +47,7 @@ fn build(r: &Recipe) -> (Graph, Tensor, Vec<(Tensor, Vec<f64>)>) {
     let g = Graph::new();
     let a = g.input("a", [r.rows, r.cols]).with_grad();
     let b = g.input("b", [r.rows, r.cols]).with_grad();
-    let w = g.param(
-        "w",
-        [r.hidden, r.cols],
-        rng.vec(r.hidden * r.cols, -1.0, 1.0),
-    );
+    let w = g.param("w", [r.hidden, r.cols], rng.vec(r.hidden * r.cols, -1.0, 1.0));
     let bias = g.param("bias", [r.hidden], rng.vec(r.hidden, -0.5, 0.5));
     let mut pool = vec![a.clone(), b.clone()];
     for &(op, c, pick) in &r.ops {
@@ -74,27 +70,15 @@ fn build(r: &Recipe) -> (Graph, Tensor, Vec<(Tensor, Vec<f64>)>) {
             8 => &x - &partner,
             9 => &x.tanh() * &partner.tanh(),
             10 => &x / &partner.square().add_scalar(1.0),
-            11 if x.shape().dims().last() == Some(&r.cols) && x.shape().rank() == 2 => {
-                x.linear(&w, &bias).tanh()
-            }
-            12 if x.shape().rank() == 2 => x
-                .row_sum()
-                .broadcast(Broadcast::Rows, &x.shape())
-                .scale(0.3),
-            13 if x.shape().rank() == 2 => x
-                .col_sum()
-                .broadcast(Broadcast::Cols, &x.shape())
-                .scale(0.3),
+            11 if x.shape().dims().last() == Some(&r.cols) && x.shape().rank() == 2 => x.linear(&w, &bias).tanh(),
+            12 if x.shape().rank() == 2 => x.row_sum().broadcast(Broadcast::Rows, &x.shape()).scale(0.3),
+            13 if x.shape().rank() == 2 => x.col_sum().broadcast(Broadcast::Cols, &x.shape()).scale(0.3),
             _ => x.tanh().exp(),
         };
         pool.push(y);
     }
     let last = pool.last().unwrap().clone();
-    let weights = g.constant(
-        "weights",
-        last.shape(),
-        rng.vec(last.shape().len(), -1.0, 1.0),
-    );
+    let weights = g.constant("weights", last.shape(), rng.vec(last.shape().len(), -1.0, 1.0));
     let loss = &(&last * &weights).sum() + &pool[pool.len() / 2].mean();
     let feeds = vec![
         (a, rng.vec(r.rows * r.cols, -1.5, 1.5)),

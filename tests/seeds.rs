@@ -44,13 +44,7 @@ fn cs231n_add_then_multiply() {
             ("df/dy", v[2][0], -4.0),
             ("df/dz", v[3][0], 3.0),
         ] {
-            assert_near(
-                &format!("(x+y)*z: {what}"),
-                backend,
-                got,
-                want,
-                tol(backend),
-            );
+            assert_near(&format!("(x+y)*z: {what}"), backend, got, want, tol(backend));
         }
     }
 }
@@ -119,27 +113,9 @@ fn cs231n_staged_function() {
     let outs = [f.clone(), grads.of(&x).unwrap(), grads.of(&y).unwrap()];
     let refs: Vec<_> = outs.iter().collect();
     for (backend, v) in on_both(&g, &refs, &[(&x, &[3.0]), (&y, &[-4.0])]) {
-        assert_near(
-            "staged: f",
-            backend,
-            v[0][0],
-            1.5456448841066441,
-            tol(backend),
-        );
-        assert_near(
-            "staged: df/dx",
-            backend,
-            v[1][0],
-            2.0595697955721652,
-            tol(backend),
-        );
-        assert_near(
-            "staged: df/dy",
-            backend,
-            v[2][0],
-            1.5922327514838093,
-            tol(backend),
-        );
+        assert_near("staged: f", backend, v[0][0], 1.5456448841066441, tol(backend));
+        assert_near("staged: df/dx", backend, v[1][0], 2.0595697955721652, tol(backend));
+        assert_near("staged: df/dy", backend, v[2][0], 1.5922327514838093, tol(backend));
     }
 }
 
@@ -155,27 +131,9 @@ fn kamper_example_with_forks() {
     let outs = [f.clone(), grads.of(&x).unwrap(), grads.of(&y).unwrap()];
     let refs: Vec<_> = outs.iter().collect();
     for (backend, v) in on_both(&g, &refs, &[(&x, &[3.0]), (&y, &[-4.0])]) {
-        assert_near(
-            "kamper: f",
-            backend,
-            v[0][0],
-            0.6035972419924184,
-            tol(backend),
-        );
-        assert_near(
-            "kamper: df/dx",
-            backend,
-            v[1][0],
-            -0.524316690390902,
-            tol(backend),
-        );
-        assert_near(
-            "kamper: df/dy",
-            backend,
-            v[2][0],
-            -0.11718690715582544,
-            tol(backend),
-        );
+        assert_near("kamper: f", backend, v[0][0], 0.6035972419924184, tol(backend));
+        assert_near("kamper: df/dx", backend, v[1][0], -0.524316690390902, tol(backend));
+        assert_near("kamper: df/dy", backend, v[2][0], -0.11718690715582544, tol(backend));
     }
 }
 
@@ -195,27 +153,12 @@ fn cs231n_gates_add_max_multiply() {
         grads.of(&w).unwrap(),
     ];
     let refs: Vec<_> = outs.iter().collect();
-    for (backend, v) in on_both(
-        &g,
-        &refs,
-        &[(&x, &[3.0]), (&y, &[-4.0]), (&z, &[2.0]), (&w, &[-1.0])],
-    ) {
-        for (i, (name, want)) in [
-            ("df/dx", -8.0),
-            ("df/dy", 6.0),
-            ("df/dz", 2.0),
-            ("df/dw", 0.0),
-        ]
-        .iter()
-        .enumerate()
+    for (backend, v) in on_both(&g, &refs, &[(&x, &[3.0]), (&y, &[-4.0]), (&z, &[2.0]), (&w, &[-1.0])]) {
+        for (i, (name, want)) in [("df/dx", -8.0), ("df/dy", 6.0), ("df/dz", 2.0), ("df/dw", 0.0)]
+            .iter()
+            .enumerate()
         {
-            assert_near(
-                &format!("gates: {name}"),
-                backend,
-                v[i][0],
-                *want,
-                tol(backend),
-            );
+            assert_near(&format!("gates: {name}"), backend, v[i][0], *want, tol(backend));
         }
     }
 }
@@ -252,11 +195,7 @@ fn affine_layer_weight_gradient_is_dd_times_x_transposed() {
     let d = x.linear(&w, &b);
     let f = (&d * &upstream).sum();
     let grads = g.backward(&f).unwrap();
-    let outs = [
-        grads.of(&w).unwrap(),
-        grads.of(&x).unwrap(),
-        grads.of(&b).unwrap(),
-    ];
+    let outs = [grads.of(&w).unwrap(), grads.of(&x).unwrap(), grads.of(&b).unwrap()];
     let refs: Vec<_> = outs.iter().collect();
     // Hand-computed: dW[i][j] = Σ_n dD[n][i]·X[n][j]; dX[n][j] = Σ_i dD[n][i]·W[i][j]; db[i] = Σ_n dD[n][i].
     let mut dw = vec![0.0; 6];
@@ -274,14 +213,7 @@ fn affine_layer_weight_gradient_is_dd_times_x_transposed() {
     let feeds: [(&shadergrad::Tensor, &[f64]); 3] = [(&w, &wv), (&x, &xv), (&b, &bv)];
     for (backend, v) in on_both(&g, &refs, &feeds) {
         for (name, got, want) in [("dW", &v[0], &dw), ("dX", &v[1], &dx), ("db", &v[2], &db)] {
-            common::assert_close(
-                &format!("affine {name} {backend}"),
-                got,
-                want,
-                tol(backend),
-                0.0,
-                None,
-            );
+            common::assert_close(&format!("affine {name} {backend}"), got, want, tol(backend), 0.0, None);
         }
     }
 }
@@ -335,11 +267,7 @@ fn two_layer_mlp_with_softmax_cross_entropy() {
     let mut dw1 = vec![0.0; h * d];
     for i in 0..n {
         for j in 0..h {
-            let da = if a1[i * h + j] > 0.0 {
-                dh1[i * h + j]
-            } else {
-                0.0
-            };
+            let da = if a1[i * h + j] > 0.0 { dh1[i * h + j] } else { 0.0 };
             for k in 0..d {
                 dw1[j * d + k] += da * xv[i * d + k];
             }
@@ -360,21 +288,7 @@ fn two_layer_mlp_with_softmax_cross_entropy() {
     let refs: Vec<_> = outs.iter().collect();
     for (backend, v) in on_both(&g, &refs, &[(&x, &xv), (&y, &labels)]) {
         assert_near("mlp loss", backend, v[0][0], loss, tol(backend));
-        common::assert_close(
-            &format!("mlp dW1 {backend}"),
-            &v[1],
-            &dw1,
-            tol(backend),
-            0.0,
-            None,
-        );
-        common::assert_close(
-            &format!("mlp dW2 {backend}"),
-            &v[2],
-            &dw2,
-            tol(backend),
-            0.0,
-            None,
-        );
+        common::assert_close(&format!("mlp dW1 {backend}"), &v[1], &dw1, tol(backend), 0.0, None);
+        common::assert_close(&format!("mlp dW2 {backend}"), &v[2], &dw2, tol(backend), 0.0, None);
     }
 }

@@ -62,20 +62,12 @@ fn op_codes_match_the_shaders() {
     let unary = parse(ShaderFile::Unary);
     for op in UnaryOp::ALL {
         let name = op.name().to_uppercase();
-        assert_eq!(
-            constant(&unary, &name),
-            Some(op.code()),
-            "unary.wgsl const {name}"
-        );
+        assert_eq!(constant(&unary, &name), Some(op.code()), "unary.wgsl const {name}");
     }
     let binary = parse(ShaderFile::Binary);
     for op in BinaryOp::ALL {
         let name = op.name().to_uppercase();
-        assert_eq!(
-            constant(&binary, &name),
-            Some(op.code()),
-            "binary.wgsl const {name}"
-        );
+        assert_eq!(constant(&binary, &name), Some(op.code()), "binary.wgsl const {name}");
     }
     let reduce = parse(ShaderFile::Reduce);
     for (mode, name) in [
@@ -83,11 +75,7 @@ fn op_codes_match_the_shaders() {
         (Broadcast::Rows, "ROWS"),
         (Broadcast::Cols, "COLS"),
     ] {
-        assert_eq!(
-            constant(&reduce, name),
-            Some(mode.code()),
-            "reduce.wgsl const {name}"
-        );
+        assert_eq!(constant(&reduce, name), Some(mode.code()), "reduce.wgsl const {name}");
     }
 }
 

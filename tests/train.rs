@@ -76,15 +76,7 @@ fn a_short_run_on_real_digits_learns() {
     let mut t = Trainer::new(&gpu(), cfg).unwrap();
     let before = t.evaluate(&val).unwrap().accuracy;
     let mut p = Progress::default();
-    let done = fit(
-        &mut t,
-        &train,
-        &val,
-        &mut p,
-        &AtomicBool::new(false),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    let done = fit(&mut t, &train, &val, &mut p, &AtomicBool::new(false), &mut |_, _, _| {}).unwrap();
     assert!(done);
     let (e1, e2) = (&p.history[0], &p.history[1]);
     println!(
@@ -128,26 +120,16 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
     let mut progress = Progress::default();
     let stop = AtomicBool::new(false);
     let mut count = 0;
-    let finished = fit(
-        &mut first,
-        &train,
-        &val,
-        &mut progress,
-        &stop,
-        &mut |event, _, _| {
-            if let Event::Step { .. } = event {
-                count += 1;
-                if count == 17 {
-                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
+    let finished = fit(&mut first, &train, &val, &mut progress, &stop, &mut |event, _, _| {
+        if let Event::Step { .. } = event {
+            count += 1;
+            if count == 17 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-        },
-    )
+        }
+    })
     .unwrap();
-    assert!(
-        !finished && progress.epoch == 1 && progress.batch == 5,
-        "{progress:?}"
-    );
+    assert!(!finished && progress.epoch == 1 && progress.batch == 5, "{progress:?}");
     let mut meta = Default::default();
     progress.to_meta(&mut meta, first.store().steps());
     let bytes = first.checkpoint(meta).unwrap().to_bytes().unwrap();
@@ -169,21 +151,14 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
     for (name, (_, want)) in &reference.params {
         let got = &resumed.params[name].1;
         assert!(
-            want.iter()
-                .zip(got)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{name} differs after resume"
         );
     }
     for (name, (_, want)) in &reference.state {
         assert_eq!(want, &resumed.state[name].1, "optimizer state {name}");
     }
-    let losses = |p: &Progress| {
-        p.history
-            .iter()
-            .map(|r| r.loss.to_bits())
-            .collect::<Vec<_>>()
-    };
+    let losses = |p: &Progress| p.history.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>();
     assert_eq!(losses(&p), losses(&resumed_progress), "per-epoch losses");
 }
 
@@ -205,8 +180,7 @@ fn checkpoints_round_trip_and_refuse_corruption() {
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
 
     // Truncated: not a safetensors file any more.
-    let err =
-        Checkpoint::from_bytes(&bytes[..bytes.len() / 2], "m.safetensors".as_ref()).unwrap_err();
+    let err = Checkpoint::from_bytes(&bytes[..bytes.len() / 2], "m.safetensors".as_ref()).unwrap_err();
     assert!(err.to_string().contains("m.safetensors"), "{err}");
 }
 
@@ -215,17 +189,9 @@ fn a_pytorch_state_dict_without_metadata_loads() {
     // What `safetensors.torch.save_file(model.state_dict(), path)` writes for
     // nn.Sequential(Linear(4, 3), ReLU(), Linear(3, 2)): F32 tensors, no shadergrad metadata.
     let tensors: Vec<(&str, Vec<usize>, Vec<f32>)> = vec![
-        (
-            "0.weight",
-            vec![3, 4],
-            (0..12).map(|i| i as f32 * 0.1).collect(),
-        ),
+        ("0.weight", vec![3, 4], (0..12).map(|i| i as f32 * 0.1).collect()),
         ("0.bias", vec![3], vec![0.1, 0.2, 0.3]),
-        (
-            "2.weight",
-            vec![2, 3],
-            vec![1.0, -1.0, 0.5, 0.25, 0.0, -0.5],
-        ),
+        ("2.weight", vec![2, 3], vec![1.0, -1.0, 0.5, 0.25, 0.0, -0.5]),
         ("2.bias", vec![2], vec![0.0, 1.0]),
     ];
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
@@ -233,12 +199,8 @@ fn a_pytorch_state_dict_without_metadata_loads() {
         .map(|(n, s, d)| {
             (
                 n.to_string(),
-                safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    s.clone(),
-                    bytemuck::cast_slice(d),
-                )
-                .unwrap(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(d))
+                    .unwrap(),
             )
         })
         .collect();
@@ -252,12 +214,8 @@ fn a_pytorch_state_dict_without_metadata_loads() {
 fn a_checkpoint_of_another_shape_is_refused_with_both_shapes() {
     let views = vec![(
         "0.weight".to_string(),
-        safetensors::tensor::TensorView::new(
-            safetensors::Dtype::F32,
-            vec![2, 3],
-            bytemuck::cast_slice(&[0f32; 6]),
-        )
-        .unwrap(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 3], bytemuck::cast_slice(&[0f32; 6]))
+            .unwrap(),
     )];
     let mut meta = std::collections::HashMap::new();
     meta.insert("sizes".to_string(), "3,4".to_string());

@@ -86,12 +86,7 @@ impl<T: Element> Backend for CpuBackend<T> {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        kernel: Kernel,
-        params: Params,
-        buffers: &[&Self::Buffer],
-    ) -> Result<Self::Launch> {
+    fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&Self::Buffer]) -> Result<Self::Launch> {
         let lens: Vec<usize> = buffers.iter().map(|b| b.borrow().len()).collect();
         kernel.check_buffers(&params, &lens)?;
         // A buffer the kernel writes must not also be bound elsewhere (reads may repeat).
@@ -338,8 +333,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let b = matrix(&b, k, n, tb);
             let bias_v = if bias { Some(inp(2)) } else { None };
             let mut c = out(l.buffers.len() - 1);
-            let mut cv =
-                ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
+            let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
             general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
             if let Some(bias) = bias_v {
                 for mut row in cv.rows_mut() {
@@ -442,11 +436,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         }
         Kernel::Mse => {
             let (pred, target) = (inp(0), inp(1));
-            let sum: T = pred
-                .iter()
-                .zip(&target)
-                .map(|(&p, &t)| (p - t) * (p - t))
-                .sum();
+            let sum: T = pred.iter().zip(&target).map(|(&p, &t)| (p - t) * (p - t)).sum();
             out(2)[0] = sum / c(d(0) as f64);
         }
         Kernel::MseGrad => {

@@ -175,19 +175,9 @@ impl Kernel {
         let (rows, cols) = (p.d(0), p.d(1));
         match *self {
             Kernel::Unary(_) => vec![read(1, "x", n), write(2, "y", n)],
-            Kernel::UnaryGrad(_) => vec![
-                read(1, "x", n),
-                read(3, "y", n),
-                read(4, "dy", n),
-                write(5, "dx", n),
-            ],
+            Kernel::UnaryGrad(_) => vec![read(1, "x", n), read(3, "y", n), read(4, "dy", n), write(5, "dx", n)],
             Kernel::Binary(_) => vec![read(1, "a", n), read(2, "b", n), write(3, "c", n)],
-            Kernel::BinaryGrad(..) => vec![
-                read(1, "a", n),
-                read(2, "b", n),
-                read(4, "dc", n),
-                write(5, "grad", n),
-            ],
+            Kernel::BinaryGrad(..) => vec![read(1, "a", n), read(2, "b", n), read(4, "dc", n), write(5, "grad", n)],
             Kernel::Matmul {
                 ta: _,
                 tb: _,
@@ -236,11 +226,7 @@ impl Kernel {
                 read(6, "dloss", 1),
                 write(7, "dlogits", rows * cols),
             ],
-            Kernel::Mse => vec![
-                read(1, "pred", n),
-                read(2, "target", n),
-                write(4, "loss", 1),
-            ],
+            Kernel::Mse => vec![read(1, "pred", n), read(2, "target", n), write(4, "loss", 1)],
             Kernel::MseGrad => vec![
                 read(1, "pred", n),
                 read(2, "target", n),
@@ -249,12 +235,7 @@ impl Kernel {
             ],
             Kernel::Sgd => vec![write(1, "w", n), read(2, "g", n)],
             Kernel::Momentum => vec![write(1, "w", n), read(2, "g", n), write(3, "v", n)],
-            Kernel::Adam => vec![
-                write(1, "w", n),
-                read(2, "g", n),
-                write(3, "m", n),
-                write(4, "v", n),
-            ],
+            Kernel::Adam => vec![write(1, "w", n), read(2, "g", n), write(3, "m", n), write(4, "v", n)],
             Kernel::FmaRoof => vec![write(1, "sink", p.d(1))],
         }
     }
@@ -311,11 +292,7 @@ impl Kernel {
                 "kernel {} takes {} buffers ({}), got {}",
                 self.name(),
                 bindings.len(),
-                bindings
-                    .iter()
-                    .map(|b| b.role)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                bindings.iter().map(|b| b.role).collect::<Vec<_>>().join(", "),
                 lens.len()
             )));
         }
@@ -377,22 +354,13 @@ pub trait Backend: Clone {
     fn upload(&self, buffer: &Self::Buffer, data: &[Self::Elem]) -> Result<()>;
 
     /// Fixes a kernel's buffers and params, after checking them against [`Kernel::bindings`].
-    fn prepare(
-        &self,
-        kernel: Kernel,
-        params: Params,
-        buffers: &[&Self::Buffer],
-    ) -> Result<Self::Launch>;
+    fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&Self::Buffer]) -> Result<Self::Launch>;
 
     /// Changes the params of a prepared launch (same sizes: a new learning rate or step count).
     fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()>;
 
     /// Runs `launches` in order, then reads `read` back: one submission and at most one wait.
-    fn run(
-        &self,
-        launches: &[Self::Launch],
-        read: &[&Self::Buffer],
-    ) -> Result<Vec<Vec<Self::Elem>>>;
+    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>>;
 
     /// Reads buffers back without running anything.
     fn download(&self, read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>> {

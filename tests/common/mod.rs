@@ -56,23 +56,14 @@ impl Rng {
 
     /// Whole numbers in 0..classes, as the loss kernels take labels.
     pub fn labels(&mut self, n: usize, classes: usize) -> Vec<f64> {
-        (0..n)
-            .map(|_| (self.next_u64() % classes as u64) as f64)
-            .collect()
+        (0..n).map(|_| (self.next_u64() % classes as u64) as f64).collect()
     }
 }
 
 /// Checks `got` against `want` element by element: `|got − want| ≤ abs + rel·scale_i`, where
 /// `scale_i` is `|want_i|` or, for sums, the magnitude of the terms (`scale`). Prints one line
 /// with the worst errors, so the test output shows every comparison.
-pub fn assert_close(
-    what: &str,
-    got: &[f64],
-    want: &[f64],
-    abs: f64,
-    rel: f64,
-    scale: Option<&[f64]>,
-) {
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], abs: f64, rel: f64, scale: Option<&[f64]>) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let mut worst = (0usize, 0.0f64, 0.0f64); // index, abs error, error / allowed
     let mut max_rel = 0.0f64;
@@ -116,12 +107,7 @@ pub const SENTINEL: f64 = -777.0;
 /// Runs one kernel on any backend: allocates a buffer per binding, fills it from `init` (one
 /// vector per binding; write-only outputs get [`SENTINEL`]), runs, and returns the contents of
 /// every buffer the kernel writes, in binding order.
-pub fn run_kernel<B: Backend>(
-    b: &B,
-    kernel: Kernel,
-    params: Params,
-    init: &[Vec<f64>],
-) -> Vec<Vec<f64>> {
+pub fn run_kernel<B: Backend>(b: &B, kernel: Kernel, params: Params, init: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let bindings = kernel.bindings(&params);
     assert_eq!(
         bindings.len(),
@@ -166,20 +152,13 @@ pub fn f32_exact(v: Vec<f64>) -> Vec<f64> {
 use shadergrad::{backend::cpu::CpuBackend, check::run_once, Graph, Tensor};
 
 /// Runs `outputs` on the CPU (f64) and on the GPU and returns both results, labelled.
-pub fn on_both(
-    graph: &Graph,
-    outputs: &[&Tensor],
-    feeds: &[(&Tensor, &[f64])],
-) -> Vec<(&'static str, Vec<Vec<f64>>)> {
+pub fn on_both(graph: &Graph, outputs: &[&Tensor], feeds: &[(&Tensor, &[f64])]) -> Vec<(&'static str, Vec<Vec<f64>>)> {
     vec![
         (
             "cpu",
             run_once(&CpuBackend::<f64>::new(), graph, outputs, feeds).expect("cpu run"),
         ),
-        (
-            "gpu",
-            run_once(&gpu(), graph, outputs, feeds).expect("gpu run"),
-        ),
+        ("gpu", run_once(&gpu(), graph, outputs, feeds).expect("gpu run")),
     ]
 }
 

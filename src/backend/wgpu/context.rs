@@ -66,8 +66,7 @@ pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
 
 /// Every adapter this machine offers, best first.
 pub fn adapters() -> Vec<wgpu::Adapter> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let mut list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     list.sort_by_key(|a| preference(a.get_info().device_type));
     list
@@ -89,9 +88,7 @@ impl GpuContext {
                 let found = list.iter().find(|a| {
                     let info = a.get_info();
                     info.name.to_lowercase().contains(&w)
-                        || format!("{:?}", info.device_type)
-                            .to_lowercase()
-                            .contains(&w)
+                        || format!("{:?}", info.device_type).to_lowercase().contains(&w)
                 });
                 match found {
                     Some(a) => a.clone(),
@@ -203,12 +200,10 @@ impl GpuContext {
 
     /// Lets finished work retire (freeing its staging memory) without blocking.
     pub fn poll_without_waiting(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Poll)
-            .map_err(|e| Error::Gpu {
-                during: "polling the GPU".into(),
-                message: e.to_string(),
-            })?;
+        self.device.poll(wgpu::PollType::Poll).map_err(|e| Error::Gpu {
+            during: "polling the GPU".into(),
+            message: e.to_string(),
+        })?;
         self.check_faults()
     }
 

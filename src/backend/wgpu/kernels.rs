@@ -48,11 +48,19 @@ fn cpu_cores() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
 
-/// The pipeline that runs a kernel. On a CPU adapter a matmul runs the register-blocked kernel,
-/// its block chosen so every core gets work; elsewhere the workgroup-tiled one.
-pub fn pipeline_key(kernel: &Kernel, params: &Params, cpu_adapter: bool) -> PipelineKey {
+/// True when a product is big enough for 128×128 tiles to still fill a large GPU (at least 64
+/// of them); smaller ones take 64×64 tiles, four times as many workgroups.
+fn large_tiles(p: &Params) -> bool {
+    let (m, n) = (p.dims[0], p.dims[1]);
+    m.div_ceil(128) * n.div_ceil(128) >= 64
+}
+
+/// The pipeline that runs a kernel. With `blocked_matmul` (the choice on CPU adapters) a matmul
+/// runs the register-blocked kernel, its block chosen so every core gets work; otherwise the
+/// workgroup-tiled one, its tile chosen by the product's size.
+pub fn pipeline_key(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> PipelineKey {
     if let Kernel::Matmul { ta, tb, bias, act } = *kernel {
-        if cpu_adapter {
+        if blocked_matmul {
             let [m, n, k, _] = params.dims;
             return PipelineKey {
                 source: Source::Blocked(blocked::Spec::choose(m, n, k, ta, tb, bias, cpu_cores())),
@@ -61,58 +69,44 @@ pub fn pipeline_key(kernel: &Kernel, params: &Params, cpu_adapter: bool) -> Pipe
             };
         }
     }
-    let (file, entry, constants): (ShaderFile, &'static str, Vec<(&'static str, u32)>) =
-        match *kernel {
-            Kernel::Unary(op) => (ShaderFile::Unary, "unary_forward", vec![("OP", op.code())]),
-            Kernel::UnaryGrad(op) => (ShaderFile::Unary, "unary_backward", vec![("OP", op.code())]),
-            Kernel::Binary(op) => (
-                ShaderFile::Binary,
-                "binary_forward",
-                vec![("OP", op.code())],
-            ),
-            Kernel::BinaryGrad(op, wrt) => (
-                ShaderFile::Binary,
-                "binary_backward",
-                vec![("OP", op.code()), ("WRT", (wrt == Operand::B) as u32)],
-            ),
-            Kernel::Matmul {
-                ta,
-                tb,
-                bias: false,
-                ..
-            } => (
-                ShaderFile::Matmul,
-                "matmul",
-                vec![("TA", ta as u32), ("TB", tb as u32)],
-            ),
-            Kernel::Matmul {
-                ta,
-                tb,
-                bias: true,
-                act,
-            } => (
-                ShaderFile::Matmul,
-                "matmul_bias",
-                vec![("TA", ta as u32), ("TB", tb as u32), ("ACT", act.code())],
-            ),
-            Kernel::BiasAdd => (ShaderFile::Bias, "bias_forward", vec![]),
-            Kernel::ColSum => (ShaderFile::Bias, "bias_backward", vec![]),
-            Kernel::RowSum => (ShaderFile::Reduce, "row_sum", vec![]),
-            Kernel::RowMax => (ShaderFile::Reduce, "row_max", vec![]),
-            Kernel::RowMaxGrad => (ShaderFile::Reduce, "row_max_backward", vec![]),
-            Kernel::SumAll => (ShaderFile::Reduce, "sum_all", vec![]),
-            Kernel::Broadcast(mode) => {
-                (ShaderFile::Reduce, "broadcast", vec![("MODE", mode.code())])
+    let (file, entry, constants): (ShaderFile, &'static str, Vec<(&'static str, u32)>) = match *kernel {
+        Kernel::Unary(op) => (ShaderFile::Unary, "unary_forward", vec![("OP", op.code())]),
+        Kernel::UnaryGrad(op) => (ShaderFile::Unary, "unary_backward", vec![("OP", op.code())]),
+        Kernel::Binary(op) => (ShaderFile::Binary, "binary_forward", vec![("OP", op.code())]),
+        Kernel::BinaryGrad(op, wrt) => (
+            ShaderFile::Binary,
+            "binary_backward",
+            vec![("OP", op.code()), ("WRT", (wrt == Operand::B) as u32)],
+        ),
+        Kernel::Matmul { ta, tb, bias, act } => {
+            let entry = match (large_tiles(params), bias) {
+                (false, false) => "matmul",
+                (false, true) => "matmul_bias",
+                (true, false) => "matmul_large",
+                (true, true) => "matmul_large_bias",
+            };
+            let mut constants = vec![("TA", ta as u32), ("TB", tb as u32)];
+            if bias {
+                constants.push(("ACT", act.code()));
             }
-            Kernel::SoftmaxCe => (ShaderFile::Loss, "softmax_ce_forward", vec![]),
-            Kernel::SoftmaxCeGrad => (ShaderFile::Loss, "softmax_ce_backward", vec![]),
-            Kernel::Mse => (ShaderFile::Loss, "mse_forward", vec![]),
-            Kernel::MseGrad => (ShaderFile::Loss, "mse_backward", vec![]),
-            Kernel::Sgd => (ShaderFile::Optim, "sgd", vec![]),
-            Kernel::Momentum => (ShaderFile::Optim, "momentum", vec![]),
-            Kernel::Adam => (ShaderFile::Optim, "adam", vec![]),
-            Kernel::FmaRoof => (ShaderFile::Roof, "fma_roof", vec![]),
-        };
+            (ShaderFile::Matmul, entry, constants)
+        }
+        Kernel::BiasAdd => (ShaderFile::Bias, "bias_forward", vec![]),
+        Kernel::ColSum => (ShaderFile::Bias, "bias_backward", vec![]),
+        Kernel::RowSum => (ShaderFile::Reduce, "row_sum", vec![]),
+        Kernel::RowMax => (ShaderFile::Reduce, "row_max", vec![]),
+        Kernel::RowMaxGrad => (ShaderFile::Reduce, "row_max_backward", vec![]),
+        Kernel::SumAll => (ShaderFile::Reduce, "sum_all", vec![]),
+        Kernel::Broadcast(mode) => (ShaderFile::Reduce, "broadcast", vec![("MODE", mode.code())]),
+        Kernel::SoftmaxCe => (ShaderFile::Loss, "softmax_ce_forward", vec![]),
+        Kernel::SoftmaxCeGrad => (ShaderFile::Loss, "softmax_ce_backward", vec![]),
+        Kernel::Mse => (ShaderFile::Loss, "mse_forward", vec![]),
+        Kernel::MseGrad => (ShaderFile::Loss, "mse_backward", vec![]),
+        Kernel::Sgd => (ShaderFile::Optim, "sgd", vec![]),
+        Kernel::Momentum => (ShaderFile::Optim, "momentum", vec![]),
+        Kernel::Adam => (ShaderFile::Optim, "adam", vec![]),
+        Kernel::FmaRoof => (ShaderFile::Roof, "fma_roof", vec![]),
+    };
     PipelineKey {
         source: Source::File(file),
         entry,
@@ -186,11 +180,12 @@ pub fn workgroups(kernel: &Kernel, p: &Params, key: &PipelineKey) -> Result<[u32
         Kernel::SumAll | Kernel::SoftmaxCe | Kernel::Mse => Ok([1, 1, 1]),
         Kernel::Matmul { .. } => {
             let (m, n) = (d(0), d(1));
-            let gx = n.div_ceil(64);
-            let gy = m.div_ceil(64);
+            let tile = if large_tiles(p) { 128 } else { 64 };
+            let gx = n.div_ceil(tile);
+            let gy = m.div_ceil(tile);
             if gx > MAX_GROUPS as usize || gy > MAX_GROUPS as usize {
                 return Err(Error::Graph(format!(
-                    "matmul of a [{m}, {n}] output needs a {gx} × {gy} grid of 64×64 tiles; the limit is 65,535 per side"
+                    "matmul of a [{m}, {n}] output needs a {gx} × {gy} grid of tiles; the limit is 65,535 per side"
                 )));
             }
             if m == 0 || n == 0 {

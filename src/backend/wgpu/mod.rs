@@ -32,6 +32,18 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct WgpuBackend {
     ctx: Arc<GpuContext>,
+    matmul: MatmulKernels,
+}
+
+/// Which matmul kernels a backend runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernels {
+    /// Register-blocked on CPU adapters (lavapipe), workgroup-tiled elsewhere.
+    Auto,
+    /// Always the workgroup-tiled kernels of `shaders/matmul.wgsl`.
+    Tiled,
+    /// Always the generated register-blocked kernel.
+    Blocked,
 }
 
 /// A GPU tensor's storage: a storage buffer and the number of f32 values it holds.
@@ -65,7 +77,16 @@ impl WgpuBackend {
     pub fn new() -> Result<Self> {
         Ok(WgpuBackend {
             ctx: Arc::new(GpuContext::new()?),
+            matmul: MatmulKernels::Auto,
         })
+    }
+
+    /// The same device, running the given matmul kernels (to compare or test them).
+    pub fn with_matmul(&self, matmul: MatmulKernels) -> Self {
+        WgpuBackend {
+            ctx: Arc::clone(&self.ctx),
+            matmul,
+        }
     }
 
     /// The device context (adapter info, limits, raw device and queue).
@@ -82,29 +103,27 @@ impl WgpuBackend {
         let module = self.ctx.scoped(
             || format!("compiling {name}"),
             || {
-                self.ctx
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(&name),
-                        source: wgpu::ShaderSource::Wgsl(text.into()),
-                    })
+                self.ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&name),
+                    source: wgpu::ShaderSource::Wgsl(text.into()),
+                })
             },
         )?;
         lock(&self.ctx.modules).insert(source, module.clone());
         Ok(module)
     }
 
-    /// True on a CPU Vulkan driver (lavapipe), where the register-blocked matmul wins.
-    fn cpu_adapter(&self) -> bool {
-        self.ctx.info.device_type == wgpu::DeviceType::Cpu
+    /// True when matmuls run the register-blocked kernel: on a CPU Vulkan driver (lavapipe),
+    /// where it wins, unless told otherwise.
+    fn blocked_matmul(&self) -> bool {
+        match self.matmul {
+            MatmulKernels::Auto => self.ctx.info.device_type == wgpu::DeviceType::Cpu,
+            MatmulKernels::Tiled => false,
+            MatmulKernels::Blocked => true,
+        }
     }
 
-    fn pipeline(
-        &self,
-        key: &PipelineKey,
-        kernel: &Kernel,
-        params: &Params,
-    ) -> Result<Arc<CachedPipeline>> {
+    fn pipeline(&self, key: &PipelineKey, kernel: &Kernel, params: &Params) -> Result<Arc<CachedPipeline>> {
         if let Some(p) = lock(&self.ctx.pipelines).get(key) {
             return Ok(Arc::clone(p));
         }
@@ -113,33 +132,23 @@ impl WgpuBackend {
         for b in kernel.bindings(params) {
             entries.push(layout_entry(
                 b.slot,
-                wgpu::BufferBindingType::Storage {
-                    read_only: !b.write,
-                },
+                wgpu::BufferBindingType::Storage { read_only: !b.write },
             ));
         }
-        let constants: Vec<(&str, f64)> =
-            key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
         let cached = self.ctx.scoped(
-            || {
-                format!(
-                    "building the pipeline for {} ({})",
-                    kernel.name(),
-                    key.source.name()
-                )
-            },
+            || format!("building the pipeline for {} ({})", kernel.name(), key.source.name()),
             || {
                 let device = &self.ctx.device;
                 let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some(key.entry),
                     entries: &entries,
                 });
-                let pipeline_layout =
-                    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some(key.entry),
-                        bind_group_layouts: &[Some(&layout)],
-                        immediate_size: 0,
-                    });
+                let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(key.entry),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(key.entry),
                     layout: Some(&pipeline_layout),
@@ -161,12 +170,7 @@ impl WgpuBackend {
     }
 
     /// Encodes `launches` as one compute pass, optionally bracketed by timestamp writes.
-    fn encode(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        launches: &[GpuLaunch],
-        timestamps: Option<&wgpu::QuerySet>,
-    ) {
+    fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[GpuLaunch], timestamps: Option<&wgpu::QuerySet>) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("shadergrad step"),
             timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
@@ -206,12 +210,7 @@ impl WgpuBackend {
     }
 
     /// Maps `bytes` of a staging buffer and returns the f32 values at each `(offset, len)`.
-    fn read_staging(
-        &self,
-        staging: &wgpu::Buffer,
-        bytes: u64,
-        parts: &[(u64, usize)],
-    ) -> Result<Vec<Vec<f32>>> {
+    fn read_staging(&self, staging: &wgpu::Buffer, bytes: u64, parts: &[(u64, usize)]) -> Result<Vec<Vec<f32>>> {
         if bytes == 0 {
             return Ok(parts.iter().map(|_| Vec::new()).collect());
         }
@@ -354,9 +353,7 @@ impl Backend for WgpuBackend {
                     // Padded to 16 bytes: kernels may read any buffer as vec4s (and a binding
                     // must not be empty).
                     size: bytes.div_ceil(16).max(1) * 16,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 })
             },
@@ -392,7 +389,7 @@ impl Backend for WgpuBackend {
     fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
         let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
         kernel.check_buffers(&params, &lens)?;
-        let key = kernels::pipeline_key(&kernel, &params, self.cpu_adapter());
+        let key = kernels::pipeline_key(&kernel, &params, self.blocked_matmul());
         let grid = workgroups(&kernel, &params, &key)?;
         let pipeline = self.pipeline(&key, &kernel, &params)?;
         let bindings = kernel.bindings(&params);
@@ -406,11 +403,9 @@ impl Backend for WgpuBackend {
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                self.ctx.queue.write_buffer(
-                    &uniform,
-                    0,
-                    bytemuck::bytes_of(&Uniform::new(&kernel, &params)),
-                );
+                self.ctx
+                    .queue
+                    .write_buffer(&uniform, 0, bytemuck::bytes_of(&Uniform::new(&kernel, &params)));
                 let mut entries = vec![wgpu::BindGroupEntry {
                     binding: 0,
                     resource: uniform.as_entire_binding(),
@@ -442,7 +437,7 @@ impl Backend for WgpuBackend {
 
     fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
         launch.kernel.check_buffers(&params, &launch.lens)?;
-        let key = kernels::pipeline_key(&launch.kernel, &params, self.cpu_adapter());
+        let key = kernels::pipeline_key(&launch.kernel, &params, self.blocked_matmul());
         if key != launch.key {
             return Err(Error::Graph(format!(
                 "new params for {} need another pipeline: prepare a new launch",
@@ -477,13 +472,7 @@ impl Backend for WgpuBackend {
                 if let Some(staging) = &staging {
                     for (b, &(offset, len)) in read.iter().zip(&parts) {
                         if len > 0 {
-                            encoder.copy_buffer_to_buffer(
-                                &b.buffer,
-                                0,
-                                staging,
-                                offset,
-                                len as u64 * 4,
-                            );
+                            encoder.copy_buffer_to_buffer(&b.buffer, 0, staging, offset, len as u64 * 4);
                         }
                     }
                 }
@@ -517,10 +506,7 @@ impl Backend for WgpuBackend {
 
     fn time(&self, launches: &[GpuLaunch], reps: usize) -> Result<(f64, Timing)> {
         if self.ctx.has_timestamps() {
-            return Ok((
-                self.time_with_timestamps(launches, reps)?,
-                Timing::Timestamp,
-            ));
+            return Ok((self.time_with_timestamps(launches, reps)?, Timing::Timestamp));
         }
         Ok((super::wall_time(self, launches, reps)?, Timing::Wall))
     }

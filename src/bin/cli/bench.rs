@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::bench::{self, Record, Timing};
+use shadergrad::nn::{Activation, Mlp};
 use shadergrad::plot::{Axis, Chart, Series};
 use shadergrad::{Error, Result};
+
+use super::parse_sizes;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -25,6 +28,15 @@ pub struct BenchArgs {
     /// Fewer and smaller sizes.
     #[arg(long)]
     quick: bool,
+    /// Square matmul sizes to time, e.g. 1024,4096 [default: 64,256,512,1024,2048].
+    #[arg(long)]
+    sizes: Option<String>,
+    /// The MLP of the training-step rows [default: 784-256-256-10].
+    #[arg(long)]
+    mlp: Option<String>,
+    /// Batch sizes of the training-step rows [default: 1,32,128,1024,4096].
+    #[arg(long)]
+    batches: Option<String>,
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
@@ -58,6 +70,18 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         ))
     );
 
+    let sizes: Vec<u32> = match &a.sizes {
+        Some(t) => parse_sizes(t, "--sizes")?.into_iter().map(|n| n as u32).collect(),
+        None => bench::matmul_sizes(a.quick),
+    };
+    let batches = match &a.batches {
+        Some(t) => parse_sizes(t, "--batches")?,
+        None => bench::step_batches(a.quick),
+    };
+    let mlp = match &a.mlp {
+        Some(t) => Mlp::new(&parse_sizes(&t.replace('-', ","), "--mlp")?, Activation::Relu)?,
+        None => bench::peer_mlp(),
+    };
     let mut records: Vec<Record> = Vec::new();
     let (mut gpu_roof, mut cpu_roof) = (None, None);
     if a.roof {
@@ -73,16 +97,16 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
     if let Some(c) = &cpu {
-        records.extend(bench::kernel_records(c, a.quick, cpu_roof)?);
+        records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);
     }
     if let Some(g) = &gpu {
-        records.extend(bench::kernel_records(g, a.quick, gpu_roof)?);
+        records.extend(bench::kernel_records(g, &sizes, gpu_roof)?);
     }
     if let Some(c) = &cpu {
-        records.extend(bench::step_records(c, a.quick)?);
+        records.extend(bench::step_records(c, &mlp, &batches)?);
     }
     if let Some(g) = &gpu {
-        records.extend(bench::step_records(g, a.quick)?);
+        records.extend(bench::step_records(g, &mlp, &batches)?);
     }
 
     if a.json {
@@ -93,7 +117,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         print!("{}", table(&records, gpu_roof, cpu_roof));
     }
     if let Some(path) = &a.plot {
-        chart(&records).write(path)?;
+        chart(&records, &mlp).write(path)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -143,15 +167,7 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
     };
     s += &format!(
         "\n{:<28} {:>15} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}\n",
-        "kernel",
-        "shape",
-        "cpu ms",
-        "gpu ms",
-        "cpu GF/s",
-        "gpu GF/s",
-        "gpu/cpu",
-        "cpu roof%",
-        "gpu roof%"
+        "kernel", "shape", "cpu ms", "gpu ms", "cpu GF/s", "gpu GF/s", "gpu/cpu", "cpu roof%", "gpu roof%"
     );
     let mut seen = Vec::new();
     for r in records
@@ -196,11 +212,7 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
     batches.dedup();
     let mut wins = None;
     for b in &batches {
-        let pick = |backend: &str| {
-            records
-                .iter()
-                .find(|r| r.backend == backend && r.batch == Some(*b))
-        };
+        let pick = |backend: &str| records.iter().find(|r| r.backend == backend && r.batch == Some(*b));
         let (c, g) = (pick("cpu"), pick("gpu"));
         let speedup = c.zip(g).map(|(c, g)| c.seconds / g.seconds);
         if wins.is_none() && speedup.is_some_and(|x| x > 1.0) {
@@ -217,8 +229,7 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
             cell(speedup, 2),
         );
     }
-    let both =
-        records.iter().any(|r| r.backend == "cpu") && records.iter().any(|r| r.backend == "gpu");
+    let both = records.iter().any(|r| r.backend == "cpu") && records.iter().any(|r| r.backend == "gpu");
     if both {
         s += &match wins {
             Some(b) => format!("\nthe GPU starts to win at batch {b}\n"),
@@ -232,7 +243,7 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
 }
 
 /// Samples/s against batch size, one line per backend.
-fn chart(records: &[Record]) -> Chart {
+fn chart(records: &[Record], mlp: &Mlp) -> Chart {
     let series = [("gpu", [214, 39, 40]), ("cpu", [31, 119, 180])]
         .into_iter()
         .filter_map(|(backend, color)| {
@@ -250,10 +261,7 @@ fn chart(records: &[Record]) -> Chart {
         })
         .collect();
     Chart {
-        title: format!(
-            "training step {}: samples/s by batch size",
-            bench::peer_mlp().describe()
-        ),
+        title: format!("training step {}: samples/s by batch size", mlp.describe()),
         x_label: "batch size (log scale)".into(),
         left_label: "samples/s".into(),
         right_label: String::new(),

@@ -34,11 +34,7 @@ pub fn grad(a: &GradArgs) -> Result<()> {
     let at = expr::parse_bindings(&a.at)?;
     for (name, _) in &at {
         if !e.variables.iter().any(|(v, _)| v == name) {
-            return Err(Error::invalid(
-                "--at",
-                name.as_str(),
-                "a variable of the expression",
-            ));
+            return Err(Error::invalid("--at", name.as_str(), "a variable of the expression"));
         }
     }
     let mut values = Vec::new();
@@ -63,12 +59,7 @@ pub fn grad(a: &GradArgs) -> Result<()> {
     let grads: Vec<(&str, f64)> = e
         .variables
         .iter()
-        .map(|(n, t)| {
-            (
-                n.as_str(),
-                gate(t).and_then(|g| g.grad.as_ref()).map_or(0.0, |g| g[0]),
-            )
-        })
+        .map(|(n, t)| (n.as_str(), gate(t).and_then(|g| g.grad.as_ref()).map_or(0.0, |g| g[0])))
         .collect();
     if a.json {
         let parts: Vec<String> = grads

@@ -8,9 +8,7 @@ use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::data::Digits;
 use shadergrad::nn::{Activation, Init, Mlp};
-use shadergrad::train::{
-    fit, optimizer_named, schedule_named, Event, Progress, TrainConfig, Trainer,
-};
+use shadergrad::train::{fit, optimizer_named, schedule_named, Event, Progress, TrainConfig, Trainer};
 use shadergrad::{interrupt, plot, Device, Error, Result};
 
 use super::progress::ProgressBar;
@@ -89,11 +87,7 @@ struct Settings {
 impl Settings {
     fn from_flags(a: &TrainArgs) -> Result<Self> {
         let optimizer = a.optimizer.clone().unwrap_or_else(|| "momentum".into());
-        let default_lr = if optimizer.starts_with("adam") {
-            0.001
-        } else {
-            0.05
-        };
+        let default_lr = if optimizer.starts_with("adam") { 0.001 } else { 0.05 };
         Ok(Settings {
             hidden: parse_sizes(a.hidden.as_deref().unwrap_or("256,256"), "--hidden")?,
             activation: a.activation.clone().unwrap_or_else(|| "relu".into()),
@@ -121,10 +115,7 @@ impl Settings {
             ("epochs", self.epochs.to_string()),
             ("seed", self.seed.to_string()),
             ("init", self.init.clone()),
-            (
-                "validation",
-                self.validation.map_or(String::new(), |v| v.to_string()),
-            ),
+            ("validation", self.validation.map_or(String::new(), |v| v.to_string())),
             ("loss_every", self.loss_every.to_string()),
         ] {
             meta.insert(format!("train.{k}"), v);
@@ -163,10 +154,7 @@ impl Settings {
         };
         let flags = Settings::from_flags(a)?;
         let differs: Vec<&str> = [
-            (
-                "--hidden",
-                a.hidden.is_some() && flags.hidden != saved.hidden,
-            ),
+            ("--hidden", a.hidden.is_some() && flags.hidden != saved.hidden),
             (
                 "--activation",
                 a.activation.is_some() && flags.activation != saved.activation,
@@ -176,10 +164,7 @@ impl Settings {
                 a.optimizer.is_some() && flags.optimizer != saved.optimizer,
             ),
             ("--lr", a.lr.is_some() && flags.lr != saved.lr),
-            (
-                "--schedule",
-                a.schedule.is_some() && flags.schedule != saved.schedule,
-            ),
+            ("--schedule", a.schedule.is_some() && flags.schedule != saved.schedule),
             ("--batch", a.batch.is_some() && flags.batch != saved.batch),
             ("--seed", a.seed.is_some() && flags.seed != saved.seed),
             ("--init", a.init.is_some() && flags.init != saved.init),
@@ -200,7 +185,10 @@ impl Settings {
             return Err(Error::invalid(
                 differs.join(", "),
                 "a value other than the checkpoint's",
-                format!("the settings of the run saved in {} (a resume continues that run; only --epochs may change)", path.display()),
+                format!(
+                    "the settings of the run saved in {} (a resume continues that run; only --epochs may change)",
+                    path.display()
+                ),
             ));
         }
         Ok(saved)
@@ -297,7 +285,11 @@ fn run_training<B: Backend>(
         settings.schedule,
         config.batch,
         config.epochs,
-        if resume.is_some() { format!(", resuming at epoch {} batch {}", progress.epoch + 1, progress.batch) } else { String::new() }
+        if resume.is_some() {
+            format!(", resuming at epoch {} batch {}", progress.epoch + 1, progress.batch)
+        } else {
+            String::new()
+        }
     );
     if let Some(r) = trainer.step_report() {
         eprintln!("  step plan: {r}");
@@ -411,12 +403,7 @@ fn run_training<B: Backend>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn save<B: Backend>(
-    trainer: &Trainer<B>,
-    settings: &Settings,
-    progress: &Progress,
-    out: &Path,
-) -> Result<()> {
+fn save<B: Backend>(trainer: &Trainer<B>, settings: &Settings, progress: &Progress, out: &Path) -> Result<()> {
     let mut meta = BTreeMap::new();
     settings.to_meta(&mut meta);
     progress.to_meta(&mut meta, trainer.store().steps());
@@ -442,11 +429,7 @@ pub struct EvalArgs {
 }
 
 /// The model in a checkpoint, as a trainer whose parameters are the checkpoint's.
-fn load_model<B: Backend>(
-    backend: &B,
-    ckpt: &Checkpoint,
-    activation: &Option<String>,
-) -> Result<Trainer<B>> {
+fn load_model<B: Backend>(backend: &B, ckpt: &Checkpoint, activation: &Option<String>) -> Result<Trainer<B>> {
     let mut mlp = ckpt.mlp.clone();
     if let Some(act) = activation {
         mlp.activation = act.parse()?;
@@ -473,10 +456,7 @@ fn eval_digits(data: &DataArgs, ckpt: &Checkpoint) -> Result<(Digits, String)> {
         return Ok((d, "the digits named".into()));
     }
     let all = Digits::bundled()?;
-    let seed = ckpt
-        .meta
-        .get("train.seed")
-        .and_then(|s| s.parse::<u64>().ok());
+    let seed = ckpt.meta.get("train.seed").and_then(|s| s.parse::<u64>().ok());
     match seed {
         Some(seed) => {
             let validation = ckpt
@@ -505,15 +485,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let rows: Vec<String> = e
             .confusion
             .iter()
-            .map(|r| {
-                format!(
-                    "[{}]",
-                    r.iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .map(|r| format!("[{}]", r.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")))
             .collect();
         println!(
             "{{\"accuracy\": {}, \"count\": {}, \"confusion\": [{}]}}",
