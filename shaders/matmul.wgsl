@@ -1,242 +1,307 @@
-// Tiled matrix product with transpose flags and a fused epilogue.
+// Tiled matrix products with transpose flags and a fused epilogue, for GPUs.
 //   c[m, n] = act(op(a)·op(b) + bias)
 //   op(a) is a [m, k] matrix stored as is, or (TA) stored [k, m] and read transposed;
 //   op(b) is a [k, n] matrix stored as is, or (TB) stored [n, k] and read transposed.
 // So the seeds' dW = dD·Xᵀ and dX = Wᵀ·dD run without materialising a transpose.
 // m = p.dims.x, n = p.dims.y, k = p.dims.z; any sizes (tiles are masked at the edges).
 //
-// Each workgroup computes a BM×BN tile of c; each of its 16×16 invocations a TM×TN block held
-// in registers. Per step of BK along k the workgroup stages a BM×BK slice of op(a) and a BK×BN
-// slice of op(b) in workgroup memory, loading along the stored matrix's rows (coalesced).
+// Two tile sizes: 64×64 (4×4 of C per invocation) for small products, 128×128 (8×8) for big
+// ones. Each step along k stages a slice of op(a) and op(b) in workgroup memory, k-major, so an
+// invocation reads whole vec4s of both, and keeps its block of C in named vec4 registers: naga
+// writes WGSL loops as loops drivers do not unroll, and an accumulator array indexed in one
+// lives in slow local memory (measured on an H100: 100× slower than these registers).
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> partials: array<f32>;
 
 override TA: bool = false;
 override TB: bool = false;
-override ACT: u32 = 0u; // matmul_bias only: 0 none, 1 relu (Activation in src/op.rs)
+override ACT: u32 = 0u; // *_bias entry points only: 0 none, 1 relu (Activation in src/op.rs)
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
-const THREADS: u32 = 256u; // (BM / TM) × (BN / TN)
-
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
-
-// Element (i, kk) of op(a), 0 outside the matrix.
-fn a_at(i: u32, kk: u32, m: u32, k: u32) -> f32 {
-    if (i >= m || kk >= k) {
+// Element (i, kk) of op(a), 0 outside the matrix or past `k_end` (the end of a k slice).
+fn a_at(i: u32, kk: u32, k_end: u32) -> f32 {
+    if (i >= p.dims.x || kk >= k_end) {
         return 0.0;
     }
     if (TA) {
-        return a[kk * m + i];
+        return a[kk * p.dims.x + i];
     }
-    return a[i * k + kk];
+    return a[i * p.dims.z + kk];
 }
 
-// Element (kk, j) of op(b), 0 outside the matrix.
-fn b_at(kk: u32, j: u32, k: u32, n: u32) -> f32 {
-    if (kk >= k || j >= n) {
+// Element (kk, j) of op(b), 0 outside the matrix or past `k_end`.
+fn b_at(kk: u32, j: u32, k_end: u32) -> f32 {
+    if (kk >= k_end || j >= p.dims.y) {
         return 0.0;
     }
     if (TB) {
-        return b[j * k + kk];
+        return b[j * p.dims.z + kk];
     }
-    return b[kk * n + j];
+    return b[kk * p.dims.y + j];
 }
 
-// The workgroup's tile of op(a)·op(b): this invocation's TM×TN block, row-major.
-fn tile_product(wid: vec3<u32>, lid: vec3<u32>) -> array<f32, 16> {
-    let m = p.dims.x;
-    let n = p.dims.y;
-    let k = p.dims.z;
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
-    let t = lid.y * 16u + lid.x;
+// Which element of a `rows`×`depth` tile staging step `e` (0..rows·depth) loads: consecutive
+// steps walk the stored matrix along its rows, `(row of the tile, step along k)`.
+fn tile_a_element(e: u32, rows: u32, depth: u32) -> vec2<u32> {
+    if (TA) {
+        return vec2<u32>(e % rows, e / rows);
+    }
+    return vec2<u32>(e / depth, e % depth);
+}
 
-    var acc: array<f32, 16>; // [TM][TN]
-    for (var k0 = 0u; k0 < k; k0 += BK) {
-        for (var l = 0u; l < (BM * BK) / THREADS; l++) {
-            let e = t + l * THREADS;
-            // Walk the stored matrix along its rows: k for a as is, m for a transposed.
-            var i = e / BK;
-            var kk = e % BK;
-            if (TA) {
-                i = e % BM;
-                kk = e / BM;
-            }
-            a_tile[kk * BM + i] = a_at(row0 + i, k0 + kk, m, k);
+fn tile_b_element(e: u32, cols: u32, depth: u32) -> vec2<u32> {
+    if (TB) {
+        return vec2<u32>(e / depth, e % depth);
+    }
+    return vec2<u32>(e % cols, e / cols);
+}
+
+// The bias of columns j..j+4 (0 past the edge). Only the *_bias entry points call it, so the
+// others do not bind a bias buffer.
+fn bias4(j: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var q = 0u; q < 4u; q++) {
+        if (j + q < p.dims.y) {
+            v[q] = bias[j + q];
         }
-        for (var l = 0u; l < (BK * BN) / THREADS; l++) {
-            let e = t + l * THREADS;
-            var j = e % BN;
-            var kk = e / BN;
-            if (TB) {
-                j = e / BK;
-                kk = e % BK;
-            }
-            b_tile[kk * BN + j] = b_at(k0 + kk, col0 + j, k, n);
+    }
+    return v;
+}
+
+// Writes up to four results of row i from column j on, at `base` + the row-major offset:
+// v + add, then the activation if `act`.
+fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
+    if (i >= p.dims.x) {
+        return;
+    }
+    var o = v + add;
+    if (act && ACT == 1u) {
+        o = max(o, vec4<f32>(0.0));
+    }
+    for (var q = 0u; q < 4u; q++) {
+        if (j + q < p.dims.y) {
+            c[base + i * p.dims.y + j + q] = o[q];
+        }
+    }
+}
+
+// ---- 64×64 tiles, 16×16 invocations, a 4×4 block each (rows ty·4.., columns tx·4..) --------
+
+var<workgroup> a_small: array<vec4<f32>, 256>; // [16 along k][64 rows / 4]
+var<workgroup> b_small: array<vec4<f32>, 256>; // [16 along k][64 columns / 4]
+
+struct Small {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// The block of op(a)·op(b) over k in [k_begin, k_end).
+fn small_product(wid: vec3<u32>, lid: vec3<u32>, k_begin: u32, k_end: u32) -> Small {
+    let row0 = wid.y * 64u;
+    let col0 = wid.x * 64u;
+    let t = lid.y * 16u + lid.x;
+    var acc: Small;
+    for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
+        for (var l = 0u; l < 4u; l++) {
+            let e = t * 4u + l;
+            let ea = tile_a_element(e, 64u, 16u);
+            a_small[ea.y * 16u + ea.x / 4u][ea.x % 4u] = a_at(row0 + ea.x, k0 + ea.y, k_end);
+            let eb = tile_b_element(e, 64u, 16u);
+            b_small[eb.y * 16u + eb.x / 4u][eb.x % 4u] = b_at(k0 + eb.y, col0 + eb.x, k_end);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var r = 0u; r < TM; r++) {
-                av[r] = a_tile[kk * BM + lid.y * TM + r];
-            }
-            for (var s = 0u; s < TN; s++) {
-                bv[s] = b_tile[kk * BN + lid.x * TN + s];
-            }
-            for (var r = 0u; r < TM; r++) {
-                for (var s = 0u; s < TN; s++) {
-                    acc[r * TN + s] = fma(av[r], bv[s], acc[r * TN + s]);
-                }
-            }
+        for (var kk = 0u; kk < 16u; kk++) {
+            let av = a_small[kk * 16u + lid.y];
+            let bv = b_small[kk * 16u + lid.x];
+            acc.r0 = fma(vec4<f32>(av.x), bv, acc.r0);
+            acc.r1 = fma(vec4<f32>(av.y), bv, acc.r1);
+            acc.r2 = fma(vec4<f32>(av.z), bv, acc.r2);
+            acc.r3 = fma(vec4<f32>(av.w), bv, acc.r3);
         }
         workgroupBarrier();
     }
     return acc;
+}
+
+fn small_column(wid: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return wid.x * 64u + lid.x * 4u;
+}
+
+fn small_store(base: u32, wid: vec3<u32>, lid: vec3<u32>, acc: Small, add: vec4<f32>, act: bool) {
+    let i = wid.y * 64u + lid.y * 4u;
+    let j = small_column(wid, lid);
+    store4(base, i, j, acc.r0, add, act);
+    store4(base, i + 1u, j, acc.r1, add, act);
+    store4(base, i + 2u, j, acc.r2, add, act);
+    store4(base, i + 3u, j, acc.r3, add, act);
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let acc = tile_product(wid, lid);
-    for (var r = 0u; r < TM; r++) {
-        let i = wid.y * BM + lid.y * TM + r;
-        for (var s = 0u; s < TN; s++) {
-            let j = wid.x * BN + lid.x * TN + s;
-            if (i < p.dims.x && j < p.dims.y) {
-                c[i * p.dims.y + j] = acc[r * TN + s];
-            }
-        }
-    }
+    small_store(0u, wid, lid, small_product(wid, lid, 0u, p.dims.z), vec4<f32>(0.0), false);
 }
 
-// The fused epilogue of a Linear layer: c = act(op(a)·op(b) + bias).
 @compute @workgroup_size(16, 16)
 fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let acc = tile_product(wid, lid);
-    for (var r = 0u; r < TM; r++) {
-        let i = wid.y * BM + lid.y * TM + r;
-        for (var s = 0u; s < TN; s++) {
-            let j = wid.x * BN + lid.x * TN + s;
-            if (i < p.dims.x && j < p.dims.y) {
-                var v = acc[r * TN + s] + bias[j];
-                if (ACT == 1u) {
-                    v = max(v, 0.0);
-                }
-                c[i * p.dims.y + j] = v;
-            }
-        }
+    let acc = small_product(wid, lid, 0u, p.dims.z);
+    small_store(0u, wid, lid, acc, bias4(small_column(wid, lid)), true);
+}
+
+// ---- Split k, for products whose few tiles would leave most of a big GPU idle --------------
+// matmul_split: workgroup z of p.dims.w multiplies slice z of k (a whole number of 16-steps)
+// and writes its partial product to slab z of `c` (a scratch buffer of p.dims.w slabs of m×n);
+// split_reduce then adds the slabs up into the real `c`, with the epilogue.
+
+fn split_chunk() -> u32 {
+    let slices = max(p.dims.w, 1u);
+    return ((p.dims.z + slices - 1u) / slices + 15u) / 16u * 16u;
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let k_begin = wid.z * split_chunk();
+    let k_end = min(k_begin + split_chunk(), p.dims.z);
+    let acc = small_product(wid, lid, k_begin, k_end);
+    small_store(wid.z * p.dims.x * p.dims.y, wid, lid, acc, vec4<f32>(0.0), false);
+}
+
+fn split_sum(i: u32) -> f32 {
+    let slab = p.dims.x * p.dims.y;
+    var s = 0.0;
+    for (var z = 0u; z < p.dims.w; z++) {
+        s += partials[z * slab + i];
+    }
+    return s;
+}
+
+@compute @workgroup_size(256)
+fn split_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x * p.dims.y) {
+        c[i] = split_sum(i);
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The large-tile kernel for big products on discrete GPUs: a 128×128 tile of C per workgroup of
-// 16×16 invocations, each accumulating an 8×8 block as 16 vec4 registers. Tiles of op(a) and
-// op(b) are staged k-major in workgroup memory so each step reads two vec4s of each; the block
-// rows are split (ty·4 and 64 + ty·4) so neighbouring invocations read neighbouring vec4s.
+@compute @workgroup_size(256)
+fn split_reduce_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x * p.dims.y) {
+        var o = split_sum(i) + bias[i % p.dims.y];
+        if (ACT == 1u) {
+            o = max(o, 0.0);
+        }
+        c[i] = o;
+    }
+}
 
-const LM: u32 = 128u;
-const LN: u32 = 128u;
-const LK: u32 = 8u;
+// ---- 128×128 tiles, 16×16 invocations, an 8×8 block each: rows ty·4.. and 64 + ty·4..,
+// columns tx·4.. and 64 + tx·4.., so neighbouring invocations read neighbouring vec4s -------
 
-var<workgroup> a_large: array<vec4<f32>, 256>; // [LK][LM / 4]
-var<workgroup> b_large: array<vec4<f32>, 256>; // [LK][LN / 4]
+var<workgroup> a_large: array<vec4<f32>, 256>; // [8 along k][128 rows / 4]
+var<workgroup> b_large: array<vec4<f32>, 256>; // [8 along k][128 columns / 4]
 
-fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> array<vec4<f32>, 16> {
-    let m = p.dims.x;
-    let n = p.dims.y;
-    let k = p.dims.z;
-    let row0 = wid.y * LM;
-    let col0 = wid.x * LN;
+// Row r of the block (r0..r3 from ty·4, r4..r7 from 64 + ty·4), column groups g0 and g1.
+struct Large {
+    r0g0: vec4<f32>,
+    r0g1: vec4<f32>,
+    r1g0: vec4<f32>,
+    r1g1: vec4<f32>,
+    r2g0: vec4<f32>,
+    r2g1: vec4<f32>,
+    r3g0: vec4<f32>,
+    r3g1: vec4<f32>,
+    r4g0: vec4<f32>,
+    r4g1: vec4<f32>,
+    r5g0: vec4<f32>,
+    r5g1: vec4<f32>,
+    r6g0: vec4<f32>,
+    r6g1: vec4<f32>,
+    r7g0: vec4<f32>,
+    r7g1: vec4<f32>,
+}
+
+fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
+    let row0 = wid.y * 128u;
+    let col0 = wid.x * 128u;
     let t = lid.y * 16u + lid.x;
-    var acc: array<vec4<f32>, 16>; // [8 rows][2 vec4 column groups]
-    for (var k0 = 0u; k0 < k; k0 += LK) {
-        // Each invocation stages 4 values of each tile, walking the stored matrix along its rows.
+    var acc: Large;
+    for (var k0 = 0u; k0 < p.dims.z; k0 += 8u) {
         for (var l = 0u; l < 4u; l++) {
-            let e = t * 4u + l; // 0..1024
-            var i = e / LK;
-            var kk = e % LK;
-            if (TA) {
-                i = e % LM;
-                kk = e / LM;
-            }
-            a_large[kk * (LM / 4u) + i / 4u][i % 4u] = a_at(row0 + i, k0 + kk, m, k);
-            var j = e % LN;
-            var kb = e / LN;
-            if (TB) {
-                j = e / LK;
-                kb = e % LK;
-            }
-            b_large[kb * (LN / 4u) + j / 4u][j % 4u] = b_at(k0 + kb, col0 + j, k, n);
+            let e = t * 4u + l;
+            let ea = tile_a_element(e, 128u, 8u);
+            a_large[ea.y * 32u + ea.x / 4u][ea.x % 4u] = a_at(row0 + ea.x, k0 + ea.y, p.dims.z);
+            let eb = tile_b_element(e, 128u, 8u);
+            b_large[eb.y * 32u + eb.x / 4u][eb.x % 4u] = b_at(k0 + eb.y, col0 + eb.x, p.dims.z);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < LK; kk++) {
+        for (var kk = 0u; kk < 8u; kk++) {
             let a0 = a_large[kk * 32u + lid.y];
-            let a1 = a_large[kk * 32u + lid.y + 16u];
+            let a1 = a_large[kk * 32u + 16u + lid.y];
             let b0 = b_large[kk * 32u + lid.x];
-            let b1 = b_large[kk * 32u + lid.x + 16u];
-            for (var r = 0u; r < 4u; r++) {
-                acc[r * 2u] = fma(vec4<f32>(a0[r]), b0, acc[r * 2u]);
-                acc[r * 2u + 1u] = fma(vec4<f32>(a0[r]), b1, acc[r * 2u + 1u]);
-                acc[8u + r * 2u] = fma(vec4<f32>(a1[r]), b0, acc[8u + r * 2u]);
-                acc[8u + r * 2u + 1u] = fma(vec4<f32>(a1[r]), b1, acc[8u + r * 2u + 1u]);
-            }
+            let b1 = b_large[kk * 32u + 16u + lid.x];
+            acc.r0g0 = fma(vec4<f32>(a0.x), b0, acc.r0g0);
+            acc.r0g1 = fma(vec4<f32>(a0.x), b1, acc.r0g1);
+            acc.r1g0 = fma(vec4<f32>(a0.y), b0, acc.r1g0);
+            acc.r1g1 = fma(vec4<f32>(a0.y), b1, acc.r1g1);
+            acc.r2g0 = fma(vec4<f32>(a0.z), b0, acc.r2g0);
+            acc.r2g1 = fma(vec4<f32>(a0.z), b1, acc.r2g1);
+            acc.r3g0 = fma(vec4<f32>(a0.w), b0, acc.r3g0);
+            acc.r3g1 = fma(vec4<f32>(a0.w), b1, acc.r3g1);
+            acc.r4g0 = fma(vec4<f32>(a1.x), b0, acc.r4g0);
+            acc.r4g1 = fma(vec4<f32>(a1.x), b1, acc.r4g1);
+            acc.r5g0 = fma(vec4<f32>(a1.y), b0, acc.r5g0);
+            acc.r5g1 = fma(vec4<f32>(a1.y), b1, acc.r5g1);
+            acc.r6g0 = fma(vec4<f32>(a1.z), b0, acc.r6g0);
+            acc.r6g1 = fma(vec4<f32>(a1.z), b1, acc.r6g1);
+            acc.r7g0 = fma(vec4<f32>(a1.w), b0, acc.r7g0);
+            acc.r7g1 = fma(vec4<f32>(a1.w), b1, acc.r7g1);
         }
         workgroupBarrier();
     }
     return acc;
 }
 
-// Row `r` (0..8) of this invocation's block, and column group `g` (0..2).
-fn large_row(wid: vec3<u32>, lid: vec3<u32>, r: u32) -> u32 {
-    return wid.y * LM + (r / 4u) * 64u + lid.y * 4u + r % 4u;
+fn large_column(wid: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return wid.x * 128u + lid.x * 4u;
 }
 
-fn large_col(wid: vec3<u32>, lid: vec3<u32>, g: u32) -> u32 {
-    return wid.x * LN + g * 64u + lid.x * 4u;
+// `add0` and `add1` are added to column groups g0 and g1.
+fn large_store(wid: vec3<u32>, lid: vec3<u32>, acc: Large, add0: vec4<f32>, add1: vec4<f32>, act: bool) {
+    let i = wid.y * 128u + lid.y * 4u;
+    let j = large_column(wid, lid);
+    store4(0u, i + 0u, j, acc.r0g0, add0, act);
+    store4(0u, i + 0u, j + 64u, acc.r0g1, add1, act);
+    store4(0u, i + 1u, j, acc.r1g0, add0, act);
+    store4(0u, i + 1u, j + 64u, acc.r1g1, add1, act);
+    store4(0u, i + 2u, j, acc.r2g0, add0, act);
+    store4(0u, i + 2u, j + 64u, acc.r2g1, add1, act);
+    store4(0u, i + 3u, j, acc.r3g0, add0, act);
+    store4(0u, i + 3u, j + 64u, acc.r3g1, add1, act);
+    store4(0u, i + 64u, j, acc.r4g0, add0, act);
+    store4(0u, i + 64u, j + 64u, acc.r4g1, add1, act);
+    store4(0u, i + 65u, j, acc.r5g0, add0, act);
+    store4(0u, i + 65u, j + 64u, acc.r5g1, add1, act);
+    store4(0u, i + 66u, j, acc.r6g0, add0, act);
+    store4(0u, i + 66u, j + 64u, acc.r6g1, add1, act);
+    store4(0u, i + 67u, j, acc.r7g0, add0, act);
+    store4(0u, i + 67u, j + 64u, acc.r7g1, add1, act);
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let acc = large_product(wid, lid);
-    for (var r = 0u; r < 8u; r++) {
-        let i = large_row(wid, lid, r);
-        for (var g = 0u; g < 2u; g++) {
-            let j = large_col(wid, lid, g);
-            let v = acc[r * 2u + g];
-            for (var q = 0u; q < 4u; q++) {
-                if (i < p.dims.x && j + q < p.dims.y) {
-                    c[i * p.dims.y + j + q] = v[q];
-                }
-            }
-        }
-    }
+    large_store(wid, lid, large_product(wid, lid), vec4<f32>(0.0), vec4<f32>(0.0), false);
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul_large_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let acc = large_product(wid, lid);
-    for (var r = 0u; r < 8u; r++) {
-        let i = large_row(wid, lid, r);
-        for (var g = 0u; g < 2u; g++) {
-            let j = large_col(wid, lid, g);
-            let v = acc[r * 2u + g];
-            for (var q = 0u; q < 4u; q++) {
-                if (i < p.dims.x && j + q < p.dims.y) {
-                    var o = v[q] + bias[j + q];
-                    if (ACT == 1u) {
-                        o = max(o, 0.0);
-                    }
-                    c[i * p.dims.y + j + q] = o;
-                }
-            }
-        }
-    }
+    let j = large_column(wid, lid);
+    large_store(wid, lid, acc, bias4(j), bias4(j + 64u), true);
 }

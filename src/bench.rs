@@ -172,8 +172,12 @@ pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, step
     let digits = synthetic_digits(batch, mlp.inputs(), mlp.classes());
     let mut trainer = Trainer::new(backend, config)?;
     let indices: Vec<usize> = (0..batch).collect();
-    for _ in 0..2 {
+    // Warm up for 300 ms (at least two steps): an idle GPU needs that to raise its clocks.
+    let warm = Instant::now();
+    let mut warm_steps = 0;
+    while warm_steps < 2 || warm.elapsed().as_secs_f64() < 0.3 {
         trainer.step(&digits, &indices, true)?;
+        warm_steps += 1;
     }
     let start = Instant::now();
     for _ in 0..steps {

@@ -284,6 +284,8 @@ struct UpdateLaunch {
     launch: usize,
     optimizer: Optimizer,
     len: usize,
+    /// The params last set, to skip rewriting unchanged ones.
+    params: Option<Params>,
 }
 
 /// A compiled graph, ready to run many times.
@@ -573,6 +575,7 @@ impl<B: Backend> Plan<B> {
                         launch: plan.launches.len() - 1,
                         optimizer: *opt,
                         len: plen,
+                        params: None,
                     });
                 }
                 op => {
@@ -748,9 +751,13 @@ impl<B: Backend> Plan<B> {
     /// Sets the optimizer step `t` (1-based, for Adam's bias correction) and learning rate of
     /// every update in the plan.
     pub fn set_step(&mut self, t: u64, lr: f64) -> Result<()> {
-        for u in &self.updates {
+        for u in &mut self.updates {
             let (_, params) = u.optimizer.kernel(u.len, t, lr);
-            self.backend.set_params(&mut self.launches[u.launch], params)?;
+            // SGD and momentum at a constant rate keep their params: write nothing then.
+            if u.params != Some(params) {
+                self.backend.set_params(&mut self.launches[u.launch], params)?;
+                u.params = Some(params);
+            }
         }
         Ok(())
     }

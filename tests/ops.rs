@@ -233,7 +233,7 @@ fn tiled_matmuls_match_cpu_too() {
 
 fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
     let mut rng = Rng::new(3);
-    let shapes: [(usize, usize, usize); 9] = [
+    let shapes: [(usize, usize, usize); 10] = [
         (1, 1, 1),
         (7, 13, 5),
         (1, 37, 19),
@@ -241,6 +241,7 @@ fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
         (65, 63, 17),
         (64, 64, 64),
         (130, 70, 300),
+        (5, 9, 1001),
         (13, 7, 0),
         (600, 520, 530),
     ];

@@ -195,3 +195,87 @@ pub fn workgroups(kernel: &Kernel, p: &Params, key: &PipelineKey) -> Result<[u32
         }
     }
 }
+
+/// A buffer a dispatch binds: one of the launch's own, by index, or its scratch buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Arg(usize),
+    Scratch,
+}
+
+/// One dispatch of a launch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatch {
+    pub key: PipelineKey,
+    /// `(binding slot, read-only, buffer)` for every storage binding.
+    pub bindings: Vec<(u32, bool, Slot)>,
+    pub grid: [u32; 3],
+}
+
+/// How a launch runs on the GPU: its dispatches, the scratch buffer they share (values), and
+/// the params its uniform carries.
+pub struct LaunchPlan {
+    pub dispatches: Vec<Dispatch>,
+    pub scratch: usize,
+    pub params: Params,
+}
+
+/// Slices along k for a tiled matmul whose 64×64 tiles are too few to fill a big GPU (about
+/// 132 multiprocessors on an H100): enough slices for ~2 workgroups each, of at least 64 k.
+fn split_k(kernel: &Kernel, p: &Params, blocked_matmul: bool) -> u32 {
+    let Kernel::Matmul { .. } = kernel else { return 1 };
+    if blocked_matmul || large_tiles(p) {
+        return 1;
+    }
+    let [m, n, k, _] = p.dims;
+    let tiles = m.div_ceil(64) * n.div_ceil(64);
+    if tiles == 0 || tiles >= 132 {
+        return 1;
+    }
+    264u32.div_ceil(tiles).min(k.div_ceil(64)).max(1)
+}
+
+/// The dispatches that run `kernel` with `params`.
+pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Result<LaunchPlan> {
+    let split = split_k(kernel, params, blocked_matmul);
+    if let (Kernel::Matmul { ta, tb, bias, act }, true) = (*kernel, split > 1) {
+        let [m, n, _, _] = params.dims;
+        let mut uniform = *params;
+        uniform.dims[3] = split;
+        let matmul_key = PipelineKey {
+            source: Source::File(ShaderFile::Matmul),
+            entry: "matmul_split",
+            constants: vec![("TA", ta as u32), ("TB", tb as u32)],
+        };
+        let (entry, constants) = if bias { ("split_reduce_bias", vec![("ACT", act.code())]) } else { ("split_reduce", vec![]) };
+        let mut reduce_bindings = vec![(5, true, Slot::Scratch)];
+        if bias {
+            reduce_bindings.push((3, true, Slot::Arg(2)));
+        }
+        reduce_bindings.push((4, false, Slot::Arg(if bias { 3 } else { 2 })));
+        return Ok(LaunchPlan {
+            dispatches: vec![
+                Dispatch {
+                    key: matmul_key,
+                    bindings: vec![(1, true, Slot::Arg(0)), (2, true, Slot::Arg(1)), (4, false, Slot::Scratch)],
+                    grid: [n.div_ceil(64), m.div_ceil(64), split],
+                },
+                Dispatch {
+                    key: PipelineKey { source: Source::File(ShaderFile::Matmul), entry, constants },
+                    bindings: reduce_bindings,
+                    grid: fold((m as usize * n as usize).div_ceil(256), kernel)?,
+                },
+            ],
+            scratch: (split * m * n) as usize,
+            params: uniform,
+        });
+    }
+    let key = pipeline_key(kernel, params, blocked_matmul);
+    let grid = workgroups(kernel, params, &key)?;
+    let bindings = kernel.bindings(params).iter().enumerate().map(|(i, b)| (b.slot, !b.write, Slot::Arg(i))).collect();
+    Ok(LaunchPlan {
+        dispatches: vec![Dispatch { key, bindings, grid }],
+        scratch: 0,
+        params: *params,
+    })
+}

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 pub use context::{adapters, describe_adapter, GpuContext};
 pub use kernels::{pipeline_key, PipelineKey, Source};
+use kernels::Slot;
 pub use shaders::ShaderFile;
 
 use self::context::{lock, CachedPipeline};
-use self::kernels::{workgroups, Uniform};
+use self::kernels::Uniform;
 use super::{Backend, Kernel, Params};
 use crate::bench::Timing;
 use crate::error::{Error, Result};
@@ -61,14 +62,21 @@ impl GpuBuffer {
     }
 }
 
-/// A prepared GPU launch: pipeline, bind group (built once) and its own small uniform buffer.
+/// A prepared GPU launch: its dispatches (pipeline, bind group and grid each, built once), the
+/// uniform they share and, for a matmul split along k, the scratch buffer of partial products.
 pub struct GpuLaunch {
     kernel: Kernel,
+    dispatches: Vec<PreparedDispatch>,
+    uniform: wgpu::Buffer,
+    lens: Vec<usize>,
+    /// Kept alive for the bind groups that use it.
+    _scratch: Option<GpuBuffer>,
+}
+
+struct PreparedDispatch {
     key: PipelineKey,
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
-    uniform: wgpu::Buffer,
-    lens: Vec<usize>,
     grid: [u32; 3],
 }
 
@@ -123,21 +131,18 @@ impl WgpuBackend {
         }
     }
 
-    fn pipeline(&self, key: &PipelineKey, kernel: &Kernel, params: &Params) -> Result<Arc<CachedPipeline>> {
+    fn pipeline(&self, key: &PipelineKey, bindings: &[(u32, bool, Slot)]) -> Result<Arc<CachedPipeline>> {
         if let Some(p) = lock(&self.ctx.pipelines).get(key) {
             return Ok(Arc::clone(p));
         }
         let module = self.module(key.source)?;
         let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
-        for b in kernel.bindings(params) {
-            entries.push(layout_entry(
-                b.slot,
-                wgpu::BufferBindingType::Storage { read_only: !b.write },
-            ));
+        for &(slot, read_only, _) in bindings {
+            entries.push(layout_entry(slot, wgpu::BufferBindingType::Storage { read_only }));
         }
         let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
         let cached = self.ctx.scoped(
-            || format!("building the pipeline for {} ({})", kernel.name(), key.source.name()),
+            || format!("building the pipeline {} ({})", key.entry, key.source.name()),
             || {
                 let device = &self.ctx.device;
                 let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -179,13 +184,13 @@ impl WgpuBackend {
                 end_of_pass_write_index: Some(1),
             }),
         });
-        for l in launches {
-            if l.grid.contains(&0) {
+        for d in launches.iter().flat_map(|l| &l.dispatches) {
+            if d.grid.contains(&0) {
                 continue;
             }
-            pass.set_pipeline(&l.pipeline.pipeline);
-            pass.set_bind_group(0, &l.bind_group, &[]);
-            pass.dispatch_workgroups(l.grid[0], l.grid[1], l.grid[2]);
+            pass.set_pipeline(&d.pipeline.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
         }
     }
 
@@ -258,7 +263,7 @@ impl WgpuBackend {
     /// Times `launches` with timestamp queries around one compute pass per run, `reps` runs
     /// after a warm-up: the mean seconds per run, GPU time alone.
     fn time_with_timestamps(&self, launches: &[GpuLaunch], reps: usize) -> Result<f64> {
-        self.run(launches, &[])?;
+        super::warm_up(self, launches)?;
         let device = &self.ctx.device;
         let (query_set, resolve, staging) = self.ctx.scoped(
             || "creating timestamp queries".into(),
@@ -389,67 +394,89 @@ impl Backend for WgpuBackend {
     fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
         let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
         kernel.check_buffers(&params, &lens)?;
-        let key = kernels::pipeline_key(&kernel, &params, self.blocked_matmul());
-        let grid = workgroups(&kernel, &params, &key)?;
-        let pipeline = self.pipeline(&key, &kernel, &params)?;
-        let bindings = kernel.bindings(&params);
+        let plan = kernels::launch_plan(&kernel, &params, self.blocked_matmul())?;
+        let scratch = match plan.scratch {
+            0 => None,
+            len => Some(self.alloc(len, "split-k partial products")?),
+        };
         let device = &self.ctx.device;
-        let (uniform, bind_group) = self.ctx.scoped(
-            || format!("binding buffers for {}", kernel.name()),
+        let uniform = self.ctx.scoped(
+            || format!("creating the params of {}", kernel.name()),
             || {
-                let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("params"),
                     size: std::mem::size_of::<Uniform>() as u64,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
-                });
-                self.ctx
-                    .queue
-                    .write_buffer(&uniform, 0, bytemuck::bytes_of(&Uniform::new(&kernel, &params)));
-                let mut entries = vec![wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                }];
-                for (b, buf) in bindings.iter().zip(buffers) {
-                    entries.push(wgpu::BindGroupEntry {
-                        binding: b.slot,
-                        resource: buf.buffer.as_entire_binding(),
-                    });
-                }
-                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("shadergrad launch"),
-                    layout: &pipeline.layout,
-                    entries: &entries,
-                });
-                (uniform, bind_group)
+                })
             },
         )?;
+        self.ctx
+            .queue
+            .write_buffer(&uniform, 0, bytemuck::bytes_of(&Uniform::new(&kernel, &plan.params)));
+        let mut dispatches = Vec::with_capacity(plan.dispatches.len());
+        for d in plan.dispatches {
+            let pipeline = self.pipeline(&d.key, &d.bindings)?;
+            let bind_group = self.ctx.scoped(
+                || format!("binding buffers for {}", kernel.name()),
+                || {
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: uniform.as_entire_binding(),
+                    }];
+                    for &(slot, _, which) in &d.bindings {
+                        let buffer = match (which, &scratch) {
+                            (Slot::Arg(i), _) => &buffers[i].buffer,
+                            (Slot::Scratch, Some(s)) => &s.buffer,
+                            (Slot::Scratch, None) => unreachable!("launch plans with scratch bindings allocate it"),
+                        };
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: slot,
+                            resource: buffer.as_entire_binding(),
+                        });
+                    }
+                    device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("shadergrad launch"),
+                        layout: &pipeline.layout,
+                        entries: &entries,
+                    })
+                },
+            )?;
+            dispatches.push(PreparedDispatch {
+                key: d.key,
+                pipeline,
+                bind_group,
+                grid: d.grid,
+            });
+        }
         Ok(GpuLaunch {
             kernel,
-            key,
-            pipeline,
-            bind_group,
+            dispatches,
             uniform,
             lens,
-            grid,
+            _scratch: scratch,
         })
     }
 
     fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
         launch.kernel.check_buffers(&params, &launch.lens)?;
-        let key = kernels::pipeline_key(&launch.kernel, &params, self.blocked_matmul());
-        if key != launch.key {
+        let plan = kernels::launch_plan(&launch.kernel, &params, self.blocked_matmul())?;
+        let same = plan.dispatches.len() == launch.dispatches.len()
+            && plan.dispatches.iter().zip(&launch.dispatches).all(|(p, d)| p.key == d.key);
+        if !same {
             return Err(Error::Graph(format!(
-                "new params for {} need another pipeline: prepare a new launch",
+                "new params for {} need other pipelines: prepare a new launch",
                 launch.kernel.name()
             )));
         }
-        launch.grid = workgroups(&launch.kernel, &params, &key)?;
+        for (p, d) in plan.dispatches.iter().zip(&mut launch.dispatches) {
+            d.grid = p.grid;
+        }
         self.ctx.check_faults()?;
         self.ctx.queue.write_buffer(
             &launch.uniform,
             0,
-            bytemuck::bytes_of(&Uniform::new(&launch.kernel, &params)),
+            bytemuck::bytes_of(&Uniform::new(&launch.kernel, &plan.params)),
         );
         Ok(())
     }

@@ -96,19 +96,15 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             records.push(roof_record("cpu", r, Timing::Wall));
         }
     }
-    if let Some(c) = &cpu {
-        records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);
-    }
+    // The GPU first: kept busy from its roof on, it stays at full clocks.
     if let Some(g) = &gpu {
         records.extend(bench::kernel_records(g, &sizes, gpu_roof)?);
-    }
-    if let Some(c) = &cpu {
-        records.extend(bench::step_records(c, &mlp, &batches)?);
-    }
-    if let Some(g) = &gpu {
         records.extend(bench::step_records(g, &mlp, &batches)?);
     }
-
+    if let Some(c) = &cpu {
+        records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);
+        records.extend(bench::step_records(c, &mlp, &batches)?);
+    }
     if a.json {
         for r in &records {
             println!("{}", r.to_json());
