@@ -48,7 +48,15 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<(Token, usize)>,
     pos: usize,
+    /// How deeply the parser has recursed, bounded so no input can overflow the stack.
+    depth: usize,
 }
+
+/// Nesting (parentheses, unary signs, powers, calls) deeper than this is refused.
+const MAX_DEPTH: usize = 200;
+
+/// Longer expressions are refused: building the graph recurses once per operator.
+const MAX_TOKENS: usize = 4096;
 
 fn parse_error(src: &str, column: usize, message: impl Into<String>) -> Error {
     Error::Parse {
@@ -164,6 +172,20 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Ast> {
+        self.depth += 1;
+        let result = self.unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_inner(&mut self) -> Result<Ast> {
+        if self.depth > MAX_DEPTH {
+            return Err(parse_error(
+                self.src,
+                self.column(),
+                format!("the expression nests more than {MAX_DEPTH} levels deep"),
+            ));
+        }
         if self.eat('-') {
             return Ok(Ast::Neg(Box::new(self.unary()?)));
         }
@@ -248,7 +270,20 @@ pub fn parse(src: &str) -> Result<Expression> {
     if tokens.is_empty() {
         return Err(parse_error(src, 1, "the expression is empty"));
     }
-    let mut p = Parser { src, tokens, pos: 0 };
+    if tokens.len() > MAX_TOKENS {
+        let column = tokens[MAX_TOKENS].1;
+        return Err(parse_error(
+            src,
+            column,
+            format!("the expression is longer than {MAX_TOKENS} tokens"),
+        ));
+    }
+    let mut p = Parser {
+        src,
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let ast = p.expr()?;
     if p.pos < p.tokens.len() {
         let column = p.column();

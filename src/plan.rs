@@ -289,6 +289,17 @@ struct UpdateLaunch {
 }
 
 /// A compiled graph, ready to run many times.
+///
+/// A plan holds handles into its graph, which is single-threaded (`Rc`), so the compiler refuses
+/// to move a plan to another thread; build one plan per thread instead (devices, and the GPU
+/// buffers on them, are shared across threads safely):
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// fn try_it(plan: shadergrad::Plan<shadergrad::backend::wgpu::WgpuBackend>) {
+///     needs_send(plan);
+/// }
+/// ```
 pub struct Plan<B: Backend> {
     backend: B,
     launches: Vec<B::Launch>,

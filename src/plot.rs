@@ -68,7 +68,9 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
         return (lo - pad, hi + pad);
     }
     let pad = (hi - lo) * 0.05;
-    (lo - pad, hi + pad)
+    // Non-negative data (losses, rates) keeps zero as its floor.
+    let floor = if lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
+    (floor, hi + pad)
 }
 
 /// A tick label with as many decimals as the spacing of the ticks, `step`, needs.
@@ -120,12 +122,33 @@ impl Chart {
                     0,
                 );
             }
-            let xv = x0 + t * (x1 - x0);
-            let x = LEFT + t * (W - LEFT - RIGHT);
+        }
+        // x ticks at the data's own x values when there are few (epochs, batch sizes), else five.
+        let mut xs: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        if xs.len() > 12 || xs.is_empty() {
+            xs = (0..=4)
+                .map(|i| {
+                    let v = x0 + i as f64 / 4.0 * (x1 - x0);
+                    if self.log_x {
+                        10f64.powf(v)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+        }
+        let step = if xs.len() > 1 {
+            (xs[xs.len() - 1] - xs[0]) / (xs.len() - 1) as f64
+        } else {
+            1.0
+        };
+        for &xv in &xs {
+            let x = px(xv);
             s.line((x, H - BOTTOM), (x, H - BOTTOM + 4.0), INK, 1.0);
-            let shown = if self.log_x { 10f64.powf(xv) } else { xv };
-            let step = if self.log_x { shown * 0.1 } else { (x1 - x0) / 4.0 };
-            s.text((x, H - BOTTOM + 18.0), &label(shown, step), INK, 1);
+            let shown_step = if self.log_x { xv.max(1e-300) } else { step };
+            s.text((x, H - BOTTOM + 18.0), &label(xv, shown_step), INK, 1);
         }
         s.line((LEFT, H - BOTTOM), (W - RIGHT, H - BOTTOM), INK, 1.0);
         s.line((LEFT, TOP), (LEFT, H - BOTTOM), INK, 1.0);

@@ -215,6 +215,25 @@ impl<B: Backend> Trainer<B> {
     /// backward, update, all in one submission. Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
     pub fn step(&mut self, data: &Digits, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
+        self.check_data(data)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
+            return Err(Error::invalid(
+                "batch index",
+                bad.to_string(),
+                format!("an index of one of the {} examples", data.len()),
+            ));
+        }
+        if indices.is_empty() {
+            return Err(Error::invalid("batch", "[]", "at least one example"));
+        }
+        let classes = self.config.mlp.classes();
+        if let Some(&i) = indices.iter().find(|&&i| data.labels[i] as usize >= classes) {
+            return Err(Error::LabelOutOfRange {
+                label: data.labels[i] as usize,
+                index: i,
+                classes,
+            });
+        }
         let mut x = std::mem::take(&mut self.x);
         let mut y = std::mem::take(&mut self.y);
         data.batch_into(indices, &mut x, &mut y);
@@ -249,6 +268,10 @@ impl<B: Backend> Trainer<B> {
         let (graph, xt, yt, lt) = (sg.graph.clone(), sg.x.clone(), sg.y.clone(), sg.loss.clone());
         let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut self.store, &[(&xt, x), (&yt, y)]);
         let detail = match found {
+            Ok(Some(nf)) if nf.op == "param" => format!(
+                "; parameter `{}` is already non-finite, so an earlier update diverged (lower the learning rate)",
+                nf.name
+            ),
             Ok(Some(nf)) => format!("; the first non-finite value comes from {nf}"),
             Ok(None) => String::new(),
             Err(e) => format!("; finding its source failed: {e}"),
@@ -271,6 +294,7 @@ impl<B: Backend> Trainer<B> {
 
     /// Accuracy and confusion matrix over `data`, in batches of 1,000.
     pub fn evaluate(&mut self, data: &Digits) -> Result<Evaluation> {
+        self.check_data(data)?;
         let classes = self.config.mlp.classes();
         data.check_labels(classes)?;
         let mut confusion = vec![vec![0usize; classes]; classes];
@@ -302,6 +326,22 @@ impl<B: Backend> Trainer<B> {
         })
     }
 
+    /// Refuses data whose images are not the model's input size.
+    fn check_data(&self, data: &Digits) -> Result<()> {
+        if data.features() != self.config.mlp.inputs() {
+            return Err(Error::invalid(
+                "data",
+                format!("{}×{} images", data.rows, data.cols),
+                format!(
+                    "{} values per example, the input size of the {} model",
+                    self.config.mlp.inputs(),
+                    self.config.mlp.describe()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The gradient of the mean loss over the first `n` examples of `data` for every
     /// parameter, by name (nothing is updated).
     pub fn gradients(&mut self, data: &Digits, n: usize) -> Result<Vec<NamedValues>> {
@@ -309,6 +349,7 @@ impl<B: Backend> Trainer<B> {
         if n == 0 {
             return Err(Error::invalid("--batch", "0", "at least one example"));
         }
+        self.check_data(data)?;
         let mlp = self.config.mlp.clone();
         data.check_labels(mlp.classes())?;
         let graph = Graph::new();
@@ -509,7 +550,7 @@ impl Progress {
     pub fn to_meta(&self, meta: &mut BTreeMap<String, String>, steps: u64) {
         meta.insert("train.steps".into(), steps.to_string());
         meta.insert("train.epoch".into(), self.epoch.to_string());
-        meta.insert("train.batch".into(), self.batch.to_string());
+        meta.insert("train.next_batch".into(), self.batch.to_string());
         meta.insert("train.loss_sum".into(), self.loss_sum.to_string());
         meta.insert("train.loss_count".into(), self.loss_count.to_string());
         let history: Vec<String> = self
@@ -564,7 +605,7 @@ impl Progress {
         Ok((
             Progress {
                 epoch: get(meta, "train.epoch")?,
-                batch: get(meta, "train.batch")?,
+                batch: get(meta, "train.next_batch")?,
                 history,
                 loss_sum: get(meta, "train.loss_sum")?,
                 loss_count: get(meta, "train.loss_count")?,

@@ -40,6 +40,8 @@ pub struct GpuContext {
     /// MAP_READ buffers for readbacks, reused: a run takes one out and puts it back unmapped.
     pub(super) staging: Mutex<Vec<wgpu::Buffer>>,
     pub(super) submissions: AtomicU64,
+    /// Every buffer the backend has created (tensors, uniforms, staging, scratch).
+    pub(super) buffers_created: AtomicU64,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the caches hold only
@@ -150,6 +152,7 @@ impl GpuContext {
             pipelines: Mutex::new(HashMap::new()),
             staging: Mutex::new(Vec::new()),
             submissions: AtomicU64::new(0),
+            buffers_created: AtomicU64::new(0),
         })
     }
 
@@ -205,6 +208,12 @@ impl GpuContext {
             message: e.to_string(),
         })?;
         self.check_faults()
+    }
+
+    /// Creates a buffer, counting it (so soak tests can see a steady state allocates nothing).
+    pub fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.buffers_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(desc)
     }
 
     /// The largest buffer one shader may bind, in bytes.

@@ -247,7 +247,11 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Re
             entry: "matmul_split",
             constants: vec![("TA", ta as u32), ("TB", tb as u32)],
         };
-        let (entry, constants) = if bias { ("split_reduce_bias", vec![("ACT", act.code())]) } else { ("split_reduce", vec![]) };
+        let (entry, constants) = if bias {
+            ("split_reduce_bias", vec![("ACT", act.code())])
+        } else {
+            ("split_reduce", vec![])
+        };
         let mut reduce_bindings = vec![(5, true, Slot::Scratch)];
         if bias {
             reduce_bindings.push((3, true, Slot::Arg(2)));
@@ -257,11 +261,19 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Re
             dispatches: vec![
                 Dispatch {
                     key: matmul_key,
-                    bindings: vec![(1, true, Slot::Arg(0)), (2, true, Slot::Arg(1)), (4, false, Slot::Scratch)],
+                    bindings: vec![
+                        (1, true, Slot::Arg(0)),
+                        (2, true, Slot::Arg(1)),
+                        (4, false, Slot::Scratch),
+                    ],
                     grid: [n.div_ceil(64), m.div_ceil(64), split],
                 },
                 Dispatch {
-                    key: PipelineKey { source: Source::File(ShaderFile::Matmul), entry, constants },
+                    key: PipelineKey {
+                        source: Source::File(ShaderFile::Matmul),
+                        entry,
+                        constants,
+                    },
                     bindings: reduce_bindings,
                     grid: fold((m as usize * n as usize).div_ceil(256), kernel)?,
                 },
@@ -272,7 +284,12 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Re
     }
     let key = pipeline_key(kernel, params, blocked_matmul);
     let grid = workgroups(kernel, params, &key)?;
-    let bindings = kernel.bindings(params).iter().enumerate().map(|(i, b)| (b.slot, !b.write, Slot::Arg(i))).collect();
+    let bindings = kernel
+        .bindings(params)
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.slot, !b.write, Slot::Arg(i)))
+        .collect();
     Ok(LaunchPlan {
         dispatches: vec![Dispatch { key, bindings, grid }],
         scratch: 0,

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use context::{adapters, describe_adapter, GpuContext};
-pub use kernels::{pipeline_key, PipelineKey, Source};
 use kernels::Slot;
+pub use kernels::{pipeline_key, PipelineKey, Source};
 pub use shaders::ShaderFile;
 
 use self::context::{lock, CachedPipeline};
@@ -95,6 +95,12 @@ impl WgpuBackend {
             ctx: Arc::clone(&self.ctx),
             matmul,
         }
+    }
+
+    /// How many buffers this device has created so far: in a steady state (the same plan run
+    /// again and again) this stops growing.
+    pub fn buffers_created(&self) -> u64 {
+        self.ctx.buffers_created.load(Ordering::Relaxed)
     }
 
     /// The device context (adapter info, limits, raw device and queue).
@@ -202,7 +208,7 @@ impl WgpuBackend {
             return pool.swap_remove(i);
         }
         drop(pool);
-        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        self.ctx.create_buffer(&wgpu::BufferDescriptor {
             label: Some("shadergrad readback"),
             size: bytes.next_power_of_two().max(256),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -273,13 +279,13 @@ impl WgpuBackend {
                     ty: wgpu::QueryType::Timestamp,
                     count: 2,
                 });
-                let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+                let resolve = self.ctx.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("timestamps"),
                     size: 16,
                     usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 });
-                let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                let staging = self.ctx.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("timestamps readback"),
                     size: 16,
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -353,7 +359,7 @@ impl Backend for WgpuBackend {
         let buffer = self.ctx.scoped(
             || format!("allocating {bytes} bytes for `{name}`"),
             || {
-                self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                self.ctx.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(name),
                     // Padded to 16 bytes: kernels may read any buffer as vec4s (and a binding
                     // must not be empty).
@@ -403,7 +409,7 @@ impl Backend for WgpuBackend {
         let uniform = self.ctx.scoped(
             || format!("creating the params of {}", kernel.name()),
             || {
-                device.create_buffer(&wgpu::BufferDescriptor {
+                self.ctx.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("params"),
                     size: std::mem::size_of::<Uniform>() as u64,
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
@@ -462,7 +468,11 @@ impl Backend for WgpuBackend {
         launch.kernel.check_buffers(&params, &launch.lens)?;
         let plan = kernels::launch_plan(&launch.kernel, &params, self.blocked_matmul())?;
         let same = plan.dispatches.len() == launch.dispatches.len()
-            && plan.dispatches.iter().zip(&launch.dispatches).all(|(p, d)| p.key == d.key);
+            && plan
+                .dispatches
+                .iter()
+                .zip(&launch.dispatches)
+                .all(|(p, d)| p.key == d.key);
         if !same {
             return Err(Error::Graph(format!(
                 "new params for {} need other pipelines: prepare a new launch",

@@ -155,10 +155,12 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
     } else if let Some(r) = gpu_roof.or(cpu_roof) {
         s += &format!("fp32 FMA roof: {r:.1} GFLOP/s\n");
     }
+    // Kernel rows: GFLOP/s, no batch, not the roof.
+    let is_kernel = |r: &Record| r.batch.is_none() && r.gflops.is_some() && r.name != "fp32 FMA roof";
     let timing = |b: &str| {
         records
             .iter()
-            .find(|r| r.backend == b && r.batch.is_none() && r.name != "fp32 FMA roof")
+            .find(|r| r.backend == b && is_kernel(r))
             .map_or("-", |r| r.timing.name())
     };
     s += &format!(
@@ -166,10 +168,7 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
         "kernel", "shape", "cpu ms", "gpu ms", "cpu GF/s", "gpu GF/s", "gpu/cpu", "cpu roof%", "gpu roof%"
     );
     let mut seen = Vec::new();
-    for r in records
-        .iter()
-        .filter(|r| r.batch.is_none() && r.name != "fp32 FMA roof")
-    {
+    for r in records.iter().filter(|r| is_kernel(r)) {
         if seen.contains(&(&r.name, &r.shape)) {
             continue;
         }
@@ -203,6 +202,15 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
         "gpu samples/s",
         "gpu/cpu"
     );
+    for r in records.iter().filter(|r| r.name.starts_with("fixed cost")) {
+        s += &format!(
+            "{:<40} {:>11} {:>10} {:>10}\n",
+            r.name,
+            r.backend,
+            format!("{:.3}", r.seconds * 1e3),
+            "ms"
+        );
+    }
     let mut batches: Vec<usize> = records.iter().filter_map(|r| r.batch).collect();
     batches.sort_unstable();
     batches.dedup();

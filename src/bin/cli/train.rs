@@ -291,9 +291,6 @@ fn run_training<B: Backend>(
             String::new()
         }
     );
-    if let Some(r) = trainer.step_report() {
-        eprintln!("  step plan: {r}");
-    }
 
     interrupt::install();
     let batches = train_set.len().div_ceil(config.batch) as u64;
@@ -386,6 +383,9 @@ fn run_training<B: Backend>(
             a.out.display()
         );
         return Ok(ExitCode::from(130));
+    }
+    if let Some(r) = trainer.step_report() {
+        eprintln!("step plan: {r}");
     }
     plot::write_training_curves(
         &a.plot,

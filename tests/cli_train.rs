@@ -1,0 +1,219 @@
+//! The training commands end to end: train writes a model and a plot, eval and grads read it,
+//! Ctrl-C saves and resume continues, and bad data, corrupt models and diverging runs fail with
+//! a message and a non-zero exit, writing nothing over what was saved.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shadergrad(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shadergrad"));
+    c.current_dir(dir).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run shadergrad")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sg-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SMALL: &[&str] = &["--hidden", "32", "--epochs", "2", "--batch", "64"];
+
+#[test]
+fn train_then_eval_and_grads() {
+    let dir = temp("train");
+    let mut args = vec!["train", "--json", "--plot", "curve.png"];
+    args.extend(SMALL);
+    let o = shadergrad(&dir, &args, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 2, "one JSON record per epoch: {stdout}");
+    assert!(
+        stdout.contains("\"val_accuracy\"") && stdout.contains("\"samples_per_s\""),
+        "{stdout}"
+    );
+    assert!(dir.join("model.safetensors").exists());
+    assert!(std::fs::read(dir.join("curve.png")).unwrap().starts_with(b"\x89PNG"));
+
+    let o = shadergrad(&dir, &["eval", "--model", "model.safetensors", "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        json.contains("\"accuracy\": 0.") && json.contains("\"count\": 1000") && json.contains("\"confusion\": [["),
+        "{json}"
+    );
+    let o = shadergrad(&dir, &["eval", "--model", "model.safetensors"], &[]);
+    assert!(
+        text(&o).contains("confusion (rows: label, columns: prediction)"),
+        "{}",
+        text(&o)
+    );
+
+    let o = shadergrad(
+        &dir,
+        &[
+            "grads",
+            "--model",
+            "model.safetensors",
+            "--batch",
+            "16",
+            "--out",
+            "g.safetensors",
+            "--backend",
+            "cpu",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let g = shadergrad::checkpoint::Checkpoint::load(&dir.join("g.safetensors")).unwrap();
+    assert_eq!(
+        g.params.keys().collect::<Vec<_>>(),
+        ["0.bias", "0.weight", "2.bias", "2.weight"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_the_saved_model() {
+    let dir = temp("nan");
+    std::fs::write(dir.join("model.safetensors"), b"the previous model").unwrap();
+    let mut args = vec![
+        "train",
+        "--lr",
+        "1e30",
+        "--optimizer",
+        "sgd",
+        "--loss-every",
+        "1",
+        "--backend",
+        "cpu",
+    ];
+    args.extend(SMALL);
+    let o = shadergrad(&dir, &args, &[]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("non-finite") && t.contains("at step") && t.contains("was not overwritten")
+            || t.contains("keeps the last good"),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        b"the previous model"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_data_and_corrupt_models_fail_with_a_message() {
+    let dir = temp("bad");
+    std::fs::write(
+        dir.join("x-images-idx3-ubyte"),
+        [0u8, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("x-labels-idx1-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    )
+    .unwrap();
+    let o = shadergrad(&dir, &["train", "--data", "."], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("x-images-idx3-ubyte") && text(&o).contains("claims"),
+        "{}",
+        text(&o)
+    );
+
+    std::fs::write(dir.join("model.safetensors"), b"not a checkpoint at all").unwrap();
+    let o = shadergrad(&dir, &["eval", "--model", "model.safetensors"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("model.safetensors") && text(&o).contains("not a safetensors file"),
+        "{}",
+        text(&o)
+    );
+
+    let o = shadergrad(
+        &dir,
+        &["train", "--epochs", "1"],
+        &[("SHADERGRAD_ADAPTER", "no-such-gpu")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no GPU adapter matches SHADERGRAD_ADAPTER=\"no-such-gpu\""),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_and_resume_continues() {
+    let dir = temp("sigint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .current_dir(&dir)
+        .args([
+            "train",
+            "--hidden",
+            "32",
+            "--epochs",
+            "50",
+            "--batch",
+            "16",
+            "--backend",
+            "cpu",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's line, then interrupt.
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
+        line.clear();
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("interrupted at epoch") && rest.contains("--resume model.safetensors"),
+        "{rest}"
+    );
+
+    let o = shadergrad(
+        &dir,
+        &[
+            "train",
+            "--resume",
+            "model.safetensors",
+            "--epochs",
+            "3",
+            "--backend",
+            "cpu",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming at epoch"), "{}", text(&o));
+    assert!(text(&o).contains("epoch   3/3"), "{}", text(&o));
+    let o = shadergrad(&dir, &["train", "--resume", "model.safetensors", "--lr", "0.5"], &[]);
+    assert!(!o.status.success() && text(&o).contains("--lr"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

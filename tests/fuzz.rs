@@ -1,0 +1,160 @@
+//! Untrusted inputs are safe to open: the IDX reader, the checkpoint loader and the expression
+//! parser get random and mutated inputs and must answer each with a value or an error: no
+//! panic, no hang, no allocation a header asks for before the file backs it.
+//!
+//! CI runs 2,000 inputs per target; `SHADERGRAD_FUZZ_CASES=100000 cargo test --release --test fuzz`
+//! is the long fuzz run recorded in the README.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use std::cell::Cell;
+
+use proptest::test_runner::{Config, TestRunner};
+use shadergrad::checkpoint::Checkpoint;
+use shadergrad::data::Digits;
+
+fn cases() -> u32 {
+    std::env::var("SHADERGRAD_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn runner(seed: u64) -> TestRunner {
+    TestRunner::new_with_rng(
+        Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes(seed)),
+    )
+}
+
+fn seed_bytes(seed: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&seed.to_le_bytes());
+    b
+}
+
+/// A seed input and mutations of it: flipped bytes, truncations, insertions, random tails.
+fn mutated(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    let len = seed.len();
+    (
+        prop::collection::vec((0..len.max(1), any::<u8>()), 0..6),
+        0..=len,
+        prop::collection::vec(any::<u8>(), 0..24),
+        any::<bool>(),
+    )
+        .prop_map(move |(flips, cut, tail, truncate)| {
+            let mut v = seed.clone();
+            for (i, b) in flips {
+                if i < v.len() {
+                    v[i] = b;
+                }
+            }
+            if truncate {
+                v.truncate(cut);
+            }
+            v.extend(tail);
+            v
+        })
+}
+
+fn idx(magic: [u8; 4], dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_vec();
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Runs `target` on every input, asserting each answer comes quickly; reports the count.
+fn fuzz<S: Strategy>(name: &str, seed: u64, strategy: S, target: impl Fn(&S::Value) -> bool) {
+    let start = Instant::now();
+    let slowest = Cell::new(Duration::ZERO);
+    let accepted = Cell::new(0u32);
+    runner(seed)
+        .run(&strategy, |input| {
+            let t = Instant::now();
+            if target(&input) {
+                accepted.set(accepted.get() + 1);
+            }
+            slowest.set(slowest.get().max(t.elapsed()));
+            prop_assert!(t.elapsed() < Duration::from_secs(2), "an input took {:?}", t.elapsed());
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "  {name}: {} inputs, {} accepted, the rest refused with errors; slowest {:?}, total {:?}",
+        cases(),
+        accepted.get(),
+        slowest.get(),
+        start.elapsed()
+    );
+}
+
+#[test]
+fn the_idx_reader_never_panics() {
+    let images = idx([0, 0, 8, 3], &[3, 4, 4], &[7; 48]);
+    let labels = idx([0, 0, 8, 1], &[3], &[1, 2, 3]);
+    let strategy = prop_oneof![
+        mutated(images.clone()),
+        mutated(gzip(&images)),
+        prop::collection::vec(any::<u8>(), 0..64),
+    ];
+    fuzz("IDX images", 1, strategy, |bytes| {
+        Digits::from_bytes(bytes, &labels, "images", "labels").is_ok()
+    });
+    let strategy = prop_oneof![mutated(labels.clone()), mutated(gzip(&labels))];
+    fuzz("IDX labels", 2, strategy, |bytes| {
+        Digits::from_bytes(&images, bytes, "images", "labels").is_ok()
+    });
+}
+
+#[test]
+fn the_checkpoint_loader_never_panics() {
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("sizes".to_string(), "3,2".to_string());
+    let w = [0.5f32; 6];
+    let b = [0.1f32; 2];
+    let views = vec![
+        (
+            "0.weight".to_string(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 3], bytemuck::cast_slice(&w))
+                .unwrap(),
+        ),
+        (
+            "0.bias".to_string(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], bytemuck::cast_slice(&b)).unwrap(),
+        ),
+    ];
+    let valid = safetensors::serialize(views, Some(meta)).unwrap();
+    assert!(Checkpoint::from_bytes(&valid, "seed.safetensors".as_ref()).is_ok());
+    let strategy = prop_oneof![mutated(valid.clone()), prop::collection::vec(any::<u8>(), 0..128)];
+    fuzz("safetensors checkpoints", 3, strategy, |bytes| {
+        Checkpoint::from_bytes(bytes, "fuzz.safetensors".as_ref()).is_ok()
+    });
+}
+
+#[test]
+fn the_expression_parser_never_panics() {
+    let alphabet: Vec<char> = "xyz019.e+-*/^(), sigmodrelutanhexplgqrtabsmaxin_#é".chars().collect();
+    let random =
+        prop::collection::vec(prop::sample::select(alphabet), 0..40).prop_map(|v| v.into_iter().collect::<String>());
+    let valid = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)^2) - max(x, 2e-3) * leaky_relu(z, 0.1)".to_string();
+    let mutations = mutated(valid.into_bytes()).prop_map(|b| String::from_utf8_lossy(&b).into_owned());
+    let deep = (1usize..2000).prop_map(|n| format!("{}x{}", "(".repeat(n), ")".repeat(n)));
+    let long = (1usize..3000).prop_map(|n| vec!["x"; n].join("+"));
+    let strategy = prop_oneof![random, mutations, deep, long];
+    fuzz("expressions", 4, strategy, |text| shadergrad::expr::parse(text).is_ok());
+}
