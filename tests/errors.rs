@@ -63,8 +63,7 @@ fn kernel_launches_with_wrong_buffer_sizes_are_refused_on_both_backends() {
         let y = b.alloc(9, "y").unwrap();
         let err = b
             .prepare(Kernel::Unary(UnaryOp::Relu), Params::dims(&[10]), &[&x, &y])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(
                 err,
@@ -80,8 +79,7 @@ fn kernel_launches_with_wrong_buffer_sizes_are_refused_on_both_backends() {
         println!("  {err}");
         let err = b
             .prepare(Kernel::Unary(UnaryOp::Relu), Params::dims(&[10]), &[&x])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.to_string().contains("takes 2 buffers"), "{err}");
     }
     check(&CpuBackend::<f32>::new());
@@ -93,7 +91,7 @@ fn a_tensor_larger_than_the_device_allows_is_refused_with_the_size_and_the_limit
     let gpu = gpu();
     let limit = gpu.context().max_binding_bytes();
     let values = (limit / 4 + 1) as usize;
-    let err = gpu.alloc(values, "huge").err().expect("refused before allocating");
+    let err = gpu.alloc(values, "huge").expect_err("refused before allocating");
     println!("  {err}");
     assert!(matches!(err, Error::TooLarge { .. }));
     assert!(
@@ -130,8 +128,7 @@ fn parameters_keep_their_shapes_across_plans() {
     let g2 = Graph::new();
     let w2 = g2.param("w", [3, 2], vec![0.0; 6]);
     let err = Plan::compile(&cpu, &g2, &[&w2.sum()], &mut store)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("[2, 3]") && err.contains("[3, 2]"), "{err}");
 }
@@ -170,7 +167,7 @@ fn training_refuses_labels_outside_the_classes_and_data_of_another_size() {
 
 #[test]
 fn bad_names_are_refused_with_the_choices() {
-    let err = shadergrad::Device::named("tpu").err().expect("refused").to_string();
+    let err = shadergrad::Device::named("tpu").expect_err("refused").to_string();
     assert!(err.contains("gpu, cpu, auto"), "{err}");
     let err = "swish".parse::<Activation>().unwrap_err().to_string();
     assert!(err.contains("relu"), "{err}");

@@ -47,8 +47,7 @@ fn a_lost_device_is_an_error_and_a_new_device_resumes_from_the_checkpoint() {
     first.context().device.destroy();
     let err = trainer
         .step(&digits, &batch, true)
-        .err()
-        .expect("a destroyed device fails the next step");
+        .expect_err("a destroyed device fails the next step");
     println!("  after device.destroy(): {err}");
     assert!(matches!(err, Error::DeviceLost { .. } | Error::Gpu { .. }), "{err:?}");
 
@@ -77,8 +76,7 @@ fn gpu_validation_errors_are_results_not_panics() {
                 })
             },
         )
-        .err()
-        .expect("a WGSL syntax error is caught by the error scope");
+        .expect_err("a WGSL syntax error is caught by the error scope");
     assert!(err.to_string().contains("compiling a broken shader"), "{err}");
     // The device is still usable afterwards.
     let b = gpu.alloc(4, "after").unwrap();
