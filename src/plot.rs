@@ -147,7 +147,7 @@ impl Chart {
         for &xv in &xs {
             let x = px(xv);
             s.line((x, H - BOTTOM), (x, H - BOTTOM + 4.0), INK, 1.0);
-            let shown_step = if self.log_x { xv.max(1e-300) } else { step };
+            let shown_step = if self.log_x { (xv * 10.0).max(1e-300) } else { step };
             s.text((x, H - BOTTOM + 18.0), &label(xv, shown_step), INK, 1);
         }
         s.line((LEFT, H - BOTTOM), (W - RIGHT, H - BOTTOM), INK, 1.0);
