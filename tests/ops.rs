@@ -196,39 +196,47 @@ fn tiled_matmuls_match_cpu_too() {
     let tiled = gpu().with_matmul(MatmulKernels::Tiled);
     matmuls_match_cpu(&tiled, " (tiled)");
     let mut rng = Rng::new(31);
-    let (m, n, k) = (1030, 1030, 33);
     for (ta, tb, bias) in [
         (false, false, false),
         (true, true, true),
         (false, true, true),
         (true, false, false),
     ] {
-        let kernel = Kernel::Matmul {
-            ta,
-            tb,
-            bias,
-            act: if bias { Activation::Relu } else { Activation::None },
-        };
-        let p = Params::dims(&[m as u32, n as u32, k as u32]);
-        let mut init = vec![
-            f32_exact(rng.vec(m * k, -1.0, 1.0)),
-            f32_exact(rng.vec(k * n, -1.0, 1.0)),
-        ];
-        if bias {
-            init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
-        }
-        init.push(vec![]);
-        let scale = matmul_scale(kernel, p, &init);
-        compare_on(
+        let act = if bias { Activation::Relu } else { Activation::None };
+        check_matmul(
             &tiled,
-            &format!("{} {m}x{n}x{k} (tiled, 128×128)", kernel.name()),
-            kernel,
-            p,
-            &init,
-            SUMS,
-            Some(vec![scale]),
+            &mut rng,
+            Kernel::Matmul { ta, tb, bias, act },
+            (1030, 1030, 33),
+            " (tiled, 128×128)",
         );
     }
+}
+
+/// One matmul on random operands (and bias), GPU against the CPU reference.
+fn check_matmul(gpu: &WgpuBackend, rng: &mut Rng, kernel: Kernel, (m, n, k): (usize, usize, usize), label: &str) {
+    let Kernel::Matmul { bias, .. } = kernel else {
+        unreachable!("matmuls only")
+    };
+    let p = Params::dims(&[m as u32, n as u32, k as u32]);
+    let mut init = vec![
+        f32_exact(rng.vec(m * k, -1.0, 1.0)),
+        f32_exact(rng.vec(k * n, -1.0, 1.0)),
+    ];
+    if bias {
+        init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
+    }
+    init.push(vec![]);
+    let scale = matmul_scale(kernel, p, &init);
+    compare_on(
+        gpu,
+        &format!("{} {m}x{n}x{k}{label}", kernel.name()),
+        kernel,
+        p,
+        &init,
+        SUMS,
+        Some(vec![scale]),
+    );
 }
 
 fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
@@ -255,26 +263,7 @@ fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
                 if (m, n, k) == (600, 520, 530) && bias {
                     continue; // the epilogue is covered on the smaller shapes
                 }
-                let kernel = Kernel::Matmul { ta, tb, bias, act };
-                let p = Params::dims(&[m as u32, n as u32, k as u32]);
-                let mut init = vec![
-                    f32_exact(rng.vec(m * k, -1.0, 1.0)),
-                    f32_exact(rng.vec(k * n, -1.0, 1.0)),
-                ];
-                if bias {
-                    init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
-                }
-                init.push(vec![]);
-                let scale = matmul_scale(kernel, p, &init);
-                compare_on(
-                    gpu,
-                    &format!("{} {m}x{n}x{k}{label}", kernel.name()),
-                    kernel,
-                    p,
-                    &init,
-                    SUMS,
-                    Some(vec![scale]),
-                );
+                check_matmul(gpu, &mut rng, Kernel::Matmul { ta, tb, bias, act }, (m, n, k), label);
             }
         }
     }
