@@ -1,6 +1,7 @@
 // Losses, forward and backward side by side.
 //   softmax_ce_forward:  p[i, :] = softmax(logits[i, :]),  loss = mean_i −log p[i, label_i]
 //   softmax_ce_backward: dlogits[i, j] = (p[i, j] − [j == label_i]) · dloss / rows
+//   softmax_ce_fused:    both at once (a training step needs the loss and dlogits, not p)
 //   mse_forward:         loss = Σ (pred − targets)² / n
 //   mse_backward:        dpred = 2 (pred − targets) · dloss / n
 // rows = p.dims.x, cols = p.dims.y (mse: n = p.dims.x). Labels are class indices stored as f32;
@@ -39,6 +40,28 @@ fn class_of(label: f32, cols: u32) -> u32 {
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
+// The max and the sum of exp(x − max) of a row of logits starting at `base`.
+fn row_stats(base: u32, cols: u32) -> vec2<f32> {
+    var m = x[base];
+    for (var j = 1u; j < cols; j++) {
+        m = max(m, x[base + j]);
+    }
+    var s = 0.0;
+    for (var j = 0u; j < cols; j++) {
+        s += exp(x[base + j] - m);
+    }
+    return vec2<f32>(m, s);
+}
+
+// −log p[label] of row r, from its stats; NaN for a label outside the classes.
+fn row_loss(r: u32, base: u32, cols: u32, stats: vec2<f32>) -> f32 {
+    let label = class_of(targets[r], cols);
+    if (label < cols) {
+        return log(stats.y) - (x[base + label] - stats.x);
+    }
+    return bitcast<f32>(NAN_BITS);
+}
+
 // One workgroup, a row per lane at a time: batches are thousands of rows of a few classes.
 @compute @workgroup_size(256)
 fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
@@ -47,23 +70,37 @@ fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
     var acc = 0.0;
     for (var r = lid; r < rows; r += 256u) {
         let base = r * cols;
-        var m = x[base];
-        for (var j = 1u; j < cols; j++) {
-            m = max(m, x[base + j]);
-        }
-        var s = 0.0;
+        let stats = row_stats(base, cols);
         for (var j = 0u; j < cols; j++) {
-            s += exp(x[base + j] - m);
+            probs[base + j] = exp(x[base + j] - stats.x) / stats.y;
         }
-        for (var j = 0u; j < cols; j++) {
-            probs[base + j] = exp(x[base + j] - m) / s;
-        }
+        acc += row_loss(r, base, cols, stats);
+    }
+    let total = tree_sum(lid, acc);
+    if (lid == 0u) {
+        loss[0] = total / f32(rows);
+    }
+}
+
+// Forward and backward of a training step in one dispatch: the loss and dlogits, no probabilities.
+@compute @workgroup_size(256)
+fn softmax_ce_fused(@builtin(local_invocation_index) lid: u32) {
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    let scale = dloss[0] / f32(rows);
+    var acc = 0.0;
+    for (var r = lid; r < rows; r += 256u) {
+        let base = r * cols;
+        let stats = row_stats(base, cols);
         let label = class_of(targets[r], cols);
-        if (label < cols) {
-            acc += log(s) - (x[base + label] - m);
-        } else {
-            acc += bitcast<f32>(NAN_BITS);
+        for (var j = 0u; j < cols; j++) {
+            var onehot = select(0.0, 1.0, label == j);
+            if (label == cols) {
+                onehot = bitcast<f32>(NAN_BITS);
+            }
+            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - onehot) * scale;
         }
+        acc += row_loss(r, base, cols, stats);
     }
     let total = tree_sum(lid, acc);
     if (lid == 0u) {

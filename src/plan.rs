@@ -186,7 +186,8 @@ pub struct PlanOptions {
     pub reuse_buffers: bool,
     /// Keep and read back every node's value (anomaly mode and backend comparison).
     pub keep_all: bool,
-    /// Fuse matmul + bias (+ ReLU) into one kernel where nothing else needs the parts.
+    /// Fuse matmul + bias (+ ReLU), and softmax-CE forward + backward, into one kernel each
+    /// where nothing else needs the parts.
     pub fuse: bool,
 }
 
@@ -215,7 +216,7 @@ pub struct PlanReport {
     pub submits_per_run: u64,
     /// Nodes the plan computes.
     pub nodes: usize,
-    /// Matmul + bias (+ ReLU) groups fused into one kernel.
+    /// Groups fused into one kernel: matmul + bias (+ ReLU), softmax-CE forward + backward.
     pub fused: usize,
 }
 
@@ -456,13 +457,33 @@ impl<B: Backend> Plan<B> {
         read_back.dedup();
         let output_set: HashSet<NodeId> = read_back.iter().copied().collect();
 
+        // Softmax-CE whose only probability reader is its one gradient node, with a constant
+        // upstream gradient (a training step's loss): one dispatch for the loss and dlogits.
+        let ce_fused: HashMap<NodeId, NodeId> = if options.fuse && !options.keep_all {
+            (0..count)
+                .filter(|&id| needed[id] && nodes[id].op == Op::SoftmaxCrossEntropy)
+                .filter_map(|id| {
+                    let grads: Vec<NodeId> = consumers[id]
+                        .iter()
+                        .copied()
+                        .filter(|&c| nodes[c].op == Op::SoftmaxCrossEntropyGrad)
+                        .collect();
+                    match grads.as_slice() {
+                        [g] if nodes[nodes[*g].inputs[2]].op == Op::Constant => Some((id, *g)),
+                        _ => None,
+                    }
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let fusions = if options.fuse && !options.keep_all {
             find_fusions(nodes, &needed, &consumers, &output_set)
         } else {
             Vec::new()
         };
         // Nodes computed by a fused launch elsewhere; and value aliases (bias-add → relu output).
-        let mut skip: HashSet<NodeId> = HashSet::new();
+        let mut skip: HashSet<NodeId> = ce_fused.values().copied().collect();
         let mut fused_at: HashMap<NodeId, &Fusion> = HashMap::new();
         for f in &fusions {
             skip.insert(f.matmul);
@@ -517,6 +538,22 @@ impl<B: Backend> Plan<B> {
             reuse: options.reuse_buffers,
         };
 
+        for (id, n) in nodes.iter().enumerate() {
+            if needed[id] && n.op == Op::Constant {
+                let buffer = backend.alloc(n.shape.len(), &n.name)?;
+                let data: Vec<B::Elem> = n
+                    .init
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&v| B::Elem::from_f64(v))
+                    .collect();
+                backend.upload(&buffer, &data)?;
+                plan.report.persistent_bytes += n.shape.len() as u64 * elem;
+                persistent.insert(id);
+                values.insert(id, buffer);
+            }
+        }
         for id in 0..count {
             let n = &nodes[id];
             if !needed[id] || skip.contains(&id) {
@@ -550,21 +587,8 @@ impl<B: Backend> Plan<B> {
                     values.insert(id, buffer);
                     continue;
                 }
-                Op::Constant => {
-                    let buffer = backend.alloc(len, &n.name)?;
-                    let data: Vec<B::Elem> = n
-                        .init
-                        .as_deref()
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(|&v| B::Elem::from_f64(v))
-                        .collect();
-                    backend.upload(&buffer, &data)?;
-                    plan.report.persistent_bytes += len as u64 * elem;
-                    persistent.insert(id);
-                    values.insert(id, buffer);
-                    continue;
-                }
+                // Uploaded before the loop, so fused kernels can read them early.
+                Op::Constant => continue,
                 Op::Group => continue,
                 Op::Update(opt) => {
                     let (param, grad) = (n.inputs[0], n.inputs[1]);
@@ -592,7 +616,15 @@ impl<B: Backend> Plan<B> {
                 op => {
                     let out = pool.take(backend, len, &n.name, &mut plan.report)?;
                     let input = |k: usize| values[&alias(n.inputs[k])].clone();
-                    if let Some(f) = fused_at.get(&id) {
+                    if let Some(&g) = ce_fused.get(&id) {
+                        let dlogits = pool.take(backend, nodes[g].shape.len(), &nodes[g].name, &mut plan.report)?;
+                        let dloss = values[&nodes[g].inputs[2]].clone();
+                        let bufs = [input(0), input(1), dloss, out.clone(), dlogits.clone()];
+                        plan.push_launch(id, Kernel::SoftmaxCeFused, kernel_for(nodes, id, op).1, &bufs)?;
+                        plan.names.insert(g, nodes[g].name.clone());
+                        values.insert(g, dlogits);
+                        plan.report.fused += 1;
+                    } else if let Some(f) = fused_at.get(&id) {
                         let mm = &nodes[f.matmul];
                         let Op::Matmul { ta, tb } = mm.op else {
                             unreachable!("fusions start at a matmul")

@@ -373,6 +373,7 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
         for spread in [3.0, 1e4] {
             // ±1e4 logits: the max subtraction must keep exp() finite.
             let logits = f32_exact(rng.vec(rows * cols, -spread, spread));
+            let logits_for_fused = logits.clone();
             let labels = rng.labels(rows, cols);
             let out = run_kernel(
                 &CpuBackend::<f64>::new(),
@@ -393,6 +394,16 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
                 &[logits, labels.clone(), vec![], vec![]],
                 SUMS,
                 Some(vec![probs_scale, loss_scale]),
+            );
+            let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
+            let fused_scale = vec![vec![out[1][0].abs() + spread], vec![1.0; rows * cols]];
+            compare(
+                &format!("softmax_ce_fused {rows}x{cols} ±{spread}"),
+                Kernel::SoftmaxCeFused,
+                p,
+                &[logits_for_fused.clone(), labels.clone(), dloss, vec![], vec![]],
+                SUMS,
+                Some(fused_scale),
             );
             let probs = f32_exact(out[0].clone());
             let dloss = vec![f32_exact(vec![rng.uniform(0.5, 2.0)])[0]];

@@ -399,40 +399,19 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         }
         Kernel::SoftmaxCe => {
             let (logits, labels) = (inp(0), inp(1));
-            let (rows, cols) = (d(0), d(1));
-            let mut total = T::zero();
-            {
-                let mut probs = out(2);
-                for r in 0..rows {
-                    let x = &logits[r * cols..(r + 1) * cols];
-                    // Subtracting the row max keeps exp() finite for logits of ±1e4.
-                    let max = x.iter().copied().fold(T::neg_infinity(), T::max);
-                    let sum: T = x.iter().map(|&v| (v - max).exp()).sum();
-                    for j in 0..cols {
-                        probs[r * cols + j] = (x[j] - max).exp() / sum;
-                    }
-                    total = total
-                        + match class_index(labels[r], cols) {
-                            // -log p[label] = log Σ e^(x - max) - (x[label] - max)
-                            Some(l) => sum.ln() - (x[l] - max),
-                            None => T::nan(),
-                        };
-                }
-            }
-            out(3)[0] = total / c(rows as f64);
+            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            out(2).copy_from_slice(&probs);
+            out(3)[0] = loss;
         }
         Kernel::SoftmaxCeGrad => {
             let (probs, labels, dloss) = (inp(0), inp(1), inp(2));
-            let (rows, cols) = (d(0), d(1));
-            let scale = dloss[0] / c(rows as f64);
-            for (i, dx) in out(3).iter_mut().enumerate() {
-                let onehot = match class_index(labels[i / cols], cols) {
-                    Some(l) if l == i % cols => T::one(),
-                    Some(_) => T::zero(),
-                    None => T::nan(),
-                };
-                *dx = (probs[i] - onehot) * scale;
-            }
+            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(3));
+        }
+        Kernel::SoftmaxCeFused => {
+            let (logits, labels, dloss) = (inp(0), inp(1), inp(2));
+            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            out(3)[0] = loss;
+            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(4));
         }
         Kernel::Mse => {
             let (pred, target) = (inp(0), inp(1));
@@ -505,6 +484,41 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
                 *sink = acc.iter().copied().sum();
             }
         }
+    }
+}
+
+/// Row-wise softmax of `[rows, cols]` logits and the mean cross-entropy against the labels.
+fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) -> (Vec<T>, T) {
+    let mut probs = vec![T::zero(); rows * cols];
+    let mut total = T::zero();
+    for r in 0..rows {
+        let x = &logits[r * cols..(r + 1) * cols];
+        // Subtracting the row max keeps exp() finite for logits of ±1e4.
+        let max = x.iter().copied().fold(T::neg_infinity(), T::max);
+        let sum: T = x.iter().map(|&v| (v - max).exp()).sum();
+        for j in 0..cols {
+            probs[r * cols + j] = (x[j] - max).exp() / sum;
+        }
+        total = total
+            + match class_index(labels[r], cols) {
+                // -log p[label] = log Σ e^(x - max) - (x[label] - max)
+                Some(l) => sum.ln() - (x[l] - max),
+                None => T::nan(),
+            };
+    }
+    (probs, total / c(rows as f64))
+}
+
+/// `dlogits = (p − onehot) · dloss / rows`.
+fn softmax_ce_grad<T: Element>(probs: &[T], labels: &[T], dloss: T, rows: usize, cols: usize, dx: &mut [T]) {
+    let scale = dloss / c(rows as f64);
+    for (i, d) in dx.iter_mut().enumerate() {
+        let onehot = match class_index(labels[i / cols], cols) {
+            Some(l) if l == i % cols => T::one(),
+            Some(_) => T::zero(),
+            None => T::nan(),
+        };
+        *d = (probs[i] - onehot) * scale;
     }
 }
 

@@ -89,6 +89,9 @@ pub enum Kernel {
     SoftmaxCe,
     /// `dlogits = (p − onehot(labels)) · dloss / rows`; dims `[rows, cols]`.
     SoftmaxCeGrad,
+    /// Both at once, for a training step: the mean loss and `dlogits` from the logits, labels and
+    /// `dloss`, without keeping the probabilities; dims `[rows, cols]`.
+    SoftmaxCeFused,
     /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
     Mse,
     /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
@@ -224,6 +227,13 @@ impl Kernel {
                 read(5, "probs", rows * cols),
                 read(2, "labels", rows),
                 read(6, "dloss", 1),
+                write(7, "dlogits", rows * cols),
+            ],
+            Kernel::SoftmaxCeFused => vec![
+                read(1, "logits", rows * cols),
+                read(2, "labels", rows),
+                read(6, "dloss", 1),
+                write(4, "loss", 1),
                 write(7, "dlogits", rows * cols),
             ],
             Kernel::Mse => vec![read(1, "pred", n), read(2, "target", n), write(4, "loss", 1)],

@@ -100,6 +100,7 @@ pub fn pipeline_key(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> P
         Kernel::Broadcast(mode) => (ShaderFile::Reduce, "broadcast", vec![("MODE", mode.code())]),
         Kernel::SoftmaxCe => (ShaderFile::Loss, "softmax_ce_forward", vec![]),
         Kernel::SoftmaxCeGrad => (ShaderFile::Loss, "softmax_ce_backward", vec![]),
+        Kernel::SoftmaxCeFused => (ShaderFile::Loss, "softmax_ce_fused", vec![]),
         Kernel::Mse => (ShaderFile::Loss, "mse_forward", vec![]),
         Kernel::MseGrad => (ShaderFile::Loss, "mse_backward", vec![]),
         Kernel::Sgd => (ShaderFile::Optim, "sgd", vec![]),
@@ -177,7 +178,7 @@ pub fn workgroups(kernel: &Kernel, p: &Params, key: &PipelineKey) -> Result<[u32
         Kernel::FmaRoof => one_per(d(1), 256),
         Kernel::ColSum => one_per(d(1), 32),
         Kernel::RowSum | Kernel::RowMax => one_per(d(0), 1),
-        Kernel::SumAll | Kernel::SoftmaxCe | Kernel::Mse => Ok([1, 1, 1]),
+        Kernel::SumAll | Kernel::SoftmaxCe | Kernel::SoftmaxCeFused | Kernel::Mse => Ok([1, 1, 1]),
         Kernel::Matmul { .. } => {
             let (m, n) = (d(0), d(1));
             let tile = if large_tiles(p) { 128 } else { 64 };
