@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::bench::{peer_mlp, time_training_step};
@@ -29,7 +30,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B, label: &str) {
 }
 
 fn steps(c: &mut Criterion) {
-    bench_backend(c, &shadergrad::bench::cpu_backend(), "cpu");
+    bench_backend(c, &CpuBackend::<f32>::new(), "cpu");
     match WgpuBackend::new() {
         Ok(gpu) => bench_backend(c, &gpu, "gpu"),
         Err(e) => eprintln!("no GPU benchmarks: {e}"),

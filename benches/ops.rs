@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::{Backend, Element};
 use shadergrad::bench::{kernel_cases, matmul_sizes};
@@ -48,7 +49,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B, label: &str) {
 }
 
 fn kernels(c: &mut Criterion) {
-    bench_backend(c, &shadergrad::bench::cpu_backend(), "cpu");
+    bench_backend(c, &CpuBackend::<f32>::new(), "cpu");
     match WgpuBackend::new() {
         Ok(gpu) => bench_backend(c, &gpu, "gpu"),
         Err(e) => eprintln!("no GPU benchmarks: {e}"),

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use crate::backend::cpu::CpuBackend;
 use crate::backend::{Backend, Element, Kernel, Params};
 use crate::data::Digits;
 use crate::error::Result;
@@ -377,9 +376,4 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
 /// Multiply-adds of one example's forward pass (a step is about three times as many, times 2 flops).
 fn mlp_macs(mlp: &Mlp) -> usize {
     mlp.sizes.windows(2).map(|w| w[0] * w[1]).sum()
-}
-
-/// The CPU backend every GPU figure is compared with.
-pub fn cpu_backend() -> CpuBackend<f32> {
-    CpuBackend::new()
 }

@@ -7,7 +7,7 @@
 //! one huge device buffer.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -105,7 +105,8 @@ fn open_idx(path: &Path, ndim: u8) -> Result<(Vec<usize>, Vec<u8>)> {
     let mut head = [0u8; 2];
     let n = file.read(&mut head).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // Back to the start: the magic bytes were only peeked at.
+    file.seek(std::io::SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
     if n == 2 && head == [0x1f, 0x8b] {
         read_idx(&mut flate2::read::GzDecoder::new(file), path, ndim, None)
     } else {

@@ -106,10 +106,6 @@ pub enum Error {
         source_text: String,
         caret: String,
     },
-
-    /// An interrupted run (Ctrl-C); what was saved is named in the message.
-    #[error("interrupted: {0}")]
-    Interrupted(String),
 }
 
 /// Two shapes that do not fit together, with the op, both tensors and the source line.

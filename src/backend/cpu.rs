@@ -296,14 +296,14 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
     let p = &l.params;
     let d = |i: usize| p.dims[i] as usize;
     let s = |i: usize| c::<T>(p.scalars[i]);
-    // Inputs are copied out before the output is borrowed mutably; `prepare` refused aliasing,
-    // so no buffer is both. Copies are cheap next to the work, and keep this file plain.
-    let inp = |i: usize| l.buffers[i].borrow().clone();
+    // Inputs are borrowed shared and outputs mutably: `prepare` refused binding a written buffer
+    // anywhere else, so the borrows never overlap.
+    let inp = |i: usize| l.buffers[i].borrow();
     let out = |i: usize| l.buffers[i].borrow_mut();
     match l.kernel {
         Kernel::Unary(op) => {
             let x = inp(0);
-            for (y, &x) in out(1).iter_mut().zip(&x) {
+            for (y, &x) in out(1).iter_mut().zip(x.iter()) {
                 *y = unary_f(op, x);
             }
         }
@@ -337,7 +337,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
             if let Some(bias) = bias_v {
                 for mut row in cv.rows_mut() {
-                    for (v, &b) in row.iter_mut().zip(&bias) {
+                    for (v, &b) in row.iter_mut().zip(bias.iter()) {
                         *v = *v + b;
                         if act == Activation::Relu {
                             *v = v.max(T::zero());
@@ -415,7 +415,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         }
         Kernel::Mse => {
             let (pred, target) = (inp(0), inp(1));
-            let sum: T = pred.iter().zip(&target).map(|(&p, &t)| (p - t) * (p - t)).sum();
+            let sum: T = pred.iter().zip(target.iter()).map(|(&p, &t)| (p - t) * (p - t)).sum();
             out(2)[0] = sum / c(d(0) as f64);
         }
         Kernel::MseGrad => {
@@ -428,7 +428,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         Kernel::Sgd => {
             let g = inp(1);
             let (lr, wd) = (s(0), s(1));
-            for (w, &g) in out(0).iter_mut().zip(&g) {
+            for (w, &g) in out(0).iter_mut().zip(g.iter()) {
                 *w = *w - lr * (g + wd * *w);
             }
         }

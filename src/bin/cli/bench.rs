@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::bench::{self, Record, Timing};
@@ -58,7 +59,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     } else {
         None
     };
-    let cpu = want_cpu.then(bench::cpu_backend);
+    let cpu = want_cpu.then(CpuBackend::<f32>::new);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!(
         "shadergrad bench: {}{}",
