@@ -18,16 +18,39 @@ use crate::optim::Optimizer;
 use crate::shape::Shape;
 
 /// Trainable parameters (and their optimizer state) on one backend, by name.
+///
+/// Parameters first met together (by one [`Plan::compile`]) share one arena buffer, each a view
+/// of it at an aligned offset, and so do their gradients and each kind of optimizer state: a
+/// training step then updates them all with one launch of the optimizer kernel.
 pub struct ParamStore<B: Backend> {
     backend: B,
     params: BTreeMap<String, StoredParam<B>>,
+    blocks: Vec<Block<B>>,
     steps: u64,
 }
 
 struct StoredParam<B: Backend> {
     shape: Shape,
     buffer: B::Buffer,
+    block: usize,
+    offset: usize,
     state: BTreeMap<String, B::Buffer>,
+}
+
+/// Parameters laid out in one arena, and their optimizer state in arenas of the same layout.
+struct Block<B: Backend> {
+    arena: B::Buffer,
+    len: usize,
+    members: Vec<String>,
+    state: BTreeMap<String, B::Buffer>,
+}
+
+/// Where a parameter lives in its block's arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub block: usize,
+    pub offset: usize,
+    pub len: usize,
 }
 
 impl<B: Backend> ParamStore<B> {
@@ -36,6 +59,7 @@ impl<B: Backend> ParamStore<B> {
         ParamStore {
             backend: backend.clone(),
             params: BTreeMap::new(),
+            blocks: Vec::new(),
             steps: 0,
         }
     }
@@ -74,35 +98,137 @@ impl<B: Backend> ParamStore<B> {
         })
     }
 
+    /// Creates the parameters of `new` that the store does not hold yet, laid out together in
+    /// one arena (each at an offset the backend can bind), from their initial values.
+    fn create(&mut self, new: &[(&str, &Shape, &[f64])]) -> Result<()> {
+        let mut fresh: Vec<(&str, &Shape, &[f64])> = Vec::new();
+        for &(name, shape, init) in new {
+            if !self.params.contains_key(name) && !fresh.iter().any(|f| f.0 == name) {
+                fresh.push((name, shape, init));
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let align = self.backend.view_alignment();
+        let mut offsets = Vec::with_capacity(fresh.len());
+        let mut len = 0;
+        for (_, shape, _) in &fresh {
+            offsets.push(len);
+            len = (len + shape.len()).next_multiple_of(align);
+        }
+        let label = if fresh.len() == 1 {
+            fresh[0].0.to_string()
+        } else {
+            "parameters".to_string()
+        };
+        let arena = self.backend.alloc(len, &label)?;
+        let mut data = vec![B::Elem::from_f64(0.0); len];
+        for ((_, shape, init), &offset) in fresh.iter().zip(&offsets) {
+            if init.len() != shape.len() {
+                return Err(Error::Length {
+                    what: format!("initial values of a parameter of shape {shape}"),
+                    expected: shape.len(),
+                    got: init.len(),
+                });
+            }
+            for (d, &v) in data[offset..].iter_mut().zip(init.iter()) {
+                *d = B::Elem::from_f64(v);
+            }
+        }
+        self.backend.upload(&arena, &data)?;
+        let block = self.blocks.len();
+        for ((name, shape, _), &offset) in fresh.iter().zip(&offsets) {
+            let buffer = self.backend.view(&arena, offset, shape.len())?;
+            self.params.insert(
+                name.to_string(),
+                StoredParam {
+                    shape: (*shape).clone(),
+                    buffer,
+                    block,
+                    offset,
+                    state: BTreeMap::new(),
+                },
+            );
+        }
+        self.blocks.push(Block {
+            arena,
+            len,
+            members: fresh.iter().map(|f| f.0.to_string()).collect(),
+            state: BTreeMap::new(),
+        });
+        Ok(())
+    }
+
     /// The buffer of `name`, created from `init` the first time. A later request with another
     /// shape is an error naming both shapes.
     pub fn buffer(&mut self, name: &str, shape: &Shape, init: &[f64]) -> Result<B::Buffer> {
-        if let Some(p) = self.params.get(name) {
-            if &p.shape != shape {
-                return Err(Error::Shape(Box::new(crate::error::ShapeMismatch {
-                    op: "parameter".into(),
-                    lhs_name: format!("stored `{name}`"),
-                    lhs: p.shape.to_string(),
-                    rhs_name: format!("the graph's `{name}`"),
-                    rhs: shape.to_string(),
-                    why: "a parameter keeps its shape".into(),
-                    location: "plan compile".into(),
-                })));
-            }
-            return Ok(p.buffer.clone());
+        self.create(&[(name, shape, init)])?;
+        let p = self.stored(name)?;
+        if &p.shape != shape {
+            return Err(Error::Shape(Box::new(crate::error::ShapeMismatch {
+                op: "parameter".into(),
+                lhs_name: format!("stored `{name}`"),
+                lhs: p.shape.to_string(),
+                rhs_name: format!("the graph's `{name}`"),
+                rhs: shape.to_string(),
+                why: "a parameter keeps its shape".into(),
+                location: "plan compile".into(),
+            })));
         }
-        let buffer = self.backend.alloc(shape.len(), name)?;
-        let data: Vec<B::Elem> = init.iter().map(|&v| B::Elem::from_f64(v)).collect();
-        self.backend.upload(&buffer, &data)?;
-        self.params.insert(
-            name.to_string(),
-            StoredParam {
-                shape: shape.clone(),
-                buffer: buffer.clone(),
-                state: BTreeMap::new(),
-            },
+        Ok(p.buffer.clone())
+    }
+
+    /// Where parameter `name` lives: its block and its place in the block's arena.
+    pub(crate) fn slot(&self, name: &str) -> Option<Slot> {
+        self.params.get(name).map(|p| Slot {
+            block: p.block,
+            offset: p.offset,
+            len: p.shape.len(),
+        })
+    }
+
+    /// The parameters of a block, and the length of its arenas.
+    pub(crate) fn block(&self, block: usize) -> (&[String], usize) {
+        let b = &self.blocks[block];
+        (&b.members, b.len)
+    }
+
+    /// The arena of a block's parameters.
+    pub(crate) fn block_arena(&self, block: usize) -> B::Buffer {
+        self.blocks[block].arena.clone()
+    }
+
+    /// The arena of a block's optimizer state `key`, zeros when new; each parameter's share of
+    /// it is that parameter's state `key` (what checkpoints save).
+    pub(crate) fn block_state(&mut self, block: usize, key: &str) -> Result<B::Buffer> {
+        let b = &mut self.blocks[block];
+        if let Some(arena) = b.state.get(key) {
+            return Ok(arena.clone());
+        }
+        let label = format!(
+            "{} {key}",
+            if b.members.len() == 1 {
+                b.members[0].as_str()
+            } else {
+                "parameters"
+            }
         );
-        Ok(buffer)
+        let arena = self.backend.alloc(b.len, &label)?;
+        b.state.insert(key.to_string(), arena.clone());
+        for name in &b.members {
+            let p = self.params.get_mut(name).expect("block members are stored");
+            let view = self.backend.view(&arena, p.offset, p.shape.len())?;
+            p.state.insert(key.to_string(), view);
+        }
+        Ok(arena)
+    }
+
+    /// The optimizer state buffer `key` of parameter `name`, zeros when new.
+    pub fn state(&mut self, name: &str, key: &str) -> Result<B::Buffer> {
+        let block = self.stored(name)?.block;
+        self.block_state(block, key)?;
+        Ok(self.stored(name)?.state[key].clone())
     }
 
     /// Sets a parameter's values (creating it if new).
@@ -117,19 +243,6 @@ impl<B: Backend> ParamStore<B> {
         let buffer = self.buffer(name, shape, values)?;
         let data: Vec<B::Elem> = values.iter().map(|&v| B::Elem::from_f64(v)).collect();
         self.backend.upload(&buffer, &data)
-    }
-
-    /// The optimizer state buffer `key` of parameter `name`, zeros when new.
-    pub fn state(&mut self, name: &str, key: &str) -> Result<B::Buffer> {
-        let len = self.stored(name)?.shape.len();
-        if let Some(b) = self.params.get(name).and_then(|p| p.state.get(key)) {
-            return Ok(b.clone());
-        }
-        let buffer = self.backend.alloc(len, &format!("{name}/{key}"))?;
-        if let Some(p) = self.params.get_mut(name) {
-            p.state.insert(key.to_string(), buffer.clone());
-        }
-        Ok(buffer)
     }
 
     /// Sets optimizer state `key` of parameter `name` (when resuming).
@@ -315,28 +428,52 @@ pub struct Plan<B: Backend> {
     graph: Graph,
 }
 
-/// Buffers of dead values, by length, for later nodes to take.
+/// Buffers of dead values, for later nodes to take. A value gets the smallest free buffer that
+/// holds it, as a view of its start, if that wastes at most half the buffer; each buffer is
+/// lent to one value at a time and comes back when that value dies.
 struct BufferPool<B: Backend> {
-    free: HashMap<usize, Vec<B::Buffer>>,
+    /// `(capacity, buffer)` of every free buffer.
+    free: Vec<(usize, B::Buffer)>,
+    /// The buffer lent to each value: a node's value (`false`) or its aux buffer (`true`).
+    lent: HashMap<(NodeId, bool), (usize, B::Buffer)>,
     reuse: bool,
 }
 
 impl<B: Backend> BufferPool<B> {
-    /// A buffer of `len` values: a dead value's, or a new one. Counts both in the report.
-    fn take(&mut self, backend: &B, len: usize, name: &str, report: &mut PlanReport) -> Result<B::Buffer> {
+    /// A buffer of `len` values for `owner`: a dead value's, or a new one. Counts both in the
+    /// report.
+    fn take(
+        &mut self,
+        backend: &B,
+        owner: (NodeId, bool),
+        len: usize,
+        name: &str,
+        report: &mut PlanReport,
+    ) -> Result<B::Buffer> {
         let bytes = (len * std::mem::size_of::<B::Elem>()) as u64;
         report.naive_bytes += bytes;
-        if self.reuse {
-            if let Some(b) = self.free.get_mut(&len).and_then(Vec::pop) {
-                return Ok(b);
-            }
+        let fits = |cap: usize| cap >= len && cap <= 2 * len.max(1);
+        let best = (self.free.iter().enumerate())
+            .filter(|(_, (cap, _))| self.reuse && fits(*cap))
+            .min_by_key(|(_, (cap, _))| *cap)
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            let (cap, root) = self.free.swap_remove(i);
+            let view = backend.view(&root, 0, len)?;
+            self.lent.insert(owner, (cap, root));
+            return Ok(view);
         }
         report.intermediate_bytes += bytes;
-        backend.alloc(len, name)
+        let root = backend.alloc(len, name)?;
+        self.lent.insert(owner, (len, root.clone()));
+        Ok(root)
     }
 
-    fn give(&mut self, len: usize, buffer: B::Buffer) {
-        self.free.entry(len).or_default().push(buffer);
+    /// Takes back the buffer lent to `owner`, if any.
+    fn give(&mut self, owner: (NodeId, bool)) {
+        if let Some(lent) = self.lent.remove(&owner) {
+            self.free.push(lent);
+        }
     }
 }
 
@@ -377,6 +514,45 @@ fn find_fusions(nodes: &[Node], needed: &[bool], consumers: &[Vec<NodeId>], outp
         });
     }
     found
+}
+
+/// Parameter blocks whose updates one optimizer launch can do over the block's arenas: every
+/// parameter of the block is updated once by this plan, all by the same optimizer, with nothing
+/// but other updates between the first update and the last (so deferring them all to the last
+/// changes no value anyone reads). Returns each block with its update nodes.
+fn find_block_updates<B: Backend>(nodes: &[Node], needed: &[bool], store: &ParamStore<B>) -> Vec<(usize, Vec<NodeId>)> {
+    let mut by_block: BTreeMap<usize, Vec<NodeId>> = BTreeMap::new();
+    for (id, n) in nodes.iter().enumerate() {
+        if needed[id] && matches!(n.op, Op::Update(_)) && nodes[n.inputs[0]].op == Op::Param {
+            if let Some(slot) = store.slot(&nodes[n.inputs[0]].name) {
+                by_block.entry(slot.block).or_default().push(id);
+            }
+        }
+    }
+    by_block
+        .into_iter()
+        .filter(|(block, updates)| {
+            let mut updated: Vec<&str> = updates
+                .iter()
+                .map(|&u| nodes[nodes[u].inputs[0]].name.as_str())
+                .collect();
+            updated.sort_unstable();
+            let mut members: Vec<&str> = store.block(*block).0.iter().map(String::as_str).collect();
+            members.sort_unstable();
+            let same_optimizer = updates.iter().all(|&u| nodes[u].op == nodes[updates[0]].op);
+            let together = (updates[0]..=updates[updates.len() - 1])
+                .all(|id| !needed[id] || matches!(nodes[id].op, Op::Update(_) | Op::Group));
+            updated == members && same_optimizer && together
+        })
+        .collect()
+}
+
+/// What a plan does at one update node of a block updated by one launch: copy a gradient that
+/// could not be computed in place into the block's gradient arena, and (at the block's last
+/// update) launch the optimizer over the whole block.
+struct ArenaUpdate<B: Backend> {
+    copy_to: Option<B::Buffer>,
+    launch: Option<(usize, B::Buffer)>,
 }
 
 impl<B: Backend> Plan<B> {
@@ -534,9 +710,59 @@ impl<B: Backend> Plan<B> {
         let mut aux: HashMap<NodeId, B::Buffer> = HashMap::new();
         let mut persistent: HashSet<NodeId> = HashSet::new();
         let mut pool = BufferPool::<B> {
-            free: HashMap::new(),
+            free: Vec::new(),
+            lent: HashMap::new(),
             reuse: options.reuse_buffers,
         };
+
+        // Parameters new to the store are created together, in one arena.
+        let zeros: Vec<Vec<f64>> = nodes
+            .iter()
+            .map(|n| {
+                if n.op == Op::Param && n.init.is_none() {
+                    vec![0.0; n.shape.len()]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let new_params: Vec<(&str, &Shape, &[f64])> = nodes
+            .iter()
+            .enumerate()
+            .filter(|&(id, n)| needed[id] && n.op == Op::Param)
+            .map(|(id, n)| (n.name.as_str(), &n.shape, n.init.as_deref().unwrap_or(&zeros[id])))
+            .collect();
+        store.create(&new_params)?;
+
+        // Gradients of parameters updated block-wise live in a gradient arena of the block's
+        // layout: computed there in place when the update is their only reader, else copied in.
+        let mut arena_updates: HashMap<NodeId, ArenaUpdate<B>> = HashMap::new();
+        let mut grad_slots: HashMap<NodeId, B::Buffer> = HashMap::new();
+        if options.fuse && !options.keep_all {
+            for (block, updates) in find_block_updates(nodes, &needed, store) {
+                let grads = backend.alloc(store.block(block).1, "gradients")?;
+                for &u in &updates {
+                    let (param, grad) = (nodes[u].inputs[0], nodes[u].inputs[1]);
+                    let slot = store.slot(&nodes[param].name).expect("blocks hold stored parameters");
+                    let view = backend.view(&grads, slot.offset, slot.len)?;
+                    let in_place = alias(grad) == grad
+                        && consumers[grad] == [u]
+                        && !skip.contains(&grad)
+                        && !fused_at.contains_key(&grad)
+                        && !output_set.contains(&grad)
+                        && !matches!(nodes[grad].op, Op::Input | Op::Param | Op::Constant);
+                    let copy_to = if in_place {
+                        grad_slots.insert(grad, view);
+                        None
+                    } else {
+                        Some(view)
+                    };
+                    let launch = (u == updates[updates.len() - 1]).then(|| (block, grads.clone()));
+                    arena_updates.insert(u, ArenaUpdate { copy_to, launch });
+                }
+                plan.report.intermediate_bytes += store.block(block).1 as u64 * elem;
+            }
+        }
 
         for (id, n) in nodes.iter().enumerate() {
             if needed[id] && n.op == Op::Constant {
@@ -590,6 +816,35 @@ impl<B: Backend> Plan<B> {
                 // Uploaded before the loop, so fused kernels can read them early.
                 Op::Constant => continue,
                 Op::Group => continue,
+                Op::Update(opt) if arena_updates.contains_key(&id) => {
+                    let step = &arena_updates[&id];
+                    let plen = nodes[n.inputs[0]].shape.len();
+                    if let Some(view) = &step.copy_to {
+                        let bufs = [values[&alias(n.inputs[1])].clone(), view.clone()];
+                        plan.push_launch(
+                            id,
+                            Kernel::Unary(UnaryOp::Identity),
+                            Params::dims(&[plen as u32]),
+                            &bufs,
+                        )?;
+                    }
+                    if let Some((block, grads)) = &step.launch {
+                        let mut bufs = vec![store.block_arena(*block), grads.clone()];
+                        for key in opt.state_names() {
+                            bufs.push(store.block_state(*block, key)?);
+                        }
+                        let len = store.block(*block).1;
+                        let (kernel, params) = opt.kernel(len, store.steps() + 1, opt.lr());
+                        plan.push_launch(id, kernel, params, &bufs)?;
+                        plan.updates.push(UpdateLaunch {
+                            launch: plan.launches.len() - 1,
+                            optimizer: *opt,
+                            len,
+                            params: None,
+                        });
+                        plan.report.fused += 1;
+                    }
+                }
                 Op::Update(opt) => {
                     let (param, grad) = (n.inputs[0], n.inputs[1]);
                     let pname = nodes[param].name.clone();
@@ -614,10 +869,23 @@ impl<B: Backend> Plan<B> {
                     });
                 }
                 op => {
-                    let out = pool.take(backend, len, &n.name, &mut plan.report)?;
+                    let out = match grad_slots.get(&id) {
+                        Some(view) => {
+                            plan.report.naive_bytes += len as u64 * elem;
+                            persistent.insert(id);
+                            view.clone()
+                        }
+                        None => pool.take(backend, (id, false), len, &n.name, &mut plan.report)?,
+                    };
                     let input = |k: usize| values[&alias(n.inputs[k])].clone();
                     if let Some(&g) = ce_fused.get(&id) {
-                        let dlogits = pool.take(backend, nodes[g].shape.len(), &nodes[g].name, &mut plan.report)?;
+                        let dlogits = pool.take(
+                            backend,
+                            (g, false),
+                            nodes[g].shape.len(),
+                            &nodes[g].name,
+                            &mut plan.report,
+                        )?;
                         let dloss = values[&nodes[g].inputs[2]].clone();
                         let bufs = [input(0), input(1), dloss, out.clone(), dlogits.clone()];
                         plan.push_launch(id, Kernel::SoftmaxCeFused, kernel_for(nodes, id, op).1, &bufs)?;
@@ -660,8 +928,13 @@ impl<B: Backend> Plan<B> {
                         };
                         if *op == Op::SoftmaxCrossEntropy {
                             let logits = nodes[n.inputs[0]].shape.len();
-                            let probs =
-                                pool.take(backend, logits, &format!("{} probabilities", n.name), &mut plan.report)?;
+                            let probs = pool.take(
+                                backend,
+                                (id, true),
+                                logits,
+                                &format!("{} probabilities", n.name),
+                                &mut plan.report,
+                            )?;
                             bufs.push(probs.clone());
                             aux.insert(id, probs);
                         }
@@ -681,13 +954,11 @@ impl<B: Backend> Plan<B> {
                 if !done {
                     continue;
                 }
-                if let Some(a) = aux.remove(&d) {
-                    pool.give(nodes[nodes[d].inputs[0]].shape.len(), a);
+                if aux.remove(&d).is_some() {
+                    pool.give((d, true));
                 }
                 if !output_set.contains(&d) {
-                    if let Some(b) = values.get(&d) {
-                        pool.give(nodes[d].shape.len(), b.clone());
-                    }
+                    pool.give((d, false));
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! eye against the formulas in the seeds (CS231n's backprop notes, Kamper's introduction). Every
 //! GPU kernel is tested against this file.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -42,8 +42,26 @@ impl<T: Element> CpuBackend<T> {
     }
 }
 
-/// A CPU buffer: shared, mutable storage (a plan and a parameter store may hold the same one).
-pub type CpuBuffer<T> = Rc<RefCell<Vec<T>>>;
+/// A CPU buffer: `len` values from `offset` of shared, mutable storage (a plan and a parameter
+/// store may hold the same one; a view of an arena shares the arena's storage).
+#[derive(Clone, Debug)]
+pub struct CpuBuffer<T> {
+    storage: Rc<RefCell<Vec<T>>>,
+    offset: usize,
+    len: usize,
+}
+
+impl<T> CpuBuffer<T> {
+    fn values(&self) -> Ref<'_, [T]> {
+        Ref::map(self.storage.borrow(), |v| &v[self.offset..self.offset + self.len])
+    }
+
+    fn values_mut(&self) -> RefMut<'_, [T]> {
+        RefMut::map(self.storage.borrow_mut(), |v| {
+            &mut v[self.offset..self.offset + self.len]
+        })
+    }
+}
 
 /// A prepared CPU launch: the kernel, its params and its buffers.
 pub struct CpuLaunch<T> {
@@ -66,15 +84,32 @@ impl<T: Element> Backend for CpuBackend<T> {
     }
 
     fn alloc(&self, len: usize, _name: &str) -> Result<Self::Buffer> {
-        Ok(Rc::new(RefCell::new(vec![T::zero(); len])))
+        Ok(CpuBuffer {
+            storage: Rc::new(RefCell::new(vec![T::zero(); len])),
+            offset: 0,
+            len,
+        })
     }
 
     fn len(&self, buffer: &Self::Buffer) -> usize {
-        buffer.borrow().len()
+        buffer.len
+    }
+
+    fn view_alignment(&self) -> usize {
+        1
+    }
+
+    fn view(&self, buffer: &Self::Buffer, offset: usize, len: usize) -> Result<Self::Buffer> {
+        super::check_view(self, buffer.len, offset, len)?;
+        Ok(CpuBuffer {
+            storage: Rc::clone(&buffer.storage),
+            offset: buffer.offset + offset,
+            len,
+        })
     }
 
     fn upload(&self, buffer: &Self::Buffer, data: &[T]) -> Result<()> {
-        let mut b = buffer.borrow_mut();
+        let mut b = buffer.values_mut();
         if b.len() != data.len() {
             return Err(Error::Length {
                 what: "upload".into(),
@@ -87,18 +122,19 @@ impl<T: Element> Backend for CpuBackend<T> {
     }
 
     fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&Self::Buffer]) -> Result<Self::Launch> {
-        let lens: Vec<usize> = buffers.iter().map(|b| b.borrow().len()).collect();
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
         kernel.check_buffers(&params, &lens)?;
-        // A buffer the kernel writes must not also be bound elsewhere (reads may repeat).
+        // A buffer the kernel writes must not share storage with any other binding (reads may
+        // repeat): a launch borrows each binding's storage on its own.
         for (i, b) in kernel.bindings(&params).iter().enumerate() {
             if b.write
                 && buffers
                     .iter()
                     .enumerate()
-                    .any(|(j, o)| j != i && Rc::ptr_eq(buffers[i], o))
+                    .any(|(j, o)| j != i && Rc::ptr_eq(&buffers[i].storage, &o.storage))
             {
                 return Err(Error::Graph(format!(
-                    "kernel {}: the buffer bound as `{}` is bound twice",
+                    "kernel {}: the buffer bound as `{}` shares its storage with another binding",
                     kernel.name(),
                     b.role
                 )));
@@ -107,12 +143,12 @@ impl<T: Element> Backend for CpuBackend<T> {
         Ok(CpuLaunch {
             kernel,
             params,
-            buffers: buffers.iter().map(|b| Rc::clone(b)).collect(),
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
         })
     }
 
     fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()> {
-        let lens: Vec<usize> = launch.buffers.iter().map(|b| b.borrow().len()).collect();
+        let lens: Vec<usize> = launch.buffers.iter().map(|b| b.len).collect();
         launch.kernel.check_buffers(&params, &lens)?;
         launch.params = params;
         Ok(())
@@ -122,7 +158,7 @@ impl<T: Element> Backend for CpuBackend<T> {
         for l in launches {
             execute(l);
         }
-        Ok(read.iter().map(|b| b.borrow().clone()).collect())
+        Ok(read.iter().map(|b| b.values().to_vec()).collect())
     }
 
     fn submissions(&self) -> u64 {
@@ -298,8 +334,8 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
     let s = |i: usize| c::<T>(p.scalars[i]);
     // Inputs are borrowed shared and outputs mutably: `prepare` refused binding a written buffer
     // anywhere else, so the borrows never overlap.
-    let inp = |i: usize| l.buffers[i].borrow();
-    let out = |i: usize| l.buffers[i].borrow_mut();
+    let inp = |i: usize| l.buffers[i].values();
+    let out = |i: usize| l.buffers[i].values_mut();
     match l.kernel {
         Kernel::Unary(op) => {
             let x = inp(0);

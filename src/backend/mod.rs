@@ -346,6 +346,20 @@ pub fn wall_time<B: Backend>(backend: &B, launches: &[B::Launch], reps: usize) -
     Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
 }
 
+/// Checks that `len` values from `offset` lie inside a buffer of `parent` values, at an offset the
+/// backend can bind.
+fn check_view<B: Backend>(backend: &B, parent: usize, offset: usize, len: usize) -> Result<()> {
+    let align = backend.view_alignment();
+    if offset % align != 0 || offset.checked_add(len).is_none_or(|end| end > parent) {
+        return Err(Error::invalid(
+            "buffer view",
+            format!("{len} values from offset {offset}"),
+            format!("a range inside the buffer's {parent} values, starting at a multiple of {align}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A device that stores tensors and runs kernels. Kept narrow on purpose: everything above it
 /// (graphs, autodiff, plans, training) is written once against this trait.
 ///
@@ -371,6 +385,25 @@ pub trait Backend: Clone {
 
     /// The number of values a buffer holds.
     fn len(&self, buffer: &Self::Buffer) -> usize;
+
+    /// The multiple of values a view's offset must be (the GPU binds storage at aligned offsets).
+    fn view_alignment(&self) -> usize;
+
+    /// A buffer of `len` values of `buffer` from `offset` on, sharing its storage: how one
+    /// arena holds many tensors, so that one launch can update them all. `offset` must be a
+    /// multiple of [`Backend::view_alignment`].
+    ///
+    /// ```
+    /// use shadergrad::backend::{cpu::CpuBackend, Backend};
+    /// let cpu = CpuBackend::<f32>::new();
+    /// let arena = cpu.alloc(6, "arena")?;
+    /// let tail = cpu.view(&arena, 4, 2)?;
+    /// cpu.upload(&tail, &[7.0, 8.0])?;
+    /// assert_eq!(cpu.download(&[&arena])?[0], vec![0.0, 0.0, 0.0, 0.0, 7.0, 8.0]);
+    /// assert!(cpu.view(&arena, 5, 2).is_err());
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    fn view(&self, buffer: &Self::Buffer, offset: usize, len: usize) -> Result<Self::Buffer>;
 
     /// Writes `data` into `buffer` (the lengths must agree). On the GPU the write is staged and
     /// lands before the next [`Backend::run`]'s work.

@@ -47,18 +47,36 @@ pub enum MatmulKernels {
     Blocked,
 }
 
-/// A GPU tensor's storage: a storage buffer and the number of f32 values it holds.
+/// A GPU tensor's storage: `len` f32 values from byte `offset` of a storage buffer (0 unless
+/// the tensor is a view of an arena).
 #[derive(Clone, Debug)]
 pub struct GpuBuffer {
     buffer: wgpu::Buffer,
+    offset: u64,
     len: usize,
     name: Arc<str>,
 }
 
 impl GpuBuffer {
-    /// The underlying wgpu buffer.
+    /// The underlying wgpu buffer (this tensor starts at [`GpuBuffer::offset`] in it).
     pub fn raw(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// Where this tensor starts in [`GpuBuffer::raw`], in bytes.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The binding of this tensor, padded to whole vec4s like every buffer (views are placed
+    /// at offsets of at least 16 bytes, so the padding stays inside their own slot).
+    fn binding(&self) -> wgpu::BindingResource<'_> {
+        let size = (self.len as u64 * 4).div_ceil(16).max(1) * 16;
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(size),
+        })
     }
 }
 
@@ -371,6 +389,7 @@ impl Backend for WgpuBackend {
         )?;
         Ok(GpuBuffer {
             buffer,
+            offset: 0,
             len,
             name: name.into(),
         })
@@ -378,6 +397,20 @@ impl Backend for WgpuBackend {
 
     fn len(&self, buffer: &GpuBuffer) -> usize {
         buffer.len
+    }
+
+    fn view_alignment(&self) -> usize {
+        (self.ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
+    }
+
+    fn view(&self, buffer: &GpuBuffer, offset: usize, len: usize) -> Result<GpuBuffer> {
+        super::check_view(self, buffer.len, offset, len)?;
+        Ok(GpuBuffer {
+            buffer: buffer.buffer.clone(),
+            offset: buffer.offset + offset as u64 * 4,
+            len,
+            name: buffer.name.clone(),
+        })
     }
 
     fn upload(&self, buffer: &GpuBuffer, data: &[f32]) -> Result<()> {
@@ -392,7 +425,7 @@ impl Backend for WgpuBackend {
         if !data.is_empty() {
             self.ctx
                 .queue
-                .write_buffer(&buffer.buffer, 0, bytemuck::cast_slice(data));
+                .write_buffer(&buffer.buffer, buffer.offset, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -432,13 +465,13 @@ impl Backend for WgpuBackend {
                     }];
                     for &(slot, _, which) in &d.bindings {
                         let buffer = match (which, &scratch) {
-                            (Slot::Arg(i), _) => &buffers[i].buffer,
-                            (Slot::Scratch, Some(s)) => &s.buffer,
+                            (Slot::Arg(i), _) => buffers[i],
+                            (Slot::Scratch, Some(s)) => s,
                             (Slot::Scratch, None) => unreachable!("launch plans with scratch bindings allocate it"),
                         };
                         entries.push(wgpu::BindGroupEntry {
                             binding: slot,
-                            resource: buffer.as_entire_binding(),
+                            resource: buffer.binding(),
                         });
                     }
                     device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -509,7 +542,7 @@ impl Backend for WgpuBackend {
                 if let Some(staging) = &staging {
                     for (b, &(offset, len)) in read.iter().zip(&parts) {
                         if len > 0 {
-                            encoder.copy_buffer_to_buffer(&b.buffer, 0, staging, offset, len as u64 * 4);
+                            encoder.copy_buffer_to_buffer(&b.buffer, b.offset, staging, offset, len as u64 * 4);
                         }
                     }
                 }
