@@ -149,7 +149,7 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
     let grad = |op: Op, inputs: &[&Tensor], like: &Tensor| Tensor::grad_node(g, op, inputs, like);
 
     Ok(match &node.op {
-        Op::Input | Op::Param | Op::Constant | Op::Detach => vec![None; x.len()],
+        Op::Input | Op::Param | Op::Constant | Op::Detach | Op::UnpackBytes(_) => vec![None; x.len()],
         Op::Unary(UnaryOp::Identity | UnaryOp::AddScalar(_)) => vec![Some(dy.clone())],
         Op::Unary(UnaryOp::Neg) => vec![Some(-dy)],
         Op::Unary(UnaryOp::Scale(c)) => vec![Some(dy.scale(*c))],

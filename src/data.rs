@@ -286,6 +286,18 @@ impl Digits {
             y.push(T::from_f64(self.labels[i] as f64));
         }
     }
+
+    /// The images and labels of the examples at `indices`, as they are stored: bytes (for a
+    /// [`crate::Graph::byte_input`]).
+    pub fn batch_bytes_into(&self, indices: &[usize], x: &mut Vec<u8>, y: &mut Vec<u8>) {
+        let f = self.features();
+        x.clear();
+        y.clear();
+        for &i in indices {
+            x.extend_from_slice(&self.images[i * f..(i + 1) * f]);
+            y.push(self.labels[i]);
+        }
+    }
 }
 
 /// The order of one epoch: a seeded shuffle of `0..n`, a function of `(seed, epoch)` alone, so

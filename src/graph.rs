@@ -52,6 +52,8 @@ pub enum Op {
     Mse,
     /// A copy that stops gradients.
     Detach,
+    /// `scale · byte` of bytes fed packed four to an element (see [`Graph::byte_input`]).
+    UnpackBytes(f64),
     /// `dx` of a unary op from `[x, y, dy]`.
     UnaryGrad(UnaryOp),
     /// `da` or `db` of a binary op from `[a, b, dc]`.
@@ -264,6 +266,30 @@ impl Graph {
     #[track_caller]
     pub fn input(&self, name: &str, shape: impl Into<Shape>) -> Tensor {
         self.leaf(Op::Input, name, shape.into(), None, Location::caller())
+    }
+
+    /// Data fed as bytes (8-bit pixels, class labels) and used as `scale · byte`: a quarter of
+    /// the upload of f32 values. Feed it with [`crate::Plan::set_input_bytes`]; the bytes
+    /// travel packed in an input named `"{name} bytes"` and are spread on the device.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, Plan, ParamStore, backend::cpu::CpuBackend};
+    /// let g = Graph::new();
+    /// let pixels = g.byte_input("pixels", [2, 3], 1.0 / 255.0);
+    /// let total = pixels.sum();
+    /// let cpu = CpuBackend::<f64>::new();
+    /// let mut plan = Plan::compile(&cpu, &g, &[&total], &mut ParamStore::new(&cpu))?;
+    /// plan.set_input_bytes(&pixels, &[255, 0, 51, 0, 102, 255])?;
+    /// assert!((plan.run()?.scalar(&total)? - 2.6).abs() < 1e-12);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn byte_input(&self, name: &str, shape: impl Into<Shape>, scale: f64) -> Tensor {
+        let shape = shape.into();
+        let words = Shape::from([shape.len().div_ceil(4)]);
+        let packed = self.leaf(Op::Input, &format!("{name} bytes"), words, None, Location::caller());
+        self.push(Op::UnpackBytes(scale), vec![packed.id], Ok(shape), None)
+            .named(name)
     }
 
     /// A trainable parameter with its initial values; it lives in the plan's

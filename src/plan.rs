@@ -1013,6 +1013,28 @@ impl<B: Backend> Plan<B> {
         Ok(())
     }
 
+    /// Uploads bytes for a [`Graph::byte_input`] (`t` is the tensor it returned), packed four to
+    /// an element: the device spreads them to numbers.
+    pub fn set_input_bytes(&mut self, t: &Tensor, bytes: &[u8]) -> Result<()> {
+        if !self.graph.same(t.graph()) || !matches!(t.op(), Op::UnpackBytes(_)) {
+            return Err(Error::Graph(format!(
+                "`{}` is not a byte input of the graph this plan runs (see Graph::byte_input)",
+                t.name()
+            )));
+        }
+        if bytes.len() != t.shape().len() {
+            return Err(Error::Length {
+                what: format!("bytes for input `{}` of shape {}", t.name(), t.shape()),
+                expected: t.shape().len(),
+                got: bytes.len(),
+            });
+        }
+        let mut words = Vec::with_capacity(bytes.len().div_ceil(4));
+        crate::backend::pack_bytes(bytes, &mut words);
+        let packed = self.graph.tensor(self.graph.node(t.id()).inputs[0]);
+        self.set_input(&packed, &words)
+    }
+
     /// Uploads f64 data for an input, converting to the backend's number type.
     pub fn set_input_f64(&mut self, t: &Tensor, data: &[f64]) -> Result<()> {
         let converted: Vec<B::Elem> = data.iter().map(|&v| B::Elem::from_f64(v)).collect();
@@ -1124,6 +1146,7 @@ fn kernel_for(nodes: &[Node], id: NodeId, op: &Op) -> (Kernel, Params) {
     match *op {
         Op::Unary(u) => (Kernel::Unary(u), flat),
         Op::Detach => (Kernel::Unary(UnaryOp::Identity), flat),
+        Op::UnpackBytes(scale) => (Kernel::UnpackBytes, flat.with_scalars(&[scale])),
         Op::Binary(b) => (Kernel::Binary(b), flat),
         Op::UnaryGrad(u) => (Kernel::UnaryGrad(u), flat),
         Op::BinaryGrad(b, w) => (Kernel::BinaryGrad(b, w), flat),

@@ -15,7 +15,7 @@ mod common;
 use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::{MatmulKernels, WgpuBackend};
-use shadergrad::backend::{Kernel, Params};
+use shadergrad::backend::{pack_bytes, Backend, Element, Kernel, Params};
 use shadergrad::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
 
 const ELEMENTWISE: (f64, f64) = (1e-6, 2e-5);
@@ -533,4 +533,55 @@ fn jobs_past_65535_workgroups_fold_into_a_second_grid_dimension() {
         SUMS,
         Some(scale),
     );
+}
+
+fn unpack_on<B: Backend>(b: &B, bytes: &[u8], scale: f64) -> Vec<f64> {
+    let mut words = Vec::new();
+    pack_bytes(bytes, &mut words);
+    let packed = b.alloc(words.len(), "bytes").unwrap();
+    b.upload(&packed, &words).unwrap();
+    let y = b.alloc(bytes.len(), "y").unwrap();
+    let p = Params::dims(&[bytes.len() as u32]).with_scalars(&[scale]);
+    let launch = b.prepare(Kernel::UnpackBytes, p, &[&packed, &y]).unwrap();
+    let out = b.run(&[launch], &[&y]).unwrap().remove(0);
+    out.into_iter().map(Element::as_f64).collect()
+}
+
+#[test]
+fn bytes_unpack_to_the_same_numbers_on_both_backends() {
+    // Every byte value, at lengths that end mid-word; scale 1 must give the bytes exactly.
+    let mut rng = Rng::new(9);
+    for n in LENGTHS.into_iter().chain([2, 3, 4, 5, 256]) {
+        let bytes: Vec<u8> = (0..n)
+            .map(|i| {
+                if i < 256 {
+                    i as u8
+                } else {
+                    (rng.next_u64() & 0xff) as u8
+                }
+            })
+            .collect();
+        let exact: Vec<f64> = bytes.iter().map(|&b| b as f64).collect();
+        assert_eq!(unpack_on(&gpu(), &bytes, 1.0), exact, "gpu n={n}");
+        assert_eq!(
+            unpack_on(&CpuBackend::<f32>::new(), &bytes, 1.0),
+            exact,
+            "cpu f32 n={n}"
+        );
+        assert_eq!(
+            unpack_on(&CpuBackend::<f64>::new(), &bytes, 1.0),
+            exact,
+            "cpu f64 n={n}"
+        );
+        let want = unpack_on(&CpuBackend::<f64>::new(), &bytes, 1.0 / 255.0);
+        let got = unpack_on(&gpu(), &bytes, 1.0 / 255.0);
+        assert_close(
+            &format!("unpack /255 n={n}"),
+            &got,
+            &want,
+            ELEMENTWISE.0,
+            ELEMENTWISE.1,
+            None,
+        );
+    }
 }

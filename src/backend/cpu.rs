@@ -449,6 +449,13 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             out(3)[0] = loss;
             softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(4));
         }
+        Kernel::UnpackBytes => {
+            let words = inp(0);
+            for (i, y) in out(1).iter_mut().enumerate() {
+                let byte = (words[i / 4].to_word() >> (8 * (i % 4))) & 0xff;
+                *y = c::<T>(byte as f64) * s(0);
+            }
+        }
         Kernel::Mse => {
             let (pred, target) = (inp(0), inp(1));
             let sum: T = pred.iter().zip(target.iter()).map(|(&p, &t)| (p - t) * (p - t)).sum();

@@ -30,6 +30,10 @@ pub trait Element:
     fn from_f64(v: f64) -> Self;
     /// The value as f64 (exact for both types).
     fn as_f64(self) -> f64;
+    /// An element holding a 32-bit word of packed bytes (see [`pack_bytes`]).
+    fn from_word(word: u32) -> Self;
+    /// The word an element made by [`Element::from_word`] holds.
+    fn to_word(self) -> u32;
 }
 
 impl Element for f32 {
@@ -38,6 +42,13 @@ impl Element for f32 {
     }
     fn as_f64(self) -> f64 {
         self as f64
+    }
+    /// The word's bits: a GPU kernel reads the buffer as `array<u32>`.
+    fn from_word(word: u32) -> Self {
+        f32::from_bits(word)
+    }
+    fn to_word(self) -> u32 {
+        self.to_bits()
     }
 }
 
@@ -48,6 +59,32 @@ impl Element for f64 {
     fn as_f64(self) -> f64 {
         self
     }
+    /// The word's value (exact: every u32 is an f64).
+    fn from_word(word: u32) -> Self {
+        word as f64
+    }
+    fn to_word(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Packs bytes four to an element, little-endian (the last word padded with zeros), for a
+/// [`Kernel::UnpackBytes`] launch: a batch of 8-bit pixels travels to the device in a quarter of
+/// the bytes f32 values take.
+///
+/// ```
+/// use shadergrad::backend::{pack_bytes, Element};
+/// let mut words: Vec<f32> = Vec::new();
+/// pack_bytes(&[1, 2, 3, 4, 255], &mut words);
+/// assert_eq!(words.iter().map(|w| w.to_word()).collect::<Vec<_>>(), [0x0403_0201, 0xff]);
+/// ```
+pub fn pack_bytes<E: Element>(bytes: &[u8], out: &mut Vec<E>) {
+    out.clear();
+    out.extend(bytes.chunks(4).map(|c| {
+        let mut word = [0u8; 4];
+        word[..c.len()].copy_from_slice(c);
+        E::from_word(u32::from_le_bytes(word))
+    }));
 }
 
 /// A kernel of the kernel set: which computation a launch runs. Sizes come with [`Params`].
@@ -92,6 +129,9 @@ pub enum Kernel {
     /// Both at once, for a training step: the mean loss and `dlogits` from the logits, labels and
     /// `dloss`, without keeping the probabilities; dims `[rows, cols]`.
     SoftmaxCeFused,
+    /// `y[i] = scale · byte i` of bytes packed four to an element by [`pack_bytes`]; dims `[n]`;
+    /// scalars `[scale]`.
+    UnpackBytes,
     /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
     Mse,
     /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
@@ -236,6 +276,7 @@ impl Kernel {
                 write(4, "loss", 1),
                 write(7, "dlogits", rows * cols),
             ],
+            Kernel::UnpackBytes => vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
             Kernel::Mse => vec![read(1, "pred", n), read(2, "target", n), write(4, "loss", 1)],
             Kernel::MseGrad => vec![
                 read(1, "pred", n),

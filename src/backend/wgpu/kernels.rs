@@ -101,6 +101,7 @@ pub fn pipeline_key(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> P
         Kernel::SoftmaxCe => (ShaderFile::Loss, "softmax_ce_forward", vec![]),
         Kernel::SoftmaxCeGrad => (ShaderFile::Loss, "softmax_ce_backward", vec![]),
         Kernel::SoftmaxCeFused => (ShaderFile::Loss, "softmax_ce_fused", vec![]),
+        Kernel::UnpackBytes => (ShaderFile::Data, "unpack_bytes", vec![]),
         Kernel::Mse => (ShaderFile::Loss, "mse_forward", vec![]),
         Kernel::MseGrad => (ShaderFile::Loss, "mse_backward", vec![]),
         Kernel::Sgd => (ShaderFile::Optim, "sgd", vec![]),
@@ -170,7 +171,8 @@ pub fn workgroups(kernel: &Kernel, p: &Params, key: &PipelineKey) -> Result<[u32
         | Kernel::BinaryGrad(..)
         | Kernel::Sgd
         | Kernel::Momentum
-        | Kernel::Adam => one_per(d(0), 1024),
+        | Kernel::Adam
+        | Kernel::UnpackBytes => one_per(d(0), 1024),
         Kernel::MseGrad => one_per(d(0), 256),
         Kernel::BiasAdd | Kernel::RowMaxGrad | Kernel::Broadcast(_) | Kernel::SoftmaxCeGrad => {
             one_per(d(0) * d(1), 256)

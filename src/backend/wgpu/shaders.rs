@@ -11,6 +11,7 @@ pub enum ShaderFile {
     Reduce,
     Loss,
     Optim,
+    Data,
     Roof,
 }
 
@@ -18,7 +19,7 @@ const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl ShaderFile {
     /// Every shader file.
-    pub const ALL: [ShaderFile; 8] = [
+    pub const ALL: [ShaderFile; 9] = [
         ShaderFile::Unary,
         ShaderFile::Binary,
         ShaderFile::Matmul,
@@ -26,6 +27,7 @@ impl ShaderFile {
         ShaderFile::Reduce,
         ShaderFile::Loss,
         ShaderFile::Optim,
+        ShaderFile::Data,
         ShaderFile::Roof,
     ];
 
@@ -39,6 +41,7 @@ impl ShaderFile {
             ShaderFile::Reduce => "reduce.wgsl",
             ShaderFile::Loss => "loss.wgsl",
             ShaderFile::Optim => "optim.wgsl",
+            ShaderFile::Data => "data.wgsl",
             ShaderFile::Roof => "roof.wgsl",
         }
     }
@@ -52,6 +55,7 @@ impl ShaderFile {
             ShaderFile::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             ShaderFile::Loss => include_str!("../../../shaders/loss.wgsl"),
             ShaderFile::Optim => include_str!("../../../shaders/optim.wgsl"),
+            ShaderFile::Data => include_str!("../../../shaders/data.wgsl"),
             ShaderFile::Roof => include_str!("../../../shaders/roof.wgsl"),
         }
     }
