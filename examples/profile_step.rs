@@ -1,7 +1,11 @@
-//! Where a training step's time goes: each kernel of a 784-512-10 step plan (forward, backward,
-//! SGD update) timed on its own on the best device, GPU timestamps where the adapter has them.
+//! Where a training step's time goes: the wall time of its phases (upload the batch, run and read
+//! the loss back, run without reading back), then each kernel of a 784-512-10 step plan (forward,
+//! backward, SGD update) timed on its own on the best device, GPU timestamps where the adapter
+//! has them.
 //!
 //! Run: `cargo run --release --example profile_step -- [batch]` (default 512)
+
+use std::time::Instant;
 
 use shadergrad::backend::Backend;
 use shadergrad::nn::{Activation, Init, Mlp};
@@ -19,20 +23,54 @@ fn main() -> shadergrad::Result<()> {
 fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
     let mlp = Mlp::new(&[784, 512, 10], Activation::Relu)?;
     let g = Graph::new();
-    let x = g.input("x", [batch, 784]);
-    let labels = g.input("labels", [batch]);
+    let x = g.byte_input("x", [batch, 784], 1.0 / 255.0);
+    let labels = g.byte_input("labels", [batch], 1.0);
     let layers = mlp.layers(&g, Init::KaimingUniform, 0);
     let loss = mlp.forward(&layers, &x).softmax_cross_entropy(&labels);
     let grads = g.backward(&loss)?;
     let params: Vec<_> = layers.iter().flat_map(|l| [l.weight.clone(), l.bias.clone()]).collect();
     let step = Optimizer::sgd(0.05).minimize(&g, &grads, &params)?;
     let mut plan = Plan::compile(backend, &g, &[&loss, &step], &mut ParamStore::new(backend))?;
-    plan.set_input_f64(&x, &vec![0.5; batch * 784])?;
-    plan.set_input_f64(&labels, &vec![3.0; batch])?;
+    let pixels: Vec<u8> = (0..batch * 784).map(|i| (i * 7 % 256) as u8).collect();
+    let classes: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+    plan.set_input_bytes(&x, &pixels)?;
+    plan.set_input_bytes(&labels, &classes)?;
     plan.run()?;
 
     println!("{} at batch {batch} on {}", mlp.describe(), backend.describe());
     println!("plan: {}", plan.report());
+    let reps = 200;
+    let mean_us = |f: &mut dyn FnMut() -> shadergrad::Result<()>| -> shadergrad::Result<f64> {
+        for _ in 0..20 {
+            f()?;
+        }
+        backend.synchronize()?;
+        let start = Instant::now();
+        for _ in 0..reps {
+            f()?;
+        }
+        backend.synchronize()?;
+        Ok(start.elapsed().as_secs_f64() / reps as f64 * 1e6)
+    };
+    let upload = mean_us(&mut || {
+        plan.set_input_bytes(&x, &pixels)?;
+        plan.set_input_bytes(&labels, &classes)
+    })?;
+    let whole = mean_us(&mut || {
+        plan.set_input_bytes(&x, &pixels)?;
+        plan.set_input_bytes(&labels, &classes)?;
+        plan.run().map(drop)
+    })?;
+    let read = mean_us(&mut || plan.run().map(drop))?;
+    let pipelined = mean_us(&mut || plan.run_without_readback())?;
+    let empty = mean_us(&mut || {
+        backend.run(&[], &[])?;
+        backend.synchronize()
+    })?;
+    let one_value = mean_us(&mut || plan.read(&loss).map(drop))?;
+    println!("wall per step: upload + run + read loss {whole:.1} µs; run + read loss {read:.1} µs;");
+    println!("  fixed costs: an empty submit and wait {empty:.1} µs, reading one value back {one_value:.1} µs;");
+    println!("  run without readback, steps queued back to back {pipelined:.1} µs; upload alone {upload:.1} µs");
     let (whole, timing) = backend.time(plan.launches(), 20)?;
     println!("all kernels: {:.1} µs ({})", whole * 1e6, timing.name());
     let nodes = g.nodes();

@@ -7,7 +7,8 @@
 //
 // Two tile sizes: 64×64 (4×4 of C per invocation) for small products, 128×128 (8×8) for big
 // ones. Each step along k stages a slice of op(a) and op(b) in workgroup memory, k-major, so an
-// invocation reads whole vec4s of both, and keeps its block of C in named vec4 registers: naga
+// invocation reads whole vec4s of both (the next slice's global loads are issued before this
+// slice's products, so their latency hides behind the arithmetic), and keeps its block of C in named vec4 registers: naga
 // writes WGSL loops as loops drivers do not unroll, and an accumulator array indexed in one
 // lives in slow local memory (measured on an H100: 100× slower than these registers).
 
@@ -59,6 +60,35 @@ fn tile_b_element(e: u32, cols: u32, depth: u32) -> vec2<u32> {
     return vec2<u32>(e % cols, e / cols);
 }
 
+// The four elements of a `rows`×`depth` slice of op(a) from (row0, k0) that invocation t stages
+// (steps t·4 .. t·4+3), and the same of op(b) from (k0, col0). Zeros outside the matrix or past
+// `k_end`, so fetching the slice after the last one is harmless.
+fn fetch_a(row0: u32, k0: u32, t: u32, rows: u32, depth: u32, k_end: u32) -> vec4<f32> {
+    let e0 = tile_a_element(t * 4u, rows, depth);
+    let e1 = tile_a_element(t * 4u + 1u, rows, depth);
+    let e2 = tile_a_element(t * 4u + 2u, rows, depth);
+    let e3 = tile_a_element(t * 4u + 3u, rows, depth);
+    return vec4<f32>(
+        a_at(row0 + e0.x, k0 + e0.y, k_end),
+        a_at(row0 + e1.x, k0 + e1.y, k_end),
+        a_at(row0 + e2.x, k0 + e2.y, k_end),
+        a_at(row0 + e3.x, k0 + e3.y, k_end),
+    );
+}
+
+fn fetch_b(col0: u32, k0: u32, t: u32, cols: u32, depth: u32, k_end: u32) -> vec4<f32> {
+    let e0 = tile_b_element(t * 4u, cols, depth);
+    let e1 = tile_b_element(t * 4u + 1u, cols, depth);
+    let e2 = tile_b_element(t * 4u + 2u, cols, depth);
+    let e3 = tile_b_element(t * 4u + 3u, cols, depth);
+    return vec4<f32>(
+        b_at(k0 + e0.y, col0 + e0.x, k_end),
+        b_at(k0 + e1.y, col0 + e1.x, k_end),
+        b_at(k0 + e2.y, col0 + e2.x, k_end),
+        b_at(k0 + e3.y, col0 + e3.x, k_end),
+    );
+}
+
 // The bias of columns j..j+4 (0 past the edge). Only the *_bias entry points call it, so the
 // others do not bind a bias buffer.
 fn bias4(j: u32) -> vec4<f32> {
@@ -100,21 +130,32 @@ struct Small {
     r3: vec4<f32>,
 }
 
+// Stores staging step e's element of op(a) and of op(b) in the tiles, k-major.
+fn put_small(e: u32, x: f32, y: f32) {
+    let ea = tile_a_element(e, 64u, 16u);
+    a_small[ea.y * 16u + ea.x / 4u][ea.x % 4u] = x;
+    let eb = tile_b_element(e, 64u, 16u);
+    b_small[eb.y * 16u + eb.x / 4u][eb.x % 4u] = y;
+}
+
 // The block of op(a)·op(b) over k in [k_begin, k_end).
 fn small_product(wid: vec3<u32>, lid: vec3<u32>, k_begin: u32, k_end: u32) -> Small {
     let row0 = wid.y * 64u;
     let col0 = wid.x * 64u;
     let t = lid.y * 16u + lid.x;
     var acc: Small;
+    // Double buffered through registers: the next slice's loads are in flight while this one
+    // is multiplied.
+    var next_a = fetch_a(row0, k_begin, t, 64u, 16u, k_end);
+    var next_b = fetch_b(col0, k_begin, t, 64u, 16u, k_end);
     for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = t * 4u + l;
-            let ea = tile_a_element(e, 64u, 16u);
-            a_small[ea.y * 16u + ea.x / 4u][ea.x % 4u] = a_at(row0 + ea.x, k0 + ea.y, k_end);
-            let eb = tile_b_element(e, 64u, 16u);
-            b_small[eb.y * 16u + eb.x / 4u][eb.x % 4u] = b_at(k0 + eb.y, col0 + eb.x, k_end);
-        }
+        put_small(t * 4u, next_a.x, next_b.x);
+        put_small(t * 4u + 1u, next_a.y, next_b.y);
+        put_small(t * 4u + 2u, next_a.z, next_b.z);
+        put_small(t * 4u + 3u, next_a.w, next_b.w);
         workgroupBarrier();
+        next_a = fetch_a(row0, k0 + 16u, t, 64u, 16u, k_end);
+        next_b = fetch_b(col0, k0 + 16u, t, 64u, 16u, k_end);
         for (var kk = 0u; kk < 16u; kk++) {
             let av = a_small[kk * 16u + lid.y];
             let bv = b_small[kk * 16u + lid.x];
@@ -227,20 +268,28 @@ struct Large {
     r7g1: vec4<f32>,
 }
 
+fn put_large(e: u32, x: f32, y: f32) {
+    let ea = tile_a_element(e, 128u, 8u);
+    a_large[ea.y * 32u + ea.x / 4u][ea.x % 4u] = x;
+    let eb = tile_b_element(e, 128u, 8u);
+    b_large[eb.y * 32u + eb.x / 4u][eb.x % 4u] = y;
+}
+
 fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
     let row0 = wid.y * 128u;
     let col0 = wid.x * 128u;
     let t = lid.y * 16u + lid.x;
     var acc: Large;
+    var next_a = fetch_a(row0, 0u, t, 128u, 8u, p.dims.z);
+    var next_b = fetch_b(col0, 0u, t, 128u, 8u, p.dims.z);
     for (var k0 = 0u; k0 < p.dims.z; k0 += 8u) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = t * 4u + l;
-            let ea = tile_a_element(e, 128u, 8u);
-            a_large[ea.y * 32u + ea.x / 4u][ea.x % 4u] = a_at(row0 + ea.x, k0 + ea.y, p.dims.z);
-            let eb = tile_b_element(e, 128u, 8u);
-            b_large[eb.y * 32u + eb.x / 4u][eb.x % 4u] = b_at(k0 + eb.y, col0 + eb.x, p.dims.z);
-        }
+        put_large(t * 4u, next_a.x, next_b.x);
+        put_large(t * 4u + 1u, next_a.y, next_b.y);
+        put_large(t * 4u + 2u, next_a.z, next_b.z);
+        put_large(t * 4u + 3u, next_a.w, next_b.w);
         workgroupBarrier();
+        next_a = fetch_a(row0, k0 + 8u, t, 128u, 8u, p.dims.z);
+        next_b = fetch_b(col0, k0 + 8u, t, 128u, 8u, p.dims.z);
         for (var kk = 0u; kk < 8u; kk++) {
             let a0 = a_large[kk * 32u + lid.y];
             let a1 = a_large[kk * 32u + 16u + lid.y];

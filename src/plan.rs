@@ -426,6 +426,8 @@ pub struct Plan<B: Backend> {
     updates: Vec<UpdateLaunch>,
     report: PlanReport,
     graph: Graph,
+    /// Bytes of the last byte input packed into elements (kept to reuse its memory).
+    packed: Vec<B::Elem>,
 }
 
 /// Buffers of dead values, for later nodes to take. A value gets the smallest free buffer that
@@ -704,6 +706,7 @@ impl<B: Backend> Plan<B> {
             updates: Vec::new(),
             report: PlanReport::default(),
             graph: graph.clone(),
+            packed: Vec::new(),
         };
         let elem = std::mem::size_of::<B::Elem>() as u64;
         let mut values: HashMap<NodeId, B::Buffer> = HashMap::new();
@@ -1029,10 +1032,12 @@ impl<B: Backend> Plan<B> {
                 got: bytes.len(),
             });
         }
-        let mut words = Vec::with_capacity(bytes.len().div_ceil(4));
+        let mut words = std::mem::take(&mut self.packed);
         crate::backend::pack_bytes(bytes, &mut words);
         let packed = self.graph.tensor(self.graph.node(t.id()).inputs[0]);
-        self.set_input(&packed, &words)
+        let result = self.set_input(&packed, &words);
+        self.packed = words;
+        result
     }
 
     /// Uploads f64 data for an input, converting to the backend's number type.

@@ -34,6 +34,22 @@ pub trait Element:
     fn from_word(word: u32) -> Self;
     /// The word an element made by [`Element::from_word`] holds.
     fn to_word(self) -> u32;
+    /// [`pack_bytes`] for this type.
+    fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
+        out.clear();
+        let mut words = bytes.chunks_exact(4);
+        out.extend(
+            words
+                .by_ref()
+                .map(|c| Self::from_word(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        );
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 4];
+            word[..rest.len()].copy_from_slice(rest);
+            out.push(Self::from_word(u32::from_le_bytes(word)));
+        }
+    }
 }
 
 impl Element for f32 {
@@ -49,6 +65,21 @@ impl Element for f32 {
     }
     fn to_word(self) -> u32 {
         self.to_bits()
+    }
+    /// A copy: an f32 holding a word is that word's bits (a batch of pixels is on the hot path).
+    fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
+        if cfg!(target_endian = "big") {
+            out.clear();
+            out.extend(bytes.chunks(4).map(|c| {
+                let mut word = [0u8; 4];
+                word[..c.len()].copy_from_slice(c);
+                f32::from_bits(u32::from_le_bytes(word))
+            }));
+            return;
+        }
+        out.clear();
+        out.resize(bytes.len().div_ceil(4), 0.0);
+        bytemuck::cast_slice_mut::<f32, u8>(out)[..bytes.len()].copy_from_slice(bytes);
     }
 }
 
@@ -79,12 +110,7 @@ impl Element for f64 {
 /// assert_eq!(words.iter().map(|w| w.to_word()).collect::<Vec<_>>(), [0x0403_0201, 0xff]);
 /// ```
 pub fn pack_bytes<E: Element>(bytes: &[u8], out: &mut Vec<E>) {
-    out.clear();
-    out.extend(bytes.chunks(4).map(|c| {
-        let mut word = [0u8; 4];
-        word[..c.len()].copy_from_slice(c);
-        E::from_word(u32::from_le_bytes(word))
-    }));
+    E::pack_bytes(bytes, out)
 }
 
 /// A kernel of the kernel set: which computation a launch runs. Sizes come with [`Params`].
