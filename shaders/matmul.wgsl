@@ -22,15 +22,28 @@ override TA: bool = false;
 override TB: bool = false;
 override ACT: u32 = 0u; // *_bias entry points only: 0 none, 1 relu (Activation in src/op.rs)
 
+// Element (i, kk) of op(a), which must lie inside the matrix.
+fn a_in(i: u32, kk: u32) -> f32 {
+    if (TA) {
+        return a[kk * p.dims.x + i];
+    }
+    return a[i * p.dims.z + kk];
+}
+
+// Element (kk, j) of op(b), which must lie inside the matrix.
+fn b_in(kk: u32, j: u32) -> f32 {
+    if (TB) {
+        return b[j * p.dims.z + kk];
+    }
+    return b[kk * p.dims.y + j];
+}
+
 // Element (i, kk) of op(a), 0 outside the matrix or past `k_end` (the end of a k slice).
 fn a_at(i: u32, kk: u32, k_end: u32) -> f32 {
     if (i >= p.dims.x || kk >= k_end) {
         return 0.0;
     }
-    if (TA) {
-        return a[kk * p.dims.x + i];
-    }
-    return a[i * p.dims.z + kk];
+    return a_in(i, kk);
 }
 
 // Element (kk, j) of op(b), 0 outside the matrix or past `k_end`.
@@ -38,10 +51,7 @@ fn b_at(kk: u32, j: u32, k_end: u32) -> f32 {
     if (kk >= k_end || j >= p.dims.y) {
         return 0.0;
     }
-    if (TB) {
-        return b[j * p.dims.z + kk];
-    }
-    return b[kk * p.dims.y + j];
+    return b_in(kk, j);
 }
 
 // Which element of a `rows`×`depth` tile staging step `e` (0..rows·depth) loads: consecutive
@@ -62,12 +72,21 @@ fn tile_b_element(e: u32, cols: u32, depth: u32) -> vec2<u32> {
 
 // The four elements of a `rows`×`depth` slice of op(a) from (row0, k0) that invocation t stages
 // (steps t·4 .. t·4+3), and the same of op(b) from (k0, col0). Zeros outside the matrix or past
-// `k_end`, so fetching the slice after the last one is harmless.
+// `k_end`, so fetching the slice after the last one is harmless. A slice wholly inside (the
+// same answer for the whole workgroup, so no divergence) skips the per-element checks.
 fn fetch_a(row0: u32, k0: u32, t: u32, rows: u32, depth: u32, k_end: u32) -> vec4<f32> {
     let e0 = tile_a_element(t * 4u, rows, depth);
     let e1 = tile_a_element(t * 4u + 1u, rows, depth);
     let e2 = tile_a_element(t * 4u + 2u, rows, depth);
     let e3 = tile_a_element(t * 4u + 3u, rows, depth);
+    if (row0 + rows <= p.dims.x && k0 + depth <= k_end) {
+        return vec4<f32>(
+            a_in(row0 + e0.x, k0 + e0.y),
+            a_in(row0 + e1.x, k0 + e1.y),
+            a_in(row0 + e2.x, k0 + e2.y),
+            a_in(row0 + e3.x, k0 + e3.y),
+        );
+    }
     return vec4<f32>(
         a_at(row0 + e0.x, k0 + e0.y, k_end),
         a_at(row0 + e1.x, k0 + e1.y, k_end),
@@ -81,6 +100,14 @@ fn fetch_b(col0: u32, k0: u32, t: u32, cols: u32, depth: u32, k_end: u32) -> vec
     let e1 = tile_b_element(t * 4u + 1u, cols, depth);
     let e2 = tile_b_element(t * 4u + 2u, cols, depth);
     let e3 = tile_b_element(t * 4u + 3u, cols, depth);
+    if (col0 + cols <= p.dims.y && k0 + depth <= k_end) {
+        return vec4<f32>(
+            b_in(k0 + e0.y, col0 + e0.x),
+            b_in(k0 + e1.y, col0 + e1.x),
+            b_in(k0 + e2.y, col0 + e2.x),
+            b_in(k0 + e3.y, col0 + e3.x),
+        );
+    }
     return vec4<f32>(
         b_at(k0 + e0.y, col0 + e0.x, k_end),
         b_at(k0 + e1.y, col0 + e1.x, k_end),
@@ -120,8 +147,9 @@ fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
 
 // ---- 64×64 tiles, 16×16 invocations, a 4×4 block each (rows ty·4.., columns tx·4..) --------
 
-var<workgroup> a_small: array<vec4<f32>, 256>; // [16 along k][64 rows / 4]
-var<workgroup> b_small: array<vec4<f32>, 256>; // [16 along k][64 columns / 4]
+// Two buffers of each: a slice is multiplied from one while the next is stored in the other.
+var<workgroup> a_small: array<vec4<f32>, 512>; // [2 buffers][16 along k][64 rows / 4]
+var<workgroup> b_small: array<vec4<f32>, 512>; // [2 buffers][16 along k][64 columns / 4]
 
 struct Small {
     r0: vec4<f32>,
@@ -131,11 +159,19 @@ struct Small {
 }
 
 // Stores staging step e's element of op(a) and of op(b) in the tiles, k-major.
-fn put_small(e: u32, x: f32, y: f32) {
+fn put_small(buffer: u32, e: u32, x: f32, y: f32) {
     let ea = tile_a_element(e, 64u, 16u);
-    a_small[ea.y * 16u + ea.x / 4u][ea.x % 4u] = x;
+    a_small[buffer + ea.y * 16u + ea.x / 4u][ea.x % 4u] = x;
     let eb = tile_b_element(e, 64u, 16u);
-    b_small[eb.y * 16u + eb.x / 4u][eb.x % 4u] = y;
+    b_small[buffer + eb.y * 16u + eb.x / 4u][eb.x % 4u] = y;
+}
+
+// Invocation t's four staging steps of a slice, into the buffer starting at `buffer`.
+fn stage_small(buffer: u32, t: u32, a4: vec4<f32>, b4: vec4<f32>) {
+    put_small(buffer, t * 4u, a4.x, b4.x);
+    put_small(buffer, t * 4u + 1u, a4.y, b4.y);
+    put_small(buffer, t * 4u + 2u, a4.z, b4.z);
+    put_small(buffer, t * 4u + 3u, a4.w, b4.w);
 }
 
 // The block of op(a)·op(b) over k in [k_begin, k_end).
@@ -144,26 +180,25 @@ fn small_product(wid: vec3<u32>, lid: vec3<u32>, k_begin: u32, k_end: u32) -> Sm
     let col0 = wid.x * 64u;
     let t = lid.y * 16u + lid.x;
     var acc: Small;
-    // Double buffered through registers: the next slice's loads are in flight while this one
-    // is multiplied.
-    var next_a = fetch_a(row0, k_begin, t, 64u, 16u, k_end);
-    var next_b = fetch_b(col0, k_begin, t, 64u, 16u, k_end);
+    // Double buffered: the next slice's global loads are in flight while this one is
+    // multiplied, then stored in the other workgroup buffer, so one barrier per slice suffices
+    // (the buffer written was last read before the previous barrier).
+    stage_small(0u, t, fetch_a(row0, k_begin, t, 64u, 16u, k_end), fetch_b(col0, k_begin, t, 64u, 16u, k_end));
+    workgroupBarrier();
+    var current = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
-        put_small(t * 4u, next_a.x, next_b.x);
-        put_small(t * 4u + 1u, next_a.y, next_b.y);
-        put_small(t * 4u + 2u, next_a.z, next_b.z);
-        put_small(t * 4u + 3u, next_a.w, next_b.w);
-        workgroupBarrier();
-        next_a = fetch_a(row0, k0 + 16u, t, 64u, 16u, k_end);
-        next_b = fetch_b(col0, k0 + 16u, t, 64u, 16u, k_end);
+        let next_a = fetch_a(row0, k0 + 16u, t, 64u, 16u, k_end);
+        let next_b = fetch_b(col0, k0 + 16u, t, 64u, 16u, k_end);
         for (var kk = 0u; kk < 16u; kk++) {
-            let av = a_small[kk * 16u + lid.y];
-            let bv = b_small[kk * 16u + lid.x];
+            let av = a_small[current + kk * 16u + lid.y];
+            let bv = b_small[current + kk * 16u + lid.x];
             acc.r0 = fma(vec4<f32>(av.x), bv, acc.r0);
             acc.r1 = fma(vec4<f32>(av.y), bv, acc.r1);
             acc.r2 = fma(vec4<f32>(av.z), bv, acc.r2);
             acc.r3 = fma(vec4<f32>(av.w), bv, acc.r3);
         }
+        current = 256u - current;
+        stage_small(current, t, next_a, next_b);
         workgroupBarrier();
     }
     return acc;
@@ -245,8 +280,8 @@ fn split_reduce_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // ---- 128×128 tiles, 16×16 invocations, an 8×8 block each: rows ty·4.. and 64 + ty·4..,
 // columns tx·4.. and 64 + tx·4.., so neighbouring invocations read neighbouring vec4s -------
 
-var<workgroup> a_large: array<vec4<f32>, 256>; // [8 along k][128 rows / 4]
-var<workgroup> b_large: array<vec4<f32>, 256>; // [8 along k][128 columns / 4]
+var<workgroup> a_large: array<vec4<f32>, 512>; // [2 buffers][8 along k][128 rows / 4]
+var<workgroup> b_large: array<vec4<f32>, 512>; // [2 buffers][8 along k][128 columns / 4]
 
 // Row r of the block (r0..r3 from ty·4, r4..r7 from 64 + ty·4), column groups g0 and g1.
 struct Large {
@@ -268,11 +303,18 @@ struct Large {
     r7g1: vec4<f32>,
 }
 
-fn put_large(e: u32, x: f32, y: f32) {
+fn put_large(buffer: u32, e: u32, x: f32, y: f32) {
     let ea = tile_a_element(e, 128u, 8u);
-    a_large[ea.y * 32u + ea.x / 4u][ea.x % 4u] = x;
+    a_large[buffer + ea.y * 32u + ea.x / 4u][ea.x % 4u] = x;
     let eb = tile_b_element(e, 128u, 8u);
-    b_large[eb.y * 32u + eb.x / 4u][eb.x % 4u] = y;
+    b_large[buffer + eb.y * 32u + eb.x / 4u][eb.x % 4u] = y;
+}
+
+fn stage_large(buffer: u32, t: u32, a4: vec4<f32>, b4: vec4<f32>) {
+    put_large(buffer, t * 4u, a4.x, b4.x);
+    put_large(buffer, t * 4u + 1u, a4.y, b4.y);
+    put_large(buffer, t * 4u + 2u, a4.z, b4.z);
+    put_large(buffer, t * 4u + 3u, a4.w, b4.w);
 }
 
 fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
@@ -280,21 +322,17 @@ fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
     let col0 = wid.x * 128u;
     let t = lid.y * 16u + lid.x;
     var acc: Large;
-    var next_a = fetch_a(row0, 0u, t, 128u, 8u, p.dims.z);
-    var next_b = fetch_b(col0, 0u, t, 128u, 8u, p.dims.z);
+    stage_large(0u, t, fetch_a(row0, 0u, t, 128u, 8u, p.dims.z), fetch_b(col0, 0u, t, 128u, 8u, p.dims.z));
+    workgroupBarrier();
+    var current = 0u;
     for (var k0 = 0u; k0 < p.dims.z; k0 += 8u) {
-        put_large(t * 4u, next_a.x, next_b.x);
-        put_large(t * 4u + 1u, next_a.y, next_b.y);
-        put_large(t * 4u + 2u, next_a.z, next_b.z);
-        put_large(t * 4u + 3u, next_a.w, next_b.w);
-        workgroupBarrier();
-        next_a = fetch_a(row0, k0 + 8u, t, 128u, 8u, p.dims.z);
-        next_b = fetch_b(col0, k0 + 8u, t, 128u, 8u, p.dims.z);
+        let next_a = fetch_a(row0, k0 + 8u, t, 128u, 8u, p.dims.z);
+        let next_b = fetch_b(col0, k0 + 8u, t, 128u, 8u, p.dims.z);
         for (var kk = 0u; kk < 8u; kk++) {
-            let a0 = a_large[kk * 32u + lid.y];
-            let a1 = a_large[kk * 32u + 16u + lid.y];
-            let b0 = b_large[kk * 32u + lid.x];
-            let b1 = b_large[kk * 32u + 16u + lid.x];
+            let a0 = a_large[current + kk * 32u + lid.y];
+            let a1 = a_large[current + kk * 32u + 16u + lid.y];
+            let b0 = b_large[current + kk * 32u + lid.x];
+            let b1 = b_large[current + kk * 32u + 16u + lid.x];
             acc.r0g0 = fma(vec4<f32>(a0.x), b0, acc.r0g0);
             acc.r0g1 = fma(vec4<f32>(a0.x), b1, acc.r0g1);
             acc.r1g0 = fma(vec4<f32>(a0.y), b0, acc.r1g0);
@@ -312,6 +350,8 @@ fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
             acc.r7g0 = fma(vec4<f32>(a1.w), b0, acc.r7g0);
             acc.r7g1 = fma(vec4<f32>(a1.w), b1, acc.r7g1);
         }
+        current = 256u - current;
+        stage_large(current, t, next_a, next_b);
         workgroupBarrier();
     }
     return acc;
