@@ -181,6 +181,9 @@ fn update_launches<B: Backend>(plan: &Plan<B>) -> usize {
         .count()
 }
 
+/// Each parameter's name, values and optimizer state `(key, values)`.
+type StoreState = Vec<(String, Vec<f64>, Vec<(String, Vec<f64>)>)>;
+
 /// Parameters and optimizer state after `steps` runs of `outputs` (all f64), and the launches
 /// made at update nodes.
 fn train_steps<B: Backend>(
@@ -190,7 +193,7 @@ fn train_steps<B: Backend>(
     feeds: &[(&Tensor, Vec<f64>)],
     fuse: bool,
     steps: u64,
-) -> (Vec<(String, Vec<f64>, Vec<(String, Vec<f64>)>)>, usize) {
+) -> (StoreState, usize) {
     let mut store = ParamStore::new(b);
     let options = PlanOptions {
         fuse,
@@ -214,13 +217,7 @@ fn train_steps<B: Backend>(
     (state, update_launches(&plan))
 }
 
-fn assert_same_state(
-    what: &str,
-    got: &[(String, Vec<f64>, Vec<(String, Vec<f64>)>)],
-    want: &[(String, Vec<f64>, Vec<(String, Vec<f64>)>)],
-    rel: f64,
-    abs: f64,
-) {
+fn assert_same_state(what: &str, got: &StoreState, want: &StoreState, rel: f64, abs: f64) {
     assert_eq!(got.len(), want.len(), "{what}: parameter count");
     for ((name, values, state), (wname, wvalues, wstate)) in got.iter().zip(want) {
         assert_eq!(name, wname);
