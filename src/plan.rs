@@ -333,6 +333,22 @@ pub struct PlanReport {
     pub fused: usize,
 }
 
+impl PlanReport {
+    /// The share of the naive bytes that buffer reuse saved, in percent (never printed as -0:
+    /// arena padding can make the two differ by a few bytes).
+    fn saved_pct(&self) -> f64 {
+        if self.naive_bytes == 0 {
+            return 0.0;
+        }
+        let pct = (100.0 * (1.0 - self.intermediate_bytes as f64 / self.naive_bytes as f64)).round();
+        if pct == 0.0 {
+            0.0
+        } else {
+            pct
+        }
+    }
+}
+
 impl fmt::Display for PlanReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -343,7 +359,7 @@ impl fmt::Display for PlanReport {
             self.fused,
             self.intermediate_bytes as f64 / 1024.0,
             self.naive_bytes as f64 / 1024.0,
-            if self.naive_bytes > 0 { 100.0 * (1.0 - self.intermediate_bytes as f64 / self.naive_bytes as f64) } else { 0.0 },
+            self.saved_pct(),
             self.persistent_bytes as f64 / 1024.0,
             self.submits_per_run
         )
