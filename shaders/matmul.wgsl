@@ -17,10 +17,13 @@
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<f32>;
 
 override TA: bool = false;
 override TB: bool = false;
 override ACT: u32 = 0u; // *_bias entry points only: 0 none, 1 relu (Activation in src/op.rs)
+// The *_mask entry points compute a ReLU's backward in the epilogue: c = op(a)·op(b) · [mask > 0],
+// mask the ReLU's output (Activation::ReluMask). Separate entry points, so the others bind no mask.
 
 // Element (i, kk) of op(a), which must lie inside the matrix.
 fn a_in(i: u32, kk: u32) -> f32 {
@@ -145,6 +148,20 @@ fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
     }
 }
 
+// v times the ReLU derivative at (i, j..j+4), read off the ReLU's output (0 past the edges,
+// where nothing is stored). A product, as `dy · relu'(x)` is on the CPU.
+fn masked(i: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
+    var keep = vec4<f32>(0.0);
+    if (i < p.dims.x) {
+        for (var q = 0u; q < 4u; q++) {
+            if (j + q < p.dims.y && mask[i * p.dims.y + j + q] > 0.0) {
+                keep[q] = 1.0;
+            }
+        }
+    }
+    return v * keep;
+}
+
 // ---- 64×64 tiles, 16×16 invocations, a 4×4 block each (rows ty·4.., columns tx·4..) --------
 
 // Two buffers of each: a slice is multiplied from one while the next is stored in the other.
@@ -228,6 +245,18 @@ fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     small_store(0u, wid, lid, acc, bias4(small_column(wid, lid)), true);
 }
 
+@compute @workgroup_size(16, 16)
+fn matmul_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = small_product(wid, lid, 0u, p.dims.z);
+    let i = wid.y * 64u + lid.y * 4u;
+    let j = small_column(wid, lid);
+    acc.r0 = masked(i, j, acc.r0);
+    acc.r1 = masked(i + 1u, j, acc.r1);
+    acc.r2 = masked(i + 2u, j, acc.r2);
+    acc.r3 = masked(i + 3u, j, acc.r3);
+    small_store(0u, wid, lid, acc, vec4<f32>(0.0), false);
+}
+
 // ---- Split k, for products whose few tiles would leave most of a big GPU idle --------------
 // matmul_split: workgroup z of p.dims.w multiplies slice z of k (a whole number of 16-steps)
 // and writes its partial product to slab z of `c` (a scratch buffer of p.dims.w slabs of m×n);
@@ -274,6 +303,15 @@ fn split_reduce_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
             o = max(o, 0.0);
         }
         c[i] = o;
+    }
+}
+
+@compute @workgroup_size(256)
+fn split_reduce_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i < p.dims.x * p.dims.y) {
+        c[i] = split_sum(i) * select(0.0, 1.0, mask[i] > 0.0);
     }
 }
 
@@ -386,6 +424,30 @@ fn large_store(wid: vec3<u32>, lid: vec3<u32>, acc: Large, add0: vec4<f32>, add1
 @compute @workgroup_size(16, 16)
 fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     large_store(wid, lid, large_product(wid, lid), vec4<f32>(0.0), vec4<f32>(0.0), false);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_large_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = large_product(wid, lid);
+    let i = wid.y * 128u + lid.y * 4u;
+    let j = large_column(wid, lid);
+    acc.r0g0 = masked(i, j, acc.r0g0);
+    acc.r0g1 = masked(i, j + 64u, acc.r0g1);
+    acc.r1g0 = masked(i + 1u, j, acc.r1g0);
+    acc.r1g1 = masked(i + 1u, j + 64u, acc.r1g1);
+    acc.r2g0 = masked(i + 2u, j, acc.r2g0);
+    acc.r2g1 = masked(i + 2u, j + 64u, acc.r2g1);
+    acc.r3g0 = masked(i + 3u, j, acc.r3g0);
+    acc.r3g1 = masked(i + 3u, j + 64u, acc.r3g1);
+    acc.r4g0 = masked(i + 64u, j, acc.r4g0);
+    acc.r4g1 = masked(i + 64u, j + 64u, acc.r4g1);
+    acc.r5g0 = masked(i + 65u, j, acc.r5g0);
+    acc.r5g1 = masked(i + 65u, j + 64u, acc.r5g1);
+    acc.r6g0 = masked(i + 66u, j, acc.r6g0);
+    acc.r6g1 = masked(i + 66u, j + 64u, acc.r6g1);
+    acc.r7g0 = masked(i + 67u, j, acc.r7g0);
+    acc.r7g1 = masked(i + 67u, j + 64u, acc.r7g1);
+    large_store(wid, lid, acc, vec4<f32>(0.0), vec4<f32>(0.0), false);
 }
 
 @compute @workgroup_size(16, 16)

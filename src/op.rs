@@ -219,11 +219,14 @@ impl Broadcast {
     }
 }
 
-/// The activation a matmul epilogue may apply after adding the bias.
+/// What a matmul epilogue applies to its result: nothing, a ReLU after adding the bias (a linear
+/// layer's forward), or a ReLU's backward mask (the product computes the gradient flowing into a
+/// ReLU; a mask buffer holds that ReLU's output, and the result is kept where it is positive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
     None,
     Relu,
+    ReluMask,
 }
 
 impl Activation {

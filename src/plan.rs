@@ -299,8 +299,9 @@ pub struct PlanOptions {
     pub reuse_buffers: bool,
     /// Keep and read back every node's value (anomaly mode and backend comparison).
     pub keep_all: bool,
-    /// Fuse matmul + bias (+ ReLU), and softmax-CE forward + backward, into one kernel each
-    /// where nothing else needs the parts.
+    /// Fuse where nothing else needs the parts: matmul + bias (+ ReLU), matmul + a ReLU's
+    /// backward mask, softmax-CE forward + backward, and each parameter block's updates into one
+    /// optimizer launch.
     pub fuse: bool,
 }
 
@@ -329,7 +330,8 @@ pub struct PlanReport {
     pub submits_per_run: u64,
     /// Nodes the plan computes.
     pub nodes: usize,
-    /// Groups fused into one kernel: matmul + bias (+ ReLU), softmax-CE forward + backward.
+    /// Groups fused into one launch: matmul + bias (+ ReLU), matmul + a ReLU's backward mask,
+    /// softmax-CE forward + backward, the updates of a parameter block.
     pub fused: usize,
 }
 
@@ -534,6 +536,24 @@ fn find_fusions(nodes: &[Node], needed: &[bool], consumers: &[Vec<NodeId>], outp
     found
 }
 
+/// Matmuls whose only reader is a ReLU's backward, as its upstream gradient (a hidden layer's
+/// `dX`): one launch computes the product and applies the ReLU's mask. By ReLU-backward node.
+fn find_mask_fusions(
+    nodes: &[Node],
+    needed: &[bool],
+    consumers: &[Vec<NodeId>],
+    outputs: &HashSet<NodeId>,
+) -> HashMap<NodeId, NodeId> {
+    (0..nodes.len())
+        .filter(|&id| needed[id] && nodes[id].op == Op::UnaryGrad(UnaryOp::Relu))
+        .filter_map(|id| {
+            let dy = nodes[id].inputs[2];
+            let product = matches!(nodes[dy].op, Op::Matmul { .. });
+            (product && consumers[dy] == [id] && !outputs.contains(&dy)).then_some((id, dy))
+        })
+        .collect()
+}
+
 /// Parameter blocks whose updates one optimizer launch can do over the block's arenas: every
 /// parameter of the block is updated once by this plan, all by the same optimizer, with nothing
 /// but other updates between the first update and the last (so deferring them all to the last
@@ -671,13 +691,17 @@ impl<B: Backend> Plan<B> {
         } else {
             HashMap::new()
         };
-        let fusions = if options.fuse && !options.keep_all {
-            find_fusions(nodes, &needed, &consumers, &output_set)
+        let (fusions, mask_fused) = if options.fuse && !options.keep_all {
+            (
+                find_fusions(nodes, &needed, &consumers, &output_set),
+                find_mask_fusions(nodes, &needed, &consumers, &output_set),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), HashMap::new())
         };
         // Nodes computed by a fused launch elsewhere; and value aliases (bias-add → relu output).
         let mut skip: HashSet<NodeId> = ce_fused.values().copied().collect();
+        skip.extend(mask_fused.values().copied());
         let mut fused_at: HashMap<NodeId, &Fusion> = HashMap::new();
         for f in &fusions {
             skip.insert(f.matmul);
@@ -698,14 +722,24 @@ impl<B: Backend> Plan<B> {
                 .and_then(|f| f.relu)
                 .unwrap_or(id)
         };
+        // The node whose launch computes a fused matmul, and so reads the matmul's inputs.
+        let mut matmul_launched_at: HashMap<NodeId, NodeId> = mask_fused.iter().map(|(&r, &m)| (r, m)).collect();
+        for (&at, f) in &fused_at {
+            matmul_launched_at.insert(at, f.matmul);
+        }
+        // What each launch reads: its node's inputs, and a fused matmul's.
+        let reads = |id: NodeId| -> Vec<NodeId> {
+            let mut r: Vec<NodeId> = nodes[id].inputs.iter().map(|&i| alias(i)).collect();
+            if let Some(&m) = matmul_launched_at.get(&id) {
+                r.extend(nodes[m].inputs.iter().map(|&i| alias(i)));
+            }
+            r
+        };
         let last_use = {
             let mut last: Vec<usize> = (0..count).collect();
-            for (id, n) in nodes.iter().enumerate() {
-                if needed[id] {
-                    for &i in &n.inputs {
-                        let i = alias(i);
-                        last[i] = last[i].max(id);
-                    }
+            for id in (0..count).filter(|&id| needed[id]) {
+                for i in reads(id) {
+                    last[i] = last[i].max(id);
                 }
             }
             last
@@ -911,6 +945,26 @@ impl<B: Backend> Plan<B> {
                         plan.names.insert(g, nodes[g].name.clone());
                         values.insert(g, dlogits);
                         plan.report.fused += 1;
+                    } else if let Some(&mm) = mask_fused.get(&id) {
+                        // The matmul computing this ReLU's upstream gradient, masked by the
+                        // ReLU's output (input 1).
+                        let Op::Matmul { ta, tb } = nodes[mm].op else {
+                            unreachable!("mask fusions start at a matmul")
+                        };
+                        let kernel = Kernel::Matmul {
+                            ta,
+                            tb,
+                            bias: false,
+                            act: Activation::ReluMask,
+                        };
+                        let bufs = [
+                            values[&alias(nodes[mm].inputs[0])].clone(),
+                            values[&alias(nodes[mm].inputs[1])].clone(),
+                            input(1),
+                            out.clone(),
+                        ];
+                        plan.push_launch(id, kernel, matmul_params(nodes, mm), &bufs)?;
+                        plan.report.fused += 1;
                     } else if let Some(f) = fused_at.get(&id) {
                         let mm = &nodes[f.matmul];
                         let Op::Matmul { ta, tb } = mm.op else {
@@ -964,7 +1018,7 @@ impl<B: Backend> Plan<B> {
                 }
             }
             // Values read for the last time here go back to the pool, for later nodes.
-            let mut dead: Vec<NodeId> = n.inputs.iter().map(|&i| alias(i)).collect();
+            let mut dead = reads(id);
             dead.push(id);
             dead.sort_unstable();
             dead.dedup();

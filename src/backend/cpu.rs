@@ -368,6 +368,7 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let a = matrix(&a, m, k, ta);
             let b = matrix(&b, k, n, tb);
             let bias_v = if bias { Some(inp(2)) } else { None };
+            let mask = (act == Activation::ReluMask).then(|| inp(2 + bias as usize));
             let mut c = out(l.buffers.len() - 1);
             let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
             general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
@@ -379,6 +380,12 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
                             *v = v.max(T::zero());
                         }
                     }
+                }
+            }
+            // A ReLU's backward: dy · relu'(x), relu' read off the ReLU's output y (y > 0 ⇔ x > 0).
+            if let Some(mask) = mask {
+                for (v, &y) in cv.iter_mut().zip(mask.iter()) {
+                    *v = *v * unary_df(UnaryOp::Relu, y, y);
                 }
             }
         }

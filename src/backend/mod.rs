@@ -126,7 +126,8 @@ pub enum Kernel {
     BinaryGrad(BinaryOp, Operand),
     /// `c[m, n] = op(a)·op(b)`, `op` transposing the stored matrix when the flag is set
     /// (`a` stored `[m, k]`, or `[k, m]` with `ta`; `b` stored `[k, n]`, or `[n, k]` with `tb`);
-    /// with `bias`, `c = act(op(a)·op(b) + bias)`, bias `[n]`. dims `[m, n, k]`.
+    /// with `bias`, `c = act(op(a)·op(b) + bias)`, bias `[n]`; with `act` [`Activation::ReluMask`],
+    /// `c = op(a)·op(b) · [mask > 0]`, mask `[m, n]` (a ReLU's output). dims `[m, n, k]`.
     Matmul {
         ta: bool,
         tb: bool,
@@ -251,12 +252,15 @@ impl Kernel {
                 ta: _,
                 tb: _,
                 bias,
-                act: _,
+                act,
             } => {
                 let (m, n, k) = (p.d(0), p.d(1), p.d(2));
                 let mut b = vec![read(1, "a", m * k), read(2, "b", k * n)];
                 if bias {
                     b.push(read(3, "bias", n));
+                }
+                if act == Activation::ReluMask {
+                    b.push(read(6, "mask", m * n));
                 }
                 b.push(write(4, "c", m * n));
                 b
@@ -340,8 +344,10 @@ impl Kernel {
                 if *bias {
                     s.push_str("+bias");
                 }
-                if *act == Activation::Relu {
-                    s.push_str("+relu");
+                match act {
+                    Activation::None => {}
+                    Activation::Relu => s.push_str("+relu"),
+                    Activation::ReluMask => s.push_str("+relu_mask"),
                 }
                 s
             }
@@ -363,6 +369,17 @@ impl Kernel {
 
     /// Checks a launch's buffers against what its params imply.
     pub fn check_buffers(&self, p: &Params, lens: &[usize]) -> Result<()> {
+        if let Kernel::Matmul {
+            bias: true,
+            act: Activation::ReluMask,
+            ..
+        } = self
+        {
+            return Err(Error::Graph(format!(
+                "{} is not a kernel: the ReLU-mask epilogue (a ReLU's backward) adds no bias",
+                self.name()
+            )));
+        }
         let bindings = self.bindings(p);
         if lens.len() != bindings.len() {
             return Err(Error::Graph(format!(

@@ -5,7 +5,7 @@ use super::blocked;
 use super::shaders::ShaderFile;
 use crate::backend::{Kernel, Params};
 use crate::error::{Error, Result};
-use crate::op::Operand;
+use crate::op::{Activation, Operand};
 
 /// Where a pipeline's WGSL comes from: a file of `shaders/`, or the generated register-blocked
 /// matmul (see `blocked.rs`).
@@ -79,11 +79,14 @@ pub fn pipeline_key(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> P
             vec![("OP", op.code()), ("WRT", (wrt == Operand::B) as u32)],
         ),
         Kernel::Matmul { ta, tb, bias, act } => {
-            let entry = match (large_tiles(params), bias) {
-                (false, false) => "matmul",
-                (false, true) => "matmul_bias",
-                (true, false) => "matmul_large",
-                (true, true) => "matmul_large_bias",
+            let masked = act == Activation::ReluMask;
+            let entry = match (large_tiles(params), bias, masked) {
+                (false, _, true) => "matmul_mask",
+                (true, _, true) => "matmul_large_mask",
+                (false, false, false) => "matmul",
+                (false, true, false) => "matmul_bias",
+                (true, false, false) => "matmul_large",
+                (true, true, false) => "matmul_large_bias",
             };
             let mut constants = vec![("TA", ta as u32), ("TB", tb as u32)];
             if bias {
@@ -223,6 +226,51 @@ pub struct LaunchPlan {
     pub params: Params,
 }
 
+/// A masked matmul on a CPU adapter: the register-blocked product into scratch, then the mask
+/// (`split_reduce_mask` over one slab). Generating the mask into the blocked kernel's unrolled
+/// epilogue made lavapipe compile for many seconds per kernel.
+fn blocked_masked(ta: bool, tb: bool, params: &Params, kernel: &Kernel) -> Result<LaunchPlan> {
+    let [m, n, _, _] = params.dims;
+    let plain = Kernel::Matmul {
+        ta,
+        tb,
+        bias: false,
+        act: Activation::None,
+    };
+    let key = pipeline_key(&plain, params, true);
+    let grid = workgroups(&plain, params, &key)?;
+    let mut uniform = *params;
+    uniform.dims[3] = 1;
+    Ok(LaunchPlan {
+        dispatches: vec![
+            Dispatch {
+                key,
+                bindings: vec![
+                    (1, true, Slot::Arg(0)),
+                    (2, true, Slot::Arg(1)),
+                    (4, false, Slot::Scratch),
+                ],
+                grid,
+            },
+            Dispatch {
+                key: PipelineKey {
+                    source: Source::File(ShaderFile::Matmul),
+                    entry: "split_reduce_mask",
+                    constants: vec![],
+                },
+                bindings: vec![
+                    (5, true, Slot::Scratch),
+                    (6, true, Slot::Arg(2)),
+                    (4, false, Slot::Arg(3)),
+                ],
+                grid: fold((m as usize * n as usize).div_ceil(256), kernel)?,
+            },
+        ],
+        scratch: (m * n) as usize,
+        params: uniform,
+    })
+}
+
 /// Slices along k for a tiled matmul whose 64×64 tiles are too few to fill a big GPU (about
 /// 132 multiprocessors on an H100): enough slices for ~2 workgroups each, of at least 64 k.
 fn split_k(kernel: &Kernel, p: &Params, blocked_matmul: bool) -> u32 {
@@ -240,6 +288,18 @@ fn split_k(kernel: &Kernel, p: &Params, blocked_matmul: bool) -> u32 {
 
 /// The dispatches that run `kernel` with `params`.
 pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Result<LaunchPlan> {
+    if let (
+        Kernel::Matmul {
+            ta,
+            tb,
+            act: Activation::ReluMask,
+            ..
+        },
+        true,
+    ) = (*kernel, blocked_matmul)
+    {
+        return blocked_masked(ta, tb, params, kernel);
+    }
     let split = split_k(kernel, params, blocked_matmul);
     if let (Kernel::Matmul { ta, tb, bias, act }, true) = (*kernel, split > 1) {
         let [m, n, _, _] = params.dims;
@@ -250,16 +310,24 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, blocked_matmul: bool) -> Re
             entry: "matmul_split",
             constants: vec![("TA", ta as u32), ("TB", tb as u32)],
         };
-        let (entry, constants) = if bias {
-            ("split_reduce_bias", vec![("ACT", act.code())])
-        } else {
-            ("split_reduce", vec![])
+        let masked = act == Activation::ReluMask;
+        let (entry, constants) = match (bias, masked) {
+            (_, true) => ("split_reduce_mask", vec![]),
+            (true, false) => ("split_reduce_bias", vec![("ACT", act.code())]),
+            (false, false) => ("split_reduce", vec![]),
         };
+        // The launch's own buffers: a, b, then bias and mask where present, then c.
         let mut reduce_bindings = vec![(5, true, Slot::Scratch)];
+        let mut next = 2;
         if bias {
-            reduce_bindings.push((3, true, Slot::Arg(2)));
+            reduce_bindings.push((3, true, Slot::Arg(next)));
+            next += 1;
         }
-        reduce_bindings.push((4, false, Slot::Arg(if bias { 3 } else { 2 })));
+        if masked {
+            reduce_bindings.push((6, true, Slot::Arg(next)));
+            next += 1;
+        }
+        reduce_bindings.push((4, false, Slot::Arg(next)));
         return Ok(LaunchPlan {
             dispatches: vec![
                 Dispatch {
