@@ -84,18 +84,30 @@ pub fn time_kernel<B: Backend>(backend: &B, kernel: Kernel, params: Params, reps
 }
 
 /// The device's fp32 FMA rate in GFLOP/s: a WGSL (or CPU) kernel of independent vec4 FMA
-/// chains, sized to keep every core busy.
+/// chains, sized to keep every core busy; the best of three timings, as for the CPU's roof.
 pub fn gpu_roof<B: Backend>(backend: &B) -> Result<(f64, Timing)> {
     let invocations: u32 = 1 << 16;
     let iterations: u32 = 2048;
     let params = Params::dims(&[iterations, invocations]).with_scalars(&[0.999, 1e-3]);
-    let (s, timing) = time_kernel(backend, Kernel::FmaRoof, params, 3)?;
-    Ok((64.0 * iterations as f64 * invocations as f64 / s / 1e9, timing))
+    let mut best = (f64::INFINITY, Timing::Wall);
+    for _ in 0..3 {
+        let (s, timing) = time_kernel(backend, Kernel::FmaRoof, params, 3)?;
+        if s < best.0 {
+            best = (s, timing);
+        }
+    }
+    Ok((64.0 * iterations as f64 * invocations as f64 / best.0 / 1e9, best.1))
 }
 
 /// The CPU's fp32 FMA rate in GFLOP/s on every core: independent 8-wide FMA chains, in AVX2+FMA
-/// where the processor has them (detected at run time, as ndarray's matrix product does).
+/// where the processor has them (detected at run time, as ndarray's matrix product does). The
+/// best of five runs: a roof is a peak, and on a shared machine one run can land on a busy
+/// moment (measured here: one run at 99 GFLOP/s between runs at 164–182).
 pub fn cpu_roof() -> f64 {
+    (0..5).map(|_| cpu_roof_once()).fold(0.0, f64::max)
+}
+
+fn cpu_roof_once() -> f64 {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let iterations = 20_000_000usize;
     let start = Instant::now();
