@@ -167,7 +167,7 @@ pub enum Kernel {
     Sgd,
     /// PyTorch's momentum SGD; dims `[n, nesterov]`; scalars `[lr, momentum, weight_decay]`.
     Momentum,
-    /// Adam (dims[1] = 0) or AdamW (dims[1] = 1); dims `[n, decoupled]`; scalars
+    /// Adam (`dims[1] = 0`) or AdamW (`dims[1] = 1`); dims `[n, decoupled]`; scalars
     /// `[lr, beta1, beta2, eps, weight_decay, 1 − beta1ᵗ, 1 − beta2ᵗ]`.
     Adam,
     /// The device's fp32 FMA roof: `invocations` lanes each run `iterations` × 64 flops and
