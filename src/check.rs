@@ -3,6 +3,7 @@
 //! backends and names the first node where they part; [`first_non_finite`] is the anomaly mode
 //! that names the first node producing NaN or Inf.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::backend::cpu::CpuBackend;
@@ -296,7 +297,14 @@ pub fn first_non_finite<B: Backend>(
         plan.set_input(t, d)?;
     }
     let out = plan.run()?;
-    for (id, name, v) in out.iter() {
+    // Bytes packed four to an element (a byte input's words) are not numbers: 255, 255, 128, 127
+    // reads as NaN. Their unpacked values are checked instead.
+    let packed: HashSet<NodeId> = (0..graph.len())
+        .map(|id| graph.node(id))
+        .filter(|n| matches!(n.op, Op::UnpackBytes(_)))
+        .map(|n| n.inputs[0])
+        .collect();
+    for (id, name, v) in out.iter().filter(|(id, _, _)| !packed.contains(id)) {
         if let Some((index, value)) = v.iter().enumerate().find(|(_, x)| !num_traits::Float::is_finite(**x)) {
             return Ok(Some(NonFinite {
                 node: id,

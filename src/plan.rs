@@ -1065,8 +1065,12 @@ impl<B: Backend> Plan<B> {
     /// several plans of a graph.
     pub fn set_input(&mut self, t: &Tensor, data: &[B::Elem]) -> Result<()> {
         if !self.graph.same(t.graph()) || t.op() != Op::Input {
+            let hint = match t.op() {
+                Op::UnpackBytes(_) => " (it is a byte input: feed it with set_input_bytes)",
+                _ => "",
+            };
             return Err(Error::Graph(format!(
-                "`{}` is not an input of the graph this plan runs",
+                "`{}` is not an input of the graph this plan runs{hint}",
                 t.name()
             )));
         }

@@ -181,3 +181,27 @@ fn bad_names_are_refused_with_the_choices() {
     let err = shadergrad::train::schedule_named("linear", 10).unwrap_err().to_string();
     assert!(err.contains("cosine"), "{err}");
 }
+
+#[test]
+fn byte_inputs_refuse_wrong_lengths_and_the_wrong_feeding_call() {
+    let g = Graph::new();
+    let pixels = g.byte_input("pixels", [2, 3], 1.0 / 255.0);
+    let plain = g.input("plain", [6]);
+    let total = pixels.sum() + plain.sum();
+    let cpu = CpuBackend::<f32>::new();
+    let mut plan = Plan::compile(&cpu, &g, &[&total], &mut ParamStore::new(&cpu)).unwrap();
+    let err = plan.set_input_bytes(&pixels, &[1, 2, 3]).unwrap_err().to_string();
+    assert!(
+        err.contains("`pixels`") && err.contains("expected 6 values, got 3"),
+        "{err}"
+    );
+    let err = plan.set_input(&pixels, &[0.0; 6]).unwrap_err().to_string();
+    assert!(err.contains("set_input_bytes"), "{err}");
+    let err = plan.set_input_bytes(&plain, &[0; 6]).unwrap_err().to_string();
+    assert!(err.contains("`plain` is not a byte input"), "{err}");
+    // Fed properly, the bytes arrive scaled.
+    plan.set_input_bytes(&pixels, &[255, 0, 0, 0, 0, 255]).unwrap();
+    plan.set_input(&plain, &[0.5; 6]).unwrap();
+    let value = plan.run().unwrap().scalar(&total).unwrap();
+    assert!((value - 5.0).abs() < 1e-6, "{value}");
+}
