@@ -99,46 +99,55 @@ impl<B: Backend> ParamStore<B> {
     }
 
     /// Creates the parameters of `new` that the store does not hold yet, laid out together in
-    /// one arena (each at an offset the backend can bind), from their initial values.
+    /// arenas (each at an offset the backend can bind), from their initial values: one arena
+    /// unless together they exceed the largest buffer the device binds.
     fn create(&mut self, new: &[(&str, &Shape, &[f64])]) -> Result<()> {
         let mut fresh: Vec<(&str, &Shape, &[f64])> = Vec::new();
         for &(name, shape, init) in new {
             if !self.params.contains_key(name) && !fresh.iter().any(|f| f.0 == name) {
+                if init.len() != shape.len() {
+                    return Err(Error::Length {
+                        what: format!("initial values of parameter `{name}` of shape {shape}"),
+                        expected: shape.len(),
+                        got: init.len(),
+                    });
+                }
                 fresh.push((name, shape, init));
             }
         }
-        if fresh.is_empty() {
-            return Ok(());
+        let lens: Vec<usize> = fresh.iter().map(|p| p.1.len()).collect();
+        let mut rest = fresh.as_slice();
+        for count in arena_groups(&lens, self.backend.view_alignment(), self.backend.max_len()) {
+            let (group, after) = rest.split_at(count);
+            self.create_block(group)?;
+            rest = after;
         }
+        Ok(())
+    }
+
+    /// One arena for `params`, each at the next aligned offset.
+    fn create_block(&mut self, params: &[(&str, &Shape, &[f64])]) -> Result<()> {
         let align = self.backend.view_alignment();
-        let mut offsets = Vec::with_capacity(fresh.len());
+        let mut offsets = Vec::with_capacity(params.len());
         let mut len = 0;
-        for (_, shape, _) in &fresh {
+        for (_, shape, _) in params {
             offsets.push(len);
             len = (len + shape.len()).next_multiple_of(align);
         }
-        let label = if fresh.len() == 1 {
-            fresh[0].0.to_string()
-        } else {
-            "parameters".to_string()
+        let label = match params {
+            [(name, _, _)] => name.to_string(),
+            _ => "parameters".to_string(),
         };
         let arena = self.backend.alloc(len, &label)?;
         let mut data = vec![B::Elem::from_f64(0.0); len];
-        for ((_, shape, init), &offset) in fresh.iter().zip(&offsets) {
-            if init.len() != shape.len() {
-                return Err(Error::Length {
-                    what: format!("initial values of a parameter of shape {shape}"),
-                    expected: shape.len(),
-                    got: init.len(),
-                });
-            }
+        for ((_, _, init), &offset) in params.iter().zip(&offsets) {
             for (d, &v) in data[offset..].iter_mut().zip(init.iter()) {
                 *d = B::Elem::from_f64(v);
             }
         }
         self.backend.upload(&arena, &data)?;
         let block = self.blocks.len();
-        for ((name, shape, _), &offset) in fresh.iter().zip(&offsets) {
+        for ((name, shape, _), &offset) in params.iter().zip(&offsets) {
             let buffer = self.backend.view(&arena, offset, shape.len())?;
             self.params.insert(
                 name.to_string(),
@@ -154,7 +163,7 @@ impl<B: Backend> ParamStore<B> {
         self.blocks.push(Block {
             arena,
             len,
-            members: fresh.iter().map(|f| f.0.to_string()).collect(),
+            members: params.iter().map(|f| f.0.to_string()).collect(),
             state: BTreeMap::new(),
         });
         Ok(())
@@ -290,6 +299,27 @@ impl<B: Backend> ParamStore<B> {
             .map(Element::as_f64)
             .collect())
     }
+}
+
+/// How many consecutive tensors of `lens` values share each arena: as many as fit in `limit`
+/// values, each starting at a multiple of `align` (a tensor bigger than `limit` gets an arena
+/// of its own, and allocating it reports that it is too large).
+fn arena_groups(lens: &[usize], align: usize, limit: usize) -> Vec<usize> {
+    let mut groups = Vec::new();
+    let (mut count, mut end) = (0, 0);
+    for &len in lens {
+        let next = (end + len).next_multiple_of(align);
+        if count > 0 && next > limit {
+            groups.push(count);
+            (count, end) = (0, 0);
+        }
+        end = (end + len).next_multiple_of(align);
+        count += 1;
+    }
+    if count > 0 {
+        groups.push(count);
+    }
+    groups
 }
 
 /// How to compile a plan.
@@ -1252,5 +1282,20 @@ fn kernel_for(nodes: &[Node], id: NodeId, op: &Op) -> (Kernel, Params) {
         Op::Input | Op::Param | Op::Constant | Op::Update(_) | Op::Group => {
             unreachable!("leaves, updates and groups are handled by the compiler")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arena_groups;
+
+    #[test]
+    fn arenas_split_where_the_next_tensor_would_pass_the_device_limit() {
+        // 10 values take 12 at alignment 4: two fit in 24, the third starts a new arena.
+        assert_eq!(arena_groups(&[10, 10, 10], 4, 24), [2, 1]);
+        assert_eq!(arena_groups(&[10, 10, 10], 4, 1 << 20), [3]);
+        // Too big alone: an arena of its own (its allocation then says it is too large).
+        assert_eq!(arena_groups(&[5, 100, 5], 1, 50), [1, 1, 1]);
+        assert!(arena_groups(&[], 4, 24).is_empty());
     }
 }

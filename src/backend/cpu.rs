@@ -95,6 +95,10 @@ impl<T: Element> Backend for CpuBackend<T> {
         buffer.len
     }
 
+    fn max_len(&self) -> usize {
+        isize::MAX as usize / std::mem::size_of::<T>()
+    }
+
     fn view_alignment(&self) -> usize {
         1
     }

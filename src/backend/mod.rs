@@ -470,6 +470,9 @@ pub trait Backend: Clone {
     /// The number of values a buffer holds.
     fn len(&self, buffer: &Self::Buffer) -> usize;
 
+    /// The most values one buffer may hold (the largest storage binding on the GPU).
+    fn max_len(&self) -> usize;
+
     /// The multiple of values a view's offset must be (the GPU binds storage at aligned offsets).
     fn view_alignment(&self) -> usize;
 

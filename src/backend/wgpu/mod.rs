@@ -409,6 +409,10 @@ impl Backend for WgpuBackend {
         buffer.len
     }
 
+    fn max_len(&self) -> usize {
+        (self.ctx.max_binding_bytes() / 4) as usize
+    }
+
     fn view_alignment(&self) -> usize {
         (self.ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
     }
