@@ -162,33 +162,37 @@ fn masked(i: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
     return v * keep;
 }
 
-// ---- 64×64 tiles, 16×16 invocations, a 4×4 block each (rows ty·4.., columns tx·4..) --------
+// ---- The staged slices, for both tile sizes: 64 rows × 16 along k, or 128 rows × 8 --------
 
 // Two buffers of each: a slice is multiplied from one while the next is stored in the other.
-var<workgroup> a_small: array<vec4<f32>, 512>; // [2 buffers][16 along k][64 rows / 4]
-var<workgroup> b_small: array<vec4<f32>, 512>; // [2 buffers][16 along k][64 columns / 4]
+// [2 buffers][depth along k][tile rows (or columns) / 4]; 256 vec4s a buffer either way.
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 512>;
+
+// Stores staging step e's element of op(a) and of op(b) in the buffer starting at `buffer`,
+// k-major, for a `tile`-wide, `depth`-deep slice.
+fn put(buffer: u32, e: u32, tile: u32, depth: u32, x: f32, y: f32) {
+    let ea = tile_a_element(e, tile, depth);
+    a_tile[buffer + ea.y * (tile / 4u) + ea.x / 4u][ea.x % 4u] = x;
+    let eb = tile_b_element(e, tile, depth);
+    b_tile[buffer + eb.y * (tile / 4u) + eb.x / 4u][eb.x % 4u] = y;
+}
+
+// Invocation t's four staging steps of a slice (its fetch_a and fetch_b values).
+fn stage(buffer: u32, t: u32, tile: u32, depth: u32, a4: vec4<f32>, b4: vec4<f32>) {
+    put(buffer, t * 4u, tile, depth, a4.x, b4.x);
+    put(buffer, t * 4u + 1u, tile, depth, a4.y, b4.y);
+    put(buffer, t * 4u + 2u, tile, depth, a4.z, b4.z);
+    put(buffer, t * 4u + 3u, tile, depth, a4.w, b4.w);
+}
+
+// ---- 64×64 tiles, 16×16 invocations, a 4×4 block each (rows ty·4.., columns tx·4..) --------
 
 struct Small {
     r0: vec4<f32>,
     r1: vec4<f32>,
     r2: vec4<f32>,
     r3: vec4<f32>,
-}
-
-// Stores staging step e's element of op(a) and of op(b) in the tiles, k-major.
-fn put_small(buffer: u32, e: u32, x: f32, y: f32) {
-    let ea = tile_a_element(e, 64u, 16u);
-    a_small[buffer + ea.y * 16u + ea.x / 4u][ea.x % 4u] = x;
-    let eb = tile_b_element(e, 64u, 16u);
-    b_small[buffer + eb.y * 16u + eb.x / 4u][eb.x % 4u] = y;
-}
-
-// Invocation t's four staging steps of a slice, into the buffer starting at `buffer`.
-fn stage_small(buffer: u32, t: u32, a4: vec4<f32>, b4: vec4<f32>) {
-    put_small(buffer, t * 4u, a4.x, b4.x);
-    put_small(buffer, t * 4u + 1u, a4.y, b4.y);
-    put_small(buffer, t * 4u + 2u, a4.z, b4.z);
-    put_small(buffer, t * 4u + 3u, a4.w, b4.w);
 }
 
 // The block of op(a)·op(b) over k in [k_begin, k_end).
@@ -200,22 +204,22 @@ fn small_product(wid: vec3<u32>, lid: vec3<u32>, k_begin: u32, k_end: u32) -> Sm
     // Double buffered: the next slice's global loads are in flight while this one is
     // multiplied, then stored in the other workgroup buffer, so one barrier per slice suffices
     // (the buffer written was last read before the previous barrier).
-    stage_small(0u, t, fetch_a(row0, k_begin, t, 64u, 16u, k_end), fetch_b(col0, k_begin, t, 64u, 16u, k_end));
+    stage(0u, t, 64u, 16u, fetch_a(row0, k_begin, t, 64u, 16u, k_end), fetch_b(col0, k_begin, t, 64u, 16u, k_end));
     workgroupBarrier();
     var current = 0u;
     for (var k0 = k_begin; k0 < k_end; k0 += 16u) {
         let next_a = fetch_a(row0, k0 + 16u, t, 64u, 16u, k_end);
         let next_b = fetch_b(col0, k0 + 16u, t, 64u, 16u, k_end);
         for (var kk = 0u; kk < 16u; kk++) {
-            let av = a_small[current + kk * 16u + lid.y];
-            let bv = b_small[current + kk * 16u + lid.x];
+            let av = a_tile[current + kk * 16u + lid.y];
+            let bv = b_tile[current + kk * 16u + lid.x];
             acc.r0 = fma(vec4<f32>(av.x), bv, acc.r0);
             acc.r1 = fma(vec4<f32>(av.y), bv, acc.r1);
             acc.r2 = fma(vec4<f32>(av.z), bv, acc.r2);
             acc.r3 = fma(vec4<f32>(av.w), bv, acc.r3);
         }
         current = 256u - current;
-        stage_small(current, t, next_a, next_b);
+        stage(current, t, 64u, 16u, next_a, next_b);
         workgroupBarrier();
     }
     return acc;
@@ -318,9 +322,6 @@ fn split_reduce_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // ---- 128×128 tiles, 16×16 invocations, an 8×8 block each: rows ty·4.. and 64 + ty·4..,
 // columns tx·4.. and 64 + tx·4.., so neighbouring invocations read neighbouring vec4s -------
 
-var<workgroup> a_large: array<vec4<f32>, 512>; // [2 buffers][8 along k][128 rows / 4]
-var<workgroup> b_large: array<vec4<f32>, 512>; // [2 buffers][8 along k][128 columns / 4]
-
 // Row r of the block (r0..r3 from ty·4, r4..r7 from 64 + ty·4), column groups g0 and g1.
 struct Large {
     r0g0: vec4<f32>,
@@ -341,36 +342,22 @@ struct Large {
     r7g1: vec4<f32>,
 }
 
-fn put_large(buffer: u32, e: u32, x: f32, y: f32) {
-    let ea = tile_a_element(e, 128u, 8u);
-    a_large[buffer + ea.y * 32u + ea.x / 4u][ea.x % 4u] = x;
-    let eb = tile_b_element(e, 128u, 8u);
-    b_large[buffer + eb.y * 32u + eb.x / 4u][eb.x % 4u] = y;
-}
-
-fn stage_large(buffer: u32, t: u32, a4: vec4<f32>, b4: vec4<f32>) {
-    put_large(buffer, t * 4u, a4.x, b4.x);
-    put_large(buffer, t * 4u + 1u, a4.y, b4.y);
-    put_large(buffer, t * 4u + 2u, a4.z, b4.z);
-    put_large(buffer, t * 4u + 3u, a4.w, b4.w);
-}
-
 fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
     let row0 = wid.y * 128u;
     let col0 = wid.x * 128u;
     let t = lid.y * 16u + lid.x;
     var acc: Large;
-    stage_large(0u, t, fetch_a(row0, 0u, t, 128u, 8u, p.dims.z), fetch_b(col0, 0u, t, 128u, 8u, p.dims.z));
+    stage(0u, t, 128u, 8u, fetch_a(row0, 0u, t, 128u, 8u, p.dims.z), fetch_b(col0, 0u, t, 128u, 8u, p.dims.z));
     workgroupBarrier();
     var current = 0u;
     for (var k0 = 0u; k0 < p.dims.z; k0 += 8u) {
         let next_a = fetch_a(row0, k0 + 8u, t, 128u, 8u, p.dims.z);
         let next_b = fetch_b(col0, k0 + 8u, t, 128u, 8u, p.dims.z);
         for (var kk = 0u; kk < 8u; kk++) {
-            let a0 = a_large[current + kk * 32u + lid.y];
-            let a1 = a_large[current + kk * 32u + 16u + lid.y];
-            let b0 = b_large[current + kk * 32u + lid.x];
-            let b1 = b_large[current + kk * 32u + 16u + lid.x];
+            let a0 = a_tile[current + kk * 32u + lid.y];
+            let a1 = a_tile[current + kk * 32u + 16u + lid.y];
+            let b0 = b_tile[current + kk * 32u + lid.x];
+            let b1 = b_tile[current + kk * 32u + 16u + lid.x];
             acc.r0g0 = fma(vec4<f32>(a0.x), b0, acc.r0g0);
             acc.r0g1 = fma(vec4<f32>(a0.x), b1, acc.r0g1);
             acc.r1g0 = fma(vec4<f32>(a0.y), b0, acc.r1g0);
@@ -389,7 +376,7 @@ fn large_product(wid: vec3<u32>, lid: vec3<u32>) -> Large {
             acc.r7g1 = fma(vec4<f32>(a1.w), b1, acc.r7g1);
         }
         current = 256u - current;
-        stage_large(current, t, next_a, next_b);
+        stage(current, t, 128u, 8u, next_a, next_b);
         workgroupBarrier();
     }
     return acc;
