@@ -1,9 +1,10 @@
 // Binary elementwise ops (the seeds' gates), forward and backward side by side.
 //   forward:  c[i]    = f(a[i], b[i])
 //   backward: grad[i] = dc[i] · ∂f/∂a   (WRT = 0)   or   dc[i] · ∂f/∂b   (WRT = 1)
-// n = p.dims.x, four at a time (buffers are padded to whole vec4s). OP picks the op (codes:
-// BinaryOp in src/op.rs). Max and min route the gradient to the winner, `a` on a tie ("the max
-// gate routes the gradient", CS231n).
+// n = p.dims.x, four at a time (buffers are padded to whole vec4s). OP picks the op: a code of
+// BinaryOp in src/engine/op.rs, whose table also generates the constants naming the codes (ADD,
+// SUB, ...), prepended to this file. A code without a case gives NaN. Max and min route the
+// gradient to the winner, `a` on a tie ("the max gate routes the gradient", CS231n).
 
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -14,49 +15,44 @@
 override OP: u32 = 0u;
 override WRT: u32 = 0u;
 
-const ADD: u32 = 0u;
-const SUB: u32 = 1u;
-const MUL: u32 = 2u;
-const DIV: u32 = 3u;
-const MAX: u32 = 4u;
-const MIN: u32 = 5u;
-const POW: u32 = 6u;
-
 const ZERO: vec4<f32> = vec4<f32>(0.0);
 const ONE: vec4<f32> = vec4<f32>(1.0);
 
 fn f(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
+        case ADD: { return a + b; }
         case SUB: { return a - b; }
         case MUL: { return a * b; }
         case DIV: { return a / b; }
         case MAX: { return select(b, a, a >= b); }
         case MIN: { return select(b, a, a <= b); }
         case POW: { return real_pow(a, b); }
-        default: { return a + b; } // ADD
+        default: { return vec4<f32>(nan()); }
     }
 }
 
 fn df_da(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
+        case ADD, SUB: { return ONE; }
         case MUL: { return b; }
         case DIV: { return 1.0 / b; }
         case MAX: { return select(ZERO, ONE, a >= b); }
         case MIN: { return select(ZERO, ONE, a <= b); }
         case POW: { return b * real_pow(a, b - 1.0); }
-        default: { return ONE; } // ADD, SUB
+        default: { return vec4<f32>(nan()); }
     }
 }
 
 fn df_db(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     switch OP {
+        case ADD: { return ONE; }
         case SUB: { return -ONE; }
         case MUL: { return a; }
         case DIV: { return -a / (b * b); }
         case MAX: { return select(ONE, ZERO, a >= b); }
         case MIN: { return select(ONE, ZERO, a <= b); }
         case POW: { return real_pow(a, b) * log(a); }
-        default: { return ONE; } // ADD
+        default: { return vec4<f32>(nan()); }
     }
 }
 

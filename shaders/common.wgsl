@@ -22,6 +22,11 @@ fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.y * nwg.x + wid.x;
 }
 
+// A quiet NaN (WGSL has no NaN literal).
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
 // x^p with the sign of a real power for integer p (WGSL's pow is undefined for x < 0):
 // a negative base to a fractional power is NaN, to an odd integer power negative.
 fn real_pow(x: vec4<f32>, p: vec4<f32>) -> vec4<f32> {
@@ -29,8 +34,7 @@ fn real_pow(x: vec4<f32>, p: vec4<f32>) -> vec4<f32> {
     let negative = x < vec4<f32>(0.0);
     let fractional = fract(p) != vec4<f32>(0.0);
     let odd = fract(p * 0.5) != vec4<f32>(0.0);
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u));
-    var out = select(r, select(select(r, -r, odd), nan, fractional), negative);
+    var out = select(r, select(select(r, -r, odd), vec4<f32>(nan()), fractional), negative);
     return select(out, vec4<f32>(1.0), p == vec4<f32>(0.0));
 }
 

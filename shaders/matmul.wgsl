@@ -1,5 +1,6 @@
 // Tiled matrix products with transpose flags and a fused epilogue, for GPUs.
-//   c[m, n] = act(op(a)·op(b) + bias)
+//   c[m, n] = f(op(a)·op(b) + bias)            (*_bias: a linear layer and its activation f)
+//   c[m, n] = op(a)·op(b) · f'(act_x, act_y)   (*_grad: the gradient flowing into activation f)
 //   op(a) is a [m, k] matrix stored as is, or (TA) stored [k, m] and read transposed;
 //   op(b) is a [k, n] matrix stored as is, or (TB) stored [n, k] and read transposed.
 // So the seeds' dW = dD·Xᵀ and dX = Wᵀ·dD run without materialising a transpose.
@@ -17,13 +18,16 @@
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> partials: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<f32>;
+@group(0) @binding(6) var<storage, read> act_x: array<f32>;
+@group(0) @binding(7) var<storage, read> act_y: array<f32>;
 
 override TA: bool = false;
 override TB: bool = false;
-override ACT: u32 = 0u; // *_bias entry points only: 0 none, 1 relu (Activation in src/op.rs)
-// The *_mask entry points compute a ReLU's backward in the epilogue: c = op(a)·op(b) · [mask > 0],
-// mask the ReLU's output (Activation::ReluMask). Separate entry points, so the others bind no mask.
+// The activation of the *_bias and *_grad epilogues: a UnaryOp code (unary_math.wgsl), its
+// constant in p.s0.x. IDENTITY (0) is a plain bias add. The *_grad entry points read the
+// activation's input and output (act_x, act_y: [m, n]); separate entry points, so the others
+// bind neither.
+override ACT: u32 = 0u;
 
 // Element (i, kk) of op(a), which must lie inside the matrix.
 fn a_in(i: u32, kk: u32) -> f32 {
@@ -138,8 +142,8 @@ fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
         return;
     }
     var o = v + add;
-    if (act && ACT == 1u) {
-        o = max(o, vec4<f32>(0.0));
+    if (act) {
+        o = unary_f(ACT, o, p.s0.x);
     }
     for (var q = 0u; q < 4u; q++) {
         if (j + q < p.dims.y) {
@@ -148,18 +152,22 @@ fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
     }
 }
 
-// v times the ReLU derivative at (i, j..j+4), read off the ReLU's output (0 past the edges,
-// where nothing is stored). A product, as `dy · relu'(x)` is on the CPU.
-fn masked(i: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
-    var keep = vec4<f32>(0.0);
+// v times the activation's derivative at (i, j..j+4), from its input and output there (0 past
+// the edges, where nothing is stored). A product, as `dy · f'(x, y)` is on the CPU.
+fn activation_grad(i: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
+    var xs = vec4<f32>(0.0);
+    var ys = vec4<f32>(0.0);
+    var inside = vec4<f32>(0.0);
     if (i < p.dims.x) {
         for (var q = 0u; q < 4u; q++) {
-            if (j + q < p.dims.y && mask[i * p.dims.y + j + q] > 0.0) {
-                keep[q] = 1.0;
+            if (j + q < p.dims.y) {
+                xs[q] = act_x[i * p.dims.y + j + q];
+                ys[q] = act_y[i * p.dims.y + j + q];
+                inside[q] = 1.0;
             }
         }
     }
-    return v * keep;
+    return select(vec4<f32>(0.0), v * unary_df(ACT, xs, ys, p.s0.x), inside > vec4<f32>(0.0));
 }
 
 // ---- The staged slices, for both tile sizes: 64 rows × 16 along k, or 128 rows × 8 --------
@@ -250,14 +258,14 @@ fn matmul_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 }
 
 @compute @workgroup_size(16, 16)
-fn matmul_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     var acc = small_product(wid, lid, 0u, p.dims.z);
     let i = wid.y * 64u + lid.y * 4u;
     let j = small_column(wid, lid);
-    acc.r0 = masked(i, j, acc.r0);
-    acc.r1 = masked(i + 1u, j, acc.r1);
-    acc.r2 = masked(i + 2u, j, acc.r2);
-    acc.r3 = masked(i + 3u, j, acc.r3);
+    acc.r0 = activation_grad(i, j, acc.r0);
+    acc.r1 = activation_grad(i + 1u, j, acc.r1);
+    acc.r2 = activation_grad(i + 2u, j, acc.r2);
+    acc.r3 = activation_grad(i + 3u, j, acc.r3);
     small_store(0u, wid, lid, acc, vec4<f32>(0.0), false);
 }
 
@@ -302,20 +310,16 @@ fn split_reduce_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
     if (i < p.dims.x * p.dims.y) {
-        var o = split_sum(i) + bias[i % p.dims.y];
-        if (ACT == 1u) {
-            o = max(o, 0.0);
-        }
-        c[i] = o;
+        c[i] = unary_f(ACT, vec4<f32>(split_sum(i) + bias[i % p.dims.y]), p.s0.x).x;
     }
 }
 
 @compute @workgroup_size(256)
-fn split_reduce_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn split_reduce_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid, 256u);
     if (i < p.dims.x * p.dims.y) {
-        c[i] = split_sum(i) * select(0.0, 1.0, mask[i] > 0.0);
+        c[i] = (vec4<f32>(split_sum(i)) * unary_df(ACT, vec4<f32>(act_x[i]), vec4<f32>(act_y[i]), p.s0.x)).x;
     }
 }
 
@@ -414,26 +418,26 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 }
 
 @compute @workgroup_size(16, 16)
-fn matmul_large_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_large_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     var acc = large_product(wid, lid);
     let i = wid.y * 128u + lid.y * 4u;
     let j = large_column(wid, lid);
-    acc.r0g0 = masked(i, j, acc.r0g0);
-    acc.r0g1 = masked(i, j + 64u, acc.r0g1);
-    acc.r1g0 = masked(i + 1u, j, acc.r1g0);
-    acc.r1g1 = masked(i + 1u, j + 64u, acc.r1g1);
-    acc.r2g0 = masked(i + 2u, j, acc.r2g0);
-    acc.r2g1 = masked(i + 2u, j + 64u, acc.r2g1);
-    acc.r3g0 = masked(i + 3u, j, acc.r3g0);
-    acc.r3g1 = masked(i + 3u, j + 64u, acc.r3g1);
-    acc.r4g0 = masked(i + 64u, j, acc.r4g0);
-    acc.r4g1 = masked(i + 64u, j + 64u, acc.r4g1);
-    acc.r5g0 = masked(i + 65u, j, acc.r5g0);
-    acc.r5g1 = masked(i + 65u, j + 64u, acc.r5g1);
-    acc.r6g0 = masked(i + 66u, j, acc.r6g0);
-    acc.r6g1 = masked(i + 66u, j + 64u, acc.r6g1);
-    acc.r7g0 = masked(i + 67u, j, acc.r7g0);
-    acc.r7g1 = masked(i + 67u, j + 64u, acc.r7g1);
+    acc.r0g0 = activation_grad(i, j, acc.r0g0);
+    acc.r0g1 = activation_grad(i, j + 64u, acc.r0g1);
+    acc.r1g0 = activation_grad(i + 1u, j, acc.r1g0);
+    acc.r1g1 = activation_grad(i + 1u, j + 64u, acc.r1g1);
+    acc.r2g0 = activation_grad(i + 2u, j, acc.r2g0);
+    acc.r2g1 = activation_grad(i + 2u, j + 64u, acc.r2g1);
+    acc.r3g0 = activation_grad(i + 3u, j, acc.r3g0);
+    acc.r3g1 = activation_grad(i + 3u, j + 64u, acc.r3g1);
+    acc.r4g0 = activation_grad(i + 64u, j, acc.r4g0);
+    acc.r4g1 = activation_grad(i + 64u, j + 64u, acc.r4g1);
+    acc.r5g0 = activation_grad(i + 65u, j, acc.r5g0);
+    acc.r5g1 = activation_grad(i + 65u, j + 64u, acc.r5g1);
+    acc.r6g0 = activation_grad(i + 66u, j, acc.r6g0);
+    acc.r6g1 = activation_grad(i + 66u, j + 64u, acc.r6g1);
+    acc.r7g0 = activation_grad(i + 67u, j, acc.r7g0);
+    acc.r7g1 = activation_grad(i + 67u, j + 64u, acc.r7g1);
     large_store(wid, lid, acc, vec4<f32>(0.0), vec4<f32>(0.0), false);
 }
 

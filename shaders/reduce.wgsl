@@ -2,7 +2,9 @@
 //   row_sum:  y[i] = Σ_j x[i, j]             backward: broadcast (MODE = ROWS)
 //   row_max:  y[i] = max_j x[i, j]           backward: dx[i, j] = dy[i] · [x[i, j] == y[i]]
 //   sum_all:  y[0] = Σ x                     backward: broadcast (MODE = SCALAR)
-//   broadcast: dst[i, j] = src[0] | src[i] | src[j]   (SCALAR | ROWS | COLS)
+//   broadcast: dst[i, j] = src[0] | src[i] | src[j]   (SCALAR | ROWS | COLS, constants generated
+//              from Broadcast in src/engine/op.rs)
+//   log_softmax: y[i, j] = x[i, j] − ln Σ_k e^x[i, k]   backward: dx = dy − e^y · Σ_k dy[i, k]
 // rows = p.dims.x, cols = p.dims.y (sum_all: n = p.dims.x). Row reductions run one workgroup
 // per row, 64 lanes striding the columns, then a tree in workgroup memory.
 
@@ -13,9 +15,6 @@
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
 override MODE: u32 = 0u;
-const SCALAR: u32 = 0u;
-const ROWS: u32 = 1u;
-const COLS: u32 = 2u;
 
 const ROW_LANES: u32 = 64u;
 var<workgroup> tree: array<f32, 256>;
@@ -34,7 +33,8 @@ fn reduce_tree(lid: u32, width: u32, is_max: bool) {
     workgroupBarrier();
 }
 
-fn row_reduce(row: u32, lid: u32, is_max: bool) {
+// The sum or max of row `row` of x, in every lane (the tree's root).
+fn row_total(row: u32, lid: u32, is_max: bool) -> f32 {
     let cols = p.dims.y;
     var acc = select(0.0, NEG_INF, is_max);
     if (row < p.dims.x) {
@@ -45,8 +45,13 @@ fn row_reduce(row: u32, lid: u32, is_max: bool) {
     }
     tree[lid] = acc;
     reduce_tree(lid, ROW_LANES, is_max);
+    return tree[0];
+}
+
+fn row_reduce(row: u32, lid: u32, is_max: bool) {
+    let total = row_total(row, lid, is_max);
     if (lid == 0u && row < p.dims.x) {
-        y[row] = tree[0];
+        y[row] = total;
     }
 }
 
@@ -99,5 +104,52 @@ fn broadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             src = i % cols;
         }
         dx[i] = x[src];
+    }
+}
+
+// ln Σ e^x of each row, the max taken out first so exp() stays finite for logits of ±1e4.
+@compute @workgroup_size(64)
+fn log_softmax_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32) {
+    let row = group_index(wid, nwg);
+    let cols = p.dims.y;
+    let m = row_total(row, lid, true);
+    workgroupBarrier(); // every lane has read the max before the tree is reused
+    var s = 0.0;
+    if (row < p.dims.x) {
+        for (var j = lid; j < cols; j += ROW_LANES) {
+            s += exp(x[row * cols + j] - m);
+        }
+    }
+    tree[lid] = s;
+    reduce_tree(lid, ROW_LANES, false);
+    let lse = m + log(tree[0]);
+    if (row < p.dims.x) {
+        for (var j = lid; j < cols; j += ROW_LANES) {
+            y[row * cols + j] = x[row * cols + j] - lse;
+        }
+    }
+}
+
+// dx = dy − softmax · Σ dy, with softmax = e^y read off the forward's output.
+@compute @workgroup_size(64)
+fn log_softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let row = group_index(wid, nwg);
+    let cols = p.dims.y;
+    var s = 0.0;
+    if (row < p.dims.x) {
+        for (var j = lid; j < cols; j += ROW_LANES) {
+            s += dy[row * cols + j];
+        }
+    }
+    tree[lid] = s;
+    reduce_tree(lid, ROW_LANES, false);
+    let total = tree[0];
+    if (row < p.dims.x) {
+        for (var j = lid; j < cols; j += ROW_LANES) {
+            let i = row * cols + j;
+            dx[i] = dy[i] - exp(y_saved[i]) * total;
+        }
     }
 }

@@ -3,35 +3,29 @@
 //! Reverse-mode autodiff for tensor programs, run as WGSL compute shaders through wgpu (so one
 //! program trains on any Vulkan, Metal or DX12 GPU), with a plain ndarray CPU backend as the
 //! reference every GPU kernel is tested against.
+//!
+//! The crate is three layers, each using only its own and those below it (`tests/layers.rs`
+//! checks it), with the command line in `src/bin` on top:
+//!
+//! | layer | `src/` | modules |
+//! |---|---|---|
+//! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`] |
+//! | training toolkit | `training/` | [`nn`], [`optim`], [`data`], [`checkpoint`], [`train`], [`io`], [`rng`] |
+//! | engine | `engine/` | [`shape`], [`element`], [`op`], [`error`], [`graph`], [`autodiff`], [`plan`], [`backend`], [`check`], [`device`], [`expr`] |
 
-pub mod backend;
-pub mod bench;
-pub mod error;
-pub mod op;
-pub mod shape;
+mod engine;
+mod reports;
+mod training;
 
-pub use error::{Error, Result};
-pub use op::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
-pub use shape::Shape;
-pub mod autodiff;
-pub mod graph;
-pub mod optim;
-pub mod plan;
+pub use engine::{autodiff, backend, check, device, element, error, expr, graph, op, plan, shape};
+pub use reports::{bench, plot, viz};
+pub use training::{checkpoint, data, io, nn, optim, rng, train};
 
 pub use autodiff::Gradients;
-pub use graph::{Graph, Op, Tensor};
-pub use plan::{ParamStore, Plan, PlanOptions, PlanReport};
-pub mod check;
-pub mod device;
-
 pub use device::Device;
-pub mod checkpoint;
-pub mod data;
-pub mod expr;
-pub mod interrupt;
-pub mod io;
-pub mod nn;
-pub mod plot;
-pub mod rng;
-pub mod train;
-pub mod viz;
+pub use element::Element;
+pub use error::{Error, Result};
+pub use graph::{Graph, Op, Tensor};
+pub use op::{BinaryOp, Broadcast, Operand, UnaryOp};
+pub use plan::{ParamStore, Plan, PlanOptions, PlanReport};
+pub use shape::Shape;

@@ -172,14 +172,18 @@ fn training_refuses_labels_outside_the_classes_and_data_of_another_size() {
 fn bad_names_are_refused_with_the_choices() {
     let err = shadergrad::Device::named("tpu").err().expect("refused").to_string();
     assert!(err.contains("gpu, cpu, auto"), "{err}");
-    let err = "swish".parse::<Activation>().unwrap_err().to_string();
+    let err = shadergrad::nn::activation("swish").unwrap_err().to_string();
     assert!(err.contains("relu"), "{err}");
-    let err = shadergrad::train::optimizer_named("rmsprop", 0.1)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("adam"), "{err}");
-    let err = shadergrad::train::schedule_named("linear", 10).unwrap_err().to_string();
-    assert!(err.contains("cosine"), "{err}");
+    // Optimizer and schedule names are flags of the command line, which names the flag too.
+    for (flag, value, choice) in [("--optimizer", "rmsprop", "adam"), ("--schedule", "linear", "cosine")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+            .args(["train", "--backend", "cpu", "--show-plan", flag, value])
+            .output()
+            .expect("run shadergrad");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value} is refused");
+        assert!(err.contains(flag) && err.contains(choice), "{err}");
+    }
 }
 
 #[test]

@@ -16,7 +16,8 @@ use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::{MatmulKernels, WgpuBackend};
 use shadergrad::backend::{pack_bytes, Backend, Element, Kernel, Params};
-use shadergrad::{Activation, BinaryOp, Broadcast, Operand, UnaryOp};
+use shadergrad::op::{Epilogue, Role};
+use shadergrad::{BinaryOp, Broadcast, Operand, UnaryOp};
 
 const ELEMENTWISE: (f64, f64) = (1e-6, 2e-5);
 const SUMS: (f64, f64) = (1e-5, 1e-4);
@@ -79,7 +80,7 @@ fn unary_forward_and_backward_match_cpu() {
     for op in UnaryOp::ALL {
         for n in LENGTHS {
             let x = f32_exact(unary_input(op, &mut rng, n));
-            let y: Vec<f64> = f32_exact(x.iter().map(|&v| shadergrad::backend::cpu::unary_f(op, v)).collect());
+            let y: Vec<f64> = f32_exact(x.iter().map(|&v| op.f(v)).collect());
             let dy = f32_exact(rng.vec(n, -1.0, 1.0));
             let p = Params::dims(&[n as u32]);
             compare(
@@ -174,9 +175,9 @@ fn matmul_scale(kernel: Kernel, p: Params, init: &[Vec<f64>]) -> Vec<f64> {
         ta,
         tb,
         bias,
-        act: Activation::None,
+        epilogue: Epilogue::None,
     };
-    // `init` holds the operands (and bias) and the empty output, never a mask.
+    // `init` holds the operands (and bias) and the empty output, never an activation's values.
     let k = p.dims[2].max(1) as f64;
     run_kernel(&CpuBackend::<f64>::new(), plain, p, &abs)[0]
         .iter()
@@ -203,21 +204,25 @@ fn tiled_matmuls_match_cpu_too() {
         (false, true, true),
         (true, false, false),
     ] {
-        let act = if bias { Activation::Relu } else { Activation::ReluMask };
+        let epilogue = if bias {
+            Epilogue::Activation(UnaryOp::Relu)
+        } else {
+            Epilogue::ActivationGrad(UnaryOp::Relu)
+        };
         check_matmul(
             &tiled,
             &mut rng,
-            Kernel::Matmul { ta, tb, bias, act },
+            Kernel::Matmul { ta, tb, bias, epilogue },
             (1030, 1030, 33),
             " (tiled, 128×128)",
         );
     }
 }
 
-/// One matmul on random operands (and bias, or a ReLU output as mask, about half of it zero),
-/// GPU against the CPU reference.
+/// One matmul on random operands (and bias, or an activation's input and output: for ReLU about
+/// half of it zero), GPU against the CPU reference.
 fn check_matmul(gpu: &WgpuBackend, rng: &mut Rng, kernel: Kernel, (m, n, k): (usize, usize, usize), label: &str) {
-    let Kernel::Matmul { bias, act, .. } = kernel else {
+    let Kernel::Matmul { bias, epilogue, .. } = kernel else {
         unreachable!("matmuls only")
     };
     let p = Params::dims(&[m as u32, n as u32, k as u32]);
@@ -228,11 +233,13 @@ fn check_matmul(gpu: &WgpuBackend, rng: &mut Rng, kernel: Kernel, (m, n, k): (us
     if bias {
         init.push(f32_exact(rng.vec(n, -1.0, 1.0)));
     }
-    // The product's own operands give the rounding scale; the mask only zeroes results.
+    // The product's own operands give the rounding scale; the activation's derivative (at most
+    // about 1.1 for these ops) only scales results.
     let scale = matmul_scale(kernel, p, &[init.as_slice(), &[vec![]]].concat());
-    if act == Activation::ReluMask {
-        let relu_output = rng.vec(m * n, -1.0, 1.0).into_iter().map(|v| v.max(0.0)).collect();
-        init.push(relu_output);
+    if let Epilogue::ActivationGrad(op) = epilogue {
+        let x = f32_exact(unary_input(op, rng, m * n));
+        let y = f32_exact(x.iter().map(|&v| op.f(v)).collect());
+        init.extend([x, y]);
     }
     init.push(vec![]);
     compare_on(
@@ -262,17 +269,30 @@ fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
     ];
     for (m, n, k) in shapes {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            for (bias, act) in [
-                (false, Activation::None),
-                (true, Activation::None),
-                (true, Activation::Relu),
-                (false, Activation::ReluMask),
+            for (bias, epilogue) in [
+                (false, Epilogue::None),
+                (true, Epilogue::None),
+                (true, Epilogue::Activation(UnaryOp::Relu)),
+                (false, Epilogue::ActivationGrad(UnaryOp::Relu)),
             ] {
-                if (m, n, k) == (600, 520, 530) && act != Activation::None {
+                if (m, n, k) == (600, 520, 530) && epilogue != Epilogue::None {
                     continue; // the epilogue is covered on the smaller shapes
                 }
-                check_matmul(gpu, &mut rng, Kernel::Matmul { ta, tb, bias, act }, (m, n, k), label);
+                let kernel = Kernel::Matmul { ta, tb, bias, epilogue };
+                check_matmul(gpu, &mut rng, kernel, (m, n, k), label);
             }
+        }
+    }
+    // Every other activation in both epilogues, on a shape with edges in every dimension.
+    for op in UnaryOp::with_role(Role::Activation).filter(|&op| op != UnaryOp::Relu) {
+        for (bias, epilogue) in [(true, Epilogue::Activation(op)), (false, Epilogue::ActivationGrad(op))] {
+            let kernel = Kernel::Matmul {
+                ta: false,
+                tb: true,
+                bias,
+                epilogue,
+            };
+            check_matmul(gpu, &mut rng, kernel, (65, 63, 17), label);
         }
     }
 }

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
-use shadergrad::bench::{self, Record, Timing};
+use shadergrad::backend::Timing;
+use shadergrad::bench::{self, Record};
 use shadergrad::nn::{Activation, Mlp};
 use shadergrad::plot::{Axis, Chart, Series};
 use shadergrad::{Error, Result};
 
-use super::parse_sizes;
+use super::flags;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -41,6 +42,9 @@ pub struct BenchArgs {
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
+    if let Some(path) = &a.plot {
+        flags::chart_path(path, "--plot")?;
+    }
     let (want_cpu, want_gpu) = match a.backend.as_str() {
         "both" => (true, true),
         "cpu" => (true, false),
@@ -72,15 +76,15 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     );
 
     let sizes: Vec<u32> = match &a.sizes {
-        Some(t) => parse_sizes(t, "--sizes")?.into_iter().map(|n| n as u32).collect(),
+        Some(t) => flags::sizes(t, "--sizes")?.into_iter().map(|n| n as u32).collect(),
         None => bench::matmul_sizes(a.quick),
     };
     let batches = match &a.batches {
-        Some(t) => parse_sizes(t, "--batches")?,
+        Some(t) => flags::sizes(t, "--batches")?,
         None => bench::step_batches(a.quick),
     };
     let mlp = match &a.mlp {
-        Some(t) => Mlp::new(&parse_sizes(&t.replace('-', ","), "--mlp")?, Activation::Relu)?,
+        Some(t) => Mlp::new(&flags::sizes(&t.replace('-', ","), "--mlp")?, Activation::Relu)?,
         None => bench::peer_mlp(),
     };
     let mut records: Vec<Record> = Vec::new();

@@ -6,7 +6,7 @@ use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::{expr, viz, Error, Result, Tensor};
 
-use super::json_number;
+use super::{flags, json_number};
 
 #[derive(clap::Args)]
 pub struct GradArgs {
@@ -31,7 +31,7 @@ pub struct GradArgs {
 
 pub fn grad(a: &GradArgs) -> Result<()> {
     let e = expr::parse(&a.expression)?;
-    let at = expr::parse_bindings(&a.at)?;
+    let at = flags::bindings(&a.at)?;
     for (name, _) in &at {
         if !e.variables.iter().any(|(v, _)| v == name) {
             return Err(Error::invalid("--at", name.as_str(), "a variable of the expression"));

@@ -1,7 +1,9 @@
 //! Argument parsing and dispatch; each command lives in its own module.
 
 mod bench;
+mod flags;
 mod grad;
+mod interrupt;
 mod progress;
 mod train;
 
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shadergrad::data::Digits;
-use shadergrad::{Error, Result};
+use shadergrad::Result;
 
 #[derive(Parser)]
 #[command(
@@ -83,15 +85,4 @@ pub fn json_number(v: f64) -> String {
     } else {
         "null".into()
     }
-}
-
-/// Parses `256,256` into sizes.
-pub fn parse_sizes(text: &str, flag: &str) -> Result<Vec<usize>> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    text.split(',')
-        .map(|s| s.trim().parse::<usize>().ok().filter(|&n| n > 0))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| Error::invalid(flag, text, "comma-separated positive sizes such as 256,256"))
 }

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::data::Digits;
-use shadergrad::nn::{Activation, Init, Mlp};
-use shadergrad::train::{fit, optimizer_named, schedule_named, Event, Progress, TrainConfig, Trainer};
-use shadergrad::{interrupt, plot, Device, Error, Result};
+use shadergrad::nn::{Init, Mlp};
+use shadergrad::train::{fit, Event, Progress, TrainConfig, Trainer};
+use shadergrad::{plot, Device, Error, Result};
 
 use super::progress::ProgressBar;
-use super::{json_number, parse_sizes, DataArgs};
+use super::{flags, interrupt, json_number, DataArgs};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// Read the loss back every N steps [default: 10].
     #[arg(long)]
     loss_every: Option<u64>,
+    /// Print the training step's launches (kernels, sizes, buffers) and what was fused and why,
+    /// then exit without training.
+    #[arg(long)]
+    show_plan: bool,
 }
 
 /// The settings of a run, as flags give them or a checkpoint recorded them.
@@ -89,7 +93,7 @@ impl Settings {
         let optimizer = a.optimizer.clone().unwrap_or_else(|| "momentum".into());
         let default_lr = if optimizer.starts_with("adam") { 0.001 } else { 0.05 };
         Ok(Settings {
-            hidden: parse_sizes(a.hidden.as_deref().unwrap_or("256,256"), "--hidden")?,
+            hidden: flags::sizes(a.hidden.as_deref().unwrap_or("256,256"), "--hidden")?,
             activation: a.activation.clone().unwrap_or_else(|| "relu".into()),
             lr: a.lr.unwrap_or(default_lr),
             optimizer,
@@ -140,7 +144,7 @@ impl Settings {
             })
         };
         let saved = Settings {
-            hidden: parse_sizes(&get("hidden")?, "train.hidden")?,
+            hidden: flags::sizes(&get("hidden")?, "train.hidden")?,
             activation: get("activation")?,
             optimizer: get("optimizer")?,
             lr: num("lr")?,
@@ -199,14 +203,14 @@ impl Settings {
         sizes.extend(&self.hidden);
         sizes.push(classes);
         Ok(TrainConfig {
-            mlp: Mlp::new(&sizes, self.activation.parse::<Activation>()?)?,
+            mlp: Mlp::new(&sizes, flags::activation(&self.activation)?)?,
             init: match self.init.as_str() {
                 "kaiming" => Init::KaimingUniform,
                 "xavier" => Init::Xavier,
                 other => return Err(Error::invalid("--init", other, "kaiming or xavier")),
             },
-            optimizer: optimizer_named(&self.optimizer, self.lr)?,
-            schedule: schedule_named(&self.schedule, steps_per_epoch * self.epochs)?,
+            optimizer: flags::optimizer(&self.optimizer, self.lr)?,
+            schedule: flags::schedule(&self.schedule, steps_per_epoch * self.epochs)?,
             batch: self.batch,
             epochs: self.epochs,
             seed: self.seed,
@@ -223,6 +227,7 @@ fn device(flag: &Option<String>) -> Result<Device> {
 }
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
+    flags::chart_path(&a.plot, "--plot")?;
     let resume = match &a.resume {
         Some(path) => Some(Checkpoint::load(path)?),
         None => None,
@@ -267,6 +272,16 @@ fn run_training<B: Backend>(
     resume: Option<Checkpoint>,
 ) -> Result<ExitCode> {
     let mut trainer = Trainer::new(backend, config.clone())?;
+    if a.show_plan {
+        println!(
+            "training step of {} at batch {} on {}:",
+            config.mlp.describe(),
+            config.batch,
+            backend.describe()
+        );
+        print!("{}", trainer.describe_step().unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut progress = Progress::default();
     if let Some(ckpt) = &resume {
         let (p, steps) = Progress::from_meta(&ckpt.meta)?;
@@ -432,12 +447,12 @@ pub struct EvalArgs {
 fn load_model<B: Backend>(backend: &B, ckpt: &Checkpoint, activation: &Option<String>) -> Result<Trainer<B>> {
     let mut mlp = ckpt.mlp.clone();
     if let Some(act) = activation {
-        mlp.activation = act.parse()?;
+        mlp.activation = flags::activation(act)?;
     }
     let config = TrainConfig {
         mlp,
         init: Init::KaimingUniform,
-        optimizer: optimizer_named("sgd", 0.0)?,
+        optimizer: shadergrad::optim::Optimizer::sgd(0.0),
         schedule: shadergrad::optim::Schedule::Constant,
         batch: 1,
         epochs: 0,

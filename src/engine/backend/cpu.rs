@@ -1,0 +1,456 @@
+//! The CPU reference backend on ndarray, generic over `f32` and `f64` (f64 for gradient checks).
+//!
+//! Written to be read: each kernel is a plain loop over the op's `f` and `df` (stated once, in
+//! `op.rs`, where each line can be checked by eye against the formulas in the seeds: CS231n's
+//! backprop notes, Kamper's introduction). Every GPU kernel is tested against this file.
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::{Backend, Element, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::op::{Broadcast, Epilogue, Operand};
+
+/// The CPU reference backend. `CpuBackend::<f32>` for ordinary use, `CpuBackend::<f64>` for
+/// gradient checking.
+///
+/// ```
+/// use shadergrad::backend::{cpu::CpuBackend, Backend, Kernel, Params};
+/// use shadergrad::UnaryOp;
+/// let cpu = CpuBackend::<f32>::new();
+/// let x = cpu.alloc(3, "x")?;
+/// let y = cpu.alloc(3, "y")?;
+/// cpu.upload(&x, &[-1.0, 0.5, 2.0])?;
+/// let relu = cpu.prepare(Kernel::Unary(UnaryOp::Relu), Params::dims(&[3]), &[&x, &y])?;
+/// let out = cpu.run(&[relu], &[&y])?;
+/// assert_eq!(out[0], vec![0.0, 0.5, 2.0]);
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CpuBackend<T> {
+    _elem: PhantomData<T>,
+}
+
+impl<T: Element> CpuBackend<T> {
+    /// The CPU backend (ndarray's matrix product uses every core).
+    pub fn new() -> Self {
+        CpuBackend { _elem: PhantomData }
+    }
+}
+
+/// A CPU buffer: `len` values from `offset` of shared, mutable storage (a plan and a parameter
+/// store may hold the same one; a view of an arena shares the arena's storage).
+#[derive(Clone, Debug)]
+pub struct CpuBuffer<T> {
+    storage: Rc<RefCell<Vec<T>>>,
+    offset: usize,
+    len: usize,
+}
+
+impl<T> CpuBuffer<T> {
+    fn values(&self) -> Ref<'_, [T]> {
+        Ref::map(self.storage.borrow(), |v| &v[self.offset..self.offset + self.len])
+    }
+
+    fn values_mut(&self) -> RefMut<'_, [T]> {
+        RefMut::map(self.storage.borrow_mut(), |v| {
+            &mut v[self.offset..self.offset + self.len]
+        })
+    }
+}
+
+/// A prepared CPU launch: the kernel, its params and its buffers.
+pub struct CpuLaunch<T> {
+    kernel: Kernel,
+    params: Params,
+    buffers: Vec<CpuBuffer<T>>,
+}
+
+impl<T: Element> Backend for CpuBackend<T> {
+    type Elem = T;
+    type Buffer = CpuBuffer<T>;
+    type Launch = CpuLaunch<T>;
+
+    fn describe(&self) -> String {
+        format!("cpu {} (ndarray)", std::any::type_name::<T>())
+    }
+
+    fn is_gpu(&self) -> bool {
+        false
+    }
+
+    fn alloc(&self, len: usize, _name: &str) -> Result<Self::Buffer> {
+        Ok(CpuBuffer {
+            storage: Rc::new(RefCell::new(vec![T::zero(); len])),
+            offset: 0,
+            len,
+        })
+    }
+
+    fn max_len(&self) -> usize {
+        isize::MAX as usize / std::mem::size_of::<T>()
+    }
+
+    fn view_alignment(&self) -> usize {
+        1
+    }
+
+    fn view(&self, buffer: &Self::Buffer, offset: usize, len: usize) -> Result<Self::Buffer> {
+        super::check_view(self, buffer.len, offset, len)?;
+        Ok(CpuBuffer {
+            storage: Rc::clone(&buffer.storage),
+            offset: buffer.offset + offset,
+            len,
+        })
+    }
+
+    fn upload(&self, buffer: &Self::Buffer, data: &[T]) -> Result<()> {
+        let mut b = buffer.values_mut();
+        if b.len() != data.len() {
+            return Err(Error::Length {
+                what: "upload".into(),
+                expected: b.len(),
+                got: data.len(),
+            });
+        }
+        b.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&Self::Buffer]) -> Result<Self::Launch> {
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
+        kernel.check_buffers(&params, &lens)?;
+        // A buffer the kernel writes must not share storage with any other binding (reads may
+        // repeat): a launch borrows each binding's storage on its own.
+        for (i, b) in kernel.bindings(&params).iter().enumerate() {
+            if b.write
+                && buffers
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && Rc::ptr_eq(&buffers[i].storage, &o.storage))
+            {
+                return Err(Error::SharedStorage {
+                    kernel: kernel.name(),
+                    role: b.role,
+                });
+            }
+        }
+        Ok(CpuLaunch {
+            kernel,
+            params,
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
+        })
+    }
+
+    fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()> {
+        let lens: Vec<usize> = launch.buffers.iter().map(|b| b.len).collect();
+        launch.kernel.check_buffers(&params, &lens)?;
+        launch.params = params;
+        Ok(())
+    }
+
+    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<T>>> {
+        for l in launches {
+            execute(l);
+        }
+        Ok(read.iter().map(|b| b.values().to_vec()).collect())
+    }
+
+    fn submissions(&self) -> u64 {
+        0
+    }
+}
+
+fn c<T: Element>(v: f64) -> T {
+    T::from_f64(v)
+}
+
+fn execute<T: Element>(l: &CpuLaunch<T>) {
+    let p = &l.params;
+    let d = |i: usize| p.dims[i] as usize;
+    let s = |i: usize| c::<T>(p.scalars[i]);
+    // Inputs are borrowed shared and outputs mutably: `prepare` refused binding a written buffer
+    // anywhere else, so the borrows never overlap.
+    let inp = |i: usize| l.buffers[i].values();
+    let out = |i: usize| l.buffers[i].values_mut();
+    match l.kernel {
+        Kernel::Unary(op) => {
+            let x = inp(0);
+            for (y, &x) in out(1).iter_mut().zip(x.iter()) {
+                *y = op.f(x);
+            }
+        }
+        Kernel::UnaryGrad(op) => {
+            let (x, y, dy) = (inp(0), inp(1), inp(2));
+            for (i, dx) in out(3).iter_mut().enumerate() {
+                *dx = dy[i] * op.df(x[i], y[i]);
+            }
+        }
+        Kernel::Binary(op) => {
+            let (a, b) = (inp(0), inp(1));
+            for (i, c) in out(2).iter_mut().enumerate() {
+                *c = op.f(a[i], b[i]);
+            }
+        }
+        Kernel::BinaryGrad(op, which) => {
+            let (a, b, dc) = (inp(0), inp(1), inp(2));
+            for (i, g) in out(3).iter_mut().enumerate() {
+                let (da, db) = op.df(a[i], b[i]);
+                *g = dc[i] * if which == Operand::A { da } else { db };
+            }
+        }
+        Kernel::Matmul { ta, tb, bias, epilogue } => {
+            let (m, n, k) = (d(0), d(1), d(2));
+            let (a, b) = (inp(0), inp(1));
+            let a = matrix(&a, m, k, ta);
+            let b = matrix(&b, k, n, tb);
+            let mut c = out(l.buffers.len() - 1);
+            let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
+            general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
+            if bias {
+                let bias = inp(2);
+                for mut row in cv.rows_mut() {
+                    for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                        *v = *v + b;
+                    }
+                }
+            }
+            match epilogue {
+                Epilogue::None => {}
+                Epilogue::Activation(op) => cv.iter_mut().for_each(|v| *v = op.f(*v)),
+                // The gradient into an activation: dy · f'(x, y), from its input and output.
+                Epilogue::ActivationGrad(op) => {
+                    let (x, y) = (inp(2), inp(3));
+                    for ((v, &x), &y) in cv.iter_mut().zip(x.iter()).zip(y.iter()) {
+                        *v = *v * op.df(x, y);
+                    }
+                }
+            }
+        }
+        Kernel::BiasAdd => {
+            let (x, bias) = (inp(0), inp(1));
+            let cols = d(1);
+            for (i, y) in out(2).iter_mut().enumerate() {
+                *y = x[i] + bias[i % cols];
+            }
+        }
+        Kernel::ColSum => {
+            let x = inp(0);
+            let cols = d(1);
+            let mut y = out(1);
+            y.fill(T::zero());
+            for (i, &v) in x.iter().enumerate() {
+                y[i % cols] = y[i % cols] + v;
+            }
+        }
+        Kernel::RowSum => {
+            let x = inp(0);
+            for (y, row) in out(1).iter_mut().zip(x.chunks(d(1).max(1))) {
+                *y = row.iter().copied().sum();
+            }
+        }
+        Kernel::RowMax => {
+            let x = inp(0);
+            for (y, row) in out(1).iter_mut().zip(x.chunks(d(1).max(1))) {
+                *y = row.iter().copied().fold(T::neg_infinity(), T::max);
+            }
+        }
+        Kernel::RowMaxGrad => {
+            let (x, y, dy) = (inp(0), inp(1), inp(2));
+            let cols = d(1);
+            for (i, dx) in out(3).iter_mut().enumerate() {
+                let r = i / cols;
+                *dx = if x[i] == y[r] { dy[r] } else { T::zero() };
+            }
+        }
+        Kernel::SumAll => {
+            let x = inp(0);
+            out(1)[0] = x.iter().copied().sum();
+        }
+        Kernel::Broadcast(mode) => {
+            let src = inp(0);
+            let cols = d(1);
+            for (i, dst) in out(1).iter_mut().enumerate() {
+                *dst = match mode {
+                    Broadcast::Scalar => src[0],
+                    Broadcast::Rows => src[i / cols],
+                    Broadcast::Cols => src[i % cols],
+                };
+            }
+        }
+        Kernel::LogSoftmax => {
+            let x = inp(0);
+            let cols = d(1).max(1);
+            for (y, x) in out(1).chunks_mut(cols).zip(x.chunks(cols)) {
+                // ln Σ e^x, with the row max taken out so exp() stays finite for ±1e4.
+                let max = x.iter().copied().fold(T::neg_infinity(), T::max);
+                let lse = max + x.iter().map(|&v| (v - max).exp()).sum::<T>().ln();
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = x - lse;
+                }
+            }
+        }
+        Kernel::LogSoftmaxGrad => {
+            // y = x − lse(x): dx_j = dy_j − softmax_j · Σ_k dy_k, and softmax = e^y.
+            let (y, dy) = (inp(0), inp(1));
+            let cols = d(1).max(1);
+            for ((dx, y), dy) in out(2).chunks_mut(cols).zip(y.chunks(cols)).zip(dy.chunks(cols)) {
+                let total: T = dy.iter().copied().sum();
+                for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                    *dx = dy - y.exp() * total;
+                }
+            }
+        }
+        Kernel::SoftmaxCe => {
+            let (logits, labels) = (inp(0), inp(1));
+            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            out(2).copy_from_slice(&probs);
+            out(3)[0] = loss;
+        }
+        Kernel::SoftmaxCeGrad => {
+            let (probs, labels, dloss) = (inp(0), inp(1), inp(2));
+            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(3));
+        }
+        Kernel::SoftmaxCeFused => {
+            let (logits, labels, dloss) = (inp(0), inp(1), inp(2));
+            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            out(3)[0] = loss;
+            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(4));
+        }
+        Kernel::UnpackBytes => {
+            let words = inp(0);
+            for (i, y) in out(1).iter_mut().enumerate() {
+                let byte = (words[i / 4].to_word() >> (8 * (i % 4))) & 0xff;
+                *y = c::<T>(byte as f64) * s(0);
+            }
+        }
+        Kernel::Mse => {
+            let (pred, target) = (inp(0), inp(1));
+            let sum: T = pred.iter().zip(target.iter()).map(|(&p, &t)| (p - t) * (p - t)).sum();
+            out(2)[0] = sum / c(d(0) as f64);
+        }
+        Kernel::MseGrad => {
+            let (pred, target, dloss) = (inp(0), inp(1), inp(2));
+            let scale = c::<T>(2.0) * dloss[0] / c(d(0) as f64);
+            for (i, dp) in out(3).iter_mut().enumerate() {
+                *dp = (pred[i] - target[i]) * scale;
+            }
+        }
+        Kernel::Sgd => {
+            let g = inp(1);
+            let (lr, wd) = (s(0), s(1));
+            for (w, &g) in out(0).iter_mut().zip(g.iter()) {
+                *w = *w - lr * (g + wd * *w);
+            }
+        }
+        Kernel::Momentum => {
+            let g = inp(1);
+            let (lr, mu, wd) = (s(0), s(1), s(2));
+            let nesterov = p.dims[1] != 0;
+            let mut w = out(0);
+            let mut v = out(2);
+            for i in 0..g.len() {
+                let g = g[i] + wd * w[i];
+                v[i] = mu * v[i] + g;
+                let step = if nesterov { g + mu * v[i] } else { v[i] };
+                w[i] = w[i] - lr * step;
+            }
+        }
+        Kernel::Adam => {
+            let g = inp(1);
+            let (lr, b1, b2, eps, wd, c1, c2) = (s(0), s(1), s(2), s(3), s(4), s(5), s(6));
+            let decoupled = p.dims[1] != 0;
+            let one = T::one();
+            let mut w = out(0);
+            let mut m = out(2);
+            let mut v = out(3);
+            for i in 0..g.len() {
+                let mut g = g[i];
+                if decoupled {
+                    w[i] = w[i] - lr * wd * w[i];
+                } else {
+                    g = g + wd * w[i];
+                }
+                m[i] = b1 * m[i] + (one - b1) * g;
+                v[i] = b2 * v[i] + (one - b2) * g * g;
+                let m_hat = m[i] / c1;
+                let v_hat = v[i] / c2;
+                w[i] = w[i] - lr * m_hat / (v_hat.sqrt() + eps);
+            }
+        }
+        Kernel::FmaRoof => {
+            // The same chains as shaders/roof.wgsl, one lane at a time.
+            let (mul, add) = (s(0), s(1));
+            for (lane, sink) in out(0).iter_mut().enumerate() {
+                let seed = c::<T>(lane as f64 * 1e-7);
+                let mut acc = [T::zero(); 32];
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a = seed + c((j % 4) as f64 + (j / 4) as f64 * 0.1);
+                }
+                for _ in 0..d(0) {
+                    for a in acc.iter_mut() {
+                        *a = a.mul_add(mul, add);
+                    }
+                }
+                *sink = acc.iter().copied().sum();
+            }
+        }
+    }
+}
+
+/// Row-wise softmax of `[rows, cols]` logits and the mean cross-entropy against the labels.
+fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) -> (Vec<T>, T) {
+    let mut probs = vec![T::zero(); rows * cols];
+    let mut total = T::zero();
+    for r in 0..rows {
+        let x = &logits[r * cols..(r + 1) * cols];
+        // Subtracting the row max keeps exp() finite for logits of ±1e4.
+        let max = x.iter().copied().fold(T::neg_infinity(), T::max);
+        let sum: T = x.iter().map(|&v| (v - max).exp()).sum();
+        for j in 0..cols {
+            probs[r * cols + j] = (x[j] - max).exp() / sum;
+        }
+        total = total
+            + match class_index(labels[r], cols) {
+                // -log p[label] = log Σ e^(x - max) - (x[label] - max)
+                Some(l) => sum.ln() - (x[l] - max),
+                None => T::nan(),
+            };
+    }
+    (probs, total / c(rows as f64))
+}
+
+/// `dlogits = (p − onehot) · dloss / rows`.
+fn softmax_ce_grad<T: Element>(probs: &[T], labels: &[T], dloss: T, rows: usize, cols: usize, dx: &mut [T]) {
+    let scale = dloss / c(rows as f64);
+    for (i, d) in dx.iter_mut().enumerate() {
+        let onehot = match class_index(labels[i / cols], cols) {
+            Some(l) if l == i % cols => T::one(),
+            Some(_) => T::zero(),
+            None => T::nan(),
+        };
+        *d = (probs[i] - onehot) * scale;
+    }
+}
+
+/// The class a label value names, if it is a whole number in `0..classes`.
+fn class_index<T: Element>(label: T, classes: usize) -> Option<usize> {
+    let v = label.as_f64();
+    (v >= 0.0 && v.fract() == 0.0 && v < classes as f64).then_some(v as usize)
+}
+
+/// A row-major buffer viewed as the `[rows, cols]` operand of a product, transposing a stored
+/// `[cols, rows]` matrix when `transposed` is set (a view, never a copy).
+fn matrix<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ArrayView2<'_, T> {
+    if transposed {
+        ArrayView2::from_shape((cols, rows), data)
+            .expect("length checked in prepare")
+            .reversed_axes()
+    } else {
+        ArrayView2::from_shape((rows, cols), data).expect("length checked in prepare")
+    }
+}

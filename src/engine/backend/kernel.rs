@@ -1,0 +1,534 @@
+//! The kernel set, one spec per kernel: the buffers a launch binds (slot, role, length, written
+//! or read), and where its WGSL entry point lives and how its workgroups cover the work. Both
+//! backends check launches against [`Kernel::bindings`]; the GPU dispatches by [`Kernel::spec`];
+//! `tests/shaders.rs` checks every spec against the WGSL with naga (entry point, workgroup size,
+//! and the storage bindings the entry point really uses, read-only or written).
+
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
+
+use super::wgpu::ShaderFile;
+
+/// A kernel of the kernel set: which computation a launch runs. Sizes come with [`Params`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kernel {
+    /// `y = f(x)`; dims `[n]`.
+    Unary(UnaryOp),
+    /// `dx = dy · f'(x)` (from `x`, the saved `y` and `dy`); dims `[n]`.
+    UnaryGrad(UnaryOp),
+    /// `c = f(a, b)`; dims `[n]`.
+    Binary(BinaryOp),
+    /// `da` or `db` of `c = f(a, b)` from `a`, `b` and `dc`; dims `[n]`.
+    BinaryGrad(BinaryOp, Operand),
+    /// `c[m, n] = op(a)·op(b)`, `op` transposing the stored matrix when the flag is set
+    /// (`a` stored `[m, k]`, or `[k, m]` with `ta`; `b` stored `[k, n]`, or `[n, k]` with `tb`),
+    /// plus `bias[n]` with `bias`, then the [`Epilogue`]: an activation (with the bias), or an
+    /// activation's backward from its input `x` and output `y` (`[m, n]` each, without a bias).
+    /// dims `[m, n, k]`.
+    Matmul {
+        ta: bool,
+        tb: bool,
+        bias: bool,
+        epilogue: Epilogue,
+    },
+    /// `y[i, j] = x[i, j] + bias[j]`; dims `[rows, cols]`.
+    BiasAdd,
+    /// `y[j] = Σ_i x[i, j]` (the bias gradient); dims `[rows, cols]`.
+    ColSum,
+    /// `y[i] = Σ_j x[i, j]`; dims `[rows, cols]`.
+    RowSum,
+    /// `y[i] = max_j x[i, j]`; dims `[rows, cols]`.
+    RowMax,
+    /// `dx[i, j] = dy[i]` where `x[i, j]` is the row's maximum, else 0; dims `[rows, cols]`.
+    RowMaxGrad,
+    /// `y[0] = Σ x`; dims `[n]`.
+    SumAll,
+    /// Spreads a reduced tensor back over `[rows, cols]`; dims `[rows, cols]`.
+    Broadcast(Broadcast),
+    /// `y[i, j] = x[i, j] − ln Σ_k e^x[i, k]`, row by row (max-subtracted); dims `[rows, cols]`.
+    LogSoftmax,
+    /// `dx[i, j] = dy[i, j] − e^y[i, j] · Σ_k dy[i, k]` from the forward's output `y`; dims
+    /// `[rows, cols]`.
+    LogSoftmaxGrad,
+    /// Softmax cross-entropy of logits `[rows, cols]` against class labels `[rows]` (class
+    /// indices stored as numbers): writes the probabilities and the mean loss; dims `[rows, cols]`.
+    SoftmaxCe,
+    /// `dlogits = (p − onehot(labels)) · dloss / rows`; dims `[rows, cols]`.
+    SoftmaxCeGrad,
+    /// Both at once, for a training step: the mean loss and `dlogits` from the logits, labels and
+    /// `dloss`, without keeping the probabilities; dims `[rows, cols]`.
+    SoftmaxCeFused,
+    /// `y[i] = scale · byte i` of bytes packed four to an element by
+    /// [`pack_bytes`](crate::element::pack_bytes); dims `[n]`; scalars `[scale]`.
+    UnpackBytes,
+    /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
+    Mse,
+    /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
+    MseGrad,
+    /// `w −= lr · (g + wd·w)`; dims `[n]`; scalars `[lr, weight_decay]`.
+    Sgd,
+    /// PyTorch's momentum SGD; dims `[n, nesterov]`; scalars `[lr, momentum, weight_decay]`.
+    Momentum,
+    /// Adam (`dims[1] = 0`) or AdamW (`dims[1] = 1`); dims `[n, decoupled]`; scalars
+    /// `[lr, beta1, beta2, eps, weight_decay, 1 − beta1ᵗ, 1 − beta2ᵗ]`.
+    Adam,
+    /// The device's fp32 FMA roof: `invocations` lanes each run `iterations` × 64 flops and
+    /// write one value; dims `[iterations, invocations]`; scalars `[mul, add]`.
+    FmaRoof,
+}
+
+/// The sizes and constants of one launch. `dims` are counts (see each [`Kernel`]); `scalars` are
+/// constants such as a learning rate, kept in f64 so the f64 CPU backend loses nothing.
+///
+/// ```
+/// use shadergrad::backend::Params;
+/// let p = Params::dims(&[4, 8, 16]).with_scalars(&[0.5]);
+/// assert_eq!(p.dims, [4, 8, 16, 0]);
+/// assert_eq!(p.scalars[0], 0.5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Params {
+    pub dims: [u32; 4],
+    pub scalars: [f64; 8],
+}
+
+impl Params {
+    /// Params with the given dims (at most 4) and no scalars.
+    pub fn dims(dims: &[u32]) -> Self {
+        let mut p = Params::default();
+        p.dims[..dims.len()].copy_from_slice(dims);
+        p
+    }
+
+    /// The same params with the given scalars (at most 8).
+    pub fn with_scalars(mut self, scalars: &[f64]) -> Self {
+        self.scalars[..scalars.len()].copy_from_slice(scalars);
+        self
+    }
+
+    fn d(&self, i: usize) -> usize {
+        self.dims[i] as usize
+    }
+}
+
+/// One buffer a kernel binds: its binding slot in the shader, its role, how many values it must
+/// hold, and whether the kernel writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub slot: u32,
+    pub role: &'static str,
+    pub len: usize,
+    pub write: bool,
+}
+
+const fn read(slot: u32, role: &'static str, len: usize) -> Binding {
+    Binding {
+        slot,
+        role,
+        len,
+        write: false,
+    }
+}
+
+const fn write(slot: u32, role: &'static str, len: usize) -> Binding {
+    Binding {
+        slot,
+        role,
+        len,
+        write: true,
+    }
+}
+
+/// How a kernel's workgroups cover its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// One workgroup does everything (losses and small reductions).
+    Single,
+    /// One workgroup per row.
+    Rows(usize),
+    /// One workgroup per `workgroup[0]` columns (each x lane a column).
+    Columns(usize),
+    /// `count` elements, `per_invocation` per invocation (4: one vec4).
+    Elements { count: usize, per_invocation: usize },
+}
+
+/// Where a kernel's GPU code lives and how it is dispatched: the entry point of a `shaders/` file,
+/// its override constants and `@workgroup_size`, and its grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shader {
+    pub file: ShaderFile,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, u32)>,
+    pub workgroup: [u32; 3],
+    pub grid: Grid,
+}
+
+impl Shader {
+    /// Workgroups the grid needs (before folding onto a 2-D grid).
+    pub fn groups(&self) -> usize {
+        let [x, y, z] = self.workgroup.map(|v| v as usize);
+        match self.grid {
+            Grid::Single => 1,
+            Grid::Rows(rows) => rows,
+            Grid::Columns(cols) => cols.div_ceil(x),
+            Grid::Elements { count, per_invocation } => count.div_ceil(x * y * z * per_invocation),
+        }
+    }
+}
+
+/// A kernel's spec: its bindings, and its shader (None for the matrix product, whose tiling the
+/// GPU backend chooses by size and adapter).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub bindings: Vec<Binding>,
+    pub shader: Option<Shader>,
+}
+
+/// The usual elementwise launch: `count` values, four per invocation of 256.
+fn vec4s(file: ShaderFile, entry: &'static str, constants: Vec<(&'static str, u32)>, count: usize) -> Shader {
+    Shader {
+        file,
+        entry,
+        constants,
+        workgroup: [256, 1, 1],
+        grid: Grid::Elements {
+            count,
+            per_invocation: 4,
+        },
+    }
+}
+
+/// An entry point of `file` over a grid with workgroups of `workgroup` invocations along x.
+fn entry(file: ShaderFile, name: &'static str, workgroup: u32, grid: Grid) -> Shader {
+    Shader {
+        file,
+        entry: name,
+        constants: Vec::new(),
+        workgroup: [workgroup, 1, 1],
+        grid,
+    }
+}
+
+impl Kernel {
+    /// The kernel's spec for a launch with `p`.
+    pub fn spec(&self, p: &Params) -> Spec {
+        use ShaderFile::*;
+        let n = p.d(0);
+        let (rows, cols) = (p.d(0), p.d(1));
+        let items = rows * cols;
+        let scalar = |count| Grid::Elements {
+            count,
+            per_invocation: 1,
+        };
+        let (bindings, shader) = match *self {
+            Kernel::Unary(op) => (
+                vec![read(1, "x", n), write(2, "y", n)],
+                vec4s(Unary, "unary_forward", vec![("OP", op.code())], n),
+            ),
+            Kernel::UnaryGrad(op) => (
+                vec![read(1, "x", n), read(3, "y", n), read(4, "dy", n), write(5, "dx", n)],
+                vec4s(Unary, "unary_backward", vec![("OP", op.code())], n),
+            ),
+            Kernel::Binary(op) => (
+                vec![read(1, "a", n), read(2, "b", n), write(3, "c", n)],
+                vec4s(Binary, "binary_forward", vec![("OP", op.code())], n),
+            ),
+            Kernel::BinaryGrad(op, wrt) => (
+                vec![read(1, "a", n), read(2, "b", n), read(4, "dc", n), write(5, "grad", n)],
+                vec4s(
+                    Binary,
+                    "binary_backward",
+                    vec![("OP", op.code()), ("WRT", (wrt == Operand::B) as u32)],
+                    n,
+                ),
+            ),
+            Kernel::Matmul { bias, epilogue, .. } => {
+                let (m, n, k) = (p.d(0), p.d(1), p.d(2));
+                let mut b = vec![read(1, "a", m * k), read(2, "b", k * n)];
+                if bias {
+                    b.push(read(3, "bias", n));
+                }
+                if let Epilogue::ActivationGrad(_) = epilogue {
+                    b.push(read(6, "x", m * n));
+                    b.push(read(7, "y", m * n));
+                }
+                b.push(write(4, "c", m * n));
+                return Spec {
+                    bindings: b,
+                    shader: None,
+                };
+            }
+            Kernel::BiasAdd => (
+                vec![read(1, "x", items), read(2, "bias", cols), write(3, "y", items)],
+                entry(Bias, "bias_forward", 256, scalar(items)),
+            ),
+            Kernel::ColSum => (
+                vec![read(1, "x", items), write(4, "y", cols)],
+                Shader {
+                    workgroup: [32, 8, 1],
+                    ..entry(Bias, "bias_backward", 32, Grid::Columns(cols))
+                },
+            ),
+            Kernel::RowSum => (
+                vec![read(1, "x", items), write(2, "y", rows)],
+                entry(Reduce, "row_sum", 64, Grid::Rows(rows)),
+            ),
+            Kernel::RowMax => (
+                vec![read(1, "x", items), write(2, "y", rows)],
+                entry(Reduce, "row_max", 64, Grid::Rows(rows)),
+            ),
+            Kernel::RowMaxGrad => (
+                vec![
+                    read(1, "x", items),
+                    read(3, "y", rows),
+                    read(4, "dy", rows),
+                    write(5, "dx", items),
+                ],
+                entry(Reduce, "row_max_backward", 256, scalar(items)),
+            ),
+            Kernel::SumAll => (
+                vec![read(1, "x", n), write(2, "y", 1)],
+                entry(Reduce, "sum_all", 256, Grid::Single),
+            ),
+            Kernel::Broadcast(mode) => {
+                let src = match mode {
+                    Broadcast::Scalar => 1,
+                    Broadcast::Rows => rows,
+                    Broadcast::Cols => cols,
+                };
+                (
+                    vec![read(1, "src", src), write(5, "dst", items)],
+                    Shader {
+                        constants: vec![("MODE", mode.code())],
+                        ..entry(Reduce, "broadcast", 256, scalar(items))
+                    },
+                )
+            }
+            Kernel::LogSoftmax => (
+                vec![read(1, "x", items), write(2, "y", items)],
+                entry(Reduce, "log_softmax_forward", 64, Grid::Rows(rows)),
+            ),
+            Kernel::LogSoftmaxGrad => (
+                vec![read(3, "y", items), read(4, "dy", items), write(5, "dx", items)],
+                entry(Reduce, "log_softmax_backward", 64, Grid::Rows(rows)),
+            ),
+            Kernel::SoftmaxCe => (
+                vec![
+                    read(1, "logits", items),
+                    read(2, "labels", rows),
+                    write(3, "probs", items),
+                    write(4, "loss", 1),
+                ],
+                entry(Loss, "softmax_ce_forward", 256, Grid::Single),
+            ),
+            Kernel::SoftmaxCeGrad => (
+                vec![
+                    read(5, "probs", items),
+                    read(2, "labels", rows),
+                    read(6, "dloss", 1),
+                    write(7, "dlogits", items),
+                ],
+                entry(Loss, "softmax_ce_backward", 256, scalar(items)),
+            ),
+            Kernel::SoftmaxCeFused => (
+                vec![
+                    read(1, "logits", items),
+                    read(2, "labels", rows),
+                    read(6, "dloss", 1),
+                    write(4, "loss", 1),
+                    write(7, "dlogits", items),
+                ],
+                entry(Loss, "softmax_ce_fused", 256, Grid::Single),
+            ),
+            Kernel::UnpackBytes => (
+                vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
+                vec4s(Data, "unpack_bytes", vec![], n),
+            ),
+            Kernel::Mse => (
+                vec![read(1, "pred", n), read(2, "target", n), write(4, "loss", 1)],
+                entry(Loss, "mse_forward", 256, Grid::Single),
+            ),
+            Kernel::MseGrad => (
+                vec![
+                    read(1, "pred", n),
+                    read(2, "target", n),
+                    read(6, "dloss", 1),
+                    write(7, "dpred", n),
+                ],
+                entry(Loss, "mse_backward", 256, scalar(n)),
+            ),
+            Kernel::Sgd => (vec![write(1, "w", n), read(2, "g", n)], vec4s(Optim, "sgd", vec![], n)),
+            Kernel::Momentum => (
+                vec![write(1, "w", n), read(2, "g", n), write(3, "v", n)],
+                vec4s(Optim, "momentum", vec![], n),
+            ),
+            Kernel::Adam => (
+                vec![write(1, "w", n), read(2, "g", n), write(3, "m", n), write(4, "v", n)],
+                vec4s(Optim, "adam", vec![], n),
+            ),
+            Kernel::FmaRoof => (
+                vec![write(1, "sink", p.d(1))],
+                entry(Roof, "fma_roof", 256, scalar(p.d(1))),
+            ),
+        };
+        Spec {
+            bindings,
+            shader: Some(shader),
+        }
+    }
+
+    /// The buffers a launch of this kernel takes, in order, with the lengths `params` imply.
+    /// Slots match the `@binding` numbers in the kernel's WGSL file (slot 0 is the uniform).
+    pub fn bindings(&self, p: &Params) -> Vec<Binding> {
+        self.spec(p).bindings
+    }
+
+    /// The unary op whose constant the kernel's uniform carries (in its first scalar).
+    pub fn unary_op(&self) -> Option<UnaryOp> {
+        match *self {
+            Kernel::Unary(op) | Kernel::UnaryGrad(op) => Some(op),
+            Kernel::Matmul { epilogue, .. } => epilogue.op(),
+            _ => None,
+        }
+    }
+
+    /// A readable name: `relu_forward`, `matmul[tA]+bias+relu`, `adam`.
+    pub fn name(&self) -> String {
+        match self {
+            Kernel::Unary(op) => format!("{}_forward", op.name()),
+            Kernel::UnaryGrad(op) => format!("{}_backward", op.name()),
+            Kernel::Binary(op) => format!("{}_forward", op.name()),
+            Kernel::BinaryGrad(op, Operand::A) => format!("{}_backward_a", op.name()),
+            Kernel::BinaryGrad(op, Operand::B) => format!("{}_backward_b", op.name()),
+            Kernel::Matmul { ta, tb, bias, epilogue } => {
+                let flags = match (ta, tb) {
+                    (false, false) => "",
+                    (true, false) => "[tA]",
+                    (false, true) => "[tB]",
+                    (true, true) => "[tA,tB]",
+                };
+                let bias = if *bias { "+bias" } else { "" };
+                format!("matmul{flags}{bias}{}", epilogue.name())
+            }
+            Kernel::Broadcast(m) => format!("broadcast_{}", m.name()),
+            other => {
+                // CamelCase variant name to snake_case: ColSum -> col_sum.
+                let raw = format!("{other:?}");
+                let mut s = String::new();
+                for (i, ch) in raw.chars().enumerate() {
+                    if ch.is_uppercase() && i > 0 {
+                        s.push('_');
+                    }
+                    s.push(ch.to_ascii_lowercase());
+                }
+                s
+            }
+        }
+    }
+
+    /// Checks a launch's buffers against what its params imply.
+    pub fn check_buffers(&self, p: &Params, lens: &[usize]) -> Result<()> {
+        if let Kernel::Matmul { bias, epilogue, .. } = *self {
+            let why = match (bias, epilogue) {
+                (true, Epilogue::ActivationGrad(_)) => Some("an activation's backward adds no bias"),
+                (false, Epilogue::Activation(_)) => Some("an activation epilogue follows a bias"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::InvalidKernel {
+                    kernel: self.name(),
+                    why,
+                });
+            }
+        }
+        let bindings = self.bindings(p);
+        if lens.len() != bindings.len() {
+            return Err(Error::BufferCount {
+                kernel: self.name(),
+                expected: bindings.len(),
+                roles: bindings.iter().map(|b| b.role).collect::<Vec<_>>().join(", "),
+                got: lens.len(),
+            });
+        }
+        for (index, (b, &got)) in bindings.iter().zip(lens).enumerate() {
+            if got != b.len {
+                return Err(Error::KernelBuffer {
+                    kernel: self.name(),
+                    index,
+                    role: b.role,
+                    expected: b.len,
+                    got,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One kernel of every kind (every op of the unary and binary tables, every matmul layout
+    /// and epilogue), for tests that must cover the whole kernel set (`tests/shaders.rs` checks
+    /// that every variant of [`Kernel`] is here).
+    pub fn examples() -> Vec<Kernel> {
+        let mut all = Vec::new();
+        for op in UnaryOp::ALL {
+            all.extend([Kernel::Unary(op), Kernel::UnaryGrad(op)]);
+        }
+        for op in BinaryOp::ALL {
+            all.extend([
+                Kernel::Binary(op),
+                Kernel::BinaryGrad(op, Operand::A),
+                Kernel::BinaryGrad(op, Operand::B),
+            ]);
+        }
+        for ta in [false, true] {
+            for tb in [false, true] {
+                for (bias, epilogue) in [
+                    (false, Epilogue::None),
+                    (true, Epilogue::None),
+                    (true, Epilogue::Activation(UnaryOp::Gelu)),
+                    (false, Epilogue::ActivationGrad(UnaryOp::Relu)),
+                ] {
+                    all.push(Kernel::Matmul { ta, tb, bias, epilogue });
+                }
+            }
+        }
+        all.extend(Broadcast::ALL.map(Kernel::Broadcast));
+        all.extend([
+            Kernel::BiasAdd,
+            Kernel::ColSum,
+            Kernel::RowSum,
+            Kernel::RowMax,
+            Kernel::RowMaxGrad,
+            Kernel::SumAll,
+            Kernel::LogSoftmax,
+            Kernel::LogSoftmaxGrad,
+            Kernel::SoftmaxCe,
+            Kernel::SoftmaxCeGrad,
+            Kernel::SoftmaxCeFused,
+            Kernel::UnpackBytes,
+            Kernel::Mse,
+            Kernel::MseGrad,
+            Kernel::Sgd,
+            Kernel::Momentum,
+            Kernel::Adam,
+            Kernel::FmaRoof,
+        ]);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_binds_distinct_slots_above_the_uniform() {
+        for k in Kernel::examples() {
+            let bindings = k.bindings(&Params::dims(&[3, 5, 7, 0]));
+            let mut slots: Vec<u32> = bindings.iter().map(|b| b.slot).collect();
+            slots.sort_unstable();
+            slots.dedup();
+            assert_eq!(slots.len(), bindings.len(), "{}", k.name());
+            assert!(slots.iter().all(|&s| s > 0), "{}", k.name());
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The GPU context: adapter choice, device creation, and the fault handling that turns wgpu's
+//! panics into `Result`s.
+//!
+//! wgpu's default uncaptured-error handler panics. We replace it with one that records the error,
+//! wrap every operation that can fail in error scopes, and record device loss from its callback,
+//! so a validation error, an out-of-memory or a lost device comes back from the next call as an
+//! [`Error`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::dispatch::{PipelineKey, Source};
+use crate::error::{Error, Result};
+
+/// What went wrong on the device outside any error scope, kept for the next call to report.
+#[derive(Default)]
+struct Faults {
+    uncaptured: Mutex<Option<String>>,
+    lost: Mutex<Option<String>>,
+}
+
+/// A compute pipeline with its explicit bind group layout.
+pub struct CachedPipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// One GPU: device, queue, caches. Shared by every buffer, launch and plan made on it.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    faults: Arc<Faults>,
+    pub(super) modules: Mutex<HashMap<Source, wgpu::ShaderModule>>,
+    pub(super) pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
+    /// MAP_READ buffers for readbacks, reused: a run takes one out and puts it back unmapped.
+    pub(super) staging: Mutex<Vec<wgpu::Buffer>>,
+    pub(super) submissions: AtomicU64,
+    /// Every buffer the backend has created (tensors, uniforms, staging, scratch).
+    pub(super) buffers_created: AtomicU64,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: the caches hold only
+/// finished objects, so the data is never half-written.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Ranks adapter types: discrete before integrated before virtual before software.
+fn preference(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// A one-line description of an adapter: `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type)
+}
+
+/// Every adapter this machine offers, best first.
+pub fn adapters() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let mut list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    list.sort_by_key(|a| preference(a.get_info().device_type));
+    list
+}
+
+impl GpuContext {
+    /// Opens the best adapter, or the one `SHADERGRAD_ADAPTER` names (a case-insensitive part
+    /// of its name, or a type: `discrete`, `integrated`, `cpu`).
+    pub fn new() -> Result<Self> {
+        let list = adapters();
+        if list.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: " (wgpu found no Vulkan, Metal or DX12 device)".into(),
+            });
+        }
+        let adapter = match std::env::var("SHADERGRAD_ADAPTER") {
+            Ok(wanted) if !wanted.trim().is_empty() => {
+                let w = wanted.trim().to_lowercase();
+                let found = list.iter().find(|a| {
+                    let info = a.get_info();
+                    info.name.to_lowercase().contains(&w)
+                        || format!("{:?}", info.device_type).to_lowercase().contains(&w)
+                });
+                match found {
+                    Some(a) => a.clone(),
+                    None => {
+                        return Err(Error::UnknownAdapter {
+                            wanted,
+                            available: list
+                                .iter()
+                                .map(|a| describe_adapter(&a.get_info()))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        })
+                    }
+                }
+            }
+            _ => list[0].clone(),
+        };
+        Self::open(adapter)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: big tensors need more than WebGPU's defaults
+        // (128 MiB per binding), and timestamps let benchmarks time the GPU itself.
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadergrad"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu {
+            during: format!("opening {}", describe_adapter(&info)),
+            message: e.to_string(),
+        })?;
+
+        let faults = Arc::new(Faults::default());
+        let sink = Arc::clone(&faults);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = lock(&sink.uncaptured);
+            if slot.is_none() {
+                *slot = Some(e.to_string());
+            }
+        }));
+        let sink = Arc::clone(&faults);
+        device.set_device_lost_callback(move |reason, message| {
+            *lock(&sink.lost) = Some(format!("{reason:?}: {message}"));
+        });
+
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            faults,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            staging: Mutex::new(Vec::new()),
+            submissions: AtomicU64::new(0),
+            buffers_created: AtomicU64::new(0),
+        })
+    }
+
+    /// Reports device loss, or an error that escaped every scope, as an `Err`.
+    pub fn check_faults(&self) -> Result<()> {
+        if let Some(reason) = lock(&self.faults.lost).clone() {
+            return Err(Error::DeviceLost { reason });
+        }
+        if let Some(message) = lock(&self.faults.uncaptured).take() {
+            return Err(Error::Gpu {
+                during: "an earlier operation".into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and turns whatever
+    /// they catch into an `Err` naming `during`.
+    pub fn scoped<R>(&self, during: impl Fn() -> String, f: impl FnOnce() -> R) -> Result<R> {
+        self.check_faults()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let value = f();
+        // Scopes pop innermost first.
+        let errors = [internal.pop(), validation.pop(), oom.pop()].map(block_on);
+        if let Some(e) = errors.into_iter().flatten().next() {
+            self.check_faults()?;
+            return Err(Error::Gpu {
+                during: during(),
+                message: e.to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Waits for all submitted work, reporting device loss.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                during: "waiting for the GPU".into(),
+                message: e.to_string(),
+            })?;
+        self.check_faults()
+    }
+
+    /// Lets finished work retire (freeing its staging memory) without blocking.
+    pub fn poll_without_waiting(&self) -> Result<()> {
+        self.device.poll(wgpu::PollType::Poll).map_err(|e| Error::Gpu {
+            during: "polling the GPU".into(),
+            message: e.to_string(),
+        })?;
+        self.check_faults()
+    }
+
+    /// Creates a buffer, counting it (so soak tests can see a steady state allocates nothing).
+    pub fn create_buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.buffers_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(desc)
+    }
+
+    /// The largest buffer one shader may bind, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// True when the adapter can time work with timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// The adapter, described in one line.
+    pub fn describe(&self) -> String {
+        describe_adapter(&self.info)
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

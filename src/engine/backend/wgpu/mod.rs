@@ -1,0 +1,581 @@
+//! The wgpu backend: tensors are storage buffers, kernels are WGSL compute pipelines (cached by
+//! file, entry point and specialisation), and a list of launches runs as one compute pass in one
+//! command buffer, one submit.
+
+pub mod blocked;
+mod context;
+mod dispatch;
+mod matmul;
+mod shaders;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use context::{adapters, describe_adapter, GpuContext};
+pub use dispatch::{launch_plan, Dispatch, LaunchPlan, PipelineKey, Slot, Source};
+pub use shaders::ShaderFile;
+
+use self::context::{lock, CachedPipeline};
+use self::dispatch::Uniform;
+use super::{Backend, Kernel, Params, Timing};
+use crate::error::{Error, Result};
+
+/// The GPU backend. Cheap to clone: clones share one device.
+///
+/// ```no_run
+/// use shadergrad::backend::{wgpu::WgpuBackend, Backend};
+/// let gpu = WgpuBackend::new()?;
+/// println!("running on {}", gpu.describe());
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct WgpuBackend {
+    ctx: Arc<GpuContext>,
+    matmul: MatmulKernels,
+}
+
+/// Which matmul kernels a backend runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKernels {
+    /// Register-blocked on CPU adapters (lavapipe), workgroup-tiled elsewhere.
+    Auto,
+    /// Always the workgroup-tiled kernels of `shaders/matmul.wgsl`.
+    Tiled,
+    /// Always the generated register-blocked kernel.
+    Blocked,
+}
+
+/// A GPU tensor's storage: `len` f32 values from byte `offset` of a storage buffer (0 unless
+/// the tensor is a view of an arena).
+#[derive(Clone, Debug)]
+pub struct GpuBuffer {
+    buffer: wgpu::Buffer,
+    offset: u64,
+    len: usize,
+    name: Arc<str>,
+}
+
+impl GpuBuffer {
+    /// The binding of this tensor, padded to whole vec4s like every buffer (views are placed
+    /// at offsets of at least 16 bytes, so the padding stays inside their own slot).
+    fn binding(&self) -> wgpu::BindingResource<'_> {
+        let size = (self.len as u64 * 4).div_ceil(16).max(1) * 16;
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(size),
+        })
+    }
+}
+
+/// A prepared GPU launch: its dispatches (pipeline, bind group and grid each, built once), the
+/// uniform they share and, for a matmul split along k, the scratch buffer of partial products.
+pub struct GpuLaunch {
+    kernel: Kernel,
+    dispatches: Vec<PreparedDispatch>,
+    uniform: wgpu::Buffer,
+    lens: Vec<usize>,
+    /// Kept alive for the bind groups that use it.
+    _scratch: Option<GpuBuffer>,
+}
+
+struct PreparedDispatch {
+    key: PipelineKey,
+    pipeline: Arc<CachedPipeline>,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
+}
+
+impl WgpuBackend {
+    /// Opens the best GPU (see [`GpuContext::new`] for `SHADERGRAD_ADAPTER`).
+    pub fn new() -> Result<Self> {
+        Ok(WgpuBackend {
+            ctx: Arc::new(GpuContext::new()?),
+            matmul: MatmulKernels::Auto,
+        })
+    }
+
+    /// The same device, running the given matmul kernels (to compare or test them).
+    pub fn with_matmul(&self, matmul: MatmulKernels) -> Self {
+        WgpuBackend {
+            ctx: Arc::clone(&self.ctx),
+            matmul,
+        }
+    }
+
+    /// How many buffers this device has created so far: in a steady state (the same plan run
+    /// again and again) this stops growing.
+    pub fn buffers_created(&self) -> u64 {
+        self.ctx.buffers_created.load(Ordering::Relaxed)
+    }
+
+    /// The device context (adapter info, limits, raw device and queue).
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    fn module(&self, source: Source) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = lock(&self.ctx.modules).get(&source) {
+            return Ok(m.clone());
+        }
+        let text = source.text();
+        let name = source.name();
+        let module = self.ctx.scoped(
+            || format!("compiling {name}"),
+            || {
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(&name),
+                    source: wgpu::ShaderSource::Wgsl(text.into()),
+                };
+                // Bounds checks stay on. Loop bounding (a counter wgpu adds to every loop, in
+                // case one never ends) goes on GPUs: every loop in these shaders counts up to a
+                // bound below 2³² by a constant step (or halves a stride), so each ends, and on an
+                // H100 the counter cost the tiled matmul a quarter of its speed (4096³: 23.4
+                // TFLOP/s with it, 30.9 without). CPU adapters keep it: without it lavapipe's
+                // LLVM took ten times longer over the matmul tests.
+                let mut checks = wgpu::ShaderRuntimeChecks::checked();
+                checks.force_loop_bounding = self.ctx.info.device_type == wgpu::DeviceType::Cpu;
+                // SAFETY: as above, every loop of `shaders/` and of the generated matmul ends.
+                unsafe { self.ctx.device.create_shader_module_trusted(desc, checks) }
+            },
+        )?;
+        lock(&self.ctx.modules).insert(source, module.clone());
+        Ok(module)
+    }
+
+    /// True when matmuls run the register-blocked kernel: on a CPU Vulkan driver (lavapipe),
+    /// where it wins, unless told otherwise.
+    fn blocked_matmul(&self) -> bool {
+        match self.matmul {
+            MatmulKernels::Auto => self.ctx.info.device_type == wgpu::DeviceType::Cpu,
+            MatmulKernels::Tiled => false,
+            MatmulKernels::Blocked => true,
+        }
+    }
+
+    fn pipeline(&self, key: &PipelineKey, bindings: &[(u32, bool, Slot)]) -> Result<Arc<CachedPipeline>> {
+        if let Some(p) = lock(&self.ctx.pipelines).get(key) {
+            return Ok(Arc::clone(p));
+        }
+        let module = self.module(key.source)?;
+        let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
+        for &(slot, read_only, _) in bindings {
+            entries.push(layout_entry(slot, wgpu::BufferBindingType::Storage { read_only }));
+        }
+        let constants: Vec<(&str, f64)> = key.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let cached = self.ctx.scoped(
+            || format!("building the pipeline {} ({})", key.entry, key.source.name()),
+            || {
+                let device = &self.ctx.device;
+                let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(key.entry),
+                    entries: &entries,
+                });
+                let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(key.entry),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(key.entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(key.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        // Every kernel writes its workgroup memory before reading it.
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+                CachedPipeline { pipeline, layout }
+            },
+        )?;
+        let cached = Arc::new(cached);
+        lock(&self.ctx.pipelines).insert(key.clone(), Arc::clone(&cached));
+        Ok(cached)
+    }
+
+    /// Encodes `launches` as one compute pass, optionally bracketed by timestamp writes.
+    fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[GpuLaunch], timestamps: Option<&wgpu::QuerySet>) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadergrad step"),
+            timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
+                query_set,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            }),
+        });
+        for d in launches.iter().flat_map(|l| &l.dispatches) {
+            if d.grid.contains(&0) {
+                continue;
+            }
+            pass.set_pipeline(&d.pipeline.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+        }
+    }
+
+    /// A staging buffer of at least `bytes`, taken from the pool (or made, sized to a power
+    /// of two so later readbacks fit). Give it back with [`Self::return_staging`].
+    fn take_staging(&self, bytes: u64) -> wgpu::Buffer {
+        let mut pool = lock(&self.ctx.staging);
+        if let Some(i) = pool.iter().position(|b| b.size() >= bytes) {
+            return pool.swap_remove(i);
+        }
+        drop(pool);
+        self.ctx.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("shadergrad readback"),
+            size: bytes.next_power_of_two().max(256),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn return_staging(&self, buffer: wgpu::Buffer) {
+        lock(&self.ctx.staging).push(buffer);
+    }
+
+    /// Maps `bytes` of a staging buffer and returns the f32 values at each `(offset, len)`.
+    fn read_staging(&self, staging: &wgpu::Buffer, bytes: u64, parts: &[(u64, usize)]) -> Result<Vec<Vec<f32>>> {
+        if bytes == 0 {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
+        }
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx.wait()?;
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.ctx.check_faults()?;
+                return Err(Error::Gpu {
+                    during: "reading results back".into(),
+                    message: e.to_string(),
+                });
+            }
+            Err(_) => {
+                self.ctx.check_faults()?;
+                return Err(Error::Gpu {
+                    during: "reading results back".into(),
+                    message: "the buffer was never mapped".into(),
+                });
+            }
+        }
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                during: "reading results back".into(),
+                message: e.to_string(),
+            })?;
+            let all: &[f32] = bytemuck::cast_slice(&view);
+            parts
+                .iter()
+                .map(|&(offset, len)| {
+                    let start = (offset / 4) as usize;
+                    all[start..start + len].to_vec()
+                })
+                .collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Times `launches` with timestamp queries around one compute pass per run, `reps` runs
+    /// after a warm-up: the mean seconds per run, GPU time alone.
+    fn time_with_timestamps(&self, launches: &[GpuLaunch], reps: usize) -> Result<f64> {
+        super::warm_up(self, launches)?;
+        let device = &self.ctx.device;
+        let (query_set, resolve, staging) = self.ctx.scoped(
+            || "creating timestamp queries".into(),
+            || {
+                let query_set = device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("shadergrad timing"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                });
+                let resolve = self.ctx.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                let staging = self.ctx.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps readback"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (query_set, resolve, staging)
+            },
+        )?;
+        let period = self.ctx.queue.get_timestamp_period() as f64;
+        let mut total = 0.0;
+        for _ in 0..reps {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            self.encode(&mut encoder, launches, Some(&query_set));
+            encoder.resolve_query_set(&query_set, 0..2, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+            self.ctx.queue.submit([encoder.finish()]);
+            let slice = staging.slice(..);
+            slice.map_async(wgpu::MapMode::Read, |_| {});
+            self.ctx.wait()?;
+            let ticks: [u64; 2] = {
+                let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                    during: "reading timestamps".into(),
+                    message: e.to_string(),
+                })?;
+                bytemuck::pod_read_unaligned(&view[..16])
+            };
+            staging.unmap();
+            total += ticks[1].saturating_sub(ticks[0]) as f64 * period * 1e-9;
+        }
+        Ok(total / reps.max(1) as f64)
+    }
+}
+
+fn layout_entry(slot: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: slot,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Backend for WgpuBackend {
+    type Elem = f32;
+    type Buffer = GpuBuffer;
+    type Launch = GpuLaunch;
+
+    fn describe(&self) -> String {
+        self.ctx.describe()
+    }
+
+    fn is_gpu(&self) -> bool {
+        true
+    }
+
+    fn alloc(&self, len: usize, name: &str) -> Result<GpuBuffer> {
+        let bytes = (len as u64).saturating_mul(4);
+        let limit = self.ctx.max_binding_bytes();
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                name: name.into(),
+                bytes,
+                limit,
+                device: self.describe(),
+            });
+        }
+        let buffer = self.ctx.scoped(
+            || format!("allocating {bytes} bytes for `{name}`"),
+            || {
+                self.ctx.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(name),
+                    // Padded to 16 bytes: kernels may read any buffer as vec4s (and a binding
+                    // must not be empty).
+                    size: bytes.div_ceil(16).max(1) * 16,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            },
+        )?;
+        Ok(GpuBuffer {
+            buffer,
+            offset: 0,
+            len,
+            name: name.into(),
+        })
+    }
+
+    fn max_len(&self) -> usize {
+        (self.ctx.max_binding_bytes() / 4) as usize
+    }
+
+    fn view_alignment(&self) -> usize {
+        (self.ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(4)
+    }
+
+    fn view(&self, buffer: &GpuBuffer, offset: usize, len: usize) -> Result<GpuBuffer> {
+        super::check_view(self, buffer.len, offset, len)?;
+        Ok(GpuBuffer {
+            buffer: buffer.buffer.clone(),
+            offset: buffer.offset + offset as u64 * 4,
+            len,
+            name: buffer.name.clone(),
+        })
+    }
+
+    fn upload(&self, buffer: &GpuBuffer, data: &[f32]) -> Result<()> {
+        if data.len() != buffer.len {
+            return Err(Error::Length {
+                what: format!("upload to `{}`", buffer.name),
+                expected: buffer.len,
+                got: data.len(),
+            });
+        }
+        self.ctx.check_faults()?;
+        if !data.is_empty() {
+            self.ctx
+                .queue
+                .write_buffer(&buffer.buffer, buffer.offset, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
+        kernel.check_buffers(&params, &lens)?;
+        let plan = dispatch::launch_plan(&kernel, &params, self.blocked_matmul())?;
+        let scratch = match plan.scratch {
+            0 => None,
+            len => Some(self.alloc(len, "split-k partial products")?),
+        };
+        let device = &self.ctx.device;
+        let uniform = self.ctx.scoped(
+            || format!("creating the params of {}", kernel.name()),
+            || {
+                self.ctx.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size: std::mem::size_of::<Uniform>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            },
+        )?;
+        self.ctx
+            .queue
+            .write_buffer(&uniform, 0, bytemuck::bytes_of(&Uniform::new(&kernel, &plan.params)));
+        let mut dispatches = Vec::with_capacity(plan.dispatches.len());
+        for d in plan.dispatches {
+            let pipeline = self.pipeline(&d.key, &d.bindings)?;
+            let bind_group = self.ctx.scoped(
+                || format!("binding buffers for {}", kernel.name()),
+                || {
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: uniform.as_entire_binding(),
+                    }];
+                    for &(slot, _, which) in &d.bindings {
+                        let buffer = match (which, &scratch) {
+                            (Slot::Arg(i), _) => buffers[i],
+                            (Slot::Scratch, Some(s)) => s,
+                            (Slot::Scratch, None) => unreachable!("launch plans with scratch bindings allocate it"),
+                        };
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: slot,
+                            resource: buffer.binding(),
+                        });
+                    }
+                    device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("shadergrad launch"),
+                        layout: &pipeline.layout,
+                        entries: &entries,
+                    })
+                },
+            )?;
+            dispatches.push(PreparedDispatch {
+                key: d.key,
+                pipeline,
+                bind_group,
+                grid: d.grid,
+            });
+        }
+        Ok(GpuLaunch {
+            kernel,
+            dispatches,
+            uniform,
+            lens,
+            _scratch: scratch,
+        })
+    }
+
+    fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
+        launch.kernel.check_buffers(&params, &launch.lens)?;
+        let plan = dispatch::launch_plan(&launch.kernel, &params, self.blocked_matmul())?;
+        let same = plan.dispatches.len() == launch.dispatches.len()
+            && plan
+                .dispatches
+                .iter()
+                .zip(&launch.dispatches)
+                .all(|(p, d)| p.key == d.key);
+        if !same {
+            return Err(Error::NeedsNewPipelines {
+                kernel: launch.kernel.name(),
+            });
+        }
+        for (p, d) in plan.dispatches.iter().zip(&mut launch.dispatches) {
+            d.grid = p.grid;
+        }
+        self.ctx.check_faults()?;
+        self.ctx.queue.write_buffer(
+            &launch.uniform,
+            0,
+            bytemuck::bytes_of(&Uniform::new(&launch.kernel, &plan.params)),
+        );
+        Ok(())
+    }
+
+    fn run(&self, launches: &[GpuLaunch], read: &[&GpuBuffer]) -> Result<Vec<Vec<f32>>> {
+        let mut parts = Vec::with_capacity(read.len());
+        let mut bytes = 0u64;
+        for b in read {
+            parts.push((bytes, b.len));
+            bytes += b.len as u64 * 4;
+        }
+        let staging = (bytes > 0).then(|| self.take_staging(bytes));
+        self.ctx.scoped(
+            || "running kernels".into(),
+            || {
+                let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+                if !launches.is_empty() {
+                    self.encode(&mut encoder, launches, None);
+                }
+                if let Some(staging) = &staging {
+                    for (b, &(offset, len)) in read.iter().zip(&parts) {
+                        if len > 0 {
+                            encoder.copy_buffer_to_buffer(&b.buffer, b.offset, staging, offset, len as u64 * 4);
+                        }
+                    }
+                }
+                self.ctx.queue.submit([encoder.finish()]);
+            },
+        )?;
+        self.ctx.submissions.fetch_add(1, Ordering::Relaxed);
+        match staging {
+            Some(staging) => {
+                let values = self.read_staging(&staging, bytes, &parts);
+                if values.is_ok() {
+                    self.return_staging(staging);
+                }
+                values
+            }
+            None => {
+                // Nothing to read: let the GPU run ahead; faults surface from the next call.
+                self.ctx.poll_without_waiting()?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn submissions(&self) -> u64 {
+        self.ctx.submissions.load(Ordering::Relaxed)
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.ctx.wait()
+    }
+
+    fn time(&self, launches: &[GpuLaunch], reps: usize) -> Result<(f64, Timing)> {
+        if self.ctx.has_timestamps() {
+            return Ok((self.time_with_timestamps(launches, reps)?, Timing::Timestamp));
+        }
+        Ok((super::wall_time(self, launches, reps)?, Timing::Wall))
+    }
+}

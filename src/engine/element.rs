@@ -1,0 +1,104 @@
+//! The number types backends compute in: `f32` on the GPU and the CPU, `f64` on the CPU for
+//! gradient checking, and how bytes travel packed into them.
+
+/// The number type a backend computes in: `f32` on the GPU and CPU, `f64` on the CPU for
+/// gradient checking.
+pub trait Element:
+    num_traits::Float
+    + ndarray::LinalgScalar
+    + ndarray::ScalarOperand
+    + bytemuck::Pod
+    + Default
+    + std::fmt::Debug
+    + std::fmt::Display
+    + std::iter::Sum
+    + Send
+    + Sync
+    + 'static
+{
+    /// The nearest value of this type.
+    fn from_f64(v: f64) -> Self;
+    /// The value as f64 (exact for both types).
+    fn as_f64(self) -> f64;
+    /// An element holding a 32-bit word of packed bytes (see [`pack_bytes`]).
+    fn from_word(word: u32) -> Self;
+    /// The word an element made by [`Element::from_word`] holds.
+    fn to_word(self) -> u32;
+    /// [`pack_bytes`] for this type.
+    fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
+        out.clear();
+        let mut words = bytes.chunks_exact(4);
+        out.extend(
+            words
+                .by_ref()
+                .map(|c| Self::from_word(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        );
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 4];
+            word[..rest.len()].copy_from_slice(rest);
+            out.push(Self::from_word(u32::from_le_bytes(word)));
+        }
+    }
+}
+
+impl Element for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    /// The word's bits: a GPU kernel reads the buffer as `array<u32>`.
+    fn from_word(word: u32) -> Self {
+        f32::from_bits(word)
+    }
+    fn to_word(self) -> u32 {
+        self.to_bits()
+    }
+    /// A copy: an f32 holding a word is that word's bits (a batch of pixels is on the hot path).
+    fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
+        if cfg!(target_endian = "big") {
+            out.clear();
+            out.extend(bytes.chunks(4).map(|c| {
+                let mut word = [0u8; 4];
+                word[..c.len()].copy_from_slice(c);
+                f32::from_bits(u32::from_le_bytes(word))
+            }));
+            return;
+        }
+        out.clear();
+        out.resize(bytes.len().div_ceil(4), 0.0);
+        bytemuck::cast_slice_mut::<f32, u8>(out)[..bytes.len()].copy_from_slice(bytes);
+    }
+}
+
+impl Element for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn as_f64(self) -> f64 {
+        self
+    }
+    /// The word's value (exact: every u32 is an f64).
+    fn from_word(word: u32) -> Self {
+        word as f64
+    }
+    fn to_word(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Packs bytes four to an element, little-endian (the last word padded with zeros), for a
+/// [`Kernel::UnpackBytes`] launch: a batch of 8-bit pixels travels to the device in a quarter of
+/// the bytes f32 values take.
+///
+/// ```
+/// use shadergrad::backend::{pack_bytes, Element};
+/// let mut words: Vec<f32> = Vec::new();
+/// pack_bytes(&[1, 2, 3, 4, 255], &mut words);
+/// assert_eq!(words.iter().map(|w| w.to_word()).collect::<Vec<_>>(), [0x0403_0201, 0xff]);
+/// ```
+pub fn pack_bytes<E: Element>(bytes: &[u8], out: &mut Vec<E>) {
+    E::pack_bytes(bytes, out)
+}

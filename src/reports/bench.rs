@@ -1,0 +1,376 @@
+//! Measuring: kernels and training steps on any backend, and each device's own fp32 FMA roof,
+//! so every figure can also be read as a share of what the device can do.
+//!
+//! GPU kernel times come from timestamp queries where the adapter has them (wall clock around
+//! submit-and-wait otherwise); CPU times and whole training steps (upload, forward, backward,
+//! update, loss read back) are wall clock. Each row says which.
+
+use std::time::Instant;
+
+use crate::backend::{Backend, Element, Kernel, Params, Timing};
+use crate::data::Digits;
+use crate::error::Result;
+use crate::nn::{Activation, Init, Mlp};
+use crate::op::{Epilogue, UnaryOp};
+use crate::optim::{Optimizer, Schedule};
+use crate::rng::Rng;
+use crate::train::{TrainConfig, Trainer};
+
+/// One measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub name: String,
+    pub backend: &'static str,
+    pub shape: String,
+    pub seconds: f64,
+    pub gflops: Option<f64>,
+    pub samples_per_s: Option<f64>,
+    pub roof_pct: Option<f64>,
+    pub timing: Timing,
+    /// The batch of a training step.
+    pub batch: Option<usize>,
+}
+
+impl Record {
+    /// The record as one JSON object.
+    pub fn to_json(&self) -> String {
+        let num = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".into(), |x| format!("{x}"));
+        format!(
+            "{{\"name\": \"{}\", \"backend\": \"{}\", \"shape\": \"{}\", \"seconds\": {}, \"gflops\": {}, \"samples_per_s\": {}, \"roof_pct\": {}, \"timing\": \"{}\"}}",
+            self.name,
+            self.backend,
+            self.shape,
+            num(Some(self.seconds)),
+            num(self.gflops),
+            num(self.samples_per_s),
+            num(self.roof_pct),
+            self.timing.name()
+        )
+    }
+}
+
+/// Runs one kernel `reps` times on fresh random buffers and returns seconds per run.
+pub fn time_kernel<B: Backend>(backend: &B, kernel: Kernel, params: Params, reps: usize) -> Result<(f64, Timing)> {
+    let mut rng = Rng::new(1);
+    let mut buffers = Vec::new();
+    for b in kernel.bindings(&params) {
+        let buf = backend.alloc(b.len, b.role)?;
+        // Positive values keep every op (log, sqrt, labels as class 0) on its domain.
+        let data: Vec<B::Elem> = (0..b.len).map(|_| B::Elem::from_f64(rng.uniform(0.1, 1.0))).collect();
+        backend.upload(&buf, &data)?;
+        buffers.push(buf);
+    }
+    let refs: Vec<&B::Buffer> = buffers.iter().collect();
+    let launch = backend.prepare(kernel, params, &refs)?;
+    backend.time(std::slice::from_ref(&launch), reps)
+}
+
+/// The device's fp32 FMA rate in GFLOP/s: a WGSL (or CPU) kernel of independent vec4 FMA
+/// chains, sized to keep every core busy; the best of three timings, as for the CPU's roof.
+pub fn gpu_roof<B: Backend>(backend: &B) -> Result<(f64, Timing)> {
+    let invocations: u32 = 1 << 16;
+    let iterations: u32 = 2048;
+    let params = Params::dims(&[iterations, invocations]).with_scalars(&[0.999, 1e-3]);
+    let mut best = (f64::INFINITY, Timing::Wall);
+    for _ in 0..3 {
+        let (s, timing) = time_kernel(backend, Kernel::FmaRoof, params, 3)?;
+        if s < best.0 {
+            best = (s, timing);
+        }
+    }
+    Ok((64.0 * iterations as f64 * invocations as f64 / best.0 / 1e9, best.1))
+}
+
+/// The CPU's fp32 FMA rate in GFLOP/s on every core: independent 8-wide FMA chains, in AVX2+FMA
+/// where the processor has them (detected at run time, as ndarray's matrix product does). The
+/// best of five runs: a roof is a peak, and on a shared machine one run can land on a busy
+/// moment (measured here: one run at 99 GFLOP/s between runs at 164–182).
+pub fn cpu_roof() -> f64 {
+    (0..5).map(|_| cpu_roof_once()).fold(0.0, f64::max)
+}
+
+fn cpu_roof_once() -> f64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let iterations = 20_000_000usize;
+    let start = Instant::now();
+    let sinks: Vec<f32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| s.spawn(move || fma_chains(iterations, t as f32)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).collect()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(sinks);
+    // 12 chains × 8 lanes × 2 flops per iteration.
+    192.0 * iterations as f64 * threads as f64 / secs / 1e9
+}
+
+fn fma_chains(iterations: usize, seed: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features the function is compiled for were just detected.
+            return unsafe { fma_chains_avx2(iterations, seed) };
+        }
+    }
+    fma_chains_portable(iterations, seed)
+}
+
+/// Twelve independent 8-wide FMA chains, each in its own AVX2 register (named, so the compiler
+/// cannot spill them to memory): enough to hide the FMA latency on both FMA ports, so the loop
+/// runs at the core's FMA rate.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains_avx2(iterations: usize, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm256_set1_ps(std::hint::black_box(0.999));
+    let add = _mm256_set1_ps(std::hint::black_box(1e-3));
+    let start = |i: f32| _mm256_set1_ps(seed + i * 1e-3);
+    let (mut a0, mut a1, mut a2, mut a3) = (start(0.0), start(1.0), start(2.0), start(3.0));
+    let (mut a4, mut a5, mut a6, mut a7) = (start(4.0), start(5.0), start(6.0), start(7.0));
+    let (mut a8, mut a9, mut a10, mut a11) = (start(8.0), start(9.0), start(10.0), start(11.0));
+    for _ in 0..iterations {
+        a0 = _mm256_fmadd_ps(a0, mul, add);
+        a1 = _mm256_fmadd_ps(a1, mul, add);
+        a2 = _mm256_fmadd_ps(a2, mul, add);
+        a3 = _mm256_fmadd_ps(a3, mul, add);
+        a4 = _mm256_fmadd_ps(a4, mul, add);
+        a5 = _mm256_fmadd_ps(a5, mul, add);
+        a6 = _mm256_fmadd_ps(a6, mul, add);
+        a7 = _mm256_fmadd_ps(a7, mul, add);
+        a8 = _mm256_fmadd_ps(a8, mul, add);
+        a9 = _mm256_fmadd_ps(a9, mul, add);
+        a10 = _mm256_fmadd_ps(a10, mul, add);
+        a11 = _mm256_fmadd_ps(a11, mul, add);
+    }
+    let sum = [a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11]
+        .into_iter()
+        .fold(a0, |s, a| _mm256_add_ps(s, a));
+    let mut out = [0f32; 8];
+    _mm256_storeu_ps(out.as_mut_ptr(), sum);
+    out.iter().sum()
+}
+
+/// The same work in plain Rust, for processors without AVX2 and FMA.
+fn fma_chains_portable(iterations: usize, seed: f32) -> f32 {
+    let mut acc = [[0f32; 8]; 12];
+    for (i, chain) in acc.iter_mut().enumerate() {
+        for (j, v) in chain.iter_mut().enumerate() {
+            *v = seed + (i * 8 + j) as f32 * 1e-3;
+        }
+    }
+    let (mul, add) = (std::hint::black_box(0.999f32), std::hint::black_box(1e-3f32));
+    for _ in 0..iterations {
+        for chain in acc.iter_mut() {
+            for v in chain.iter_mut() {
+                *v = v.mul_add(mul, add);
+            }
+        }
+    }
+    acc.iter().flatten().sum()
+}
+
+/// The MLP of the peers' benchmark: 784-256-256-10, ReLU, softmax-CE, SGD lr 0.05.
+pub fn peer_mlp() -> Mlp {
+    Mlp {
+        sizes: vec![784, 256, 256, 10],
+        activation: Activation::Relu,
+    }
+}
+
+/// Seconds per training step (upload a batch, forward, backward, update, read the loss back)
+/// of `mlp` at `batch`: the mean over at least `steps` steps and at least 0.25 s (a fast step
+/// timed a few times is mostly noise), after 300 ms of warm-up.
+pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, steps: usize) -> Result<f64> {
+    let config = TrainConfig {
+        mlp: mlp.clone(),
+        init: Init::KaimingUniform,
+        optimizer: Optimizer::sgd(0.05),
+        schedule: Schedule::Constant,
+        batch,
+        epochs: 1,
+        seed: 0,
+        loss_every: 1,
+    };
+    let digits = synthetic_digits(batch, mlp.inputs(), mlp.classes());
+    let mut trainer = Trainer::new(backend, config)?;
+    let indices: Vec<usize> = (0..batch).collect();
+    // Warm up for 300 ms (at least two steps): an idle GPU needs that to raise its clocks.
+    let warm = Instant::now();
+    let mut warm_steps = 0;
+    while warm_steps < 2 || warm.elapsed().as_secs_f64() < 0.3 {
+        trainer.step(&digits, &indices, true)?;
+        warm_steps += 1;
+    }
+    let start = Instant::now();
+    let mut done = 0;
+    while done < steps || start.elapsed().as_secs_f64() < 0.25 {
+        trainer.step(&digits, &indices, true)?;
+        done += 1;
+    }
+    Ok(start.elapsed().as_secs_f64() / done as f64)
+}
+
+/// Random images and labels of the given size (benchmarks need shapes, not digits).
+fn synthetic_digits(n: usize, features: usize, classes: usize) -> Digits {
+    let mut rng = Rng::new(5);
+    Digits {
+        images: (0..n * features).map(|_| (rng.next_u64() & 0xff) as u8).collect(),
+        labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
+        rows: 1,
+        cols: features,
+    }
+}
+
+/// Matmul sizes (n for n³) timed by default; `quick` keeps the small ones.
+pub fn matmul_sizes(quick: bool) -> Vec<u32> {
+    if quick {
+        vec![64, 256, 512]
+    } else {
+        vec![64, 256, 512, 1024, 2048]
+    }
+}
+
+/// The kernels `shadergrad bench` and the criterion benches time: name, shape, kernel, params
+/// and flops per run; square matmuls of the given sizes first.
+pub fn kernel_cases(sizes: &[u32]) -> Vec<(String, String, Kernel, Params, f64)> {
+    let mut cases = Vec::new();
+    for &n in sizes {
+        let plain = Kernel::Matmul {
+            ta: false,
+            tb: false,
+            bias: false,
+            epilogue: Epilogue::None,
+        };
+        cases.push((
+            "matmul".into(),
+            format!("{n}x{n}x{n}"),
+            plain,
+            Params::dims(&[n, n, n]),
+            2.0 * (n as f64).powi(3),
+        ));
+    }
+    // The MLP's own products at batch 128, all three transpose layouts.
+    for (label, ta, tb, m, n, k) in [
+        ("matmul x·Wᵀ (forward)", false, true, 128, 256, 784),
+        ("matmul dYᵀ·X (dW)", true, false, 256, 784, 128),
+        ("matmul dY·W (dX)", false, false, 128, 784, 256),
+    ] {
+        let kernel = Kernel::Matmul {
+            ta,
+            tb,
+            bias: false,
+            epilogue: Epilogue::None,
+        };
+        cases.push((
+            label.into(),
+            format!("{m}x{n}x{k}"),
+            kernel,
+            Params::dims(&[m, n, k]),
+            2.0 * (m * n * k) as f64,
+        ));
+    }
+    let n = 1 << 20;
+    cases.push((
+        "relu forward".into(),
+        format!("{n}"),
+        Kernel::Unary(UnaryOp::Relu),
+        Params::dims(&[n]),
+        n as f64,
+    ));
+    cases.push((
+        "sigmoid backward".into(),
+        format!("{n}"),
+        Kernel::UnaryGrad(UnaryOp::Sigmoid),
+        Params::dims(&[n]),
+        3.0 * n as f64,
+    ));
+    cases.push((
+        "softmax-CE forward".into(),
+        "1024x10".into(),
+        Kernel::SoftmaxCe,
+        Params::dims(&[1024, 10]),
+        5.0 * 10240.0,
+    ));
+    cases.push((
+        "column sum (bias grad)".into(),
+        "1024x256".into(),
+        Kernel::ColSum,
+        Params::dims(&[1024, 256]),
+        262_144.0,
+    ));
+    cases
+}
+
+/// Batch sizes of the training-step rows.
+pub fn step_batches(quick: bool) -> Vec<usize> {
+    if quick {
+        vec![1, 32, 128]
+    } else {
+        vec![1, 32, 128, 1024, 4096]
+    }
+}
+
+/// Kernel rows for one backend.
+pub fn kernel_records<B: Backend>(backend: &B, sizes: &[u32], roof: Option<f64>) -> Result<Vec<Record>> {
+    let name = if backend.is_gpu() { "gpu" } else { "cpu" };
+    let mut out = Vec::new();
+    for (label, shape, kernel, params, flops) in kernel_cases(sizes) {
+        let reps = if flops > 1e9 { 3 } else { 10 };
+        let (seconds, timing) = time_kernel(backend, kernel, params, reps)?;
+        let gflops = flops / seconds / 1e9;
+        out.push(Record {
+            name: label,
+            backend: name,
+            shape,
+            seconds,
+            gflops: Some(gflops),
+            samples_per_s: None,
+            roof_pct: roof.map(|r| 100.0 * gflops / r),
+            timing,
+            batch: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Training-step rows for one backend, after a first row for the fixed cost of a step: a 2-2-2
+/// MLP at batch 1, where upload, dispatch, submit, wait and readback are nearly all there is.
+pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Result<Vec<Record>> {
+    let name = if backend.is_gpu() { "gpu" } else { "cpu" };
+    let mut out = Vec::new();
+    let tiny = Mlp::new(&[2, 2, 2], Activation::Relu)?;
+    let seconds = time_training_step(backend, &tiny, 1, 200)?;
+    out.push(Record {
+        name: "fixed cost of a step (2-2-2 MLP)".into(),
+        backend: name,
+        shape: "batch 1".into(),
+        seconds,
+        gflops: None,
+        samples_per_s: None,
+        roof_pct: None,
+        timing: Timing::Wall,
+        batch: None,
+    });
+    for &batch in batches {
+        let steps = (2048 / batch).clamp(3, 50);
+        let seconds = time_training_step(backend, mlp, batch, steps)?;
+        out.push(Record {
+            name: format!("training step {}", mlp.describe()),
+            backend: name,
+            shape: format!("batch {batch}"),
+            seconds,
+            gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / seconds / 1e9),
+            samples_per_s: Some(batch as f64 / seconds),
+            roof_pct: None,
+            timing: Timing::Wall,
+            batch: Some(batch),
+        });
+    }
+    Ok(out)
+}
+
+/// Multiply-adds of one example's forward pass (a step is about three times as many, times 2 flops).
+fn mlp_macs(mlp: &Mlp) -> usize {
+    mlp.sizes.windows(2).map(|w| w[0] * w[1]).sum()
+}
