@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use shadergrad::backend::Backend;
-use shadergrad::nn::{Activation, Init, Mlp};
+use shadergrad::nn::{Activation, Init, Mlp, MlpGraph};
 use shadergrad::optim::Optimizer;
-use shadergrad::{Device, Graph, ParamStore, Plan};
+use shadergrad::{Device, ParamStore, Plan};
 
 fn main() -> shadergrad::Result<()> {
     let batch: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(512);
@@ -22,13 +22,16 @@ fn main() -> shadergrad::Result<()> {
 
 fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
     let mlp = Mlp::new(&[784, 512, 10], Activation::Relu)?;
-    let g = Graph::new();
-    let x = g.byte_input("x", [batch, 784], 1.0 / 255.0);
-    let labels = g.byte_input("labels", [batch], 1.0);
-    let layers = mlp.layers(&g, Init::KaimingUniform, 0);
-    let loss = mlp.forward(&layers, &x).softmax_cross_entropy(&labels);
+    let step_graph = mlp.graph(batch, Init::KaimingUniform, 0, 1.0 / 255.0);
+    let params = step_graph.params();
+    let MlpGraph {
+        graph: g,
+        x,
+        labels,
+        loss,
+        ..
+    } = step_graph;
     let grads = g.backward(&loss)?;
-    let params: Vec<_> = layers.iter().flat_map(|l| [l.weight.clone(), l.bias.clone()]).collect();
     let step = Optimizer::sgd(0.05).minimize(&g, &grads, &params)?;
     let mut plan = Plan::compile(backend, &g, &[&loss, &step], &mut ParamStore::new(backend))?;
     let pixels: Vec<u8> = (0..batch * 784).map(|i| (i * 7 % 256) as u8).collect();

@@ -44,6 +44,24 @@ fn stable_tanh(x: vec4<f32>) -> vec4<f32> {
     return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
+// ln(1 + u) for u in [0, 1], accurate where u is tiny: 2·atanh(s) with s = u/(2 + u) ≤ 1/3,
+// as 2s·Σ s²ᵏ/(2k+1) for k < 8 (the rest is below 4e-9 of it). A polynomial, because the usual
+// cancellation trick, u·ln(1 + u)/((1 + u) − 1), is simplified away by drivers that reassociate
+// floats (lavapipe's NIR does, and gave 0 for u = 1e-13).
+fn log1p(u: vec4<f32>) -> vec4<f32> {
+    let s = u / (2.0 + u);
+    let z = s * s;
+    var sum = vec4<f32>(1.0 / 15.0);
+    sum = sum * z + 1.0 / 13.0;
+    sum = sum * z + 1.0 / 11.0;
+    sum = sum * z + 1.0 / 9.0;
+    sum = sum * z + 1.0 / 7.0;
+    sum = sum * z + 1.0 / 5.0;
+    sum = sum * z + 1.0 / 3.0;
+    sum = sum * z + 1.0;
+    return 2.0 * s * sum;
+}
+
 fn sigmoid(x: vec4<f32>) -> vec4<f32> {
     return 1.0 / (1.0 + exp(-x));
 }

@@ -23,8 +23,9 @@ fn unary_f(op: u32, x: vec4<f32>, a: f32) -> vec4<f32> {
         case TANH: { return stable_tanh(x); }
         case GELU: { return 0.5 * x * (1.0 + stable_tanh(GELU_C * (x + GELU_K * x * x * x))); }
         case SILU: { return x * sigmoid(x); }
-        // max(x, 0) + ln(1 + e^−|x|): finite for any x, exact to an ulp where e^−|x| is tiny.
-        case SOFTPLUS: { return max(x, ZERO) + log(1.0 + exp(-abs(x))); }
+        // max(x, 0) + ln(1 + e^−|x|): finite for any x, and accurate where e^−|x| is tiny
+        // (log1p in common.wgsl).
+        case SOFTPLUS: { return max(x, ZERO) + log1p(exp(-abs(x))); }
         case EXP: { return exp(x); }
         case LOG: { return log(x); }
         case RECIP: { return 1.0 / x; }

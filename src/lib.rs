@@ -9,7 +9,7 @@
 //!
 //! | layer | `src/` | modules |
 //! |---|---|---|
-//! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`] |
+//! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`](mod@bench) |
 //! | training toolkit | `training/` | [`nn`], [`optim`], [`data`], [`checkpoint`], [`train`], [`io`], [`rng`] |
 //! | engine | `engine/` | [`shape`], [`element`], [`op`], [`error`], [`graph`], [`autodiff`], [`plan`], [`backend`], [`check`], [`device`], [`expr`] |
 

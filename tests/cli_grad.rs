@@ -39,11 +39,50 @@ fn json_on_both_backends() {
             backend,
         ]);
         assert!(ok, "{backend}: {err}");
-        assert_eq!(
-            out.trim(),
-            r#"{"value": -12, "gradients": {"x": -4, "y": -4, "z": 3}}"#,
-            "{backend}"
+        let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let want = serde_json::json!({"value": -12.0, "gradients": {"x": -4.0, "y": -4.0, "z": 3.0}});
+        assert_eq!(got, want, "{backend}: {out}");
+    }
+}
+
+#[test]
+fn json_names_non_ascii_variables_validly() {
+    let (ok, out, err) = shadergrad(&["grad", "é * 2 + naïve", "--at", "é=3,naïve=1", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["value"], 7.0);
+    assert_eq!(v["gradients"]["é"], 2.0);
+    assert_eq!(v["gradients"]["naïve"], 1.0);
+}
+
+#[test]
+fn softplus_and_log_softmax_from_the_command_line() {
+    // log_softmax(x, y, z) = x − ln(eˣ + eʸ + eᶻ): df/dx = 1 − softmax_x, df/dy = −softmax_y.
+    // At (1, 2, 3) the softmax is (0.0900306, 0.2447285, 0.6652410).
+    for backend in ["cpu", "gpu"] {
+        let (ok, out, err) = shadergrad(&[
+            "grad",
+            "log_softmax(x, y, z) + softplus(x - 1)",
+            "--at",
+            "x=1,y=2,z=3",
+            "--json",
+            "--backend",
+            backend,
+        ]);
+        assert!(ok, "{backend}: {err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let near = |got: &serde_json::Value, want: f64| (got.as_f64().unwrap() - want).abs() < 1e-5;
+        // −2.4076059644 + ln 2; softplus'(0) = ½.
+        assert!(
+            near(&v["value"], -2.407_605_964_4 + std::f64::consts::LN_2),
+            "{backend}: {out}"
         );
+        assert!(
+            near(&v["gradients"]["x"], 1.0 - 0.090_030_573_2 + 0.5),
+            "{backend}: {out}"
+        );
+        assert!(near(&v["gradients"]["y"], -0.244_728_471_1), "{backend}: {out}");
+        assert!(near(&v["gradients"]["z"], -0.665_240_955_8), "{backend}: {out}");
     }
 }
 

@@ -40,6 +40,13 @@ fn train_then_eval_and_grads() {
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(stdout.lines().count(), 2, "one JSON record per epoch: {stdout}");
+    for line in stdout.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            record["val_accuracy"].as_f64().is_some() && record["device"].is_string(),
+            "{line}"
+        );
+    }
     assert!(
         stdout.contains("\"val_accuracy\"") && stdout.contains("\"samples_per_s\""),
         "{stdout}"
@@ -49,17 +56,24 @@ fn train_then_eval_and_grads() {
 
     let o = shadergrad(&dir, &["eval", "--model", "model.safetensors", "--json"], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    let json = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        json.contains("\"accuracy\": 0.") && json.contains("\"count\": 1000") && json.contains("\"confusion\": [["),
-        "{json}"
-    );
+    let json: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let accuracy = json["accuracy"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&accuracy) && json["count"] == 1000, "{json}");
+    assert!(json["confusion"][0].is_array(), "{json}");
     let o = shadergrad(&dir, &["eval", "--model", "model.safetensors"], &[]);
     assert!(
         text(&o).contains("confusion (rows: label, columns: prediction)"),
         "{}",
         text(&o)
     );
+    // A file name with quotes, a backslash and non-ASCII still gives valid JSON, naming it.
+    let odd = r#"my "best" model\ñ.safetensors"#;
+    std::fs::copy(dir.join("model.safetensors"), dir.join(odd)).unwrap();
+    let o = shadergrad(&dir, &["eval", "--model", odd, "--json"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(v["model"], odd);
+    assert_eq!(v["count"], 1000);
 
     let o = shadergrad(
         &dir,
@@ -187,7 +201,11 @@ fn ctrl_c_saves_and_resume_continues() {
     while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
         line.clear();
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "SIGINT sent");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();

@@ -113,6 +113,7 @@ fn bias_reductions_broadcasts_and_losses() {
         ("row_sum", Box::new(|x, _| x.row_sum())),
         ("col_sum", Box::new(|x, _| x.col_sum())),
         ("row_max", Box::new(|x, _| x.row_max())),
+        ("log_softmax", Box::new(|x, _| x.log_softmax())),
         (
             "broadcast scalar",
             Box::new(|x, _| x.sum().broadcast(shadergrad::Broadcast::Scalar, &x.shape())),

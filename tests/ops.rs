@@ -471,6 +471,68 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
 }
 
 #[test]
+fn log_softmax_forward_and_backward_match_cpu() {
+    // Rows of every awkward length, 70,001 rows (a grid folded past 65,535 workgroups) and
+    // logits of ±1e4 (the max subtraction keeps exp() finite). Each output is a difference of
+    // terms of the size of |x| and ln Σ e^x, so its rounding scales with them.
+    let mut rng = Rng::new(12);
+    for (rows, cols) in MATRICES.into_iter().chain([(70_001, 3)]) {
+        for spread in [3.0, 1e4] {
+            let p = Params::dims(&[rows as u32, cols as u32]);
+            let x = f32_exact(rng.vec(rows * cols, -spread, spread));
+            let y = run_kernel(&CpuBackend::<f64>::new(), Kernel::LogSoftmax, p, &[x.clone(), vec![]]).remove(0);
+            assert!(y.iter().all(|v| v.is_finite()), "reference is finite for ±{spread}");
+            let scale: Vec<f64> = x.iter().zip(&y).map(|(x, y)| x.abs() + (x - y).abs()).collect();
+            compare(
+                &format!("log_softmax_forward {rows}x{cols} ±{spread}"),
+                Kernel::LogSoftmax,
+                p,
+                &[x, vec![]],
+                SUMS,
+                Some(vec![scale]),
+            );
+            let y = f32_exact(y);
+            let dy = f32_exact(rng.vec(rows * cols, -1.0, 1.0));
+            let row_abs: Vec<f64> = dy.chunks(cols).map(|r| r.iter().map(|v| v.abs()).sum()).collect();
+            let scale = (0..rows * cols)
+                .map(|i| dy[i].abs() + y[i].exp() * row_abs[i / cols])
+                .collect();
+            compare(
+                &format!("log_softmax_backward {rows}x{cols} ±{spread}"),
+                Kernel::LogSoftmaxGrad,
+                p,
+                &[y, dy, vec![]],
+                SUMS,
+                Some(vec![scale]),
+            );
+        }
+    }
+}
+
+#[test]
+fn softplus_stays_finite_and_exact_for_large_inputs_on_both_backends() {
+    let x = vec![-1e4, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e4];
+    let p = Params::dims(&[x.len() as u32]);
+    let op = UnaryOp::Softplus;
+    let want = run_kernel(&CpuBackend::<f64>::new(), Kernel::Unary(op), p, &[x.clone(), vec![]]).remove(0);
+    let got = run_kernel(&gpu(), Kernel::Unary(op), p, &[x.clone(), vec![]]).remove(0);
+    assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
+    // softplus(-100) ≈ 3.7e-44 is subnormal in f32, which a GPU may flush to zero: below 1e-30
+    // the tolerance is absolute.
+    assert_close("softplus ±1e4 (gpu vs cpu)", &got, &want, 1e-30, 2e-5, None);
+    let y = f32_exact(want);
+    let dy = vec![1.0; x.len()];
+    compare(
+        "softplus_backward ±1e4",
+        Kernel::UnaryGrad(op),
+        p,
+        &[x, y, dy, vec![]],
+        ELEMENTWISE,
+        None,
+    );
+}
+
+#[test]
 fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
     let p = Params::dims(&[2, 3]);
     let init = [vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], vec![1.0, 3.0], vec![], vec![]];

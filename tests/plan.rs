@@ -8,7 +8,7 @@ use common::{assert_close, gpu, Rng};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::optim::Optimizer;
-use shadergrad::{Graph, Op, ParamStore, Plan, PlanOptions, Tensor};
+use shadergrad::{Graph, Op, ParamStore, Plan, PlanOptions, Tensor, UnaryOp};
 
 struct Mlp {
     g: Graph,
@@ -20,6 +20,11 @@ struct Mlp {
 }
 
 fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
+    mlp_with(batch, sizes, seed, UnaryOp::Relu)
+}
+
+/// A training step of an MLP with `activation` between its layers.
+fn mlp_with(batch: usize, sizes: &[usize], seed: u64, activation: UnaryOp) -> Mlp {
     let mut rng = Rng::new(seed);
     let g = Graph::new();
     let x = g.input("x", [batch, sizes[0]]);
@@ -37,7 +42,7 @@ fn mlp(batch: usize, sizes: &[usize], seed: u64) -> Mlp {
         let b = g.param(&format!("{}.bias", 2 * i), [fan_out], rng.vec(fan_out, -bound, bound));
         h = h.linear(&w, &b);
         if i + 2 < sizes.len() {
-            h = h.relu();
+            h = h.map(activation);
         }
         params.push(w);
         params.push(b);
@@ -131,45 +136,112 @@ fn the_loss_falls_over_steps_and_both_backends_agree() {
 
 #[test]
 fn fused_and_unfused_plans_agree() {
-    let m = mlp(8, &[9, 7, 6, 3], 5);
-    let mut rng = Rng::new(6);
-    let (x, y) = batch(&mut rng, 8, 9, 3);
-    let outputs: Vec<&Tensor> = std::iter::once(&m.loss).chain(&m.grads).collect();
-    fn run<B: Backend>(b: &B, m: &Mlp, outputs: &[&Tensor], x: &[f32], y: &[f32], fuse: bool) -> Vec<Vec<f64>> {
-        let mut store = ParamStore::new(b);
-        let options = PlanOptions {
-            fuse,
-            ..Default::default()
-        };
-        let mut plan = Plan::compile_with(b, &m.g, outputs, &mut store, options).unwrap();
-        plan.set_input_f64(&m.x, &x.iter().map(|&v| v as f64).collect::<Vec<_>>())
-            .unwrap();
-        plan.set_input_f64(&m.y, &y.iter().map(|&v| v as f64).collect::<Vec<_>>())
-            .unwrap();
-        let out = plan.run().unwrap();
-        assert_eq!(plan.report().fused > 0, fuse);
-        outputs
-            .iter()
-            .map(|t| {
-                out.get(t)
-                    .unwrap()
-                    .iter()
-                    .map(|&v| shadergrad::backend::Element::as_f64(v))
-                    .collect()
-            })
-            .collect()
-    }
-    let gpu = gpu();
-    let reference = run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, false);
-    for (name, got) in [
-        ("cpu fused", run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true)),
-        ("gpu fused", run(&gpu, &m, &outputs, &x, &y, true)),
-        ("gpu unfused", run(&gpu, &m, &outputs, &x, &y, false)),
-    ] {
-        for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
-            assert_close(&format!("{name} output {i}"), g, r, 1e-5, 1e-4, None);
+    // ReLU and tanh layers fuse their activation and its backward (both read the activation's
+    // output); GELU's backward needs its input, so its layers fuse the bias only.
+    for activation in [UnaryOp::Relu, UnaryOp::Tanh, UnaryOp::Gelu] {
+        let m = mlp_with(8, &[9, 7, 6, 3], 5, activation);
+        let mut rng = Rng::new(6);
+        let (x, y) = batch(&mut rng, 8, 9, 3);
+        let outputs: Vec<&Tensor> = std::iter::once(&m.loss).chain(&m.grads).collect();
+        fn run<B: Backend>(b: &B, m: &Mlp, outputs: &[&Tensor], x: &[f32], y: &[f32], fuse: bool) -> Vec<Vec<f64>> {
+            let mut store = ParamStore::new(b);
+            let options = PlanOptions {
+                fuse,
+                ..Default::default()
+            };
+            let mut plan = Plan::compile_with(b, &m.g, outputs, &mut store, options).unwrap();
+            plan.set_input_f64(&m.x, &x.iter().map(|&v| v as f64).collect::<Vec<_>>())
+                .unwrap();
+            plan.set_input_f64(&m.y, &y.iter().map(|&v| v as f64).collect::<Vec<_>>())
+                .unwrap();
+            let out = plan.run().unwrap();
+            assert_eq!(plan.report().fused > 0, fuse);
+            outputs
+                .iter()
+                .map(|t| {
+                    out.get(t)
+                        .unwrap()
+                        .iter()
+                        .map(|&v| shadergrad::backend::Element::as_f64(v))
+                        .collect()
+                })
+                .collect()
+        }
+        let gpu = gpu();
+        let reference = run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, false);
+        for (name, got) in [
+            ("cpu fused", run(&CpuBackend::<f64>::new(), &m, &outputs, &x, &y, true)),
+            ("gpu fused", run(&gpu, &m, &outputs, &x, &y, true)),
+            ("gpu unfused", run(&gpu, &m, &outputs, &x, &y, false)),
+        ] {
+            for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
+                assert_close(
+                    &format!("{} {name} output {i}", activation.name()),
+                    g,
+                    r,
+                    1e-5,
+                    1e-4,
+                    None,
+                );
+            }
         }
     }
+}
+
+#[test]
+fn describe_says_what_was_fused_and_why_not() {
+    let cpu = CpuBackend::<f32>::new();
+    let describe = |m: &Mlp, outputs: &[&Tensor]| {
+        let plan = Plan::compile(&cpu, &m.g, outputs, &mut ParamStore::new(&cpu)).unwrap();
+        let text = plan.describe();
+        println!("{text}");
+        (text, plan.report().dispatches)
+    };
+    let relu = mlp(4, &[5, 6, 3], 1);
+    let (text, launches) = describe(&relu, &[&relu.loss, &relu.step]);
+    assert!(
+        text.contains("matmul[tB]+bias+relu") && text.contains("matmul·relu'"),
+        "{text}"
+    );
+    assert!(text.contains("reads its output"), "{text}");
+    assert!(text.contains("one sgd launch over their arena"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.trim_start().starts_with('#')).count(),
+        launches
+    );
+
+    let gelu = mlp_with(4, &[5, 6, 3], 1, UnaryOp::Gelu);
+    let (text, _) = describe(&gelu, &[&gelu.loss, &gelu.step]);
+    assert!(
+        text.contains("not fused: gelu") && text.contains("needs its input"),
+        "{text}"
+    );
+    assert!(
+        text.contains("matmul·gelu'"),
+        "the dX product still takes GELU's derivative: {text}"
+    );
+
+    // A product read back cannot be folded into another launch.
+    let nodes = relu.g.nodes();
+    let product = (0..nodes.len())
+        .find(|&i| nodes[i].name.starts_with("matmul(Bᵀ)"))
+        .map(|i| relu.g.tensor(i))
+        .unwrap();
+    let (text, _) = describe(&relu, &[&relu.loss, &product]);
+    assert!(text.contains("not fused") && text.contains("read back"), "{text}");
+
+    let plan = Plan::compile_with(
+        &cpu,
+        &relu.g,
+        &[&relu.loss],
+        &mut ParamStore::new(&cpu),
+        PlanOptions {
+            fuse: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(plan.describe().contains("fusion: off"));
 }
 
 /// Launches a plan makes at its update nodes (optimizer launches and gradient copies).

@@ -15,7 +15,7 @@ use shadergrad::check::first_non_finite;
 use shadergrad::data::Digits;
 use shadergrad::nn::{Activation, Init, Mlp};
 use shadergrad::optim::{Optimizer, Schedule};
-use shadergrad::train::{TrainConfig, Trainer};
+use shadergrad::train::{Progress, TrainConfig, Trainer};
 use shadergrad::{Error, Graph, ParamStore};
 
 fn config(batch: usize) -> TrainConfig {
@@ -41,7 +41,7 @@ fn a_lost_device_is_an_error_and_a_new_device_resumes_from_the_checkpoint() {
     for _ in 0..3 {
         trainer.step(&digits, &batch, true).unwrap();
     }
-    let checkpoint = trainer.checkpoint(Default::default()).unwrap();
+    let checkpoint = trainer.checkpoint(Some(&Progress::default())).unwrap();
     let steps = trainer.store().steps();
 
     first.context().device.destroy();
@@ -54,9 +54,14 @@ fn a_lost_device_is_an_error_and_a_new_device_resumes_from_the_checkpoint() {
     // Rebuild on a new device from the checkpoint; the next step matches the CPU's from the same state.
     let second = WgpuBackend::new().unwrap();
     let mut resumed = Trainer::new(&second, config(16)).unwrap();
-    resumed.restore(&checkpoint, steps).unwrap();
+    resumed.restore(&checkpoint).unwrap();
+    assert_eq!(
+        resumed.store().steps(),
+        steps,
+        "the optimizer's step count comes back too"
+    );
     let mut reference = Trainer::new(&CpuBackend::<f32>::new(), config(16)).unwrap();
-    reference.restore(&checkpoint, steps).unwrap();
+    reference.restore(&checkpoint).unwrap();
     let a = resumed.step(&digits, &batch, true).unwrap().unwrap();
     let b = reference.step(&digits, &batch, true).unwrap().unwrap();
     assert!((a - b).abs() < 1e-4 * b.abs(), "resumed gpu {a} vs cpu {b}");

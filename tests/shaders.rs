@@ -1,26 +1,32 @@
-//! Every WGSL file parses and validates with naga, and the op codes in the shaders agree with
-//! the Rust enums that select them.
+//! The WGSL against the Rust that drives it, checked with naga: every file parses and validates;
+//! every kernel's spec (entry point, `@workgroup_size`, the storage bindings the entry point
+//! really uses and whether it writes them) matches its shader, for every dispatch the GPU backend
+//! can choose (tiled, split-k, 128-tiles, register-blocked); every op of the op tables has a case
+//! in each switch that selects by op code; and `Kernel::examples` covers every kind of kernel.
 
-use naga::valid::{Capabilities, ValidationFlags, Validator};
-use shadergrad::backend::wgpu::ShaderFile;
-use shadergrad::{BinaryOp, Broadcast, UnaryOp};
+use std::collections::BTreeSet;
 
-fn parse(file: ShaderFile) -> naga::Module {
-    let source = file.source();
-    match naga::front::wgsl::parse_str(&source) {
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use shadergrad::backend::wgpu::{launch_plan, Dispatch, ShaderFile, Source};
+use shadergrad::backend::{Kernel, Params};
+use shadergrad::{BinaryOp, UnaryOp};
+
+fn parse(name: &str, source: &str) -> (naga::Module, ModuleInfo) {
+    let module = match naga::front::wgsl::parse_str(source) {
         Ok(m) => m,
-        Err(e) => panic!("{}: {}", file.file_name(), e.emit_to_string(&source)),
-    }
+        Err(e) => panic!("{name}: {}", e.emit_to_string(source)),
+    };
+    let info = match Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module) {
+        Ok(info) => info,
+        Err(e) => panic!("{name}: {}", e.emit_to_string(source)),
+    };
+    (module, info)
 }
 
 #[test]
 fn every_shader_file_validates() {
     for file in ShaderFile::ALL {
-        let module = parse(file);
-        let info = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module);
-        if let Err(e) = info {
-            panic!("{}: {}", file.file_name(), e.emit_to_string(&file.source()));
-        }
+        let (module, _) = parse(file.file_name(), &file.source());
         for ep in &module.entry_points {
             let [x, y, z] = ep.workgroup_size;
             assert!(
@@ -44,54 +50,153 @@ fn every_shader_file_validates() {
     }
 }
 
-/// The value of a named `const` of u32 type in a module.
-fn constant(module: &naga::Module, name: &str) -> Option<u32> {
-    module.constants.iter().find_map(|(_, c)| {
-        if c.name.as_deref() != Some(name) {
-            return None;
-        }
-        match module.global_expressions[c.init] {
-            naga::Expression::Literal(naga::Literal::U32(v)) => Some(v),
+/// `(binding, writable)` of every storage buffer entry point `ep` uses.
+fn storage_used(module: &naga::Module, info: &ModuleInfo, ep: usize) -> BTreeSet<(u32, bool)> {
+    let uses = info.get_entry_point(ep);
+    module
+        .global_variables
+        .iter()
+        .filter(|(h, _)| !uses[*h].is_empty())
+        .filter_map(|(_, v)| match (v.space, v.binding.as_ref()) {
+            (naga::AddressSpace::Storage { access }, Some(b)) => {
+                Some((b.binding, access.contains(naga::StorageAccess::STORE)))
+            }
             _ => None,
-        }
-    })
+        })
+        .collect()
+}
+
+/// Checks one dispatch's entry point, workgroup size and bindings against its WGSL.
+fn check_dispatch(kernel: &Kernel, d: &Dispatch, checked: &mut BTreeSet<String>) {
+    let source = d.key.source.text();
+    let label = format!("{} via {}::{}", kernel.name(), d.key.source.name(), d.key.entry);
+    let (module, info) = parse(&label, &source);
+    let Some(ep) = module.entry_points.iter().position(|e| e.name == d.key.entry) else {
+        panic!("{label}: no such entry point");
+    };
+    assert_eq!(
+        module.entry_points[ep].workgroup_size, d.workgroup,
+        "{label}: @workgroup_size"
+    );
+    let want: BTreeSet<(u32, bool)> = d.bindings.iter().map(|&(slot, ro, _)| (slot, !ro)).collect();
+    assert_eq!(want.len(), d.bindings.len(), "{label}: a slot bound twice");
+    assert_eq!(
+        storage_used(&module, &info, ep),
+        want,
+        "{label}: the storage bindings the entry point uses (slot, writable) differ from the spec's"
+    );
+    for (name, _) in &d.key.constants {
+        assert!(
+            module.overrides.iter().any(|(_, o)| o.name.as_deref() == Some(name)),
+            "{label}: no override {name}"
+        );
+    }
+    checked.insert(format!("{}::{}", d.key.source.name(), d.key.entry));
 }
 
 #[test]
-fn op_codes_match_the_shaders() {
-    let unary = parse(ShaderFile::Unary);
-    for op in UnaryOp::ALL {
-        let name = op.name().to_uppercase();
-        assert_eq!(constant(&unary, &name), Some(op.code()), "unary.wgsl const {name}");
+fn every_kernel_spec_matches_its_shader() {
+    // Sizes that reach every dispatch path: small (64-tiles), split along k, 128-tiles.
+    let sizes = [
+        Params::dims(&[7, 13, 5, 0]),
+        Params::dims(&[40, 40, 4096, 0]),
+        Params::dims(&[1030, 1030, 33, 0]),
+    ];
+    let mut checked = BTreeSet::new();
+    for kernel in Kernel::examples() {
+        for p in &sizes {
+            for blocked in [false, true] {
+                let plan = launch_plan(&kernel, p, blocked).unwrap();
+                for d in &plan.dispatches {
+                    if let Source::Blocked(_) = d.key.source {
+                        // Generated per block and layout: one representative each is enough.
+                        if !checked.insert(format!("{:?} {:?}", d.key.source, d.key.constants)) {
+                            continue;
+                        }
+                    }
+                    check_dispatch(&kernel, d, &mut checked);
+                }
+            }
+        }
     }
-    let binary = parse(ShaderFile::Binary);
-    for op in BinaryOp::ALL {
-        let name = op.name().to_uppercase();
-        assert_eq!(constant(&binary, &name), Some(op.code()), "binary.wgsl const {name}");
+    println!("  {} entry points checked against their specs", checked.len());
+}
+
+/// The case values of the first switch in function `name`.
+fn switch_cases(module: &naga::Module, name: &str) -> BTreeSet<u32> {
+    let (_, f) = module
+        .functions
+        .iter()
+        .find(|(_, f)| f.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no function {name}"));
+    for s in f.body.iter() {
+        if let naga::Statement::Switch { cases, .. } = s {
+            return cases
+                .iter()
+                .filter_map(|c| match c.value {
+                    naga::SwitchValue::U32(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+        }
     }
-    let reduce = parse(ShaderFile::Reduce);
-    for (mode, name) in [
-        (Broadcast::Scalar, "SCALAR"),
-        (Broadcast::Rows, "ROWS"),
-        (Broadcast::Cols, "COLS"),
-    ] {
-        assert_eq!(constant(&reduce, name), Some(mode.code()), "reduce.wgsl const {name}");
+    panic!("{name} has no switch")
+}
+
+#[test]
+fn every_op_of_the_tables_has_a_case_in_each_switch() {
+    let (unary, _) = parse("unary.wgsl", &ShaderFile::Unary.source());
+    let codes: BTreeSet<u32> = UnaryOp::ALL.iter().map(|op| op.code()).collect();
+    for f in ["unary_f", "unary_df"] {
+        assert_eq!(
+            switch_cases(&unary, f),
+            codes,
+            "unary_math.wgsl {f}: one case per UnaryOp"
+        );
     }
+    let (binary, _) = parse("binary.wgsl", &ShaderFile::Binary.source());
+    let codes: BTreeSet<u32> = BinaryOp::ALL.iter().map(|op| op.code()).collect();
+    for f in ["f", "df_da", "df_db"] {
+        assert_eq!(
+            switch_cases(&binary, f),
+            codes,
+            "binary.wgsl {f}: one case per BinaryOp"
+        );
+    }
+}
+
+#[test]
+fn kernel_examples_cover_every_kind_of_kernel() {
+    // The variants as the enum declares them, read from its source.
+    let source = include_str!("../src/engine/backend/kernel.rs");
+    let start = source.find("pub enum Kernel {").expect("the enum");
+    let body = &source[start..start + source[start..].find("\n}").expect("its end")];
+    let variants: BTreeSet<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("    ") && l.chars().nth(4).is_some_and(|c| c.is_ascii_uppercase()))
+        .map(|l| l.trim().split(['(', ' ', ',', '{']).next().unwrap_or(""))
+        .collect();
+    let covered: BTreeSet<String> = Kernel::examples()
+        .iter()
+        .map(|k| format!("{k:?}").split(['(', ' ', '{']).next().unwrap_or("").to_string())
+        .collect();
+    let covered: BTreeSet<&str> = covered.iter().map(String::as_str).collect();
+    assert_eq!(variants, covered, "Kernel::examples lists one of every variant");
+    println!("  {} kinds of kernel", variants.len());
 }
 
 #[test]
 fn storage_buffers_per_entry_point_stay_within_webgpu_limits() {
     for file in ShaderFile::ALL {
-        let module = parse(file);
-        let storage = module
-            .global_variables
-            .iter()
-            .filter(|(_, v)| matches!(v.space, naga::AddressSpace::Storage { .. }))
-            .count();
-        assert!(
-            storage <= 8,
-            "{} declares {storage} storage buffers; WebGPU allows 8 per stage",
-            file.file_name()
-        );
+        let (module, info) = parse(file.file_name(), &file.source());
+        for (i, ep) in module.entry_points.iter().enumerate() {
+            let used = storage_used(&module, &info, i).len();
+            assert!(
+                used <= 8,
+                "{}::{} uses {used} storage buffers; WebGPU allows 8 per stage",
+                file.file_name(),
+                ep.name
+            );
+        }
     }
 }

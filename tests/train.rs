@@ -130,14 +130,14 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
     })
     .unwrap();
     assert!(!finished && progress.epoch == 1 && progress.batch == 5, "{progress:?}");
-    let mut meta = Default::default();
-    progress.to_meta(&mut meta, first.store().steps());
-    let bytes = first.checkpoint(meta).unwrap().to_bytes().unwrap();
+    let bytes = first.checkpoint(Some(&progress)).unwrap().to_bytes().unwrap();
     let saved = Checkpoint::from_bytes(&bytes, "resume.safetensors".as_ref()).unwrap();
 
-    let (mut resumed_progress, steps) = Progress::from_meta(&saved.meta).unwrap();
+    let state = saved.training.clone().expect("the run is recorded");
+    assert_eq!(state.config, cfg, "the configuration comes back as it was");
+    let mut resumed_progress = state.progress;
     let mut second = Trainer::new(&cpu, cfg).unwrap();
-    second.restore(&saved, steps).unwrap();
+    second.restore(&saved).unwrap();
     fit(
         &mut second,
         &train,
@@ -224,4 +224,86 @@ fn a_checkpoint_of_another_shape_is_refused_with_both_shapes() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("[2, 3]") && err.contains("[4, 3]"), "{err}");
+}
+
+/// Losses of the first 20 CPU steps of the default model (784-256-256-10, batch 64, cosine),
+/// recorded as f64 bits before the executor was rebuilt as passes (commit 13df300): the same
+/// kernels in the same order must give the same bits.
+const RECORDED_MOMENTUM: [u64; 20] = [
+    0x40026dcf00000000,
+    0x4002699d80000000,
+    0x40026a5c60000000,
+    0x40024eafc0000000,
+    0x40023cbfc0000000,
+    0x4002351fe0000000,
+    0x400254a3e0000000,
+    0x4002255de0000000,
+    0x4001ecc460000000,
+    0x4001efb680000000,
+    0x4001d47840000000,
+    0x4001e991a0000000,
+    0x4001bc1240000000,
+    0x400182ca40000000,
+    0x4001463b00000000,
+    0x4001584720000000,
+    0x400131d4e0000000,
+    0x400138f920000000,
+    0x4001243ac0000000,
+    0x4000d46480000000,
+];
+const RECORDED_ADAM: [u64; 20] = [
+    0x40026dcf00000000,
+    0x40023f9b60000000,
+    0x40020b18a0000000,
+    0x4001bb0400000000,
+    0x4001831bc0000000,
+    0x40010447c0000000,
+    0x4001572ba0000000,
+    0x400097f420000000,
+    0x3ffead1fe0000000,
+    0x3ffea6f2a0000000,
+    0x3ffd544f60000000,
+    0x3ffd529300000000,
+    0x3ffb273720000000,
+    0x3ffab36fc0000000,
+    0x3ff85e89e0000000,
+    0x3ff75b6ec0000000,
+    0x3ff7645920000000,
+    0x3ff7246be0000000,
+    0x3ff69ead80000000,
+    0x3ff6066880000000,
+];
+
+#[test]
+fn cpu_losses_are_bit_for_bit_those_recorded_before() {
+    let digits = Digits::bundled().unwrap();
+    let order = shadergrad::data::epoch_order(digits.len(), 0, 0);
+    for (opt, recorded) in [
+        (Optimizer::momentum(0.05), RECORDED_MOMENTUM),
+        (Optimizer::adam(1e-3), RECORDED_ADAM),
+    ] {
+        let mut cfg = config(&[256, 256], opt, 64, 1);
+        cfg.seed = 0;
+        cfg.schedule = Schedule::Cosine {
+            total: 40,
+            min_factor: 0.0,
+        };
+        let mut t = Trainer::new(&CpuBackend::<f32>::new(), cfg).unwrap();
+        for (s, want) in recorded.iter().enumerate() {
+            let loss = t.step(&digits, &order[s * 64..(s + 1) * 64], true).unwrap().unwrap();
+            assert_eq!(
+                loss.to_bits(),
+                *want,
+                "{} step {s}: loss {loss} vs recorded {}",
+                opt.name(),
+                f64::from_bits(*want)
+            );
+        }
+        println!(
+            "  {}: 20 CPU losses bit for bit as recorded ({:.6} → {:.6})",
+            opt.name(),
+            f64::from_bits(recorded[0]),
+            f64::from_bits(recorded[19])
+        );
+    }
 }

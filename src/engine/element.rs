@@ -90,7 +90,7 @@ impl Element for f64 {
 }
 
 /// Packs bytes four to an element, little-endian (the last word padded with zeros), for a
-/// [`Kernel::UnpackBytes`] launch: a batch of 8-bit pixels travels to the device in a quarter of
+/// [`Kernel::UnpackBytes`](crate::backend::Kernel::UnpackBytes) launch: a batch of 8-bit pixels travels to the device in a quarter of
 /// the bytes f32 values take.
 ///
 /// ```

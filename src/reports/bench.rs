@@ -16,8 +16,8 @@ use crate::optim::{Optimizer, Schedule};
 use crate::rng::Rng;
 use crate::train::{TrainConfig, Trainer};
 
-/// One measurement.
-#[derive(Clone, Debug, PartialEq)]
+/// One measurement, as `shadergrad bench --json` writes it (one object per line).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Record {
     pub name: String,
     pub backend: &'static str,
@@ -26,26 +26,39 @@ pub struct Record {
     pub gflops: Option<f64>,
     pub samples_per_s: Option<f64>,
     pub roof_pct: Option<f64>,
+    #[serde(serialize_with = "timing_name")]
     pub timing: Timing,
     /// The batch of a training step.
     pub batch: Option<usize>,
 }
 
+fn timing_name<S: serde::Serializer>(t: &Timing, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(t.name())
+}
+
 impl Record {
-    /// The record as one JSON object.
+    /// The record as one line of JSON (non-finite figures as null).
+    ///
+    /// ```
+    /// use shadergrad::{backend::Timing, bench::Record};
+    /// let r = Record {
+    ///     name: "a \"quoted\" \\ naïve name".into(),
+    ///     backend: "gpu",
+    ///     shape: "1x1".into(),
+    ///     seconds: 0.5,
+    ///     gflops: Some(f64::NAN),
+    ///     samples_per_s: None,
+    ///     roof_pct: None,
+    ///     timing: Timing::Wall,
+    ///     batch: None,
+    /// };
+    /// let back: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    /// assert_eq!(back["name"], "a \"quoted\" \\ naïve name");
+    /// assert!(back["gflops"].is_null());
+    /// ```
     pub fn to_json(&self) -> String {
-        let num = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".into(), |x| format!("{x}"));
-        format!(
-            "{{\"name\": \"{}\", \"backend\": \"{}\", \"shape\": \"{}\", \"seconds\": {}, \"gflops\": {}, \"samples_per_s\": {}, \"roof_pct\": {}, \"timing\": \"{}\"}}",
-            self.name,
-            self.backend,
-            self.shape,
-            num(Some(self.seconds)),
-            num(self.gflops),
-            num(self.samples_per_s),
-            num(self.roof_pct),
-            self.timing.name()
-        )
+        // Plain fields only, so serialising cannot fail; say so in JSON if it ever did.
+        serde_json::to_string(self).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
     }
 }
 

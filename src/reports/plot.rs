@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::reports::escape_xml;
 use crate::train::EpochRecord;
 
 /// An RGB colour.
@@ -273,7 +274,7 @@ impl Surface for SvgSurface {
 
     fn text(&mut self, at: (f64, f64), text: &str, color: Rgb, anchor: u8) {
         let anchor = ["start", "middle", "end"][anchor.min(2) as usize];
-        let text = text.replace('&', "&amp;").replace('<', "&lt;");
+        let text = escape_xml(text);
         let _ = writeln!(
             self.0,
             r#"<text x="{:.1}" y="{:.1}" fill="{}" text-anchor="{anchor}">{text}</text>"#,

@@ -10,6 +10,7 @@ use crate::check::Feeds;
 use crate::error::Result;
 use crate::graph::{Graph, NodeId, Op, Tensor};
 use crate::plan::{ParamStore, Plan, PlanOptions};
+use crate::reports::escape_xml;
 
 /// One gate (or input) of a circuit: the value on its output wire, the gradient of the output
 /// with respect to it (summed over its uses), and the gradient flowing back along each of its
@@ -125,13 +126,6 @@ fn show(v: &[f64]) -> String {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const COL: f64 = 190.0;
 const ROW: f64 = 110.0;
 const BOX_W: f64 = 96.0;
@@ -193,14 +187,14 @@ impl Circuit {
                 s,
                 r##"<text x="{lx:.1}" y="{:.1}" fill="#1a7f37" text-anchor="middle">{}</text>"##,
                 y1 - 4.0,
-                escape(&show(value))
+                escape_xml(&show(value))
             );
             if let Some(grad) = grad {
                 let _ = writeln!(
                     s,
                     r##"<text x="{lx:.1}" y="{:.1}" fill="#cf222e" text-anchor="middle">{}</text>"##,
                     y1 + 13.0,
-                    escape(&show(grad))
+                    escape_xml(&show(grad))
                 );
             }
         };
@@ -226,7 +220,7 @@ impl Circuit {
                     r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{}</text>"#,
                     x + 36.0,
                     y + 4.0,
-                    escape(&g.label)
+                    escape_xml(&g.label)
                 );
                 if let Some(total) = &g.grad {
                     // The gradient of an input: its wires' gradients added up.
@@ -235,7 +229,7 @@ impl Circuit {
                         r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#cf222e" font-size="11">Σ {}</text>"##,
                         x + 36.0,
                         y + 20.0,
-                        escape(&show(total))
+                        escape_xml(&show(total))
                     );
                 }
             } else {
@@ -250,7 +244,7 @@ impl Circuit {
                     r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                     x + BOX_W / 2.0,
                     y + 4.0,
-                    escape(&g.label)
+                    escape_xml(&g.label)
                 );
             }
         }
@@ -285,8 +279,8 @@ impl Circuit {
             let grad = grad.map(show).unwrap_or_default();
             format!(
                 r##"<<font color="#1a7f37">{}</font><br/><font color="#cf222e">{}</font>>"##,
-                escape(&show(value)),
-                escape(&grad)
+                escape_xml(&show(value)),
+                escape_xml(&grad)
             )
         };
         for (i, g) in self.gates.iter().enumerate() {

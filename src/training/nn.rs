@@ -11,7 +11,8 @@ use crate::op::{Role, UnaryOp};
 use crate::rng::Rng;
 
 /// How a linear layer's weights start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Init {
     /// PyTorch's default for `nn.Linear`: Kaiming-uniform with a = √5, which is
     /// `U(−1/√fan_in, 1/√fan_in)` for weights and biases alike.
@@ -61,7 +62,7 @@ fn not_an_activation(name: &str) -> Error {
 /// assert_eq!(mlp.parameter_count(), 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
 /// # Ok::<(), shadergrad::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mlp {
     pub sizes: Vec<usize>,
     pub activation: Activation,

@@ -40,7 +40,8 @@ impl UpdateRule {
 }
 
 /// A learning-rate schedule over steps.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "schedule", rename_all = "snake_case")]
 pub enum Schedule {
     /// The base rate throughout.
     Constant,

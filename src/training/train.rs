@@ -3,12 +3,11 @@
 //! [`fit`] runs epochs with a seeded shuffle, a validation pass per epoch, and a stop flag that
 //! leaves a resumable [`Progress`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::backend::{Backend, Element};
-use crate::checkpoint::Checkpoint;
 use crate::data::{epoch_order, Digits};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
@@ -17,7 +16,7 @@ use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
 
 /// Everything that defines a training run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub mlp: Mlp,
     pub init: Init,
@@ -113,6 +112,10 @@ impl<B: Backend> Trainer<B> {
     /// The parameters and optimizer state.
     pub fn store(&self) -> &ParamStore<B> {
         &self.store
+    }
+
+    pub(crate) fn store_mut(&mut self) -> &mut ParamStore<B> {
+        &mut self.store
     }
 
     /// What the step plan for the configured batch does per run.
@@ -306,47 +309,6 @@ impl<B: Backend> Trainer<B> {
             })
             .collect()
     }
-
-    /// The parameters and optimizer state as a checkpoint, with `meta` added.
-    pub fn checkpoint(&self, meta: BTreeMap<String, String>) -> Result<Checkpoint> {
-        let mut params = BTreeMap::new();
-        let mut state = BTreeMap::new();
-        for (name, shape, values, states) in self.store.read_all()? {
-            let dims = shape.dims().to_vec();
-            for (key, v) in states {
-                state.insert(
-                    format!("{name}.{key}"),
-                    (dims.clone(), v.iter().map(|&x| x as f32).collect()),
-                );
-            }
-            params.insert(name, (dims, values.iter().map(|&x| x as f32).collect()));
-        }
-        Ok(Checkpoint {
-            mlp: self.config.mlp.clone(),
-            params,
-            state,
-            meta,
-        })
-    }
-
-    /// Loads parameters (and any optimizer state) from a checkpoint of the same model.
-    pub fn restore(&mut self, ckpt: &Checkpoint, steps: u64) -> Result<()> {
-        for (name, (shape, values)) in &ckpt.params {
-            let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
-            self.store.set(name, &shape.as_slice().into(), &v)?;
-        }
-        for (full, (_, values)) in &ckpt.state {
-            let Some((name, key)) = full.rsplit_once('.') else {
-                continue;
-            };
-            if self.store.shape(name).is_some() && self.config.optimizer.state_names().contains(&key) {
-                let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
-                self.store.set_state(name, key, &v)?;
-            }
-        }
-        self.store.set_steps(steps);
-        Ok(())
-    }
 }
 
 fn argmax<E: Element>(row: &[E]) -> usize {
@@ -360,10 +322,11 @@ fn argmax<E: Element>(row: &[E]) -> usize {
 }
 
 /// One epoch's figures.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     pub epoch: u64,
-    /// Mean of the training losses read back during the epoch.
+    /// Mean of the training losses read back during the epoch (NaN when none was read).
+    #[serde(with = "nan_as_null")]
     pub loss: f64,
     pub val_accuracy: f64,
     pub samples_per_s: f64,
@@ -371,7 +334,7 @@ pub struct EpochRecord {
 }
 
 /// Where a run stands: enough to resume it exactly.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// The epoch in progress (0-based).
     pub epoch: u64,
@@ -471,73 +434,20 @@ pub fn fit<B: Backend>(
     Ok(true)
 }
 
-impl Progress {
-    /// The progress as checkpoint metadata (`train.*` keys). Floats are written in Rust's
-    /// shortest round-trip form, so a resume restores them exactly.
-    pub fn to_meta(&self, meta: &mut BTreeMap<String, String>, steps: u64) {
-        meta.insert("train.steps".into(), steps.to_string());
-        meta.insert("train.epoch".into(), self.epoch.to_string());
-        meta.insert("train.next_batch".into(), self.batch.to_string());
-        meta.insert("train.loss_sum".into(), self.loss_sum.to_string());
-        meta.insert("train.loss_count".into(), self.loss_count.to_string());
-        let history: Vec<String> = self
-            .history
-            .iter()
-            .map(|r| {
-                format!(
-                    "{},{},{},{},{}",
-                    r.epoch, r.loss, r.val_accuracy, r.samples_per_s, r.seconds
-                )
-            })
-            .collect();
-        meta.insert("train.history".into(), history.join(";"));
+/// JSON has no NaN: a figure that is not a number (the loss of an epoch that read none) is
+/// written as null and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
     }
 
-    /// Reads progress back from checkpoint metadata: `(progress, optimizer steps)`.
-    pub fn from_meta(meta: &BTreeMap<String, String>) -> Result<(Progress, u64)> {
-        fn get<T: std::str::FromStr>(meta: &BTreeMap<String, String>, key: &str) -> Result<T> {
-            let v = meta.get(key).ok_or_else(|| {
-                Error::invalid(
-                    "checkpoint",
-                    key,
-                    "a checkpoint written by `shadergrad train` (it has no training progress)",
-                )
-            })?;
-            v.parse().map_err(|_| Error::invalid(key, v.as_str(), "a number"))
-        }
-        let mut history = Vec::new();
-        for r in meta
-            .get("train.history")
-            .map(String::as_str)
-            .unwrap_or("")
-            .split(';')
-            .filter(|r| !r.is_empty())
-        {
-            let f: Vec<f64> = r
-                .split(',')
-                .map(|x| x.parse::<f64>())
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|_| Error::invalid("train.history", r, "comma-separated numbers"))?;
-            if f.len() != 5 {
-                return Err(Error::invalid("train.history", r, "five numbers per epoch"));
-            }
-            history.push(EpochRecord {
-                epoch: f[0] as u64,
-                loss: f[1],
-                val_accuracy: f[2],
-                samples_per_s: f[3],
-                seconds: f[4],
-            });
-        }
-        Ok((
-            Progress {
-                epoch: get(meta, "train.epoch")?,
-                batch: get(meta, "train.next_batch")?,
-                history,
-                loss_sum: get(meta, "train.loss_sum")?,
-                loss_count: get(meta, "train.loss_count")?,
-            },
-            get(meta, "train.steps")?,
-        ))
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

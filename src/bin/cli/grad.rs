@@ -6,7 +6,7 @@ use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::{expr, viz, Error, Result, Tensor};
 
-use super::{flags, json_number};
+use super::flags;
 
 #[derive(clap::Args)]
 pub struct GradArgs {
@@ -62,15 +62,11 @@ pub fn grad(a: &GradArgs) -> Result<()> {
         .map(|(n, t)| (n.as_str(), gate(t).and_then(|g| g.grad.as_ref()).map_or(0.0, |g| g[0])))
         .collect();
     if a.json {
-        let parts: Vec<String> = grads
+        let gradients: serde_json::Map<String, serde_json::Value> = grads
             .iter()
-            .map(|(n, g)| format!("\"{n}\": {}", json_number(*g)))
+            .map(|(n, g)| (n.to_string(), serde_json::json!(g)))
             .collect();
-        println!(
-            "{{\"value\": {}, \"gradients\": {{{}}}}}",
-            json_number(value),
-            parts.join(", ")
-        );
+        println!("{}", serde_json::json!({ "value": value, "gradients": gradients }));
     } else {
         let args: Vec<String> = at.iter().map(|(n, v)| format!("{n}={v}")).collect();
         println!("f({}) = {value}", args.join(", "));

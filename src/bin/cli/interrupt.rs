@@ -1,5 +1,5 @@
-//! Ctrl-C as a flag: the first SIGINT sets it (training then saves and exits cleanly); a second
-//! one ends the process at once, as usual.
+//! Ctrl-C as a flag: the first one sets it (training then saves and exits cleanly); a second one
+//! ends the process at once, as usual.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,19 +10,15 @@ pub fn flag() -> &'static AtomicBool {
     &STOP
 }
 
-#[cfg(unix)]
-extern "C" fn on_sigint(_: libc::c_int) {
-    // Only async-signal-safe work here: an atomic store, or _exit on a second Ctrl-C.
-    if STOP.swap(true, Ordering::SeqCst) {
-        unsafe { libc::_exit(130) };
-    }
-}
-
-/// Installs the handler (Unix); elsewhere Ctrl-C keeps its default behaviour.
+/// Installs the handler. Without one (a platform ctrlc cannot serve) Ctrl-C keeps its default
+/// behaviour and stops the process; that is said once.
 pub fn install() {
-    #[cfg(unix)]
-    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    let result = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("note: Ctrl-C will stop without saving ({e})");
     }
 }

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch; each command lives in its own module.
 
 mod bench;
+mod eval;
 mod flags;
 mod grad;
 mod interrupt;
@@ -30,9 +31,9 @@ enum Command {
     /// Train an MLP on digits (by default the 8,000 bundled MNIST digits).
     Train(Box<train::TrainArgs>),
     /// Accuracy and confusion matrix of a saved model.
-    Eval(train::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Write the gradient of the mean loss over the first N examples for every parameter.
-    Grads(train::GradsArgs),
+    Grads(eval::GradsArgs),
     /// Value and every partial derivative of an expression, and its circuit diagram.
     Grad(grad::GradArgs),
     /// GPU against CPU backprop: kernels and training steps, optionally against each roof.
@@ -71,18 +72,17 @@ impl DataArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(a) => train::train(*a),
-        Command::Eval(a) => train::eval(a).map(|_| ExitCode::SUCCESS),
-        Command::Grads(a) => train::grads(a).map(|_| ExitCode::SUCCESS),
+        Command::Eval(a) => eval::eval(a).map(|_| ExitCode::SUCCESS),
+        Command::Grads(a) => eval::grads(a).map(|_| ExitCode::SUCCESS),
         Command::Grad(a) => grad::grad(&a).map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::bench(&a).map(|_| ExitCode::SUCCESS),
     }
 }
 
-/// JSON has no NaN or infinity: they are written as null.
-pub fn json_number(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
+/// The device a `--backend` flag names, or the best one (see `Device::best`).
+pub fn device(flag: &Option<String>) -> Result<shadergrad::Device> {
+    match flag {
+        Some(name) => shadergrad::Device::named(name),
+        None => shadergrad::Device::best(),
     }
 }

@@ -1,18 +1,18 @@
-//! `shadergrad train`, `eval` and `grads`.
+//! `shadergrad train`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use shadergrad::backend::Backend;
-use shadergrad::checkpoint::Checkpoint;
+use shadergrad::checkpoint::{Checkpoint, TrainingState};
 use shadergrad::data::Digits;
 use shadergrad::nn::{Init, Mlp};
+use shadergrad::optim::Schedule;
 use shadergrad::train::{fit, Event, Progress, TrainConfig, Trainer};
-use shadergrad::{plot, Device, Error, Result};
+use shadergrad::{plot, Error, Result};
 
-use super::progress::ProgressBar;
-use super::{flags, interrupt, json_number, DataArgs};
+use super::progress::TrainingBar;
+use super::{device, flags, interrupt, DataArgs};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// Hidden layer sizes [default: 256,256].
     #[arg(long)]
     hidden: Option<String>,
-    /// relu, leaky_relu[:alpha], elu[:alpha], sigmoid, tanh, gelu, silu [default: relu].
+    /// relu, leaky_relu[:alpha], elu[:alpha], sigmoid, tanh, gelu, silu, softplus [default: relu].
     #[arg(long)]
     activation: Option<String>,
     /// sgd, momentum, nesterov, adam, adamw [default: momentum].
@@ -72,7 +72,7 @@ pub struct TrainArgs {
     show_plan: bool,
 }
 
-/// The settings of a run, as flags give them or a checkpoint recorded them.
+/// The settings of a run as flags give them (or would give them, for a saved run).
 #[derive(Clone, Debug, PartialEq)]
 struct Settings {
     hidden: Vec<usize>,
@@ -88,17 +88,38 @@ struct Settings {
     loss_every: u64,
 }
 
+/// `--init`'s word for an initialisation.
+fn init_name(init: Init) -> &'static str {
+    match init {
+        Init::KaimingUniform => "kaiming",
+        Init::Xavier => "xavier",
+    }
+}
+
+/// `--schedule`'s words for a schedule.
+fn schedule_name(s: &Schedule) -> String {
+    match s {
+        Schedule::Constant => "constant".into(),
+        Schedule::Cosine { .. } => "cosine".into(),
+        Schedule::Step { every, gamma } => format!("step:{every}:{gamma}"),
+    }
+}
+
 impl Settings {
     fn from_flags(a: &TrainArgs) -> Result<Self> {
         let optimizer = a.optimizer.clone().unwrap_or_else(|| "momentum".into());
         let default_lr = if optimizer.starts_with("adam") { 0.001 } else { 0.05 };
+        let batch = a.batch.unwrap_or(64);
+        if batch == 0 {
+            return Err(Error::invalid("--batch", "0", "a batch of at least one example"));
+        }
         Ok(Settings {
             hidden: flags::sizes(a.hidden.as_deref().unwrap_or("256,256"), "--hidden")?,
             activation: a.activation.clone().unwrap_or_else(|| "relu".into()),
             lr: a.lr.unwrap_or(default_lr),
             optimizer,
             schedule: a.schedule.clone().unwrap_or_else(|| "cosine".into()),
-            batch: a.batch.unwrap_or(64),
+            batch,
             epochs: a.epochs.unwrap_or(10),
             seed: a.seed.unwrap_or(0),
             init: a.init.clone().unwrap_or_else(|| "kaiming".into()),
@@ -107,61 +128,38 @@ impl Settings {
         })
     }
 
-    fn to_meta(&self, meta: &mut BTreeMap<String, String>) {
-        let hidden: Vec<String> = self.hidden.iter().map(|h| h.to_string()).collect();
-        for (k, v) in [
-            ("hidden", hidden.join(",")),
-            ("activation", self.activation.clone()),
-            ("optimizer", self.optimizer.clone()),
-            ("lr", self.lr.to_string()),
-            ("schedule", self.schedule.clone()),
-            ("batch", self.batch.to_string()),
-            ("epochs", self.epochs.to_string()),
-            ("seed", self.seed.to_string()),
-            ("init", self.init.clone()),
-            ("validation", self.validation.map_or(String::new(), |v| v.to_string())),
-            ("loss_every", self.loss_every.to_string()),
-        ] {
-            meta.insert(format!("train.{k}"), v);
+    /// The flags that would start the saved run.
+    fn of_run(t: &TrainingState) -> Self {
+        let c = &t.config;
+        Settings {
+            hidden: c.mlp.sizes[1..c.mlp.sizes.len() - 1].to_vec(),
+            activation: c.mlp.activation.spec(),
+            optimizer: c.optimizer.name().into(),
+            lr: c.optimizer.lr(),
+            schedule: schedule_name(&c.schedule),
+            batch: c.batch,
+            epochs: c.epochs,
+            seed: c.seed,
+            init: init_name(c.init).into(),
+            validation: t.validation,
+            loss_every: c.loss_every,
         }
     }
 
-    /// The settings a checkpoint recorded, with `--epochs` (to train longer) taken from the flags;
-    /// any other flag that differs from the saved run is refused.
-    fn resumed(meta: &BTreeMap<String, String>, a: &TrainArgs, path: &Path) -> Result<Self> {
-        let get = |k: &str| -> Result<String> {
-            meta.get(&format!("train.{k}"))
-                .cloned()
-                .ok_or_else(|| Error::Checkpoint {
-                    path: path.into(),
-                    why: format!("has no train.{k}: it was not written by `shadergrad train`"),
-                })
-        };
-        let num = |k: &str| -> Result<f64> {
-            get(k)?.parse().map_err(|_| Error::Checkpoint {
-                path: path.into(),
-                why: format!("train.{k} is not a number"),
-            })
-        };
-        let saved = Settings {
-            hidden: flags::sizes(&get("hidden")?, "train.hidden")?,
-            activation: get("activation")?,
-            optimizer: get("optimizer")?,
-            lr: num("lr")?,
-            schedule: get("schedule")?,
-            batch: num("batch")? as usize,
-            epochs: a.epochs.unwrap_or(num("epochs")? as u64),
-            seed: num("seed")? as u64,
-            init: get("init")?,
-            validation: get("validation")?.parse().ok(),
-            loss_every: num("loss_every")? as u64,
-        };
+    /// The saved run's settings, with `--epochs` (to train longer) taken from the flags; any
+    /// other flag given with a value other than the saved run's is refused.
+    fn resumed(t: &TrainingState, a: &TrainArgs, path: &Path) -> Result<Self> {
+        let mut saved = Settings::of_run(t);
+        if let Some(e) = a.epochs {
+            saved.epochs = e;
+        }
         let flags = Settings::from_flags(a)?;
+        let activation = |s: &str| flags::activation(s).map(|op| op.spec()).unwrap_or_else(|_| s.into());
         let differs: Vec<&str> = [
             ("--hidden", a.hidden.is_some() && flags.hidden != saved.hidden),
             (
                 "--activation",
-                a.activation.is_some() && flags.activation != saved.activation,
+                a.activation.is_some() && activation(&flags.activation) != saved.activation,
             ),
             (
                 "--optimizer",
@@ -219,21 +217,23 @@ impl Settings {
     }
 }
 
-fn device(flag: &Option<String>) -> Result<Device> {
-    match flag {
-        Some(name) => Device::named(name),
-        None => Device::best(),
-    }
-}
-
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
     flags::chart_path(&a.plot, "--plot")?;
     let resume = match &a.resume {
-        Some(path) => Some(Checkpoint::load(path)?),
+        Some(path) => {
+            let ckpt = Checkpoint::load(path)?;
+            let Some(state) = ckpt.training.clone() else {
+                return Err(Error::Checkpoint {
+                    path: path.clone(),
+                    why: "records no training run (it was not written by `shadergrad train`)".into(),
+                });
+            };
+            Some((ckpt, state))
+        }
         None => None,
     };
     let settings = match (&resume, &a.resume) {
-        (Some(ckpt), Some(path)) => Settings::resumed(&ckpt.meta, &a, path)?,
+        (Some((_, state)), Some(path)) => Settings::resumed(state, &a, path)?,
         _ => Settings::from_flags(&a)?,
     };
     let digits = match a.data.load("train")? {
@@ -250,341 +250,178 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     }
     let (train_set, val_set) = digits.split(validation, settings.seed);
     let classes = 10;
-    let steps_per_epoch = train_set.len().div_ceil(settings.batch.max(1)) as u64;
+    let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
     let config = settings.config(digits.features(), classes, steps_per_epoch)?;
-    if let (Some(ckpt), Some(path)) = (&resume, &a.resume) {
+    if let (Some((ckpt, _)), Some(path)) = (&resume, &a.resume) {
         ckpt.expect_model(&config.mlp, path)?;
     }
+    let run = Run {
+        args: &a,
+        settings: &settings,
+        validation,
+        train: &train_set,
+        val: &val_set,
+    };
     match device(&a.backend)? {
-        Device::Gpu(b) => run_training(&b, &a, &settings, config, &train_set, &val_set, resume),
-        Device::Cpu(b) => run_training(&b, &a, &settings, config, &train_set, &val_set, resume),
+        shadergrad::Device::Gpu(b) => run.on(&b, config, resume),
+        shadergrad::Device::Cpu(b) => run.on(&b, config, resume),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_training<B: Backend>(
-    backend: &B,
-    a: &TrainArgs,
-    settings: &Settings,
-    config: TrainConfig,
-    train_set: &Digits,
-    val_set: &Digits,
-    resume: Option<Checkpoint>,
-) -> Result<ExitCode> {
-    let mut trainer = Trainer::new(backend, config.clone())?;
-    if a.show_plan {
-        println!(
-            "training step of {} at batch {} on {}:",
-            config.mlp.describe(),
-            config.batch,
-            backend.describe()
-        );
-        print!("{}", trainer.describe_step().unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut progress = Progress::default();
-    if let Some(ckpt) = &resume {
-        let (p, steps) = Progress::from_meta(&ckpt.meta)?;
-        trainer.restore(ckpt, steps)?;
-        progress = p;
-    }
-    let kind = if backend.is_gpu() { "gpu" } else { "cpu" };
-    eprintln!(
-        "training {} on {} ({kind}): {} train / {} validation digits, {} lr {} ({}), batch {}, {} epochs{}",
-        config.mlp.describe(),
-        backend.describe(),
-        train_set.len(),
-        val_set.len(),
-        config.optimizer.name(),
-        settings.lr,
-        settings.schedule,
-        config.batch,
-        config.epochs,
-        if resume.is_some() {
-            format!(", resuming at epoch {} batch {}", progress.epoch + 1, progress.batch)
-        } else {
-            String::new()
-        }
-    );
+/// A run about to start: its flags, settings and data.
+struct Run<'a> {
+    args: &'a TrainArgs,
+    settings: &'a Settings,
+    validation: usize,
+    train: &'a Digits,
+    val: &'a Digits,
+}
 
-    interrupt::install();
-    let batches = train_set.len().div_ceil(config.batch) as u64;
-    let total = batches * config.epochs;
-    let done_before = progress.epoch * batches + progress.batch as u64;
-    let mut done = done_before;
-    let mut bar = ProgressBar::new();
-    let mut save_error: Option<Error> = None;
-    let started = std::time::Instant::now();
-    let mut on = |event: Event<'_>, trainer: &Trainer<B>, progress: &Progress| match event {
-        Event::Step {
-            epoch,
-            batch,
-            batches,
-            loss,
-            samples_per_s,
-        } => {
-            done += 1;
-            bar.update(
+impl Run<'_> {
+    fn on<B: Backend>(
+        &self,
+        backend: &B,
+        config: TrainConfig,
+        resume: Option<(Checkpoint, TrainingState)>,
+    ) -> Result<ExitCode> {
+        let a = self.args;
+        let mut trainer = Trainer::new(backend, config.clone())?;
+        if a.show_plan {
+            println!(
+                "training step of {} at batch {} on {}:",
+                config.mlp.describe(),
+                config.batch,
+                backend.describe()
+            );
+            print!("{}", trainer.describe_step().unwrap_or_default());
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut progress = Progress::default();
+        if let Some((ckpt, state)) = &resume {
+            trainer.restore(ckpt)?;
+            progress = state.progress.clone();
+        }
+        let kind = if backend.is_gpu() { "gpu" } else { "cpu" };
+        eprintln!(
+            "training {} on {} ({kind}): {} train / {} validation digits, {} lr {} ({}), batch {}, {} epochs{}",
+            config.mlp.describe(),
+            backend.describe(),
+            self.train.len(),
+            self.val.len(),
+            config.optimizer.name(),
+            self.settings.lr,
+            self.settings.schedule,
+            config.batch,
+            config.epochs,
+            if resume.is_some() {
+                format!(", resuming at epoch {} batch {}", progress.epoch + 1, progress.batch)
+            } else {
+                String::new()
+            }
+        );
+
+        interrupt::install();
+        let batches = self.train.len().div_ceil(config.batch) as u64;
+        let done = progress.epoch * batches + progress.batch as u64;
+        let mut bar = TrainingBar::new(batches * config.epochs, done);
+        let mut save_error: Option<Error> = None;
+        let started = std::time::Instant::now();
+        let mut on = |event: Event<'_>, trainer: &Trainer<B>, progress: &Progress| match event {
+            Event::Step {
                 epoch,
-                config.epochs,
-                batch,
-                batches,
-                done - done_before,
-                total - done_before,
                 loss,
                 samples_per_s,
-            );
-        }
-        Event::Epoch(r) => {
-            bar.clear();
-            if a.json {
-                println!(
-                    "{{\"epoch\": {}, \"loss\": {}, \"val_accuracy\": {}, \"samples_per_s\": {}, \"seconds\": {}, \"backend\": \"{kind}\"}}",
+                ..
+            } => bar.step(epoch, config.epochs, loss, samples_per_s),
+            Event::Epoch(r) => {
+                if a.json {
+                    let record = serde_json::json!({
+                        "epoch": r.epoch,
+                        "loss": r.loss,
+                        "val_accuracy": r.val_accuracy,
+                        "samples_per_s": r.samples_per_s,
+                        "seconds": r.seconds,
+                        "backend": kind,
+                        "device": backend.describe(),
+                    });
+                    bar.suspend_print(&record.to_string());
+                }
+                bar.println(&format!(
+                    "epoch {:>3}/{}: loss {:.4}  validation accuracy {:.2}%  {:.0} samples/s ({kind})  {:.1}s",
                     r.epoch,
-                    json_number(r.loss),
-                    json_number(r.val_accuracy),
-                    json_number(r.samples_per_s),
-                    json_number(r.seconds)
-                );
+                    config.epochs,
+                    r.loss,
+                    100.0 * r.val_accuracy,
+                    r.samples_per_s,
+                    r.seconds
+                ));
+                // Saved after every epoch (atomically), so a crash loses at most one epoch.
+                if let Err(e) = self.save(trainer, progress) {
+                    bar.println(&format!("warning: could not save {}: {e}", a.out.display()));
+                    save_error = Some(e);
+                }
             }
+        };
+        let finished = fit(
+            &mut trainer,
+            self.train,
+            self.val,
+            &mut progress,
+            interrupt::flag(),
+            &mut on,
+        );
+        bar.finish();
+        let finished = match finished {
+            Ok(f) => f,
+            Err(Error::NonFinite(why)) => {
+                return Err(Error::NonFinite(format!(
+                    "{why}. Training stopped; {} keeps the last good epoch's model",
+                    a.out.display()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        // An interrupted run saves where it stopped; a finished one has just saved its last epoch.
+        if !finished {
+            self.save(&trainer, &progress)?;
+        }
+        if let Some(e) = save_error {
+            return Err(e);
+        }
+        if !finished {
             eprintln!(
-                "epoch {:>3}/{}: loss {:.4}  validation accuracy {:.2}%  {:.0} samples/s ({kind})  {:.1}s",
-                r.epoch,
-                config.epochs,
-                r.loss,
-                100.0 * r.val_accuracy,
-                r.samples_per_s,
-                r.seconds
-            );
-            // Saved after every epoch (atomically), so a crash loses at most one epoch.
-            if let Err(e) = save(trainer, settings, progress, &a.out) {
-                eprintln!("warning: could not save {}: {e}", a.out.display());
-                save_error = Some(e);
-            }
-        }
-    };
-    let finished = match fit(
-        &mut trainer,
-        train_set,
-        val_set,
-        &mut progress,
-        interrupt::flag(),
-        &mut on,
-    ) {
-        Ok(f) => f,
-        Err(Error::NonFinite(why)) => {
-            bar.clear();
-            return Err(Error::NonFinite(format!(
-                "{why}. Training stopped; {} keeps the last good epoch's model",
+                "interrupted at epoch {} batch {}: saved {}; continue with --resume {}",
+                progress.epoch + 1,
+                progress.batch,
+                a.out.display(),
                 a.out.display()
-            )));
+            );
+            return Ok(ExitCode::from(130));
         }
-        Err(e) => return Err(e),
-    };
-    bar.clear();
-    // An interrupted run saves where it stopped; a finished one has just saved its last epoch.
-    if !finished {
-        save(&trainer, settings, &progress, &a.out)?;
-    }
-    if let Some(e) = save_error {
-        return Err(e);
-    }
-    if !finished {
+        if let Some(r) = trainer.step_report() {
+            eprintln!("step plan: {r}");
+        }
+        plot::write_training_curves(
+            &a.plot,
+            &progress.history,
+            &format!("{} on {kind}", config.mlp.describe()),
+        )?;
+        let last = progress.history.last();
         eprintln!(
-            "interrupted at epoch {} batch {}: saved {}; continue with --resume {}",
-            progress.epoch + 1,
-            progress.batch,
+            "saved {} and {} in {:.1}s; validation accuracy {:.2}%",
             a.out.display(),
-            a.out.display()
+            a.plot.display(),
+            started.elapsed().as_secs_f64(),
+            100.0 * last.map_or(0.0, |r| r.val_accuracy)
         );
-        return Ok(ExitCode::from(130));
+        Ok(ExitCode::SUCCESS)
     }
-    if let Some(r) = trainer.step_report() {
-        eprintln!("step plan: {r}");
-    }
-    plot::write_training_curves(
-        &a.plot,
-        &progress.history,
-        &format!("{} on {kind}", config.mlp.describe()),
-    )?;
-    let last = progress.history.last();
-    eprintln!(
-        "saved {} and {} in {:.1}s; validation accuracy {:.2}%",
-        a.out.display(),
-        a.plot.display(),
-        started.elapsed().as_secs_f64(),
-        100.0 * last.map_or(0.0, |r| r.val_accuracy)
-    );
-    Ok(ExitCode::SUCCESS)
-}
 
-fn save<B: Backend>(trainer: &Trainer<B>, settings: &Settings, progress: &Progress, out: &Path) -> Result<()> {
-    let mut meta = BTreeMap::new();
-    settings.to_meta(&mut meta);
-    progress.to_meta(&mut meta, trainer.store().steps());
-    trainer.checkpoint(meta)?.save(out)
-}
-
-#[derive(clap::Args)]
-pub struct EvalArgs {
-    /// The model (safetensors) to evaluate.
-    #[arg(long)]
-    model: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-    /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
-    #[arg(long)]
-    backend: Option<String>,
-    /// The activation of a model without metadata (a PyTorch state dict) [default: relu].
-    #[arg(long)]
-    activation: Option<String>,
-    /// Print {"accuracy", "count", "confusion"} as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// The model in a checkpoint, as a trainer whose parameters are the checkpoint's.
-fn load_model<B: Backend>(backend: &B, ckpt: &Checkpoint, activation: &Option<String>) -> Result<Trainer<B>> {
-    let mut mlp = ckpt.mlp.clone();
-    if let Some(act) = activation {
-        mlp.activation = flags::activation(act)?;
-    }
-    let config = TrainConfig {
-        mlp,
-        init: Init::KaimingUniform,
-        optimizer: shadergrad::optim::Optimizer::sgd(0.0),
-        schedule: shadergrad::optim::Schedule::Constant,
-        batch: 1,
-        epochs: 0,
-        seed: 0,
-        loss_every: 1,
-    };
-    let mut trainer = Trainer::new(backend, config)?;
-    trainer.restore(ckpt, 0)?;
-    Ok(trainer)
-}
-
-/// The digits to evaluate: those named, else the bundled digits the model was validated on
-/// (the split its training recorded), else all the bundled digits.
-fn eval_digits(data: &DataArgs, ckpt: &Checkpoint) -> Result<(Digits, String)> {
-    if let Some(d) = data.load("t10k")? {
-        return Ok((d, "the digits named".into()));
-    }
-    let all = Digits::bundled()?;
-    let seed = ckpt.meta.get("train.seed").and_then(|s| s.parse::<u64>().ok());
-    match seed {
-        Some(seed) => {
-            let validation = ckpt
-                .meta
-                .get("train.validation")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(all.len() / 8);
-            let (_, val) = all.split(validation, seed);
-            Ok((
-                val,
-                format!("the {validation} bundled digits held out from its training"),
-            ))
+    fn save<B: Backend>(&self, trainer: &Trainer<B>, progress: &Progress) -> Result<()> {
+        let mut ckpt = trainer.checkpoint(Some(progress))?;
+        if let Some(t) = &mut ckpt.training {
+            t.validation = Some(self.validation);
         }
-        None => Ok((all, "all 8,000 bundled digits".into())),
+        ckpt.save(&self.args.out)
     }
-}
-
-pub fn eval(a: EvalArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    let (digits, what) = eval_digits(&a.data, &ckpt)?;
-    let e = match device(&a.backend)? {
-        Device::Gpu(b) => load_model(&b, &ckpt, &a.activation)?.evaluate(&digits)?,
-        Device::Cpu(b) => load_model(&b, &ckpt, &a.activation)?.evaluate(&digits)?,
-    };
-    if a.json {
-        let rows: Vec<String> = e
-            .confusion
-            .iter()
-            .map(|r| format!("[{}]", r.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")))
-            .collect();
-        println!(
-            "{{\"accuracy\": {}, \"count\": {}, \"confusion\": [{}]}}",
-            json_number(e.accuracy),
-            e.count,
-            rows.join(", ")
-        );
-        return Ok(());
-    }
-    println!(
-        "{}: accuracy {:.2}% on {} ({} digits)",
-        a.model.display(),
-        100.0 * e.accuracy,
-        what,
-        e.count
-    );
-    println!("confusion (rows: label, columns: prediction)");
-    print!("     ");
-    for c in 0..e.confusion.len() {
-        print!("{c:>6}");
-    }
-    println!();
-    for (label, row) in e.confusion.iter().enumerate() {
-        print!("{label:>4} ");
-        for n in row {
-            print!("{n:>6}");
-        }
-        println!();
-    }
-    Ok(())
-}
-
-#[derive(clap::Args)]
-pub struct GradsArgs {
-    /// The model (safetensors).
-    #[arg(long)]
-    model: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-    /// How many examples (the first N) the mean loss is over.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    /// Where the gradients go (safetensors, named like the parameters).
-    #[arg(long)]
-    out: PathBuf,
-    /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
-    #[arg(long)]
-    backend: Option<String>,
-    /// The activation of a model without metadata [default: relu].
-    #[arg(long)]
-    activation: Option<String>,
-}
-
-pub fn grads(a: GradsArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    let digits = match a.data.load("train")? {
-        Some(d) => d,
-        None => Digits::bundled()?,
-    };
-    let grads = match device(&a.backend)? {
-        Device::Gpu(b) => load_model(&b, &ckpt, &a.activation)?.gradients(&digits, a.batch)?,
-        Device::Cpu(b) => load_model(&b, &ckpt, &a.activation)?.gradients(&digits, a.batch)?,
-    };
-    let out = Checkpoint {
-        mlp: ckpt.mlp.clone(),
-        params: grads
-            .into_iter()
-            .map(|(n, s, v)| (n, (s, v.iter().map(|&x| x as f32).collect())))
-            .collect(),
-        state: BTreeMap::new(),
-        meta: BTreeMap::from([(
-            "content".to_string(),
-            format!(
-                "gradient of the mean softmax cross-entropy over the first {} examples",
-                a.batch.min(digits.len())
-            ),
-        )]),
-    };
-    out.save(&a.out)?;
-    eprintln!(
-        "wrote the gradients of {} parameters over {} examples to {}",
-        out.params.len(),
-        a.batch.min(digits.len()),
-        a.out.display()
-    );
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The ops of the kernel set, one table each: every elementwise op's name, role, default constant
-//! and shader code come from one row of [`unary_ops!`] or [`binary_ops!`], and its math (`f`, and
+//! and shader code come from one row of `unary_ops!` or `binary_ops!`, and its math (`f`, and
 //! `df` for the backward) from one exhaustive `match` below it. The CPU backend and the expression
 //! evaluator both call this math; the WGSL shaders get their op codes generated from the same
 //! table (see `backend/wgpu/shaders.rs`), so nothing is copied by hand.
@@ -10,6 +10,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+
+mod update;
+
+pub use update::UpdateRule;
 
 use crate::element::Element;
 use crate::error::{Error, Result};
@@ -547,115 +551,26 @@ impl Epilogue {
     }
 }
 
-/// An optimizer's update of a parameter from its gradient, as plain data: the graph holds it in
-/// an update node, and the plan chooses its kernel when it lowers the node. The learning rate
-/// here is the base rate; a schedule may change it per step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UpdateRule {
-    /// `w −= lr · (g + weight_decay·w)`
-    Sgd { lr: f64, weight_decay: f64 },
-    /// PyTorch's momentum SGD: `v = μ·v + g; w −= lr·v` (Nesterov: `w −= lr·(g + μ·v)`)
-    Momentum {
-        lr: f64,
-        momentum: f64,
-        nesterov: bool,
-        weight_decay: f64,
-    },
-    /// Adam, or AdamW when `decoupled` (weight decay applied to the weights, not the gradient)
-    Adam {
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        weight_decay: f64,
-        decoupled: bool,
-    },
-}
-
-impl UpdateRule {
-    /// Plain SGD.
-    pub fn sgd(lr: f64) -> Self {
-        UpdateRule::Sgd { lr, weight_decay: 0.0 }
-    }
-
-    /// SGD with momentum 0.9.
-    pub fn momentum(lr: f64) -> Self {
-        UpdateRule::Momentum {
-            lr,
-            momentum: 0.9,
-            nesterov: false,
-            weight_decay: 0.0,
-        }
-    }
-
-    /// Nesterov momentum 0.9.
-    pub fn nesterov(lr: f64) -> Self {
-        UpdateRule::Momentum {
-            lr,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 0.0,
-        }
-    }
-
-    /// Adam with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8).
-    pub fn adam(lr: f64) -> Self {
-        UpdateRule::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-        }
-    }
-
-    /// AdamW with PyTorch's defaults (weight decay 0.01).
-    pub fn adamw(lr: f64) -> Self {
-        UpdateRule::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.01,
-            decoupled: true,
-        }
-    }
-
-    /// The rule's name: `sgd`, `momentum`, `nesterov`, `adam`, `adamw`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            UpdateRule::Sgd { .. } => "sgd",
-            UpdateRule::Momentum { nesterov: false, .. } => "momentum",
-            UpdateRule::Momentum { nesterov: true, .. } => "nesterov",
-            UpdateRule::Adam { decoupled: false, .. } => "adam",
-            UpdateRule::Adam { decoupled: true, .. } => "adamw",
-        }
-    }
-
-    /// The base learning rate.
-    pub fn lr(&self) -> f64 {
-        match *self {
-            UpdateRule::Sgd { lr, .. } | UpdateRule::Momentum { lr, .. } | UpdateRule::Adam { lr, .. } => lr,
-        }
-    }
-
-    /// The per-parameter state buffers the rule keeps (momentum: `v`; Adam: `m`, `v`).
-    pub fn state_names(&self) -> &'static [&'static str] {
-        match self {
-            UpdateRule::Sgd { .. } => &[],
-            UpdateRule::Momentum { .. } => &["momentum"],
-            UpdateRule::Adam { .. } => &["adam_m", "adam_v"],
-        }
-    }
-}
-
 /// Writes a number the short way: `2`, `-1`, `0.5`.
 pub(crate) fn fmt_num(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
         format!("{v}")
+    }
+}
+
+/// Written as its [`UnaryOp::spec`] (`"leaky_relu:0.2"`), read back with its `FromStr`.
+impl serde::Serialize for UnaryOp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.spec())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UnaryOp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
