@@ -8,8 +8,10 @@
 use std::time::Instant;
 
 use shadergrad::backend::Backend;
-use shadergrad::nn::{Activation, Init, Mlp, MlpGraph};
+use shadergrad::data::Task;
+use shadergrad::nn::{Activation, Init, Input, Mlp, MlpGraph};
 use shadergrad::optim::Optimizer;
+use shadergrad::Element;
 use shadergrad::{Device, ParamStore, Plan};
 
 fn main() -> shadergrad::Result<()> {
@@ -22,12 +24,18 @@ fn main() -> shadergrad::Result<()> {
 
 fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
     let mlp = Mlp::new(&[784, 512, 10], Activation::Relu)?;
-    let step_graph = mlp.graph(batch, Init::KaimingUniform, 0, 1.0 / 255.0);
+    let step_graph = mlp.graph(
+        batch,
+        Init::KaimingUniform,
+        0,
+        Input::Bytes { scale: 1.0 / 255.0 },
+        Task::Classify,
+    );
     let params = step_graph.params();
     let MlpGraph {
         graph: g,
         x,
-        labels,
+        targets: labels,
         loss,
         ..
     } = step_graph;
@@ -35,9 +43,9 @@ fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
     let step = Optimizer::sgd(0.05).minimize(&g, &grads, &params)?;
     let mut plan = Plan::compile(backend, &g, &[&loss, &step], &mut ParamStore::new(backend))?;
     let pixels: Vec<u8> = (0..batch * 784).map(|i| (i * 7 % 256) as u8).collect();
-    let classes: Vec<u8> = (0..batch).map(|i| (i % 10) as u8).collect();
+    let classes: Vec<B::Elem> = (0..batch).map(|i| B::Elem::from_f64((i % 10) as f64)).collect();
     plan.set_input_bytes(&x, &pixels)?;
-    plan.set_input_bytes(&labels, &classes)?;
+    plan.set_input(&labels, &classes)?;
     plan.run()?;
 
     println!("{} at batch {batch} on {}", mlp.describe(), backend.describe());
@@ -58,13 +66,13 @@ fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
     // Uploads land with the next submission: time them with an empty one, and wait.
     let upload = mean_us(&mut || {
         plan.set_input_bytes(&x, &pixels)?;
-        plan.set_input_bytes(&labels, &classes)?;
+        plan.set_input(&labels, &classes)?;
         backend.run(&[], &[])?;
         backend.synchronize()
     })?;
     let whole = mean_us(&mut || {
         plan.set_input_bytes(&x, &pixels)?;
-        plan.set_input_bytes(&labels, &classes)?;
+        plan.set_input(&labels, &classes)?;
         plan.run().map(drop)
     })?;
     let read = mean_us(&mut || plan.run().map(drop))?;

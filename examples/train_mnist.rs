@@ -3,17 +3,18 @@
 //!
 //! Run: `cargo run --release --example train_mnist`
 
-use shadergrad::data::{epoch_order, Digits};
+use shadergrad::data::{epoch_order, Dataset, Task};
 use shadergrad::nn::{Activation, Init, Mlp};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{TrainConfig, Trainer};
 use shadergrad::Device;
 
 fn main() -> shadergrad::Result<()> {
-    let digits = Digits::bundled()?;
+    let digits = Dataset::bundled_digits()?;
     let (train, test) = digits.split(1000, 0);
     let config = TrainConfig {
         mlp: Mlp::new(&[784, 256, 256, 10], Activation::Relu)?,
+        task: Task::Classify,
         init: Init::KaimingUniform,
         optimizer: Optimizer::momentum(0.05),
         schedule: Schedule::Cosine {
@@ -33,8 +34,8 @@ fn main() -> shadergrad::Result<()> {
 
 fn run<B: shadergrad::backend::Backend>(
     mut trainer: Trainer<B>,
-    train: &Digits,
-    test: &Digits,
+    train: &Dataset,
+    test: &Dataset,
 ) -> shadergrad::Result<()> {
     println!("training on {}", trainer.store().backend().describe());
     let batch = trainer.config().batch;
@@ -52,7 +53,7 @@ fn run<B: shadergrad::backend::Backend>(
             "epoch {}: loss {:.4}, held-out accuracy {:.2}%",
             epoch + 1,
             last.unwrap_or(f64::NAN),
-            100.0 * eval.accuracy
+            100.0 * eval.score()
         );
     }
     Ok(())

@@ -2,6 +2,9 @@
 //   softmax_ce_forward:  p[i, :] = softmax(logits[i, :]),  loss = mean_i −log p[i, label_i]
 //   softmax_ce_backward: dlogits[i, j] = (p[i, j] − [j == label_i]) · dloss / rows
 //   softmax_ce_fused:    both at once (a training step needs the loss and dlogits, not p)
+//   sigmoid_bce_forward:  loss = Σ max(z, 0) − z·t + ln(1 + e^−|z|) / n   (z logits, t 0/1 targets)
+//   sigmoid_bce_backward: dz = (σ(z) − t) · dloss / n
+//   sigmoid_bce_fused:    both at once
 //   mse_forward:         loss = Σ (pred − targets)² / n
 //   mse_backward:        dpred = 2 (pred − targets) · dloss / n
 // rows = p.dims.x, cols = p.dims.y (mse: n = p.dims.x). Labels are class indices stored as f32;
@@ -28,6 +31,14 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     }
     workgroupBarrier();
     return tree[0];
+}
+
+// The workgroup's sum of `acc` over `count` terms, as their mean, into the loss.
+fn store_mean(lid: u32, acc: f32, count: u32) {
+    let total = tree_sum(lid, acc);
+    if (lid == 0u) {
+        loss[0] = total / f32(count);
+    }
 }
 
 // The class a label names, or `cols` (out of range) when it is not a whole number in 0..cols.
@@ -76,10 +87,7 @@ fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
         }
         acc += row_loss(r, base, cols, stats);
     }
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        loss[0] = total / f32(rows);
-    }
+    store_mean(lid, acc, rows);
 }
 
 // Forward and backward of a training step in one dispatch: the loss and dlogits, no probabilities.
@@ -102,10 +110,7 @@ fn softmax_ce_fused(@builtin(local_invocation_index) lid: u32) {
         }
         acc += row_loss(r, base, cols, stats);
     }
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        loss[0] = total / f32(rows);
-    }
+    store_mean(lid, acc, rows);
 }
 
 @compute @workgroup_size(256)
@@ -124,6 +129,44 @@ fn softmax_ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     }
 }
 
+// One term of the binary cross-entropy with logits, finite for any z.
+fn bce_term(z: f32, t: f32) -> f32 {
+    return max(z, 0.0) - z * t + log1p(exp(vec4<f32>(-abs(z)))).x;
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_forward(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        acc += bce_term(x[i], targets[i]);
+    }
+    store_mean(lid, acc, n);
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let n = p.dims.x;
+    if (i < n) {
+        dx[i] = (sigmoid(vec4<f32>(x[i])).x - targets[i]) * dloss[0] / f32(n);
+    }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_fused(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    let scale = dloss[0] / f32(n);
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        let z = x[i];
+        acc += bce_term(z, targets[i]);
+        dx[i] = (sigmoid(vec4<f32>(z)).x - targets[i]) * scale;
+    }
+    store_mean(lid, acc, n);
+}
+
 @compute @workgroup_size(256)
 fn mse_forward(@builtin(local_invocation_index) lid: u32) {
     let n = p.dims.x;
@@ -132,10 +175,7 @@ fn mse_forward(@builtin(local_invocation_index) lid: u32) {
         let d = x[i] - targets[i];
         acc += d * d;
     }
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        loss[0] = total / f32(n);
-    }
+    store_mean(lid, acc, n);
 }
 
 @compute @workgroup_size(256)

@@ -91,7 +91,7 @@ fn train_then_eval_and_grads() {
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let g = shadergrad::checkpoint::Checkpoint::load(&dir.join("g.safetensors")).unwrap();
+    let g = shadergrad::model::Model::load(&dir.join("g.safetensors")).unwrap();
     assert_eq!(
         g.params.keys().collect::<Vec<_>>(),
         ["0.bias", "0.weight", "2.bias", "2.weight"]

@@ -140,8 +140,10 @@ fn parameters_keep_their_shapes_across_plans() {
 fn training_refuses_labels_outside_the_classes_and_data_of_another_size() {
     let mut digits = Digits::bundled().unwrap();
     digits.labels[3] = 11;
+    let digits = digits.into_dataset();
     let config = TrainConfig {
         mlp: Mlp::new(&[784, 8, 10], Activation::Relu).unwrap(),
+        task: shadergrad::data::Task::Classify,
         init: Init::Xavier,
         optimizer: Optimizer::sgd(0.1),
         schedule: Schedule::Constant,
@@ -163,7 +165,8 @@ fn training_refuses_labels_outside_the_classes_and_data_of_another_size() {
         labels: vec![1, 2],
         rows: 2,
         cols: 2,
-    };
+    }
+    .into_dataset();
     let err = t.evaluate(&small).unwrap_err().to_string();
     assert!(err.contains("2×2 images") && err.contains("784 values"), "{err}");
 }

@@ -1,5 +1,5 @@
-//! Untrusted inputs are safe to open: the IDX reader, the checkpoint loader and the expression
-//! parser get random and mutated inputs and must answer each with a value or an error: no
+//! Untrusted inputs are safe to open: the IDX, CSV, NPY, NPZ, PNG and PGM readers, the
+//! checkpoint loader and the expression parser get random and mutated inputs and must answer each with a value or an error: no
 //! panic, no hang, no allocation a header asks for before the file backs it.
 //!
 //! CI runs 2,000 inputs per target; `SHADERGRAD_FUZZ_CASES=100000 cargo test --release --test fuzz`
@@ -12,8 +12,10 @@ use proptest::prelude::*;
 use std::cell::Cell;
 
 use proptest::test_runner::{Config, TestRunner};
-use shadergrad::checkpoint::Checkpoint;
-use shadergrad::data::Digits;
+use shadergrad::data::{image, npy, table, Digits, Task};
+use shadergrad::model::Model;
+
+mod common;
 
 fn cases() -> u32 {
     std::env::var("SHADERGRAD_FUZZ_CASES")
@@ -139,10 +141,10 @@ fn the_checkpoint_loader_never_panics() {
         ),
     ];
     let valid = safetensors::serialize(views, Some(meta)).unwrap();
-    assert!(Checkpoint::from_bytes(&valid, "seed.safetensors".as_ref()).is_ok());
+    assert!(Model::from_bytes(&valid, "seed.safetensors".as_ref()).is_ok());
     let strategy = prop_oneof![mutated(valid.clone()), prop::collection::vec(any::<u8>(), 0..128)];
     fuzz("safetensors checkpoints", 3, strategy, |bytes| {
-        Checkpoint::from_bytes(bytes, "fuzz.safetensors".as_ref()).is_ok()
+        Model::from_bytes(bytes, "fuzz.safetensors".as_ref()).is_ok()
     });
 }
 
@@ -157,4 +159,104 @@ fn the_expression_parser_never_panics() {
     let long = (1usize..3000).prop_map(|n| vec!["x"; n].join("+"));
     let strategy = prop_oneof![random, mutations, deep, long];
     fuzz("expressions", 4, strategy, |text| shadergrad::expr::parse(text).is_ok());
+}
+
+#[test]
+fn the_csv_reader_never_panics() {
+    let valid = b"a, b ,label,y\n1,2.5,x,0\n-3,4e2,\"q,r\",1\n0.5,-0,z,1\n".to_vec();
+    let columns = table::Columns {
+        targets: vec!["y".into()],
+        drop: vec!["label".into()],
+        ..Default::default()
+    };
+    assert!(table::parse_csv(&valid, "seed.csv", &columns, Task::Classify).is_ok());
+    let alphabet: Vec<u8> = b"ab,y\n\r\"0123456789.-+eEinfaN \xff".to_vec();
+    let random = prop::collection::vec(prop::sample::select(alphabet), 0..80);
+    // Tables of likely cells, ragged or not: they reach the parsing of numbers and classes.
+    let cell = prop::sample::select(vec![
+        "0", "1", "2", "-1.5", "1e3", "x", "", "nan", "inf", "\"1\"", " 3 ",
+    ]);
+    let row = prop::collection::vec(cell, 3..5).prop_map(|c| c.join(","));
+    let tables =
+        prop::collection::vec(row, 0..6).prop_map(|rows| format!("a,b,label,y\n{}", rows.join("\n")).into_bytes());
+    let strategy = prop_oneof![mutated(valid), random, tables];
+    fuzz("CSV tables", 5, strategy, |bytes| {
+        let classes = table::parse_csv(bytes, "fuzz.csv", &columns, Task::Classify).is_ok();
+        let labels = table::parse_csv(bytes, "fuzz.csv", &columns, Task::Multilabel).is_ok();
+        classes | labels
+    });
+}
+
+#[test]
+fn the_npy_and_npz_readers_never_panic() {
+    let x = common::npy_f64(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let fortran = common::npy("<i2", true, &[2, 3], &[1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0]);
+    let y = common::npy("|u1", false, &[3], &[0, 1, 1]);
+    let y_array = npy::parse(&y, "y.npy").unwrap();
+    // Well-formed headers of every kind the reader knows and some it does not, over data of
+    // the size the header claims, a byte short or a byte over.
+    let kinds = vec![
+        ("<f4", 4),
+        (">f8", 8),
+        ("<i8", 8),
+        ("|u1", 1),
+        ("|b1", 1),
+        (">u2", 2),
+        ("<f2", 2),
+        ("<c8", 8),
+    ];
+    let headers = (
+        prop::sample::select(kinds),
+        any::<bool>(),
+        prop::collection::vec(0usize..5, 0..4),
+        -1i64..=1,
+        any::<u8>(),
+    )
+        .prop_map(|((d, size), f, shape, off, fill)| {
+            let len = (shape.iter().product::<usize>() * size) as i64 + off;
+            common::npy(d, f, &shape, &vec![fill; len.max(0) as usize])
+        });
+    let strategy = prop_oneof![
+        mutated(x.clone()),
+        mutated(fortran),
+        headers,
+        prop::collection::vec(any::<u8>(), 0..96)
+    ];
+    fuzz("NPY arrays", 6, strategy, |bytes| {
+        // Accepted: parsed; a parsed array also goes through the data set checks.
+        npy::parse(bytes, "fuzz.npy")
+            .inspect(|a| drop(npy::dataset(a, &y_array, Task::Classify, "fuzz")))
+            .is_ok()
+    });
+    let stored = common::npz(&[("x", &x), ("y", &y)], false);
+    let deflated = common::npz(&[("x", &x), ("y", &y)], true);
+    assert!(npy::parse_npz(&deflated, "seed.npz").is_ok());
+    let strategy = prop_oneof![mutated(stored), mutated(deflated)];
+    fuzz("NPZ archives", 7, strategy, |bytes| {
+        npy::parse_npz(bytes, "fuzz.npz").is_ok()
+    });
+}
+
+#[test]
+fn the_image_readers_never_panic() {
+    let mut png_bytes = Vec::new();
+    {
+        let mut e = png::Encoder::new(&mut png_bytes, 3, 2);
+        e.set_color(png::ColorType::Rgb);
+        e.set_depth(png::BitDepth::Eight);
+        let mut w = e.write_header().unwrap();
+        w.write_image_data(&[
+            10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180,
+        ])
+        .unwrap();
+    }
+    let pgm = b"P5\n# a comment\n3 2\n255\n\x00\x10\x20\x30\x40\x50".to_vec();
+    let ascii = b"P2 3 2 15\n0 1 2\n3 4 15\n".to_vec();
+    for seed in [&png_bytes, &pgm, &ascii] {
+        assert_eq!(image::parse(seed, "seed").unwrap().pixels.len(), 6);
+    }
+    let strategy = prop_oneof![mutated(png_bytes), mutated(pgm), mutated(ascii)];
+    fuzz("PNG and PGM images", 8, strategy, |bytes| {
+        image::parse(bytes, "fuzz").is_ok()
+    });
 }

@@ -153,6 +153,18 @@ fn bias_reductions_broadcasts_and_losses() {
     );
 
     let g = Graph::new();
+    let z = g.input("logits", [r, c]).with_grad();
+    let t = g.input("targets", [r, c]);
+    let loss = z.bce_with_logits(&t);
+    let targets: Vec<f64> = (0..r * c).map(|i| (i % 3 == 0) as u8 as f64).collect();
+    check(
+        "bce_with_logits",
+        &g,
+        &loss,
+        &[(&z, &rng.vec(r * c, -3.0, 3.0)), (&t, &targets)],
+    );
+
+    let g = Graph::new();
     let p = g.input("pred", [r, c]).with_grad();
     let t = g.input("target", [r, c]).with_grad();
     let loss = p.mse(&t).scale(3.0);

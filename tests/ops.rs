@@ -533,6 +533,54 @@ fn softplus_stays_finite_and_exact_for_large_inputs_on_both_backends() {
 }
 
 #[test]
+fn binary_cross_entropy_with_logits_matches_cpu() {
+    // Forward, backward and fused, on awkward shapes and logits of ±1e4 (where a naive
+    // −t·ln σ(z) overflows), with 0/1 targets. The loss is a mean of terms up to |z| + ln 2.
+    let mut rng = Rng::new(13);
+    for (rows, cols) in MATRICES {
+        let n = rows * cols;
+        let p = Params::dims(&[n as u32]);
+        for spread in [3.0, 1e4] {
+            let z = f32_exact(rng.vec(n, -spread, spread));
+            let t: Vec<f64> = (0..n).map(|_| (rng.next_u64() & 1) as f64).collect();
+            let loss = run_kernel(
+                &CpuBackend::<f64>::new(),
+                Kernel::SigmoidBce,
+                p,
+                &[z.clone(), t.clone(), vec![]],
+            );
+            assert!(loss[0][0].is_finite(), "reference loss is finite for ±{spread}");
+            let loss_scale = vec![loss[0][0].abs() + spread / (n as f64).sqrt()];
+            compare(
+                &format!("sigmoid_bce_forward {rows}x{cols} ±{spread}"),
+                Kernel::SigmoidBce,
+                p,
+                &[z.clone(), t.clone(), vec![]],
+                SUMS,
+                Some(vec![loss_scale.clone()]),
+            );
+            let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
+            compare(
+                &format!("sigmoid_bce_backward {rows}x{cols} ±{spread}"),
+                Kernel::SigmoidBceGrad,
+                p,
+                &[z.clone(), t.clone(), dloss.clone(), vec![]],
+                ELEMENTWISE,
+                None,
+            );
+            compare(
+                &format!("sigmoid_bce_fused {rows}x{cols} ±{spread}"),
+                Kernel::SigmoidBceFused,
+                p,
+                &[z, t, dloss, vec![], vec![]],
+                SUMS,
+                Some(vec![loss_scale, vec![1.0 / n as f64; n]]),
+            );
+        }
+    }
+}
+
+#[test]
 fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
     let p = Params::dims(&[2, 3]);
     let init = [vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], vec![1.0, 3.0], vec![], vec![]];

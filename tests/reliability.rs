@@ -21,6 +21,7 @@ use shadergrad::{Error, Graph, ParamStore};
 fn config(batch: usize) -> TrainConfig {
     TrainConfig {
         mlp: Mlp::new(&[784, 32, 10], Activation::Relu).unwrap(),
+        task: shadergrad::data::Task::Classify,
         init: Init::KaimingUniform,
         optimizer: Optimizer::adam(1e-3),
         schedule: Schedule::Constant,
@@ -33,7 +34,7 @@ fn config(batch: usize) -> TrainConfig {
 
 #[test]
 fn a_lost_device_is_an_error_and_a_new_device_resumes_from_the_checkpoint() {
-    let digits = Digits::bundled().unwrap();
+    let digits = Digits::bundled().unwrap().into_dataset();
     let batch: Vec<usize> = (0..16).collect();
     // A device of its own: it is about to be destroyed.
     let first = WgpuBackend::new().expect("a GPU adapter (see README: mesa-vulkan-drivers)");
@@ -41,7 +42,8 @@ fn a_lost_device_is_an_error_and_a_new_device_resumes_from_the_checkpoint() {
     for _ in 0..3 {
         trainer.step(&digits, &batch, true).unwrap();
     }
-    let checkpoint = trainer.checkpoint(Some(&Progress::default())).unwrap();
+    let progress = Progress::default();
+    let checkpoint = trainer.checkpoint(&digits, Some(&progress)).unwrap();
     let steps = trainer.store().steps();
 
     first.context().device.destroy();
@@ -123,7 +125,7 @@ fn anomaly_mode_names_the_first_node_that_goes_non_finite() {
 
 #[test]
 fn a_non_finite_loss_stops_training_and_names_the_step_and_the_node() {
-    let digits = Digits::bundled().unwrap();
+    let digits = Digits::bundled().unwrap().into_dataset();
     let mut config = config(8);
     config.optimizer = Optimizer::sgd(1e30); // diverges at once
     let mut trainer = Trainer::new(&CpuBackend::<f32>::new(), config).unwrap();

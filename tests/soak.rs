@@ -24,10 +24,11 @@ fn a_plan_run_thousands_of_times_holds_steady() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1500);
-    let digits = Digits::bundled().unwrap();
+    let digits = Digits::bundled().unwrap().into_dataset();
     let gpu = WgpuBackend::new().unwrap();
     let config = TrainConfig {
         mlp: Mlp::new(&[784, 8, 10], Activation::Relu).unwrap(),
+        task: shadergrad::data::Task::Classify,
         init: Init::KaimingUniform,
         optimizer: Optimizer::adam(1e-3),
         schedule: Schedule::Constant,

@@ -1,5 +1,6 @@
 //! Training end to end on the bundled digits: CPU and GPU agree step by step, a short run learns,
-//! an interrupted run resumes bit for bit on the CPU, and checkpoints round-trip.
+//! an interrupted run resumes bit for bit on the CPU (from a model file and the resume file
+//! beside it), and model files round-trip, refuse corruption and load PyTorch's.
 
 mod common;
 
@@ -9,7 +10,8 @@ use common::gpu;
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
-use shadergrad::data::Digits;
+use shadergrad::data::{Dataset, Task};
+use shadergrad::model::Model;
 use shadergrad::nn::{Activation, Init, Mlp};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{fit, Event, Progress, TrainConfig, Trainer};
@@ -20,6 +22,7 @@ fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> 
     sizes.push(10);
     TrainConfig {
         mlp: Mlp::new(&sizes, Activation::Relu).unwrap(),
+        task: Task::Classify,
         init: Init::KaimingUniform,
         optimizer,
         schedule: Schedule::Constant,
@@ -30,7 +33,7 @@ fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> 
     }
 }
 
-fn steps<B: Backend>(b: &B, cfg: &TrainConfig, digits: &Digits, n: usize) -> Vec<f64> {
+fn steps<B: Backend>(b: &B, cfg: &TrainConfig, digits: &Dataset, n: usize) -> Vec<f64> {
     let mut t = Trainer::new(b, cfg.clone()).unwrap();
     (0..n)
         .map(|s| {
@@ -44,7 +47,7 @@ fn steps<B: Backend>(b: &B, cfg: &TrainConfig, digits: &Digits, n: usize) -> Vec
 fn twenty_steps_give_the_same_losses_on_cpu_and_gpu() {
     // Same initial weights (same seed), same batches. f32 on both sides, different summation
     // orders: the losses agree to 1e-4 relative after 20 updates (measured drift ~1e-6).
-    let digits = Digits::bundled().unwrap();
+    let digits = Dataset::bundled_digits().unwrap();
     for opt in [Optimizer::momentum(0.05), Optimizer::adam(1e-3)] {
         let cfg = config(&[64, 32], opt, 32, 1);
         let cpu = steps(&CpuBackend::<f32>::new(), &cfg, &digits, 20);
@@ -69,12 +72,12 @@ fn twenty_steps_give_the_same_losses_on_cpu_and_gpu() {
 
 #[test]
 fn a_short_run_on_real_digits_learns() {
-    let digits = Digits::bundled().unwrap();
+    let digits = Dataset::bundled_digits().unwrap();
     let (train, val) = digits.split(1000, 0);
     let train = train.subset(&(0..2000).collect::<Vec<_>>());
     let cfg = config(&[64], Optimizer::momentum(0.05), 32, 2);
     let mut t = Trainer::new(&gpu(), cfg).unwrap();
-    let before = t.evaluate(&val).unwrap().accuracy;
+    let before = t.evaluate(&val).unwrap().score();
     let mut p = Progress::default();
     let done = fit(&mut t, &train, &val, &mut p, &AtomicBool::new(false), &mut |_, _, _| {}).unwrap();
     assert!(done);
@@ -82,21 +85,21 @@ fn a_short_run_on_real_digits_learns() {
     println!(
         "  accuracy {:.1}% → {:.1}% → {:.1}%, loss {:.3} → {:.3}",
         100.0 * before,
-        100.0 * e1.val_accuracy,
-        100.0 * e2.val_accuracy,
+        100.0 * e1.val_score,
+        100.0 * e2.val_score,
         e1.loss,
         e2.loss
     );
     assert!(e2.loss < e1.loss, "the loss falls");
     assert!(
-        e2.val_accuracy > 0.85 && e2.val_accuracy > before + 0.5,
+        e2.val_score > 0.85 && e2.val_score > before + 0.5,
         "accuracy rises from chance to > 85%"
     );
 }
 
 #[test]
 fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
-    let digits = Digits::bundled().unwrap();
+    let digits = Dataset::bundled_digits().unwrap();
     let (train, val) = digits.split(200, 1);
     let train = train.subset(&(0..600).collect::<Vec<_>>());
     let cfg = config(&[32], Optimizer::adam(1e-3), 50, 3);
@@ -113,7 +116,7 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
         &mut |_, _, _| {},
     )
     .unwrap();
-    let reference = whole.checkpoint(Default::default()).unwrap();
+    let reference = whole.checkpoint(&train, None).unwrap();
 
     // Stop mid-epoch 2 (after 17 steps), save, load into a fresh trainer, finish.
     let mut first = Trainer::new(&cpu, cfg.clone()).unwrap();
@@ -130,10 +133,12 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
     })
     .unwrap();
     assert!(!finished && progress.epoch == 1 && progress.batch == 5, "{progress:?}");
-    let bytes = first.checkpoint(Some(&progress)).unwrap().to_bytes().unwrap();
-    let saved = Checkpoint::from_bytes(&bytes, "resume.safetensors".as_ref()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resume.safetensors");
+    first.checkpoint(&train, Some(&progress)).unwrap().save(&path).unwrap();
+    let saved = Checkpoint::load(&path).unwrap();
 
-    let state = saved.training.clone().expect("the run is recorded");
+    let state = saved.training.clone().expect("the run is recorded, in the resume file");
     assert_eq!(state.config, cfg, "the configuration comes back as it was");
     let mut resumed_progress = state.progress;
     let mut second = Trainer::new(&cpu, cfg).unwrap();
@@ -147,9 +152,9 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
         &mut |_, _, _| {},
     )
     .unwrap();
-    let resumed = second.checkpoint(Default::default()).unwrap();
-    for (name, (_, want)) in &reference.params {
-        let got = &resumed.params[name].1;
+    let resumed = second.checkpoint(&train, None).unwrap();
+    for (name, (_, want)) in &reference.model.params {
+        let got = &resumed.model.params[name].1;
         assert!(
             want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
             "{name} differs after resume"
@@ -165,22 +170,28 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
 #[test]
 fn checkpoints_round_trip_and_refuse_corruption() {
     let cpu = CpuBackend::<f32>::new();
+    let digits = Dataset::bundled_digits().unwrap();
     let t = Trainer::new(&cpu, config(&[16], Optimizer::momentum(0.1), 8, 1)).unwrap();
-    let ckpt = t.checkpoint(Default::default()).unwrap();
-    let bytes = ckpt.to_bytes().unwrap();
-    let back = Checkpoint::from_bytes(&bytes, "m.safetensors".as_ref()).unwrap();
-    assert_eq!(back.params, ckpt.params);
-    assert_eq!(back.mlp, ckpt.mlp);
+    let model = t.model(&digits).unwrap();
+    let bytes = model.to_bytes().unwrap();
+    let (back, _) = Model::from_bytes(&bytes, "m.safetensors".as_ref()).unwrap();
+    assert_eq!(back.params, model.params);
+    assert_eq!(back.info, model.info);
+    // The file holds the model's tensors and nothing else (PyTorch's strict load_state_dict).
+    assert_eq!(
+        back.params.keys().collect::<Vec<_>>(),
+        ["0.bias", "0.weight", "2.bias", "2.weight"]
+    );
 
     // One flipped bit in the data: the checksum catches it.
     let mut bad = bytes.clone();
     let last = bad.len() - 3;
     bad[last] ^= 0x10;
-    let err = Checkpoint::from_bytes(&bad, "m.safetensors".as_ref()).unwrap_err();
+    let err = Model::from_bytes(&bad, "m.safetensors".as_ref()).unwrap_err();
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
 
     // Truncated: not a safetensors file any more.
-    let err = Checkpoint::from_bytes(&bytes[..bytes.len() / 2], "m.safetensors".as_ref()).unwrap_err();
+    let err = Model::from_bytes(&bytes[..bytes.len() / 2], "m.safetensors".as_ref()).unwrap_err();
     assert!(err.to_string().contains("m.safetensors"), "{err}");
 }
 
@@ -205,9 +216,9 @@ fn a_pytorch_state_dict_without_metadata_loads() {
         })
         .collect();
     let bytes = safetensors::serialize(views, None).unwrap();
-    let ckpt = Checkpoint::from_bytes(&bytes, "torch.safetensors".as_ref()).unwrap();
-    assert_eq!(ckpt.mlp.sizes, vec![4, 3, 2]);
-    assert_eq!(ckpt.params["2.bias"].1, vec![0.0, 1.0]);
+    let (model, _) = Model::from_bytes(&bytes, "torch.safetensors".as_ref()).unwrap();
+    assert_eq!(model.info.mlp.sizes, vec![4, 3, 2]);
+    assert_eq!(model.params["2.bias"].1, vec![0.0, 1.0]);
 }
 
 #[test]
@@ -220,7 +231,7 @@ fn a_checkpoint_of_another_shape_is_refused_with_both_shapes() {
     let mut meta = std::collections::HashMap::new();
     meta.insert("sizes".to_string(), "3,4".to_string());
     let bytes = safetensors::serialize(views, Some(meta)).unwrap();
-    let err = Checkpoint::from_bytes(&bytes, "x.safetensors".as_ref())
+    let err = Model::from_bytes(&bytes, "x.safetensors".as_ref())
         .unwrap_err()
         .to_string();
     assert!(err.contains("[2, 3]") && err.contains("[4, 3]"), "{err}");
@@ -276,7 +287,7 @@ const RECORDED_ADAM: [u64; 20] = [
 
 #[test]
 fn cpu_losses_are_bit_for_bit_those_recorded_before() {
-    let digits = Digits::bundled().unwrap();
+    let digits = Dataset::bundled_digits().unwrap();
     let order = shadergrad::data::epoch_order(digits.len(), 0, 0);
     for (opt, recorded) in [
         (Optimizer::momentum(0.05), RECORDED_MOMENTUM),

@@ -212,6 +212,10 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
             only(0, &|| grad(kernel(Kernel::SoftmaxCeGrad), &[&y, &x[1], dy], &x[0])),
             None, // labels are class indices: no gradient
         ],
+        Kernel::SigmoidBce => vec![
+            only(0, &|| grad(kernel(Kernel::SigmoidBceGrad), &[&x[0], &x[1], dy], &x[0])),
+            None, // targets are labels: no gradient
+        ],
         Kernel::Mse => {
             let dp = grad(kernel(Kernel::MseGrad), &[&x[0], &x[1], dy], &x[0]);
             let dt = only(1, &|| -&dp);
@@ -225,6 +229,8 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
         | Kernel::LogSoftmaxGrad
         | Kernel::SoftmaxCeGrad
         | Kernel::SoftmaxCeFused
+        | Kernel::SigmoidBceGrad
+        | Kernel::SigmoidBceFused
         | Kernel::MseGrad
         | Kernel::UnpackBytes
         | Kernel::Sgd

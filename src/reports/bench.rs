@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::backend::{Backend, Element, Kernel, Params, Timing};
-use crate::data::Digits;
+use crate::data::{Dataset, Digits, Task};
 use crate::error::Result;
 use crate::nn::{Activation, Init, Mlp};
 use crate::op::{Epilogue, UnaryOp};
@@ -197,6 +197,7 @@ pub fn peer_mlp() -> Mlp {
 pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, steps: usize) -> Result<f64> {
     let config = TrainConfig {
         mlp: mlp.clone(),
+        task: Task::Classify,
         init: Init::KaimingUniform,
         optimizer: Optimizer::sgd(0.05),
         schedule: Schedule::Constant,
@@ -225,14 +226,19 @@ pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, step
 }
 
 /// Random images and labels of the given size (benchmarks need shapes, not digits).
-fn synthetic_digits(n: usize, features: usize, classes: usize) -> Digits {
+fn synthetic_digits(n: usize, features: usize, classes: usize) -> Dataset {
     let mut rng = Rng::new(5);
-    Digits {
+    let mut data = Digits {
         images: (0..n * features).map(|_| (rng.next_u64() & 0xff) as u8).collect(),
         labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
         rows: 1,
         cols: features,
     }
+    .into_dataset();
+    if let crate::data::Targets::Classes { labels, .. } = &mut data.targets {
+        *labels = (0..classes).map(|c| c as f64).collect();
+    }
+    data
 }
 
 /// Matmul sizes (n for n³) timed by default; `quick` keeps the small ones.

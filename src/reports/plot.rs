@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::data::Task;
 use crate::error::{Error, Result};
 use crate::reports::escape_xml;
 use crate::train::EpochRecord;
@@ -214,19 +215,29 @@ impl Chart {
     }
 }
 
-/// Loss and validation accuracy per epoch.
+/// Loss per epoch (training and validation) and the validation score: accuracy for classes
+/// and labels, R² for regression.
 ///
 /// ```
-/// use shadergrad::{plot, train::EpochRecord};
-/// let h = vec![EpochRecord { epoch: 1, loss: 0.5, val_accuracy: 0.9, samples_per_s: 1e4, seconds: 1.0 }];
-/// assert!(plot::training_chart(&h, "demo").to_svg().contains("validation accuracy"));
+/// use shadergrad::{data::Task, plot, train::EpochRecord};
+/// let h = vec![EpochRecord { epoch: 1, loss: 0.5, val_loss: 0.6, val_score: 0.9, samples_per_s: 1e4, seconds: 1.0 }];
+/// assert!(plot::training_chart(&h, "demo", Task::Classify).to_svg().contains("validation accuracy"));
+/// assert!(plot::training_chart(&h, "demo", Task::Regress).to_svg().contains("validation R²"));
 /// ```
-pub fn training_chart(history: &[EpochRecord], title: &str) -> Chart {
+pub fn training_chart(history: &[EpochRecord], title: &str, task: Task) -> Chart {
+    let (score, scale) = match task {
+        Task::Regress => ("validation R²", 1.0),
+        Task::Classify | Task::Multilabel => ("validation accuracy %", 100.0),
+    };
     Chart {
         title: format!("training: {title}"),
         x_label: "epoch".into(),
         left_label: "loss".into(),
-        right_label: "accuracy %".into(),
+        right_label: if task == Task::Regress {
+            "R²".into()
+        } else {
+            "accuracy %".into()
+        },
         log_x: false,
         series: vec![
             Series {
@@ -236,21 +247,24 @@ pub fn training_chart(history: &[EpochRecord], title: &str) -> Chart {
                 points: history.iter().map(|r| (r.epoch as f64, r.loss)).collect(),
             },
             Series {
-                name: "validation accuracy %".into(),
+                name: "validation loss".into(),
+                color: [44, 160, 44],
+                axis: Axis::Left,
+                points: history.iter().map(|r| (r.epoch as f64, r.val_loss)).collect(),
+            },
+            Series {
+                name: score.into(),
                 color: [255, 127, 14],
                 axis: Axis::Right,
-                points: history
-                    .iter()
-                    .map(|r| (r.epoch as f64, 100.0 * r.val_accuracy))
-                    .collect(),
+                points: history.iter().map(|r| (r.epoch as f64, scale * r.val_score)).collect(),
             },
         ],
     }
 }
 
 /// Writes the training curves to `path` (.svg or .png).
-pub fn write_training_curves(path: &Path, history: &[EpochRecord], title: &str) -> Result<()> {
-    training_chart(history, title).write(path)
+pub fn write_training_curves(path: &Path, history: &[EpochRecord], title: &str, task: Task) -> Result<()> {
+    training_chart(history, title, task).write(path)
 }
 
 struct SvgSurface(String);
@@ -435,6 +449,7 @@ fn glyph(ch: char) -> [u8; 7] {
         '_' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f],
         '=' => [0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00],
         '×' => [0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00],
+        '²' => [0x0c, 0x02, 0x04, 0x08, 0x0e, 0x00, 0x00],
         _ => [0; 7],
     }
 }

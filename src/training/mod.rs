@@ -4,7 +4,10 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod inputs;
 pub mod io;
+pub mod metrics;
+pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod rng;

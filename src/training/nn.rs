@@ -5,6 +5,7 @@
 //! `2.weight`, ...: linear layers at even indices, activations between them), so a checkpoint
 //! loads into `torch.nn.Sequential(Linear, ReLU, Linear, ...)` with `load_state_dict`.
 
+use crate::data::{Features, Task};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Tensor};
 use crate::op::{Role, UnaryOp};
@@ -101,18 +102,40 @@ impl Linear {
     }
 }
 
+/// How a batch's features enter a graph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Input {
+    /// Bytes used as `scale · byte` (pixels), fed with `Plan::set_input_bytes`.
+    Bytes { scale: f64 },
+    /// Numbers.
+    Floats,
+}
+
+impl Input {
+    /// How `features` enter.
+    pub fn of(features: &Features) -> Input {
+        match features {
+            Features::Bytes { scale, .. } => Input::Bytes { scale: *scale },
+            Features::Floats(_) => Input::Floats,
+        }
+    }
+}
+
 /// An MLP over one batch, in a graph of its own: what a training step, an evaluation and a
 /// gradient computation each compile (a plan computes only what its outputs need).
 pub struct MlpGraph {
     pub graph: Graph,
-    /// The features, fed as bytes (see [`Graph::byte_input`]): `[batch, inputs]`.
+    /// The features `[batch, inputs]`.
     pub x: Tensor,
-    /// The class labels, fed as bytes: `[batch]`.
-    pub labels: Tensor,
+    /// The targets: class ids `[batch]` to classify, values or 0/1 labels `[batch, outputs]`.
+    pub targets: Tensor,
     pub layers: Vec<Linear>,
+    /// The outputs before the loss's softmax or sigmoid: `[batch, outputs]`.
     pub logits: Tensor,
-    /// The mean softmax cross-entropy, named `loss`.
+    /// The task's loss, named `loss`: softmax cross-entropy, mean squared error, or binary
+    /// cross-entropy with logits.
     pub loss: Tensor,
+    pub input: Input,
 }
 
 impl MlpGraph {
@@ -149,7 +172,7 @@ impl Mlp {
         self.sizes[0]
     }
 
-    /// Output classes.
+    /// Outputs: classes, values or labels.
     pub fn classes(&self) -> usize {
         *self.sizes.last().unwrap_or(&0)
     }
@@ -199,31 +222,43 @@ impl Mlp {
         h.named("logits")
     }
 
-    /// The MLP over a batch of `batch` examples whose features arrive as bytes scaled by
-    /// `input_scale`, with its softmax cross-entropy against byte labels.
+    /// The MLP over a batch of `batch` examples entering as `input`, with `task`'s loss.
     ///
     /// ```
-    /// use shadergrad::nn::{Activation, Init, Mlp};
+    /// use shadergrad::{data::Task, nn::{Activation, Init, Input, Mlp}};
     /// let mlp = Mlp::new(&[4, 3, 2], Activation::Tanh)?;
-    /// let g = mlp.graph(8, Init::KaimingUniform, 0, 1.0 / 255.0);
+    /// let g = mlp.graph(8, Init::KaimingUniform, 0, Input::Floats, Task::Regress);
     /// assert_eq!(g.logits.shape().dims(), &[8, 2]);
+    /// assert_eq!(g.targets.shape().dims(), &[8, 2]);
     /// assert_eq!(g.params().len(), 4);
     /// # Ok::<(), shadergrad::Error>(())
     /// ```
-    pub fn graph(&self, batch: usize, init: Init, seed: u64, input_scale: f64) -> MlpGraph {
+    pub fn graph(&self, batch: usize, init: Init, seed: u64, input: Input, task: Task) -> MlpGraph {
         let graph = Graph::new();
-        let x = graph.byte_input("x", [batch, self.inputs()], input_scale);
-        let labels = graph.byte_input("labels", [batch], 1.0);
+        let x = match input {
+            Input::Bytes { scale } => graph.byte_input("x", [batch, self.inputs()], scale),
+            Input::Floats => graph.input("x", [batch, self.inputs()]),
+        };
+        let targets = match task {
+            Task::Classify => graph.input("labels", [batch]),
+            Task::Regress | Task::Multilabel => graph.input("targets", [batch, self.classes()]),
+        };
         let layers = self.layers(&graph, init, seed);
         let logits = self.forward(&layers, &x);
-        let loss = logits.softmax_cross_entropy(&labels).named("loss");
+        let loss = match task {
+            Task::Classify => logits.softmax_cross_entropy(&targets),
+            Task::Regress => logits.mse(&targets),
+            Task::Multilabel => logits.bce_with_logits(&targets),
+        }
+        .named("loss");
         MlpGraph {
             graph,
             x,
-            labels,
+            targets,
             layers,
             logits,
             loss,
+            input,
         }
     }
 

@@ -1,17 +1,18 @@
-//! Training minibatched MLPs: a [`Trainer`] holds the parameters on a device and one compiled
-//! plan per batch size (forward, loss, backward and optimizer update in one submission), and
-//! [`fit`] runs epochs with a seeded shuffle, a validation pass per epoch, and a stop flag that
-//! leaves a resumable [`Progress`].
+//! Training minibatched MLPs on any [`Dataset`]: a [`Trainer`] holds the parameters on a device
+//! and one compiled plan per batch size (forward, loss, backward and optimizer update in one
+//! submission), and [`fit`] runs epochs with a seeded shuffle, a validation pass per epoch, and
+//! a stop flag that leaves a resumable [`Progress`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::backend::{Backend, Element};
-use crate::data::{epoch_order, Digits};
+use crate::data::{epoch_order, Batch, Dataset, Targets, Task};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::{Init, Mlp, MlpGraph};
+use crate::metrics::{self, Evaluation};
+use crate::nn::{Init, Input, Mlp, MlpGraph};
 use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
 
@@ -19,6 +20,9 @@ use crate::plan::{ParamStore, Plan};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub mlp: Mlp,
+    /// What the outputs mean, and so the loss (classification unless said).
+    #[serde(default)]
+    pub task: Task,
     pub init: Init,
     pub optimizer: Optimizer,
     pub schedule: Schedule,
@@ -29,31 +33,37 @@ pub struct TrainConfig {
     pub loss_every: u64,
 }
 
+/// A named tensor read back from a device: `(name, shape, values)`.
+pub type NamedValues = (String, Vec<usize>, Vec<f64>);
+
+/// How a batch's features enter a plan, as a key (bytes at a scale, or numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct InputKey(Option<u64>);
+
+impl From<Input> for InputKey {
+    fn from(i: Input) -> Self {
+        match i {
+            Input::Bytes { scale } => InputKey(Some(scale.to_bits())),
+            Input::Floats => InputKey(None),
+        }
+    }
+}
+
 /// A compiled plan and the graph it runs (a training step's, or an evaluation's).
 struct Compiled<B: Backend> {
     mlp: MlpGraph,
     plan: Plan<B>,
 }
 
-/// Accuracy and confusion matrix (`confusion[label][prediction]`) over a dataset.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evaluation {
-    pub accuracy: f64,
-    pub count: usize,
-    pub confusion: Vec<Vec<usize>>,
-}
-
-/// A named tensor read back from a device: `(name, shape, values)`.
-pub type NamedValues = (String, Vec<usize>, Vec<f64>);
-
 /// An MLP being trained on one backend.
 ///
 /// ```
-/// use shadergrad::{backend::cpu::CpuBackend, data::Digits, nn::{Activation, Init, Mlp}, optim::{Optimizer, Schedule}};
+/// use shadergrad::{backend::cpu::CpuBackend, data::{Dataset, Task}, nn::{Activation, Init, Mlp}, optim::{Optimizer, Schedule}};
 /// use shadergrad::train::{TrainConfig, Trainer};
-/// let digits = Digits::bundled()?;
+/// let digits = Dataset::bundled_digits()?;
 /// let config = TrainConfig {
 ///     mlp: Mlp::new(&[784, 32, 10], Activation::Relu)?,
+///     task: Task::Classify,
 ///     init: Init::KaimingUniform,
 ///     optimizer: Optimizer::sgd(0.1),
 ///     schedule: Schedule::Constant,
@@ -73,35 +83,39 @@ pub struct Trainer<B: Backend> {
     backend: B,
     config: TrainConfig,
     store: ParamStore<B>,
-    steps: HashMap<usize, Compiled<B>>,
-    evals: HashMap<usize, Compiled<B>>,
-    /// The current batch's pixels and labels, as bytes (kept to reuse their memory).
-    x: Vec<u8>,
-    y: Vec<u8>,
+    steps: HashMap<(usize, InputKey), Compiled<B>>,
+    evals: HashMap<(usize, InputKey), Compiled<B>>,
+    /// The current batch, gathered on the host (kept to reuse its memory).
+    batch: Batch,
+    /// The batch's numbers in the backend's type.
+    x: Vec<B::Elem>,
+    y: Vec<B::Elem>,
 }
-
-/// The scale from a pixel byte to the network's input: `[0, 255]` to `[0, 1]`.
-const PIXEL_SCALE: f64 = 1.0 / 255.0;
 
 const EVAL_BATCH: usize = 1000;
 
 impl<B: Backend> Trainer<B> {
-    /// Parameters initialised from `config.seed`, and the plan for `config.batch`.
+    /// A trainer with its parameters initialised from `config.seed` (in one arena, so that
+    /// one optimizer launch updates them all); its plans are compiled when first needed.
     pub fn new(backend: &B, config: TrainConfig) -> Result<Self> {
         if config.batch == 0 {
             return Err(Error::invalid("batch", "0", "a batch of at least one example"));
         }
-        let mut t = Trainer {
+        let mut store = ParamStore::new(backend);
+        let shape = config
+            .mlp
+            .graph(1, config.init, config.seed, Input::Floats, config.task);
+        store.create_from(&shape.graph)?;
+        Ok(Trainer {
             backend: backend.clone(),
-            store: ParamStore::new(backend),
+            store,
             config,
             steps: HashMap::new(),
             evals: HashMap::new(),
+            batch: Batch::default(),
             x: Vec::new(),
             y: Vec::new(),
-        };
-        t.step_graph(t.config.batch)?;
-        Ok(t)
+        })
     }
 
     /// The run's configuration.
@@ -118,34 +132,113 @@ impl<B: Backend> Trainer<B> {
         &mut self.store
     }
 
-    /// What the step plan for the configured batch does per run.
+    /// What the step plan for the configured batch does per run (once a step has compiled it).
     pub fn step_report(&self) -> Option<crate::plan::PlanReport> {
-        self.steps.get(&self.config.batch).map(|s| s.plan.report().clone())
+        self.steps
+            .iter()
+            .find(|((b, _), _)| *b == self.config.batch)
+            .map(|(_, s)| s.plan.report().clone())
     }
 
-    fn step_graph(&mut self, batch: usize) -> Result<&mut Compiled<B>> {
-        if !self.steps.contains_key(&batch) {
+    fn compiled(&mut self, batch: usize, input: Input, training: bool) -> Result<&mut Compiled<B>> {
+        let key = (batch, InputKey::from(input));
+        let plans = if training { &self.steps } else { &self.evals };
+        if !plans.contains_key(&key) {
             let c = &self.config;
-            // Pixels and labels cross to the device as bytes: a quarter of f32's upload.
-            let mlp = c.mlp.graph(batch, c.init, c.seed, PIXEL_SCALE);
-            let grads = mlp.graph.backward(&mlp.loss)?;
-            let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
-            let plan = Plan::compile(&self.backend, &mlp.graph, &[&mlp.loss, &step], &mut self.store)?;
-            self.steps.insert(batch, Compiled { mlp, plan });
+            let mlp = c.mlp.graph(batch, c.init, c.seed, input, c.task);
+            let plan = if training {
+                let grads = mlp.graph.backward(&mlp.loss)?;
+                let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
+                Plan::compile(&self.backend, &mlp.graph, &[&mlp.loss, &step], &mut self.store)?
+            } else {
+                Plan::compile(&self.backend, &mlp.graph, &[&mlp.logits], &mut self.store)?
+            };
+            let plans = if training { &mut self.steps } else { &mut self.evals };
+            plans.insert(key, Compiled { mlp, plan });
         }
-        Ok(self.steps.get_mut(&batch).expect("inserted above"))
+        let plans = if training { &mut self.steps } else { &mut self.evals };
+        Ok(plans.get_mut(&key).expect("inserted above"))
     }
 
-    /// What the step plan for the configured batch built: its launches and fusions.
-    pub fn describe_step(&self) -> Option<String> {
-        self.steps.get(&self.config.batch).map(|s| s.plan.describe())
+    /// What the training step for the configured batch on `data` is compiled to: its launches
+    /// and what was fused (see [`Plan::describe`]).
+    pub fn describe_step(&mut self, data: &Dataset) -> Result<String> {
+        let batch = self.config.batch;
+        Ok(self.compiled(batch, Input::of(&data.features), true)?.plan.describe())
+    }
+
+    /// Refuses data the model does not fit: another number of features, another task, or
+    /// targets the outputs do not cover (among `rows`, or all of them).
+    fn check_data(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<()> {
+        let mlp = &self.config.mlp;
+        if data.feature_count != mlp.inputs() {
+            let what = match data.image {
+                Some([r, c]) => format!("{r}×{c} images"),
+                None => format!("{} features", data.feature_count),
+            };
+            return Err(Error::invalid(
+                "data",
+                what,
+                format!(
+                    "{} values per example, the input size of the {} model",
+                    mlp.inputs(),
+                    mlp.describe()
+                ),
+            ));
+        }
+        if data.task() != self.config.task {
+            return Err(Error::invalid(
+                "data",
+                format!("targets for {}", data.task().name()),
+                format!("targets for {}, the model's task", self.config.task.name()),
+            ));
+        }
+        match &data.targets {
+            Targets::Classes { ids, .. } => {
+                let outside = |&i: &usize| ids[i] as usize >= mlp.classes();
+                let found = match rows {
+                    Some(rows) => rows.iter().copied().find(outside),
+                    None => (0..ids.len()).find(outside),
+                };
+                if let Some(i) = found {
+                    return Err(Error::LabelOutOfRange {
+                        label: ids[i] as usize,
+                        index: i,
+                        classes: mlp.classes(),
+                    });
+                }
+            }
+            Targets::Values { k, .. } | Targets::Labels { k, .. } if *k != mlp.classes() => {
+                return Err(Error::invalid(
+                    "data",
+                    format!("{k} targets per example"),
+                    format!("{} outputs, as the model has", mlp.classes()),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Feeds the batch gathered in `self.batch` to `c`'s plan.
+    fn feed(c: &mut Compiled<B>, batch: &Batch, x: &mut Vec<B::Elem>, y: &mut Vec<B::Elem>) -> Result<()> {
+        match c.mlp.input {
+            Input::Bytes { .. } => c.plan.set_input_bytes(&c.mlp.x, &batch.bytes)?,
+            Input::Floats => {
+                x.clear();
+                x.extend(batch.floats.iter().map(|&v| B::Elem::from_f64(v as f64)));
+                c.plan.set_input(&c.mlp.x, x)?;
+            }
+        }
+        y.clear();
+        y.extend(batch.targets.iter().map(|&v| B::Elem::from_f64(v as f64)));
+        c.plan.set_input(&c.mlp.targets, y)
     }
 
     /// One training step on the examples at `indices`: upload the batch, forward, loss,
     /// backward, update, all in one submission. Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
-    pub fn step(&mut self, data: &Digits, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
-        self.check_data(data)?;
+    pub fn step(&mut self, data: &Dataset, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
             return Err(Error::invalid(
                 "batch index",
@@ -156,53 +249,73 @@ impl<B: Backend> Trainer<B> {
         if indices.is_empty() {
             return Err(Error::invalid("batch", "[]", "at least one example"));
         }
-        let classes = self.config.mlp.classes();
-        if let Some(&i) = indices.iter().find(|&&i| data.labels[i] as usize >= classes) {
-            return Err(Error::LabelOutOfRange {
-                label: data.labels[i] as usize,
-                index: i,
-                classes,
-            });
-        }
-        let mut x = std::mem::take(&mut self.x);
-        let mut y = std::mem::take(&mut self.y);
-        data.batch_bytes_into(indices, &mut x, &mut y);
+        self.check_data(data, Some(indices))?;
+        let mut batch = std::mem::take(&mut self.batch);
+        let (mut x, mut y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
+        data.gather(indices, &mut batch);
         let t = self.store.steps() + 1;
         let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
-        let sg = self.step_graph(indices.len())?;
-        sg.plan.set_input_bytes(&sg.mlp.x, &x)?;
-        sg.plan.set_input_bytes(&sg.mlp.labels, &y)?;
-        sg.plan.set_step(t, lr)?;
-        let loss = if read_loss {
-            Some(sg.plan.run()?.scalar(&sg.mlp.loss)?)
-        } else {
-            sg.plan.run_without_readback()?;
-            None
+        let result = (|| {
+            let sg = self.compiled(indices.len(), Input::of(&data.features), true)?;
+            Self::feed(sg, &batch, &mut x, &mut y)?;
+            sg.plan.set_step(t, lr)?;
+            if read_loss {
+                Ok(Some(sg.plan.run()?.scalar(&sg.mlp.loss)?))
+            } else {
+                sg.plan.run_without_readback()?;
+                Ok(None)
+            }
+        })();
+        let result = match result {
+            Ok(loss) => {
+                self.store.set_steps(t);
+                match loss {
+                    Some(v) if !v.is_finite() => {
+                        let key = (indices.len(), InputKey::from(Input::of(&data.features)));
+                        Err(self.non_finite(key, t, v, &batch, &mut x, &mut y))
+                    }
+                    _ => Ok(loss),
+                }
+            }
+            Err(e) => Err(e),
         };
-        self.store.set_steps(t);
-        let result = match loss {
-            Some(v) if !v.is_finite() => Err(self.non_finite(indices.len(), t, v, &x, &y)),
-            _ => Ok(loss),
-        };
+        self.batch = batch;
         self.x = x;
         self.y = y;
         result
     }
 
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
-    fn non_finite(&mut self, batch: usize, t: u64, loss: f64, x: &[u8], y: &[u8]) -> Error {
+    fn non_finite(
+        &mut self,
+        key: (usize, InputKey),
+        t: u64,
+        loss: f64,
+        batch: &Batch,
+        x: &mut Vec<B::Elem>,
+        y: &mut Vec<B::Elem>,
+    ) -> Error {
         let backend = self.backend.clone();
-        let Some(sg) = self.steps.get(&batch) else {
+        let Some(sg) = self.steps.get(&key) else {
             return Error::NonFinite(format!("the loss is {loss} at step {t}"));
         };
         let (graph, lt) = (sg.mlp.graph.clone(), sg.mlp.loss.clone());
-        // The byte inputs' packed words, fed to the inputs that hold them.
-        let packed = |t: &Tensor| graph.tensor(graph.node(t.id()).inputs[0]);
-        let (xt, yt) = (packed(&sg.mlp.x), packed(&sg.mlp.labels));
-        let (mut xw, mut yw) = (Vec::new(), Vec::new());
-        crate::element::pack_bytes(x, &mut xw);
-        crate::element::pack_bytes(y, &mut yw);
-        let feeds: [(&Tensor, &[B::Elem]); 2] = [(&xt, &xw), (&yt, &yw)];
+        // What each input holds: a byte input's packed words, fed to the input that holds them.
+        let x_input = match sg.mlp.input {
+            Input::Bytes { .. } => {
+                crate::element::pack_bytes(&batch.bytes, x);
+                graph.tensor(graph.node(sg.mlp.x.id()).inputs[0])
+            }
+            Input::Floats => {
+                x.clear();
+                x.extend(batch.floats.iter().map(|&v| B::Elem::from_f64(v as f64)));
+                sg.mlp.x.clone()
+            }
+        };
+        y.clear();
+        y.extend(batch.targets.iter().map(|&v| B::Elem::from_f64(v as f64)));
+        let targets = sg.mlp.targets.clone();
+        let feeds: [(&Tensor, &[B::Elem]); 2] = [(&x_input, x), (&targets, y)];
         let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut self.store, &feeds);
         let detail = match found {
             Ok(Some(nf)) if nf.op == "param" => format!(
@@ -216,87 +329,93 @@ impl<B: Backend> Trainer<B> {
         Error::NonFinite(format!("the loss is {loss} at step {t}{detail}"))
     }
 
-    fn eval_graph(&mut self, batch: usize) -> Result<&mut Compiled<B>> {
-        if !self.evals.contains_key(&batch) {
-            let c = &self.config;
-            let mlp = c.mlp.graph(batch, c.init, c.seed, PIXEL_SCALE);
-            let plan = Plan::compile(&self.backend, &mlp.graph, &[&mlp.logits], &mut self.store)?;
-            self.evals.insert(batch, Compiled { mlp, plan });
-        }
-        Ok(self.evals.get_mut(&batch).expect("inserted above"))
-    }
-
-    /// Accuracy and confusion matrix over `data`, in batches of 1,000.
-    pub fn evaluate(&mut self, data: &Digits) -> Result<Evaluation> {
-        self.check_data(data)?;
-        let classes = self.config.mlp.classes();
-        data.check_labels(classes)?;
-        let mut confusion = vec![vec![0usize; classes]; classes];
-        let mut x = std::mem::take(&mut self.x);
-        let mut y = std::mem::take(&mut self.y);
-        let all: Vec<usize> = (0..data.len()).collect();
-        for chunk in all.chunks(EVAL_BATCH) {
-            data.batch_bytes_into(chunk, &mut x, &mut y);
-            let eg = self.eval_graph(chunk.len())?;
-            eg.plan.set_input_bytes(&eg.mlp.x, &x)?;
-            let out = eg.plan.run()?;
-            let logits = out.get(&eg.mlp.logits)?;
-            for (row, &i) in logits.chunks(classes).zip(chunk) {
-                let pred = argmax(row);
-                confusion[data.labels[i] as usize][pred] += 1;
-            }
-        }
-        self.x = x;
-        self.y = y;
-        let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-        Ok(Evaluation {
-            accuracy: if data.is_empty() {
-                0.0
-            } else {
-                correct as f64 / data.len() as f64
-            },
-            count: data.len(),
-            confusion,
-        })
-    }
-
-    /// Refuses data whose images are not the model's input size.
-    fn check_data(&self, data: &Digits) -> Result<()> {
-        if data.features() != self.config.mlp.inputs() {
+    /// The model's forward pass: its outputs (logits, or values in standard units) for the
+    /// examples at `rows` of `data`, `[rows.len(), outputs]` row-major, in batches of 1,000.
+    /// [`Model::predict`](crate::model::Model::predict) turns these into classes, probabilities
+    /// or values in original units.
+    ///
+    /// ```
+    /// use shadergrad::backend::cpu::CpuBackend;
+    /// use shadergrad::data::{table::{parse_csv, Columns}, Task};
+    /// use shadergrad::nn::{Activation, Init, Mlp};
+    /// use shadergrad::optim::{Optimizer, Schedule};
+    /// use shadergrad::train::{TrainConfig, Trainer};
+    /// let csv = b"a,b,y\n0,1,0\n1,0,1\n";
+    /// let columns = Columns { targets: vec!["y".into()], ..Columns::default() };
+    /// let data = parse_csv(csv, "two.csv", &columns, Task::Classify)?;
+    /// let config = TrainConfig {
+    ///     mlp: Mlp::new(&[2, 4, 2], Activation::Relu)?,
+    ///     task: Task::Classify,
+    ///     init: Init::KaimingUniform,
+    ///     optimizer: Optimizer::sgd(0.1),
+    ///     schedule: Schedule::Constant,
+    ///     batch: 2,
+    ///     epochs: 1,
+    ///     seed: 0,
+    ///     loss_every: 1,
+    /// };
+    /// let mut trainer = Trainer::new(&CpuBackend::<f32>::new(), config)?;
+    /// let logits = trainer.outputs(&data, &[0, 1])?;
+    /// assert_eq!(logits.len(), 2 * 2);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn outputs(&mut self, data: &Dataset, rows: &[usize]) -> Result<Vec<f64>> {
+        self.check_data(data, Some(rows))?;
+        if let Some(&bad) = rows.iter().find(|&&i| i >= data.len()) {
             return Err(Error::invalid(
-                "data",
-                format!("{}×{} images", data.rows, data.cols),
-                format!(
-                    "{} values per example, the input size of the {} model",
-                    self.config.mlp.inputs(),
-                    self.config.mlp.describe()
-                ),
+                "rows",
+                bad.to_string(),
+                format!("indices below the {} examples of the data", data.len()),
             ));
         }
-        Ok(())
+        let mut batch = std::mem::take(&mut self.batch);
+        let (mut x, mut y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
+        let mut out = Vec::with_capacity(rows.len() * self.config.mlp.classes());
+        let result = (|| {
+            for chunk in rows.chunks(EVAL_BATCH) {
+                data.gather(chunk, &mut batch);
+                let eg = self.compiled(chunk.len(), Input::of(&data.features), false)?;
+                Self::feed(eg, &batch, &mut x, &mut y)?;
+                let values = eg.plan.run()?;
+                out.extend(values.get(&eg.mlp.logits)?.iter().map(|v| v.as_f64()));
+            }
+            Ok(())
+        })();
+        self.batch = batch;
+        self.x = x;
+        self.y = y;
+        result.map(|_| out)
+    }
+
+    /// The task's metrics on `data`, and its mean loss.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        self.check_data(data, None)?;
+        let all: Vec<usize> = (0..data.len()).collect();
+        let outputs = self.outputs(data, &all)?;
+        Ok(metrics::evaluate(&outputs, data))
     }
 
     /// The gradient of the mean loss over the first `n` examples of `data` for every
     /// parameter, by name (nothing is updated).
-    pub fn gradients(&mut self, data: &Digits, n: usize) -> Result<Vec<NamedValues>> {
+    pub fn gradients(&mut self, data: &Dataset, n: usize) -> Result<Vec<NamedValues>> {
         let n = n.min(data.len());
         if n == 0 {
             return Err(Error::invalid("examples", "0", "at least one example"));
         }
-        self.check_data(data)?;
+        self.check_data(data, Some(&(0..n).collect::<Vec<_>>()))?;
         let c = &self.config;
-        data.check_labels(c.mlp.classes())?;
-        let mlp = c.mlp.graph(n, c.init, c.seed, PIXEL_SCALE);
+        let mlp = c.mlp.graph(n, c.init, c.seed, Input::of(&data.features), c.task);
         let grads = mlp.graph.backward(&mlp.loss)?;
         let params = mlp.params();
         let outputs: Vec<Tensor> = params.iter().map(|p| grads.of(p)).collect::<Result<_>>()?;
         let refs: Vec<&Tensor> = outputs.iter().collect();
-        let mut plan = Plan::compile(&self.backend, &mlp.graph, &refs, &mut self.store)?;
-        let (mut xb, mut yb) = (Vec::new(), Vec::new());
-        data.batch_bytes_into(&(0..n).collect::<Vec<_>>(), &mut xb, &mut yb);
-        plan.set_input_bytes(&mlp.x, &xb)?;
-        plan.set_input_bytes(&mlp.labels, &yb)?;
-        let out = plan.run()?;
+        let plan = Plan::compile(&self.backend, &mlp.graph, &refs, &mut self.store)?;
+        let mut compiled = Compiled { mlp, plan };
+        let mut batch = Batch::default();
+        data.gather(&(0..n).collect::<Vec<_>>(), &mut batch);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        Self::feed(&mut compiled, &batch, &mut x, &mut y)?;
+        let out = compiled.plan.run()?;
         params
             .iter()
             .zip(&outputs)
@@ -311,16 +430,6 @@ impl<B: Backend> Trainer<B> {
     }
 }
 
-fn argmax<E: Element>(row: &[E]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 /// One epoch's figures.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
@@ -328,7 +437,12 @@ pub struct EpochRecord {
     /// Mean of the training losses read back during the epoch (NaN when none was read).
     #[serde(with = "nan_as_null")]
     pub loss: f64,
-    pub val_accuracy: f64,
+    /// The mean loss on the validation split.
+    #[serde(with = "nan_as_null")]
+    pub val_loss: f64,
+    /// The validation score: accuracy (classes), mean accuracy (labels), or R² (regression).
+    #[serde(with = "nan_as_null")]
+    pub val_score: f64,
     pub samples_per_s: f64,
     pub seconds: f64,
 }
@@ -366,21 +480,16 @@ pub enum Event<'a> {
 /// checkpoint after an epoch).
 pub fn fit<B: Backend>(
     trainer: &mut Trainer<B>,
-    train: &Digits,
-    val: &Digits,
+    train: &Dataset,
+    val: &Dataset,
     progress: &mut Progress,
     stop: &AtomicBool,
     on: &mut dyn FnMut(Event<'_>, &Trainer<B>, &Progress),
 ) -> Result<bool> {
-    let classes = trainer.config.mlp.classes();
-    train.check_labels(classes)?;
-    val.check_labels(classes)?;
-    if train.features() != trainer.config.mlp.inputs() {
-        return Err(Error::invalid(
-            "data",
-            format!("{}×{} images", train.rows, train.cols),
-            format!("{} inputs per example, as the model takes", trainer.config.mlp.inputs()),
-        ));
+    trainer.check_data(train, None)?;
+    trainer.check_data(val, None)?;
+    if train.is_empty() {
+        return Err(Error::invalid("training data", "no examples", "at least one example"));
     }
     let batch = trainer.config.batch;
     let batches = train.len().div_ceil(batch);
@@ -394,7 +503,8 @@ pub fn fit<B: Backend>(
             }
             let b = progress.batch;
             let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
-            let read = trainer.store.steps() % trainer.config.loss_every.max(1) == 0;
+            // Every loss_every steps, and the epoch's last step, so every epoch reports a loss.
+            let read = trainer.store.steps() % trainer.config.loss_every.max(1) == 0 || b + 1 == batches;
             let loss = trainer.step(train, indices, read)?;
             if let Some(l) = loss {
                 progress.loss_sum += l;
@@ -412,7 +522,11 @@ pub fn fit<B: Backend>(
             on(event, trainer, progress);
         }
         let seconds = start.elapsed().as_secs_f64();
-        let eval = trainer.evaluate(val)?;
+        let eval = if val.is_empty() {
+            None
+        } else {
+            Some(trainer.evaluate(val)?)
+        };
         let record = EpochRecord {
             epoch: progress.epoch + 1,
             loss: if progress.loss_count > 0 {
@@ -420,7 +534,8 @@ pub fn fit<B: Backend>(
             } else {
                 f64::NAN
             },
-            val_accuracy: eval.accuracy,
+            val_loss: eval.as_ref().map_or(f64::NAN, |e| e.loss),
+            val_score: eval.as_ref().map_or(f64::NAN, Evaluation::score),
             samples_per_s: samples as f64 / seconds.max(1e-9),
             seconds,
         };

@@ -170,3 +170,51 @@ pub fn assert_near(what: &str, backend: &str, got: f64, want: f64, tol: f64) {
     );
     println!("  {what:<40} {backend}: {got:>12.6}  (seeds: {want})");
 }
+
+/// A `.npy` file: `descr` (`<f4`, `>i2`, ...), Fortran or C order, `shape`, raw little- or
+/// big-endian data as `descr` says. The header is padded to 64 bytes as NumPy writes it.
+pub fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let order = if fortran { "True" } else { "False" };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A little-endian f64 `.npy` of `shape`.
+pub fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    npy(
+        "<f8",
+        false,
+        shape,
+        &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+}
+
+/// An `.npz` archive of `members` (name without `.npy`, bytes), deflated or stored.
+pub fn npz(members: &[(&str, &[u8])], deflate: bool) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, bytes) in members {
+        zip.start_file(format!("{name}.npy"), options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}

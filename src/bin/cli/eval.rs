@@ -1,16 +1,15 @@
-//! `shadergrad eval` and `shadergrad grads`: a saved model on digits.
+//! `shadergrad eval` and `shadergrad grads`: a saved model on labelled data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
-use shadergrad::data::Digits;
-use shadergrad::nn::Init;
-use shadergrad::optim::{Optimizer, Schedule};
-use shadergrad::train::{TrainConfig, Trainer};
-use shadergrad::{Device, Result};
+use shadergrad::data::{Dataset, Source, Task};
+use shadergrad::metrics::{Evaluation, Metrics};
+use shadergrad::model::Model;
+use shadergrad::{Device, Error, Result};
 
-use super::{device, flags, DataArgs};
+use super::data::DataArgs;
+use super::{device, flags};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -25,89 +24,173 @@ pub struct EvalArgs {
     /// The activation of a model without metadata (a PyTorch state dict) [default: relu].
     #[arg(long)]
     activation: Option<String>,
-    /// Print {"model", "accuracy", "count", "confusion"} as JSON.
+    /// Print the task's metrics as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-/// The model in a checkpoint, as a trainer whose parameters are the checkpoint's.
-fn load_model<B: Backend>(backend: &B, ckpt: &Checkpoint, activation: &Option<String>) -> Result<Trainer<B>> {
-    let mut mlp = ckpt.mlp.clone();
+/// The model of `path`, with `--activation` applied to a file that records none.
+fn load(path: &Path, activation: &Option<String>) -> Result<Checkpoint> {
+    let mut ckpt = Checkpoint::load(path)?;
     if let Some(act) = activation {
-        mlp.activation = flags::activation(act)?;
+        ckpt.model.info.mlp.activation = flags::activation(act)?;
     }
-    let config = TrainConfig {
-        mlp,
-        init: Init::KaimingUniform,
-        optimizer: Optimizer::sgd(0.0),
-        schedule: Schedule::Constant,
-        batch: 1,
-        epochs: 0,
-        seed: 0,
-        loss_every: 1,
-    };
-    let mut trainer = Trainer::new(backend, config)?;
-    trainer.restore(ckpt)?;
-    Ok(trainer)
+    Ok(ckpt)
 }
 
-/// The digits to evaluate: those named, else the bundled digits the model was validated on
-/// (the split its training recorded), else all the bundled digits.
-fn eval_digits(data: &DataArgs, ckpt: &Checkpoint) -> Result<(Digits, String)> {
-    if let Some(d) = data.load("t10k")? {
-        return Ok((d, "the digits named".into()));
-    }
-    let all = Digits::bundled()?;
-    match &ckpt.training {
-        Some(t) => {
-            let validation = t.validation.unwrap_or(all.len() / 8);
-            let (_, val) = all.split(validation, t.config.seed);
-            Ok((
-                val,
-                format!("the {validation} bundled digits held out from its training"),
-            ))
+/// Labelled data in the model's terms: its feature columns in its order, its class ids, its
+/// standardisation. `what` says what they are, for messages.
+pub fn labelled(data: &DataArgs, model: &Model, prefer: &str) -> Result<Option<(Dataset, String)>> {
+    let info = &model.info;
+    let Some(mut source) = data.source(prefer, &info.outputs)? else {
+        return Ok(None);
+    };
+    if let Source::Csv { columns, .. } = &mut source {
+        if columns.features.is_none() {
+            // By name, in the model's order, whatever the file's order; other columns are ignored.
+            columns.features = Some(info.inputs.clone());
+            columns.drop.clear();
         }
-        None => Ok((all, "all 8,000 bundled digits".into())),
+    }
+    let mut d = source.load(info.task)?;
+    if info.task == Task::Classify {
+        d.relabel(&info.classes, &source.describe())?;
+    }
+    d.standardize(&info.scaling);
+    Ok(Some((d, format!("the examples of {}", source.describe()))))
+}
+
+/// The data to evaluate on: those named, else the examples held out from the model's training
+/// (the split its run recorded), else all the bundled digits for a model of digits.
+fn eval_data(data: &DataArgs, ckpt: &Checkpoint) -> Result<(Dataset, String)> {
+    if let Some(d) = labelled(data, &ckpt.model, "t10k")? {
+        return Ok(d);
+    }
+    match &ckpt.model.info.trained_on {
+        Some(t) => {
+            let all = t.source.load(ckpt.model.info.task)?;
+            let (_, val) = t.source.split(&all, t.validation, t.seed, t.standardize);
+            let what = format!("the examples of {} held out from its training", t.source.describe());
+            Ok((val, what))
+        }
+        None if ckpt.model.info.image == Some([28, 28]) => {
+            Ok((Dataset::bundled_digits()?, "all the bundled digits".into()))
+        }
+        None => Err(Error::invalid(
+            "--data",
+            "none",
+            "the labelled data to evaluate on (the model records no training run)",
+        )),
+    }
+}
+
+/// A class label as JSON: a whole number as an integer.
+pub fn label_json(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        serde_json::json!(v as i64)
+    } else {
+        serde_json::json!(v)
+    }
+}
+
+fn eval_json(e: &Evaluation, model: &Path, names: &[String]) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "model": model.display().to_string(),
+        "count": e.count,
+        "loss": e.loss,
+    });
+    match &e.metrics {
+        Metrics::Classify {
+            accuracy,
+            confusion,
+            labels,
+        } => {
+            out["task"] = "classify".into();
+            out["accuracy"] = serde_json::json!(accuracy);
+            out["confusion"] = serde_json::json!(confusion);
+            out["labels"] = labels.iter().map(|&l| label_json(l)).collect();
+        }
+        Metrics::Regress { overall, targets } => {
+            out["task"] = "regress".into();
+            out["rmse"] = serde_json::json!(overall.rmse);
+            out["mae"] = serde_json::json!(overall.mae);
+            out["r2"] = serde_json::json!(overall.r2);
+            out["targets"] = targets
+                .iter()
+                .zip(names)
+                .map(|(f, n)| serde_json::json!({"name": n, "rmse": f.rmse, "mae": f.mae, "r2": f.r2}))
+                .collect();
+        }
+        Metrics::Multilabel {
+            mean_accuracy,
+            accuracy,
+        } => {
+            out["task"] = "multilabel".into();
+            out["accuracy"] = serde_json::json!(mean_accuracy);
+            out["labels"] = accuracy
+                .iter()
+                .zip(names)
+                .map(|(a, n)| serde_json::json!({"name": n, "accuracy": a}))
+                .collect();
+        }
+    }
+    out
+}
+
+fn print_eval(e: &Evaluation, names: &[String]) {
+    match &e.metrics {
+        Metrics::Classify { confusion, labels, .. } => {
+            println!("confusion (rows: label, columns: prediction)");
+            let width = labels.iter().map(|l| format!("{l}").len()).max().unwrap_or(1).max(5) + 1;
+            print!("{:>w$}", "", w = width);
+            for l in labels {
+                print!("{:>w$}", format!("{l}"), w = width);
+            }
+            println!();
+            for (l, row) in labels.iter().zip(confusion) {
+                print!("{:>w$}", format!("{l}"), w = width);
+                for n in row {
+                    print!("{n:>w$}", w = width);
+                }
+                println!();
+            }
+        }
+        Metrics::Regress { targets, .. } => {
+            println!("{:<24} {:>12} {:>12} {:>8}", "target", "rmse", "mae", "r2");
+            for (f, n) in targets.iter().zip(names) {
+                println!("{n:<24} {:>12.6} {:>12.6} {:>8.4}", f.rmse, f.mae, f.r2);
+            }
+        }
+        Metrics::Multilabel { accuracy, .. } => {
+            println!("{:<24} {:>9}", "label", "accuracy");
+            for (a, n) in accuracy.iter().zip(names) {
+                println!("{n:<24} {:>8.2}%", 100.0 * a);
+            }
+        }
     }
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let ckpt = Checkpoint::load(&a.model)?;
-    let (digits, what) = eval_digits(&a.data, &ckpt)?;
+    let ckpt = load(&a.model, &a.activation)?;
+    let (data, what) = eval_data(&a.data, &ckpt)?;
     let e = match device(&a.backend)? {
-        Device::Gpu(b) => load_model(&b, &ckpt, &a.activation)?.evaluate(&digits)?,
-        Device::Cpu(b) => load_model(&b, &ckpt, &a.activation)?.evaluate(&digits)?,
+        Device::Gpu(b) => ckpt.model.trainer(&b)?.evaluate(&data)?,
+        Device::Cpu(b) => ckpt.model.trainer(&b)?.evaluate(&data)?,
     };
+    let names = &data.target_names;
     if a.json {
-        let record = serde_json::json!({
-            "model": a.model.display().to_string(),
-            "accuracy": e.accuracy,
-            "count": e.count,
-            "confusion": e.confusion,
-        });
-        println!("{record}");
+        println!("{}", eval_json(&e, &a.model, names));
         return Ok(());
     }
-    println!(
-        "{}: accuracy {:.2}% on {} ({} digits)",
-        a.model.display(),
-        100.0 * e.accuracy,
-        what,
-        e.count
-    );
-    println!("confusion (rows: label, columns: prediction)");
-    print!("     ");
-    for c in 0..e.confusion.len() {
-        print!("{c:>6}");
-    }
-    println!();
-    for (label, row) in e.confusion.iter().enumerate() {
-        print!("{label:>4} ");
-        for n in row {
-            print!("{n:>6}");
+    let summary = match &e.metrics {
+        Metrics::Classify { accuracy, .. } => format!("accuracy {:.2}%", 100.0 * accuracy),
+        Metrics::Regress { overall, .. } => {
+            format!("RMSE {:.6}, MAE {:.6}, R² {:.4}", overall.rmse, overall.mae, overall.r2)
         }
-        println!();
-    }
+        Metrics::Multilabel { mean_accuracy, .. } => format!("mean accuracy {:.2}%", 100.0 * mean_accuracy),
+    };
+    println!("{}: {summary} on {what} ({} examples)", a.model.display(), e.count);
+    print_eval(&e, names);
     Ok(())
 }
 
@@ -134,29 +217,30 @@ pub struct GradsArgs {
 
 pub fn grads(a: GradsArgs) -> Result<()> {
     if a.batch == 0 {
-        return Err(shadergrad::Error::invalid("--batch", "0", "at least one example"));
+        return Err(Error::invalid("--batch", "0", "at least one example"));
     }
-    let ckpt = Checkpoint::load(&a.model)?;
-    let digits = match a.data.load("train")? {
-        Some(d) => d,
-        None => Digits::bundled()?,
+    let model = load(&a.model, &a.activation)?.model;
+    let data = match labelled(&a.data, &model, "train")? {
+        Some((d, _)) => d,
+        None => Dataset::bundled_digits()?,
     };
     let grads = match device(&a.backend)? {
-        Device::Gpu(b) => load_model(&b, &ckpt, &a.activation)?.gradients(&digits, a.batch)?,
-        Device::Cpu(b) => load_model(&b, &ckpt, &a.activation)?.gradients(&digits, a.batch)?,
+        Device::Gpu(b) => model.trainer(&b)?.gradients(&data, a.batch)?,
+        Device::Cpu(b) => model.trainer(&b)?.gradients(&data, a.batch)?,
     };
-    let n = a.batch.min(digits.len());
-    let out = Checkpoint {
-        mlp: ckpt.mlp.clone(),
+    let n = a.batch.min(data.len());
+    let mut info = model.info.clone();
+    info.note = Some(format!(
+        "gradient of the mean {} loss over the first {n} examples",
+        info.task.name()
+    ));
+    let out = Model {
+        info,
         params: grads
             .into_iter()
             .map(|(n, s, v)| (n, (s, v.iter().map(|&x| x as f32).collect())))
             .collect(),
-        state: Default::default(),
-        training: None,
-        note: Some(format!(
-            "gradient of the mean softmax cross-entropy over the first {n} examples"
-        )),
+        steps: model.steps,
     };
     out.save(&a.out)?;
     eprintln!(

@@ -13,7 +13,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::{Backend, Element, Kernel, Params};
 use crate::error::{Error, Result};
-use crate::op::{Broadcast, Epilogue, Operand};
+use crate::op::{Broadcast, Epilogue, Operand, UnaryOp};
 
 /// The CPU reference backend. `CpuBackend::<f32>` for ordinary use, `CpuBackend::<f64>` for
 /// gradient checking.
@@ -211,17 +211,18 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let mut c = out(l.buffers.len() - 1);
             let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
             general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
-            if bias {
-                let bias = inp(2);
-                for mut row in cv.rows_mut() {
-                    for (v, &b) in row.iter_mut().zip(bias.iter()) {
-                        *v = *v + b;
+            match epilogue {
+                // The bias and the activation in one pass over the product.
+                Epilogue::None | Epilogue::Activation(_) if bias => {
+                    let op = epilogue.op().unwrap_or(UnaryOp::Identity);
+                    let bias = inp(2);
+                    for mut row in cv.rows_mut() {
+                        for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                            *v = op.f(*v + b);
+                        }
                     }
                 }
-            }
-            match epilogue {
-                Epilogue::None => {}
-                Epilogue::Activation(op) => cv.iter_mut().for_each(|v| *v = op.f(*v)),
+                Epilogue::None | Epilogue::Activation(_) => {}
                 // The gradient into an activation: dy · f'(x, y), from its input and output.
                 Epilogue::ActivationGrad(op) => {
                     let (x, y) = (inp(2), inp(3));
@@ -320,6 +321,19 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
             out(3)[0] = loss;
             softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(4));
+        }
+        Kernel::SigmoidBce => {
+            let (z, t) = (inp(0), inp(1));
+            out(2)[0] = sigmoid_bce(&z, &t);
+        }
+        Kernel::SigmoidBceGrad => {
+            let (z, t, dloss) = (inp(0), inp(1), inp(2));
+            sigmoid_bce_grad(&z, &t, dloss[0], &mut out(3));
+        }
+        Kernel::SigmoidBceFused => {
+            let (z, t, dloss) = (inp(0), inp(1), inp(2));
+            out(3)[0] = sigmoid_bce(&z, &t);
+            sigmoid_bce_grad(&z, &t, dloss[0], &mut out(4));
         }
         Kernel::UnpackBytes => {
             let words = inp(0);
@@ -422,6 +436,25 @@ fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) 
             };
     }
     (probs, total / c(rows as f64))
+}
+
+/// Mean of `max(z, 0) − z·t + ln(1 + e^−|z|)`: −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) written so
+/// that neither log nor exp overflows for logits of ±1e4.
+fn sigmoid_bce<T: Element>(z: &[T], t: &[T]) -> T {
+    let total: T = z
+        .iter()
+        .zip(t)
+        .map(|(&z, &t)| z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p())
+        .sum();
+    total / c(z.len().max(1) as f64)
+}
+
+/// `dz = (σ(z) − t) · dloss / n`.
+fn sigmoid_bce_grad<T: Element>(z: &[T], t: &[T], dloss: T, dz: &mut [T]) {
+    let scale = dloss / c(z.len().max(1) as f64);
+    for ((d, &z), &t) in dz.iter_mut().zip(z).zip(t) {
+        *d = (crate::op::UnaryOp::Sigmoid.f(z) - t) * scale;
+    }
 }
 
 /// `dlogits = (p − onehot) · dloss / rows`.

@@ -61,6 +61,14 @@ pub enum Kernel {
     /// `y[i] = scale · byte i` of bytes packed four to an element by
     /// [`pack_bytes`](crate::element::pack_bytes); dims `[n]`; scalars `[scale]`.
     UnpackBytes,
+    /// Mean binary cross-entropy of logits `z` against 0/1 targets `t` (PyTorch's
+    /// `BCEWithLogitsLoss`): `Σ max(z, 0) − z·t + ln(1 + e^−|z|)` over the `n` elements, / n,
+    /// finite for logits of ±1e4; dims `[n]`.
+    SigmoidBce,
+    /// `dz = (σ(z) − t) · dloss / n`; dims `[n]`.
+    SigmoidBceGrad,
+    /// Both at once, for a training step: the mean loss and `dz`; dims `[n]`.
+    SigmoidBceFused,
     /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
     Mse,
     /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
@@ -340,6 +348,29 @@ impl Kernel {
                 ],
                 entry(Loss, "softmax_ce_fused", 256, Grid::Single),
             ),
+            Kernel::SigmoidBce => (
+                vec![read(1, "logits", n), read(2, "targets", n), write(4, "loss", 1)],
+                entry(Loss, "sigmoid_bce_forward", 256, Grid::Single),
+            ),
+            Kernel::SigmoidBceGrad => (
+                vec![
+                    read(1, "logits", n),
+                    read(2, "targets", n),
+                    read(6, "dloss", 1),
+                    write(7, "dlogits", n),
+                ],
+                entry(Loss, "sigmoid_bce_backward", 256, scalar(n)),
+            ),
+            Kernel::SigmoidBceFused => (
+                vec![
+                    read(1, "logits", n),
+                    read(2, "targets", n),
+                    read(6, "dloss", 1),
+                    write(4, "loss", 1),
+                    write(7, "dlogits", n),
+                ],
+                entry(Loss, "sigmoid_bce_fused", 256, Grid::Single),
+            ),
             Kernel::UnpackBytes => (
                 vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
                 vec4s(Data, "unpack_bytes", vec![], n),
@@ -504,6 +535,9 @@ impl Kernel {
             Kernel::SoftmaxCe,
             Kernel::SoftmaxCeGrad,
             Kernel::SoftmaxCeFused,
+            Kernel::SigmoidBce,
+            Kernel::SigmoidBceGrad,
+            Kernel::SigmoidBceFused,
             Kernel::UnpackBytes,
             Kernel::Mse,
             Kernel::MseGrad,

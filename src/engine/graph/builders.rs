@@ -341,6 +341,40 @@ impl Tensor {
             .push(Op::Kernel(Kernel::SoftmaxCe), vec![self.id, labels.id], shape, None)
     }
 
+    /// Mean binary cross-entropy of these logits against 0/1 `targets` of the same shape
+    /// (PyTorch's `BCEWithLogitsLoss`): a multi-label loss, finite for logits of ±1e4. The
+    /// targets take no gradient.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, check::run_once};
+    /// let g = Graph::new();
+    /// let z = g.input("z", [1, 2]);
+    /// let t = g.input("t", [1, 2]);
+    /// let loss = z.bce_with_logits(&t);
+    /// let out = run_once(&CpuBackend::<f64>::new(), &g, &[&loss], &[(&z, &[0.0, 1e4]), (&t, &[1.0, 1.0])])?;
+    /// assert!((out[0][0] - std::f64::consts::LN_2 / 2.0).abs() < 1e-12);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn bce_with_logits(&self, targets: &Tensor) -> Tensor {
+        let loc = Location::caller();
+        let shape = self.same_graph(targets, loc).and_then(|_| {
+            if self.shape() == targets.shape() {
+                Ok(Shape::scalar())
+            } else {
+                Err(mismatch(
+                    "bce_with_logits",
+                    self,
+                    targets,
+                    "logits and targets must have one shape",
+                    loc,
+                ))
+            }
+        });
+        self.graph
+            .push(Op::Kernel(Kernel::SigmoidBce), vec![self.id, targets.id], shape, None)
+    }
+
     /// Mean squared error against `target` (same shape).
     #[track_caller]
     pub fn mse(&self, target: &Tensor) -> Tensor {

@@ -176,7 +176,9 @@ impl UnaryOp {
         }
     }
 
-    /// `y = f(x)`.
+    /// `y = f(x)`. Always inlined, so a loop over elements runs one op's code (a call per
+    /// element cost the CPU backend a tenth of its training step's instructions).
+    #[inline(always)]
     pub fn f<T: Element>(self, x: T) -> T {
         let one = T::one();
         let zero = T::zero();
@@ -217,6 +219,7 @@ impl UnaryOp {
 
     /// `df/dx`, given `x` and the forward output `y = f(x)` (some derivatives are cheapest in
     /// terms of `y`: the seeds' `σ(1 − σ)`).
+    #[inline(always)]
     pub fn df<T: Element>(self, x: T, y: T) -> T {
         let one = T::one();
         let zero = T::zero();
@@ -424,6 +427,7 @@ binary_ops! {
 
 impl BinaryOp {
     /// `c = f(a, b)`.
+    #[inline]
     pub fn f<T: Element>(self, a: T, b: T) -> T {
         match self {
             BinaryOp::Add => a + b,
@@ -450,6 +454,7 @@ impl BinaryOp {
 
     /// `(∂c/∂a, ∂c/∂b)`. Max and min route the whole gradient to the winner (CS231n: "the max
     /// gate routes the gradient"), `a` on a tie.
+    #[inline]
     pub fn df<T: Element>(self, a: T, b: T) -> (T, T) {
         let one = T::one();
         let zero = T::zero();

@@ -6,7 +6,8 @@
 //!    activation in its epilogue.
 //! 2. [`activation_grad`]: the product that computes the gradient flowing into an activation
 //!    (a hidden layer's `dX`) applies the activation's derivative in its epilogue.
-//! 3. [`softmax_ce`]: a softmax cross-entropy and its backward become one launch.
+//! 3. [`losses`]: a softmax cross-entropy, or a binary cross-entropy with logits, and its
+//!    backward become one launch.
 //! 4. [`arena_updates`]: the updates of every parameter of a block become one optimizer launch
 //!    over the block's arenas, gradients computed into a gradient arena of the same layout.
 
@@ -25,7 +26,7 @@ const PLAIN: Epilogue = Epilogue::None;
 pub(crate) fn fuse<B: Backend>(ir: &mut Ir, nodes: &[Node], store: &ParamStore<B>) {
     linear(ir, nodes);
     activation_grad(ir, nodes);
-    softmax_ce(ir, nodes);
+    losses(ir, nodes);
     arena_updates(ir, store);
 }
 
@@ -235,29 +236,48 @@ pub(crate) fn activation_grad(ir: &mut Ir, nodes: &[Node]) {
     ir.rewrite(with);
 }
 
-/// A softmax cross-entropy whose probabilities only its backward reads, with a constant
-/// upstream gradient (a training step's loss): the loss and `dlogits` in one launch.
-pub(crate) fn softmax_ce(ir: &mut Ir, nodes: &[Node]) {
+/// A loss and its backward in one launch, when its upstream gradient is a constant (a training
+/// step's loss): a softmax cross-entropy whose probabilities only its backward reads, or a binary
+/// cross-entropy with logits whose backward reads the same logits and targets.
+pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
     let uses = ir.uses();
     let mut with: HashMap<usize, Vec<Launch>> = HashMap::new();
     for (fi, f) in ir.launches.iter().enumerate() {
-        if f.kernel != Kernel::SoftmaxCe {
-            continue;
-        }
-        let (logits, labels, probs, loss) = (f.args[0], f.args[1], f.args[2], f.args[3]);
-        let grads: Vec<usize> = uses.readers[probs]
+        // The forward's inputs and loss, the value its backward reads, and the kernels.
+        let (inputs, loss, link, grad_kernel, fused_kernel) = match f.kernel {
+            Kernel::SoftmaxCe => (
+                [f.args[0], f.args[1]],
+                f.args[3],
+                f.args[2],
+                Kernel::SoftmaxCeGrad,
+                Kernel::SoftmaxCeFused,
+            ),
+            Kernel::SigmoidBce => (
+                [f.args[0], f.args[1]],
+                f.args[2],
+                f.args[0],
+                Kernel::SigmoidBceGrad,
+                Kernel::SigmoidBceFused,
+            ),
+            _ => continue,
+        };
+        let grads: Vec<usize> = uses.readers[link]
             .iter()
             .copied()
-            .filter(|&r| ir.launches[r].kernel == Kernel::SoftmaxCeGrad)
+            .filter(|&r| {
+                let g = &ir.launches[r];
+                g.kernel == grad_kernel && (g.kernel == Kernel::SoftmaxCeGrad || g.args[..2] == inputs)
+            })
             .collect();
         let [gi] = grads[..] else { continue };
         let g = &ir.launches[gi];
         let dloss = g.args[2];
-        if uses.readers[probs].len() > 1 || !matches!(ir.values[dloss].place, Place::Constant(_)) {
+        let probs_elsewhere = f.kernel == Kernel::SoftmaxCe && uses.readers[link].len() > 1;
+        if probs_elsewhere || !matches!(ir.values[dloss].place, Place::Constant(_)) {
             ir.notes.push(format!(
                 "not fused: {} and its backward: {}",
                 ir.label(nodes, fi),
-                if uses.readers[probs].len() > 1 {
+                if probs_elsewhere {
                     "something else reads its probabilities"
                 } else {
                     "its upstream gradient is not a constant"
@@ -266,16 +286,17 @@ pub(crate) fn softmax_ce(ir: &mut Ir, nodes: &[Node]) {
             continue;
         }
         let fused = Launch {
-            kernel: Kernel::SoftmaxCeFused,
+            kernel: fused_kernel,
             params: f.params,
-            args: vec![logits, labels, dloss, loss, g.args[3]],
+            args: vec![inputs[0], inputs[1], dloss, loss, g.args[3]],
             nodes: [f.nodes.as_slice(), &g.nodes].concat(),
             update: None,
         };
         ir.notes.push(format!(
-            "fused: {} + {} in one launch (softmax_ce_fused)",
+            "fused: {} + {} in one launch ({})",
             ir.label(nodes, fi),
-            ir.label(nodes, gi)
+            ir.label(nodes, gi),
+            fused_kernel.name()
         ));
         with.insert(fi, vec![fused]);
         with.insert(gi, vec![]);

@@ -187,9 +187,12 @@ fn params_for(nodes: &[Node], id: NodeId, kernel: &Kernel) -> Result<Params> {
     };
     let input = |k: usize| &nodes[n.inputs[k]].shape;
     Ok(match *kernel {
-        Kernel::Unary(_) | Kernel::UnaryGrad(_) | Kernel::Binary(_) | Kernel::BinaryGrad(..) | Kernel::MseGrad => {
-            Params::dims(&[n.shape.len() as u32])
-        }
+        Kernel::Unary(_)
+        | Kernel::UnaryGrad(_)
+        | Kernel::Binary(_)
+        | Kernel::BinaryGrad(..)
+        | Kernel::MseGrad
+        | Kernel::SigmoidBceGrad => Params::dims(&[n.shape.len() as u32]),
         Kernel::Matmul { ta, .. } => {
             let a = input(0).dims();
             let k = if ta { a[0] } else { a[1] };
@@ -202,9 +205,10 @@ fn params_for(nodes: &[Node], id: NodeId, kernel: &Kernel) -> Result<Params> {
         | Kernel::SoftmaxCeGrad
         | Kernel::LogSoftmax
         | Kernel::LogSoftmaxGrad => matrix(&n.shape),
-        Kernel::SumAll | Kernel::Mse => Params::dims(&[input(0).len() as u32]),
+        Kernel::SumAll | Kernel::Mse | Kernel::SigmoidBce => Params::dims(&[input(0).len() as u32]),
         Kernel::RowSum | Kernel::ColSum | Kernel::RowMax | Kernel::SoftmaxCe => matrix(input(0)),
         Kernel::SoftmaxCeFused
+        | Kernel::SigmoidBceFused
         | Kernel::UnpackBytes
         | Kernel::Sgd
         | Kernel::Momentum

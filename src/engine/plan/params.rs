@@ -125,6 +125,19 @@ impl<B: Backend> ParamStore<B> {
         Ok(())
     }
 
+    /// Creates the parameters of `graph` the store does not hold yet, in one arena (as
+    /// [`Plan::compile`](crate::Plan::compile) would): so that parameters restored or set
+    /// before any plan is compiled still share an arena.
+    pub fn create_from(&mut self, graph: &crate::graph::Graph) -> Result<()> {
+        let nodes = graph.nodes();
+        let params: Vec<(&str, &Shape, &[f64])> = nodes
+            .iter()
+            .filter(|n| n.op == crate::graph::Op::Param)
+            .filter_map(|n| n.init.as_deref().map(|init| (n.name.as_str(), &n.shape, init)))
+            .collect();
+        self.create(&params)
+    }
+
     /// One arena for `params`, each at the next aligned offset.
     fn create_block(&mut self, params: &[(&str, &Shape, &[f64])]) -> Result<()> {
         let align = self.backend.view_alignment();

@@ -1,20 +1,21 @@
 //! Digits in MNIST's IDX format: a reader that checks magic numbers, dimensions and lengths
-//! (raw or gzip) before trusting a header, the 8,000 bundled digits, a train/validation split
-//! and a seeded shuffling minibatch order.
+//! (raw or gzip) before trusting a header, the 8,000 bundled digits, and a seeded shuffling
+//! minibatch order.
 //!
-//! Pixels stay bytes on the host and are scaled to `pixel / 255` (and nothing else) per batch,
-//! so another framework can reproduce a batch exactly, and the full 60,000-digit set never needs
-//! one huge device buffer.
+//! Pixels stay bytes on the host and are scaled to `pixel / 255` (and nothing else) on the
+//! device, so another framework can reproduce a batch exactly, and the full 60,000-digit set
+//! never needs one huge device buffer.
 
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use super::{Dataset, Features, Scaling, Targets};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-const BUNDLED_IMAGES: &[u8] = include_bytes!("../../data/mnist8k-images-idx3-ubyte.gz");
-const BUNDLED_LABELS: &[u8] = include_bytes!("../../data/mnist8k-labels-idx1-ubyte.gz");
+const BUNDLED_IMAGES: &[u8] = include_bytes!("../../../data/mnist8k-images-idx3-ubyte.gz");
+const BUNDLED_LABELS: &[u8] = include_bytes!("../../../data/mnist8k-labels-idx1-ubyte.gz");
 
 /// Images (bytes, row-major, `rows × cols` each) and their labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -249,56 +250,36 @@ impl Digits {
         }
     }
 
-    /// The digits at `indices`, in that order.
-    pub fn subset(&self, indices: &[usize]) -> Digits {
-        let f = self.features();
-        let mut images = Vec::with_capacity(indices.len() * f);
-        for &i in indices {
-            images.extend_from_slice(&self.images[i * f..(i + 1) * f]);
-        }
-        Digits {
-            images,
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-
-    /// Splits off `validation` digits, chosen by a seeded shuffle: `(train, validation)`.
-    pub fn split(&self, validation: usize, seed: u64) -> (Digits, Digits) {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        Rng::new(seed ^ 0x5911).shuffle(&mut order);
-        let cut = self.len() - validation.min(self.len());
-        (self.subset(&order[..cut]), self.subset(&order[cut..]))
-    }
-
-    /// Writes the batch of digits at `indices` into `x` (`pixel / 255`) and `y` (labels).
-    pub fn batch_into<T: crate::backend::Element>(&self, indices: &[usize], x: &mut Vec<T>, y: &mut Vec<T>) {
-        let f = self.features();
-        x.clear();
-        y.clear();
-        for &i in indices {
-            x.extend(
-                self.images[i * f..(i + 1) * f]
-                    .iter()
-                    .map(|&p| T::from_f64(p as f64 / 255.0)),
-            );
-            y.push(T::from_f64(self.labels[i] as f64));
-        }
-    }
-
-    /// The images and labels of the examples at `indices`, as they are stored: bytes (for a
-    /// [`crate::Graph::byte_input`]).
-    pub fn batch_bytes_into(&self, indices: &[usize], x: &mut Vec<u8>, y: &mut Vec<u8>) {
-        let f = self.features();
-        x.clear();
-        y.clear();
-        for &i in indices {
-            x.extend_from_slice(&self.images[i * f..(i + 1) * f]);
-            y.push(self.labels[i]);
+    /// The digits as a data set: 28×28 (or whatever size) byte images scaled by 1/255,
+    /// classes 0..9.
+    pub fn into_dataset(self) -> Dataset {
+        let (rows, cols) = (self.rows, self.cols);
+        let classes = self
+            .labels
+            .iter()
+            .copied()
+            .max()
+            .map_or(10, |m| (m as usize + 1).max(10));
+        Dataset {
+            feature_count: rows * cols,
+            feature_names: (0..rows * cols).map(|i| format!("pixel{i}")).collect(),
+            features: Features::Bytes {
+                values: self.images,
+                scale: PIXEL_SCALE,
+            },
+            targets: Targets::Classes {
+                ids: self.labels.iter().map(|&l| l as u32).collect(),
+                labels: (0..classes).map(|c| c as f64).collect(),
+            },
+            target_names: vec!["label".into()],
+            image: Some([rows, cols]),
+            scaling: Scaling::default(),
         }
     }
 }
+
+/// The scale from a pixel byte to the network's input: `[0, 255]` to `[0, 1]`.
+pub const PIXEL_SCALE: f64 = 1.0 / 255.0;
 
 /// The order of one epoch: a seeded shuffle of `0..n`, a function of `(seed, epoch)` alone, so
 /// an interrupted run can resume mid-epoch exactly.
