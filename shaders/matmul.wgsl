@@ -154,6 +154,9 @@ fn store4(base: u32, i: u32, j: u32, v: vec4<f32>, add: vec4<f32>, act: bool) {
 
 // v times the activation's derivative at (i, j..j+4), from its input and output there (0 past
 // the edges, where nothing is stored). A product, as `dy · f'(x, y)` is on the CPU.
+// Only the *_grad entry points call it, each on every register of its tile, rather than
+// `store4` taking it as an epilogue mode: an entry point binds `act_x` and `act_y` only if its
+// code reaches them, and every entry point reaches `store4`.
 fn activation_grad(i: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
     var xs = vec4<f32>(0.0);
     var ys = vec4<f32>(0.0);

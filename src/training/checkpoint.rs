@@ -119,34 +119,15 @@ impl<B: Backend> Trainer<B> {
     /// The trained model: its parameters, and its info from `data` (the training split: its
     /// names, scaling and classes).
     pub fn model(&self, data: &Dataset) -> Result<Model> {
-        let mut params = Tensors::new();
-        for (name, shape, values, _) in self.store().read_all()? {
-            params.insert(
-                name,
-                (shape.dims().to_vec(), values.iter().map(|&x| x as f32).collect()),
-            );
-        }
-        Ok(Model {
-            info: ModelInfo::describe(&self.config().mlp, self.config().task, data),
-            params,
-            steps: self.store().steps(),
-        })
+        Ok(self.snapshot(data)?.0)
     }
 
     /// The model, its optimizer state and (with `progress`) where the run stands, as a
     /// checkpoint.
     pub fn checkpoint(&self, data: &Dataset, progress: Option<&Progress>) -> Result<Checkpoint> {
-        let mut state = Tensors::new();
-        for (name, shape, _, states) in self.store().read_all()? {
-            for (key, v) in states {
-                state.insert(
-                    format!("{name}.{key}"),
-                    (shape.dims().to_vec(), v.iter().map(|&x| x as f32).collect()),
-                );
-            }
-        }
+        let (model, state) = self.snapshot(data)?;
         Ok(Checkpoint {
-            model: self.model(data)?,
+            model,
             state,
             training: progress.map(|p| TrainingState {
                 config: self.config().clone(),
@@ -156,13 +137,37 @@ impl<B: Backend> Trainer<B> {
         })
     }
 
-    /// Loads a checkpoint's parameters and optimizer state (and its step count, when it records
-    /// a run) into a trainer of the same model.
-    pub fn restore(&mut self, ckpt: &Checkpoint) -> Result<()> {
-        for (name, (shape, values)) in &ckpt.model.params {
+    /// The model and its optimizer state by `<param>.<key>`, from one read of the device.
+    fn snapshot(&self, data: &Dataset) -> Result<(Model, Tensors)> {
+        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
+        let (mut params, mut state) = (Tensors::new(), Tensors::new());
+        for (name, shape, values, states) in self.store().read_all()? {
+            for (key, v) in states {
+                state.insert(format!("{name}.{key}"), (shape.dims().to_vec(), as_f32(&v)));
+            }
+            params.insert(name, (shape.dims().to_vec(), as_f32(&values)));
+        }
+        let model = Model {
+            info: ModelInfo::describe(&self.config().mlp, self.config().task, data),
+            params,
+            steps: self.store().steps(),
+        };
+        Ok((model, state))
+    }
+
+    /// Sets every parameter of `params` (a model's, by name).
+    pub(crate) fn load_params(&mut self, params: &Tensors) -> Result<()> {
+        for (name, (shape, values)) in params {
             let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
             self.store_mut().set(name, &shape.as_slice().into(), &v)?;
         }
+        Ok(())
+    }
+
+    /// Loads a checkpoint's parameters and optimizer state (and its step count, when it records
+    /// a run) into a trainer of the same model.
+    pub fn restore(&mut self, ckpt: &Checkpoint) -> Result<()> {
+        self.load_params(&ckpt.model.params)?;
         for (full, (_, values)) in &ckpt.state {
             let Some((name, key)) = full.rsplit_once('.') else {
                 continue;

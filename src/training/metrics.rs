@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::data::{Dataset, Targets};
+use crate::op::UnaryOp;
 
 /// The fit of one regressed target (or of all of them).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -70,6 +71,19 @@ impl Evaluation {
     }
 }
 
+/// The index of a row's largest value (the first, on ties): the predicted class of its logits.
+pub(crate) fn argmax(row: &[f64]) -> usize {
+    (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best })
+}
+
+/// A row of logits as probabilities, max-subtracted so logits of ±1e4 stay finite.
+pub(crate) fn softmax(row: &[f64]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = row.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
 fn softmax_ce(row: &[f64], class: usize) -> f64 {
     let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
@@ -87,7 +101,7 @@ pub(crate) fn evaluate(outputs: &[f64], data: &Dataset) -> Evaluation {
             let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
             let mut loss = 0.0;
             for (row, &c) in rows().zip(ids) {
-                let pred = (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best });
+                let pred = argmax(row);
                 confusion[c as usize][pred.min(labels.len() - 1)] += 1;
                 loss += softmax_ce(row, c as usize);
             }
@@ -144,7 +158,8 @@ pub(crate) fn evaluate(outputs: &[f64], data: &Dataset) -> Evaluation {
                 for (j, &z) in row.iter().enumerate() {
                     let t = values[i * k + j] as f64;
                     right[j] += ((z > 0.0) == (t > 0.5)) as usize;
-                    loss += z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
+                    // −t·ln σ(z) − (1 − t)·ln(1 − σ(z)), finite for any z.
+                    loss += UnaryOp::Softplus.f(z) - z * t;
                 }
             }
             let accuracy: Vec<f64> = right.iter().map(|&r| r as f64 / count).collect();

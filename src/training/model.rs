@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
 use crate::error::{Error, Result};
+use crate::metrics;
 use crate::nn::{Activation, Init, Mlp};
+use crate::op::UnaryOp;
 use crate::optim::{Optimizer, Schedule};
 use crate::train::{TrainConfig, Trainer};
 
@@ -294,7 +296,7 @@ impl Model {
             path: path.to_path_buf(),
             why,
         };
-        let (mut tensors, meta) = read_safetensors(bytes, path)?;
+        let (tensors, meta) = read_safetensors(bytes, path)?;
         let verify = |want: &str, tensors: &Tensors| {
             let got = checksum(tensors);
             if got == want {
@@ -335,17 +337,8 @@ impl Model {
                 (info, 0)
             }
         };
-        let extra: Tensors = tensors
-            .iter()
-            .filter(|(n, _)| n.starts_with("optim."))
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        tensors.retain(|n, _| !n.starts_with("optim."));
-        let model = Model {
-            info,
-            params: tensors,
-            steps,
-        };
+        let (extra, params): (Tensors, Tensors) = tensors.into_iter().partition(|(n, _)| n.starts_with("optim."));
+        let model = Model { info, params, steps };
         model.check(path)?;
         Ok((model, extra))
     }
@@ -412,10 +405,7 @@ impl Model {
             loss_every: 1,
         };
         let mut trainer = Trainer::new(backend, config)?;
-        for (name, (shape, values)) in &self.params {
-            let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
-            trainer.store_mut().set(name, &shape.as_slice().into(), &v)?;
-        }
+        trainer.load_params(&self.params)?;
         Ok(trainer)
     }
 
@@ -497,13 +487,9 @@ impl Model {
                 let mut classes = Vec::new();
                 let mut probabilities = Vec::new();
                 for row in outputs.chunks(k) {
-                    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let e: Vec<f64> = row.iter().map(|v| (v - max).exp()).collect();
-                    let sum: f64 = e.iter().sum();
-                    let p: Vec<f64> = e.iter().map(|v| v / sum).collect();
-                    let best = (0..k).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+                    let best = metrics::argmax(row);
                     classes.push(info.classes.get(best).copied().unwrap_or(best as f64));
-                    probabilities.push(p);
+                    probabilities.push(metrics::softmax(row));
                 }
                 Predictions::Classes { classes, probabilities }
             }
@@ -521,7 +507,7 @@ impl Model {
             Task::Multilabel => {
                 let probabilities: Vec<Vec<f64>> = outputs
                     .chunks(k)
-                    .map(|row| row.iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect())
+                    .map(|row| row.iter().map(|&z| UnaryOp::Sigmoid.f(z)).collect())
                     .collect();
                 let labels = probabilities
                     .iter()

@@ -85,11 +85,31 @@ pub struct Trainer<B: Backend> {
     store: ParamStore<B>,
     steps: HashMap<(usize, InputKey), Compiled<B>>,
     evals: HashMap<(usize, InputKey), Compiled<B>>,
-    /// The current batch, gathered on the host (kept to reuse its memory).
+    /// The current batch on its way to the device (kept to reuse its memory).
+    staging: Staging<B::Elem>,
+}
+
+/// A batch gathered on the host, and its numbers in the backend's type.
+struct Staging<E> {
     batch: Batch,
-    /// The batch's numbers in the backend's type.
-    x: Vec<B::Elem>,
-    y: Vec<B::Elem>,
+    x: Vec<E>,
+    y: Vec<E>,
+}
+
+impl<E> Default for Staging<E> {
+    fn default() -> Self {
+        Staging {
+            batch: Batch::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+        }
+    }
+}
+
+/// `values` into `out`, in the backend's type, reusing `out`'s memory.
+fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
+    out.clear();
+    out.extend(values.iter().map(|&v| E::from_f64(v as f64)));
 }
 
 const EVAL_BATCH: usize = 1000;
@@ -112,9 +132,7 @@ impl<B: Backend> Trainer<B> {
             config,
             steps: HashMap::new(),
             evals: HashMap::new(),
-            batch: Batch::default(),
-            x: Vec::new(),
-            y: Vec::new(),
+            staging: Staging::default(),
         })
     }
 
@@ -171,6 +189,13 @@ impl<B: Backend> Trainer<B> {
     /// targets the outputs do not cover (among `rows`, or all of them).
     fn check_data(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<()> {
         let mlp = &self.config.mlp;
+        if let Some(&bad) = rows.into_iter().flatten().find(|&&i| i >= data.len()) {
+            return Err(Error::invalid(
+                "batch index",
+                bad.to_string(),
+                format!("an index of one of the {} examples", data.len()),
+            ));
+        }
         if data.feature_count != mlp.inputs() {
             let what = match data.image {
                 Some([r, c]) => format!("{r}×{c} images"),
@@ -220,44 +245,34 @@ impl<B: Backend> Trainer<B> {
         Ok(())
     }
 
-    /// Feeds the batch gathered in `self.batch` to `c`'s plan.
-    fn feed(c: &mut Compiled<B>, batch: &Batch, x: &mut Vec<B::Elem>, y: &mut Vec<B::Elem>) -> Result<()> {
+    /// Feeds the batch gathered in `s.batch` to `c`'s plan.
+    fn feed(c: &mut Compiled<B>, s: &mut Staging<B::Elem>) -> Result<()> {
         match c.mlp.input {
-            Input::Bytes { .. } => c.plan.set_input_bytes(&c.mlp.x, &batch.bytes)?,
+            Input::Bytes { .. } => c.plan.set_input_bytes(&c.mlp.x, &s.batch.bytes)?,
             Input::Floats => {
-                x.clear();
-                x.extend(batch.floats.iter().map(|&v| B::Elem::from_f64(v as f64)));
-                c.plan.set_input(&c.mlp.x, x)?;
+                convert(&s.batch.floats, &mut s.x);
+                c.plan.set_input(&c.mlp.x, &s.x)?;
             }
         }
-        y.clear();
-        y.extend(batch.targets.iter().map(|&v| B::Elem::from_f64(v as f64)));
-        c.plan.set_input(&c.mlp.targets, y)
+        convert(&s.batch.targets, &mut s.y);
+        c.plan.set_input(&c.mlp.targets, &s.y)
     }
 
     /// One training step on the examples at `indices`: upload the batch, forward, loss,
     /// backward, update, all in one submission. Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
     pub fn step(&mut self, data: &Dataset, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
-            return Err(Error::invalid(
-                "batch index",
-                bad.to_string(),
-                format!("an index of one of the {} examples", data.len()),
-            ));
-        }
+        self.check_data(data, Some(indices))?;
         if indices.is_empty() {
             return Err(Error::invalid("batch", "[]", "at least one example"));
         }
-        self.check_data(data, Some(indices))?;
-        let mut batch = std::mem::take(&mut self.batch);
-        let (mut x, mut y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
-        data.gather(indices, &mut batch);
+        let mut staging = std::mem::take(&mut self.staging);
+        data.gather(indices, &mut staging.batch);
         let t = self.store.steps() + 1;
         let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
         let result = (|| {
             let sg = self.compiled(indices.len(), Input::of(&data.features), true)?;
-            Self::feed(sg, &batch, &mut x, &mut y)?;
+            Self::feed(sg, &mut staging)?;
             sg.plan.set_step(t, lr)?;
             if read_loss {
                 Ok(Some(sg.plan.run()?.scalar(&sg.mlp.loss)?))
@@ -272,29 +287,19 @@ impl<B: Backend> Trainer<B> {
                 match loss {
                     Some(v) if !v.is_finite() => {
                         let key = (indices.len(), InputKey::from(Input::of(&data.features)));
-                        Err(self.non_finite(key, t, v, &batch, &mut x, &mut y))
+                        Err(self.non_finite(key, t, v, &mut staging))
                     }
                     _ => Ok(loss),
                 }
             }
             Err(e) => Err(e),
         };
-        self.batch = batch;
-        self.x = x;
-        self.y = y;
+        self.staging = staging;
         result
     }
 
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
-    fn non_finite(
-        &mut self,
-        key: (usize, InputKey),
-        t: u64,
-        loss: f64,
-        batch: &Batch,
-        x: &mut Vec<B::Elem>,
-        y: &mut Vec<B::Elem>,
-    ) -> Error {
+    fn non_finite(&mut self, key: (usize, InputKey), t: u64, loss: f64, s: &mut Staging<B::Elem>) -> Error {
         let backend = self.backend.clone();
         let Some(sg) = self.steps.get(&key) else {
             return Error::NonFinite(format!("the loss is {loss} at step {t}"));
@@ -303,19 +308,17 @@ impl<B: Backend> Trainer<B> {
         // What each input holds: a byte input's packed words, fed to the input that holds them.
         let x_input = match sg.mlp.input {
             Input::Bytes { .. } => {
-                crate::element::pack_bytes(&batch.bytes, x);
+                crate::element::pack_bytes(&s.batch.bytes, &mut s.x);
                 graph.tensor(graph.node(sg.mlp.x.id()).inputs[0])
             }
             Input::Floats => {
-                x.clear();
-                x.extend(batch.floats.iter().map(|&v| B::Elem::from_f64(v as f64)));
+                convert(&s.batch.floats, &mut s.x);
                 sg.mlp.x.clone()
             }
         };
-        y.clear();
-        y.extend(batch.targets.iter().map(|&v| B::Elem::from_f64(v as f64)));
+        convert(&s.batch.targets, &mut s.y);
         let targets = sg.mlp.targets.clone();
-        let feeds: [(&Tensor, &[B::Elem]); 2] = [(&x_input, x), (&targets, y)];
+        let feeds: [(&Tensor, &[B::Elem]); 2] = [(&x_input, &s.x), (&targets, &s.y)];
         let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut self.store, &feeds);
         let detail = match found {
             Ok(Some(nf)) if nf.op == "param" => format!(
@@ -361,29 +364,24 @@ impl<B: Backend> Trainer<B> {
     /// ```
     pub fn outputs(&mut self, data: &Dataset, rows: &[usize]) -> Result<Vec<f64>> {
         self.check_data(data, Some(rows))?;
-        if let Some(&bad) = rows.iter().find(|&&i| i >= data.len()) {
-            return Err(Error::invalid(
-                "rows",
-                bad.to_string(),
-                format!("indices below the {} examples of the data", data.len()),
-            ));
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        let (mut x, mut y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
+        self.forward(data, rows)
+    }
+
+    /// [`Trainer::outputs`] of data already checked.
+    fn forward(&mut self, data: &Dataset, rows: &[usize]) -> Result<Vec<f64>> {
+        let mut staging = std::mem::take(&mut self.staging);
         let mut out = Vec::with_capacity(rows.len() * self.config.mlp.classes());
         let result = (|| {
             for chunk in rows.chunks(EVAL_BATCH) {
-                data.gather(chunk, &mut batch);
+                data.gather(chunk, &mut staging.batch);
                 let eg = self.compiled(chunk.len(), Input::of(&data.features), false)?;
-                Self::feed(eg, &batch, &mut x, &mut y)?;
+                Self::feed(eg, &mut staging)?;
                 let values = eg.plan.run()?;
                 out.extend(values.get(&eg.mlp.logits)?.iter().map(|v| v.as_f64()));
             }
             Ok(())
         })();
-        self.batch = batch;
-        self.x = x;
-        self.y = y;
+        self.staging = staging;
         result.map(|_| out)
     }
 
@@ -391,7 +389,7 @@ impl<B: Backend> Trainer<B> {
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         self.check_data(data, None)?;
         let all: Vec<usize> = (0..data.len()).collect();
-        let outputs = self.outputs(data, &all)?;
+        let outputs = self.forward(data, &all)?;
         Ok(metrics::evaluate(&outputs, data))
     }
 
@@ -411,10 +409,9 @@ impl<B: Backend> Trainer<B> {
         let refs: Vec<&Tensor> = outputs.iter().collect();
         let plan = Plan::compile(&self.backend, &mlp.graph, &refs, &mut self.store)?;
         let mut compiled = Compiled { mlp, plan };
-        let mut batch = Batch::default();
-        data.gather(&(0..n).collect::<Vec<_>>(), &mut batch);
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        Self::feed(&mut compiled, &batch, &mut x, &mut y)?;
+        let mut staging = Staging::default();
+        data.gather(&(0..n).collect::<Vec<_>>(), &mut staging.batch);
+        Self::feed(&mut compiled, &mut staging)?;
         let out = compiled.plan.run()?;
         params
             .iter()

@@ -331,6 +331,15 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     }
 }
 
+/// The validation score's JSON key and its words: R² to regress, accuracy (the mean of the
+/// labels' for multilabel) otherwise.
+fn validation_score(task: Task, score: f64) -> (&'static str, String) {
+    match task {
+        Task::Regress => ("val_r2", format!("validation R² {score:.4}")),
+        _ => ("val_accuracy", format!("validation accuracy {:.2}%", 100.0 * score)),
+    }
+}
+
 /// A run about to start: its flags, settings and data.
 struct Run<'a> {
     args: &'a TrainArgs,
@@ -401,13 +410,7 @@ impl Run<'_> {
                 ..
             } => bar.step(epoch, config.epochs, loss, samples_per_s),
             Event::Epoch(r) => {
-                let (key, score) = match config.task {
-                    Task::Regress => ("val_r2", format!("validation R² {:.4}", r.val_score)),
-                    _ => (
-                        "val_accuracy",
-                        format!("validation accuracy {:.2}%", 100.0 * r.val_score),
-                    ),
-                };
+                let (key, score) = validation_score(config.task, r.val_score);
                 if a.json {
                     let mut record = serde_json::json!({
                         "epoch": r.epoch,
@@ -477,11 +480,7 @@ impl Run<'_> {
             &format!("{} on {kind}", config.mlp.describe()),
             config.task,
         )?;
-        let score = progress.history.last().map_or(f64::NAN, |r| r.val_score);
-        let score = match config.task {
-            Task::Regress => format!("validation R² {score:.4}"),
-            _ => format!("validation accuracy {:.2}%", 100.0 * score),
-        };
+        let (_, score) = validation_score(config.task, progress.history.last().map_or(f64::NAN, |r| r.val_score));
         eprintln!(
             "saved {} and {} in {:.1}s; {score}",
             a.out.display(),

@@ -438,13 +438,13 @@ fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) 
     (probs, total / c(rows as f64))
 }
 
-/// Mean of `max(z, 0) − z·t + ln(1 + e^−|z|)`: −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) written so
-/// that neither log nor exp overflows for logits of ±1e4.
+/// Mean of `softplus(z) − z·t`: −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) written so that neither log
+/// nor exp overflows for logits of ±1e4 (softplus is `max(z, 0) + ln(1 + e^−|z|)`).
 fn sigmoid_bce<T: Element>(z: &[T], t: &[T]) -> T {
     let total: T = z
         .iter()
         .zip(t)
-        .map(|(&z, &t)| z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p())
+        .map(|(&z, &t)| crate::op::UnaryOp::Softplus.f(z) - z * t)
         .sum();
     total / c(z.len().max(1) as f64)
 }

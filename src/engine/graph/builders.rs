@@ -16,19 +16,13 @@ impl Tensor {
     #[track_caller]
     fn binary(&self, op: BinaryOp, other: &Tensor) -> Tensor {
         let loc = Location::caller();
-        let shape = self.same_graph(other, loc).and_then(|_| {
-            if self.shape() == other.shape() {
-                Ok(self.shape())
-            } else {
-                Err(mismatch(
-                    op.name(),
-                    self,
-                    other,
-                    "elementwise ops take tensors of one shape",
-                    loc,
-                ))
-            }
-        });
+        let shape = self.same_shape(
+            other,
+            op.name(),
+            "elementwise ops take tensors of one shape",
+            self.shape(),
+            loc,
+        );
         self.graph.push(Op::binary(op), vec![self.id, other.id], shape, None)
     }
 
@@ -358,19 +352,13 @@ impl Tensor {
     #[track_caller]
     pub fn bce_with_logits(&self, targets: &Tensor) -> Tensor {
         let loc = Location::caller();
-        let shape = self.same_graph(targets, loc).and_then(|_| {
-            if self.shape() == targets.shape() {
-                Ok(Shape::scalar())
-            } else {
-                Err(mismatch(
-                    "bce_with_logits",
-                    self,
-                    targets,
-                    "logits and targets must have one shape",
-                    loc,
-                ))
-            }
-        });
+        let shape = self.same_shape(
+            targets,
+            "bce_with_logits",
+            "logits and targets must have one shape",
+            Shape::scalar(),
+            loc,
+        );
         self.graph
             .push(Op::Kernel(Kernel::SigmoidBce), vec![self.id, targets.id], shape, None)
     }
@@ -379,19 +367,13 @@ impl Tensor {
     #[track_caller]
     pub fn mse(&self, target: &Tensor) -> Tensor {
         let loc = Location::caller();
-        let shape = self.same_graph(target, loc).and_then(|_| {
-            if self.shape() == target.shape() {
-                Ok(Shape::scalar())
-            } else {
-                Err(mismatch(
-                    "mse",
-                    self,
-                    target,
-                    "prediction and target must have one shape",
-                    loc,
-                ))
-            }
-        });
+        let shape = self.same_shape(
+            target,
+            "mse",
+            "prediction and target must have one shape",
+            Shape::scalar(),
+            loc,
+        );
         self.graph
             .push(Op::Kernel(Kernel::Mse), vec![self.id, target.id], shape, None)
     }

@@ -328,19 +328,13 @@ impl Graph {
     #[track_caller]
     pub fn update(&self, param: &Tensor, grad: &Tensor, rule: UpdateRule) -> Tensor {
         let loc = Location::caller();
-        let shape = param.same_graph(grad, loc).and_then(|_| {
-            if param.shape() == grad.shape() {
-                Ok(Shape::scalar())
-            } else {
-                Err(mismatch(
-                    "update",
-                    param,
-                    grad,
-                    "a gradient has its parameter's shape",
-                    loc,
-                ))
-            }
-        });
+        let shape = param.same_shape(
+            grad,
+            "update",
+            "a gradient has its parameter's shape",
+            Shape::scalar(),
+            loc,
+        );
         let name = format!("update {}", param.name());
         self.push(Op::Update(rule), vec![param.id, grad.id], shape, Some(name))
     }
@@ -433,6 +427,24 @@ impl Tensor {
                 name: other.name(),
                 context: format!("at {}, combining it with `{}`", at(loc), self.name()),
             })
+        }
+    }
+
+    /// Checks that `other` is of this graph and of this tensor's shape, for `op`, whose output
+    /// is then `out`; else the error names both tensors, both shapes and `why`.
+    pub(super) fn same_shape(
+        &self,
+        other: &Tensor,
+        op: &str,
+        why: &str,
+        out: Shape,
+        loc: &Location<'_>,
+    ) -> Result<Shape> {
+        self.same_graph(other, loc)?;
+        if self.shape() == other.shape() {
+            Ok(out)
+        } else {
+            Err(mismatch(op, self, other, why, loc))
         }
     }
 

@@ -53,6 +53,28 @@ fn other_readers(ir: &Ir, nodes: &[Node], readers: &[usize], except: &[usize]) -
     others.join(", ")
 }
 
+/// Why `value` cannot be folded into `reader`, its consumer: it is read back, or read by
+/// another launch too (`also read by …`). None when `reader` is its only use.
+fn shared(ir: &Ir, nodes: &[Node], readers: &[usize], value: usize, reader: usize) -> Option<String> {
+    if ir.kept.contains(&value) {
+        Some("read back".into())
+    } else if readers != [reader] {
+        Some(format!("also read by {}", other_readers(ir, nodes, readers, &[reader])))
+    } else {
+        None
+    }
+}
+
+/// The note of a fusion of launches `a` and `b` into one launch of `kernel`.
+fn fused_note(ir: &Ir, nodes: &[Node], a: usize, b: usize, kernel: &Kernel) -> String {
+    format!(
+        "fused: {} + {} in one launch ({})",
+        ir.label(nodes, a),
+        ir.label(nodes, b),
+        kernel.name()
+    )
+}
+
 /// Matmul → bias add (→ activation): one launch. The activation fuses when nothing else reads
 /// the pre-activation but its own backward, and that backward can read the activation's output
 /// instead ([`UnaryOp::derivative_from_output`]: `relu'(x)` is `relu'(relu(x))`).
@@ -70,17 +92,9 @@ pub(crate) fn linear(ir: &mut Ir, nodes: &[Node]) {
         let Some((ta, tb)) = plain_matmul(&m.kernel) else {
             continue;
         };
-        if uses.readers[x] != [bi] || ir.kept.contains(&x) {
-            let why = if ir.kept.contains(&x) {
-                "it is read back".to_string()
-            } else {
-                format!(
-                    "it is also read by {}",
-                    other_readers(ir, nodes, &uses.readers[x], &[bi])
-                )
-            };
+        if let Some(why) = shared(ir, nodes, &uses.readers[x], x, bi) {
             ir.notes.push(format!(
-                "not fused: {} into {}: {why}",
+                "not fused: {} into {}: it is {why}",
                 ir.label(nodes, mi),
                 ir.label(nodes, bi)
             ));
@@ -199,16 +213,11 @@ pub(crate) fn activation_grad(ir: &mut Ir, nodes: &[Node]) {
         let Some((ta, tb)) = plain_matmul(&m.kernel) else {
             continue;
         };
-        if uses.readers[dy] != [gi] || ir.kept.contains(&dy) {
+        if let Some(why) = shared(ir, nodes, &uses.readers[dy], dy, gi) {
             ir.notes.push(format!(
-                "not fused: {} into {}: its product is {}",
+                "not fused: {} into {}: its product is {why}",
                 ir.label(nodes, mi),
-                ir.label(nodes, gi),
-                if ir.kept.contains(&dy) {
-                    "read back".to_string()
-                } else {
-                    format!("also read by {}", other_readers(ir, nodes, &uses.readers[dy], &[gi]))
-                }
+                ir.label(nodes, gi)
             ));
             continue;
         }
@@ -224,12 +233,7 @@ pub(crate) fn activation_grad(ir: &mut Ir, nodes: &[Node]) {
             nodes: [m.nodes.as_slice(), &g.nodes].concat(),
             update: None,
         };
-        ir.notes.push(format!(
-            "fused: {} + {} in one launch ({})",
-            ir.label(nodes, mi),
-            ir.label(nodes, gi),
-            fused.kernel.name()
-        ));
+        ir.notes.push(fused_note(ir, nodes, mi, gi, &fused.kernel));
         with.insert(mi, vec![]);
         with.insert(gi, vec![fused]);
     }
@@ -243,7 +247,8 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
     let uses = ir.uses();
     let mut with: HashMap<usize, Vec<Launch>> = HashMap::new();
     for (fi, f) in ir.launches.iter().enumerate() {
-        // The forward's inputs and loss, the value its backward reads, and the kernels.
+        // The forward's inputs and loss, the value its backward reads in the logits' place
+        // (the probabilities, or the logits themselves), and the kernels.
         let (inputs, loss, link, grad_kernel, fused_kernel) = match f.kernel {
             Kernel::SoftmaxCe => (
                 [f.args[0], f.args[1]],
@@ -266,7 +271,7 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
             .copied()
             .filter(|&r| {
                 let g = &ir.launches[r];
-                g.kernel == grad_kernel && (g.kernel == Kernel::SoftmaxCeGrad || g.args[..2] == inputs)
+                g.kernel == grad_kernel && g.args[..2] == [link, inputs[1]]
             })
             .collect();
         let [gi] = grads[..] else { continue };
@@ -292,12 +297,7 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
             nodes: [f.nodes.as_slice(), &g.nodes].concat(),
             update: None,
         };
-        ir.notes.push(format!(
-            "fused: {} + {} in one launch ({})",
-            ir.label(nodes, fi),
-            ir.label(nodes, gi),
-            fused_kernel.name()
-        ));
+        ir.notes.push(fused_note(ir, nodes, fi, gi, &fused_kernel));
         with.insert(fi, vec![fused]);
         with.insert(gi, vec![]);
     }

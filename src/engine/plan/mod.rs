@@ -20,6 +20,7 @@ mod params;
 mod report;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use params::ParamStore;
 pub use report::PlanReport;
@@ -56,7 +57,7 @@ impl Default for PlanOptions {
 /// Values read back from a run, by tensor.
 pub struct Outputs<E> {
     values: HashMap<NodeId, Vec<E>>,
-    names: HashMap<NodeId, String>,
+    names: Arc<HashMap<NodeId, String>>,
 }
 
 impl<E: Element> Outputs<E> {
@@ -127,7 +128,8 @@ pub struct Plan<B: Backend> {
     inputs: HashMap<NodeId, FedInput<B>>,
     outputs: Vec<(NodeId, B::Buffer)>,
     kept: HashMap<NodeId, B::Buffer>,
-    names: HashMap<NodeId, String>,
+    /// The outputs' names, shared with every run's [`Outputs`] (a run copies no string).
+    names: Arc<HashMap<NodeId, String>>,
     updates: Vec<UpdateLaunch>,
     report: PlanReport,
     description: Description,
@@ -250,10 +252,7 @@ impl<B: Backend> Plan<B> {
             inputs: HashMap::new(),
             outputs: Vec::new(),
             kept: HashMap::new(),
-            names: (0..count)
-                .filter(|&id| needed[id])
-                .map(|id| (id, nodes[id].name.clone()))
-                .collect(),
+            names: Arc::new(read_back.iter().map(|&id| (id, nodes[id].name.clone())).collect()),
             updates: Vec::new(),
             report,
             description: Description::new(&ir, nodes, fusion_off),
@@ -375,7 +374,7 @@ impl<B: Backend> Plan<B> {
         self.report.submits_per_run = self.backend.submissions() - before;
         Ok(Outputs {
             values: self.outputs.iter().map(|(id, _)| *id).zip(values).collect(),
-            names: self.names.clone(),
+            names: Arc::clone(&self.names),
         })
     }
 

@@ -243,6 +243,13 @@ pub struct Dataset {
     pub scaling: Scaling,
 }
 
+/// Rows `indices` of the row-major `values` (`width` per row), appended to `out`.
+fn extend_rows<T: Copy>(out: &mut Vec<T>, values: &[T], width: usize, indices: &[usize]) {
+    for &i in indices {
+        out.extend_from_slice(&values[i * width..(i + 1) * width]);
+    }
+}
+
 /// A batch gathered for upload, its buffers kept between steps.
 #[derive(Default)]
 pub(crate) struct Batch {
@@ -319,11 +326,9 @@ impl Dataset {
     /// The examples at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         let f = self.feature_count;
-        fn rows<T: Copy>(v: &[T], width: usize, indices: &[usize]) -> Vec<T> {
+        fn rows<T: Copy>(values: &[T], width: usize, indices: &[usize]) -> Vec<T> {
             let mut out = Vec::with_capacity(indices.len() * width);
-            for &i in indices {
-                out.extend_from_slice(&v[i * width..(i + 1) * width]);
-            }
+            extend_rows(&mut out, values, width, indices);
             out
         }
         let features = match &self.features {
@@ -349,21 +354,9 @@ impl Dataset {
         };
         Dataset {
             features,
-            targets,
-            ..self.clone_description()
-        }
-    }
-
-    /// The names, image size and scaling, with no examples.
-    fn clone_description(&self) -> Dataset {
-        Dataset {
-            features: Features::Floats(Vec::new()),
-            feature_count: self.feature_count,
+            feature_count: f,
             feature_names: self.feature_names.clone(),
-            targets: Targets::Classes {
-                ids: Vec::new(),
-                labels: Vec::new(),
-            },
+            targets,
             target_names: self.target_names.clone(),
             image: self.image,
             scaling: self.scaling.clone(),
@@ -395,9 +388,12 @@ impl Dataset {
         let n = self.len().max(1);
         let share = validation.min(self.len()) as f64 / n as f64;
         let mut rng = Rng::new(seed ^ 0x5911);
+        let mut by_class = vec![Vec::new(); labels.len()];
+        for (i, &c) in ids.iter().enumerate() {
+            by_class[c as usize].push(i);
+        }
         let (mut train, mut val) = (Vec::new(), Vec::new());
-        for class in 0..labels.len() as u32 {
-            let mut members: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == class).collect();
+        for mut members in by_class {
             rng.shuffle(&mut members);
             let mut take = (members.len() as f64 * share).round() as usize;
             if take == 0 && share > 0.0 && members.len() >= 2 {
@@ -448,23 +444,13 @@ impl Dataset {
         batch.floats.clear();
         batch.targets.clear();
         match &self.features {
-            Features::Bytes { values, .. } => {
-                for &i in indices {
-                    batch.bytes.extend_from_slice(&values[i * f..(i + 1) * f]);
-                }
-            }
-            Features::Floats(v) => {
-                for &i in indices {
-                    batch.floats.extend_from_slice(&v[i * f..(i + 1) * f]);
-                }
-            }
+            Features::Bytes { values, .. } => extend_rows(&mut batch.bytes, values, f, indices),
+            Features::Floats(v) => extend_rows(&mut batch.floats, v, f, indices),
         }
         match &self.targets {
             Targets::Classes { ids, .. } => batch.targets.extend(indices.iter().map(|&i| ids[i] as f32)),
             Targets::Values { values, k } | Targets::Labels { values, k } => {
-                for &i in indices {
-                    batch.targets.extend_from_slice(&values[i * k..(i + 1) * k]);
-                }
+                extend_rows(&mut batch.targets, values, *k, indices)
             }
         }
     }

@@ -33,6 +33,12 @@ pub struct Table {
 /// Reads the columns `wanted` of CSV `bytes` (`name` for errors): a header, then rows of
 /// numbers. `wanted` None reads every column.
 pub fn read_table(bytes: &[u8], name: &str, wanted: Option<&[String]>) -> Result<Table> {
+    read_columns(bytes, name, |header| Ok(wanted.unwrap_or(header).to_vec()))
+}
+
+/// [`read_table`] of the columns `pick` chooses once it has seen the header (so the file is
+/// parsed once even when which columns to read depends on which it has).
+fn read_columns(bytes: &[u8], name: &str, pick: impl FnOnce(&[String]) -> Result<Vec<String>>) -> Result<Table> {
     let bad = |why: String| Error::bad_file(name, why);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -56,10 +62,7 @@ pub fn read_table(bytes: &[u8], name: &str, wanted: Option<&[String]>) -> Result
             )));
         }
     }
-    let names: Vec<String> = match wanted {
-        Some(w) => w.to_vec(),
-        None => header.clone(),
-    };
+    let names = pick(&header)?;
     let mut index = Vec::with_capacity(names.len());
     for n in &names {
         let i = header
@@ -182,20 +185,23 @@ pub fn parse_csv(bytes: &[u8], name: &str, columns: &Columns, task: Task) -> Res
     if columns.targets.is_empty() {
         return Err(Error::invalid("targets", "none", "at least one target column"));
     }
-    let header = read_table(bytes, name, Some(&[]))?.header;
-    for t in &columns.targets {
-        if !header.contains(t) {
-            return Err(Error::bad_file(
-                name,
-                format!("has no target column `{t}` (its columns: {})", header.join(", ")),
-            ));
+    // The features, then the targets: which they are depends on the header.
+    let table = read_columns(bytes, name, |header| {
+        for t in &columns.targets {
+            if !header.contains(t) {
+                return Err(Error::bad_file(
+                    name,
+                    format!("has no target column `{t}` (its columns: {})", header.join(", ")),
+                ));
+            }
         }
-    }
-    let features = feature_columns(&header, columns, name)?;
-    let mut wanted = features.clone();
-    wanted.extend(columns.targets.iter().cloned());
-    let table = read_table(bytes, name, Some(&wanted))?;
-    let (f, k) = (features.len(), columns.targets.len());
+        let mut wanted = feature_columns(header, columns, name)?;
+        wanted.extend(columns.targets.iter().cloned());
+        Ok(wanted)
+    })?;
+    let k = columns.targets.len();
+    let f = table.names.len() - k;
+    let features = table.names[..f].to_vec();
     let width = f + k;
     let mut x = Vec::with_capacity(table.rows * f);
     let mut y = Vec::with_capacity(table.rows * k);
