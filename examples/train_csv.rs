@@ -79,6 +79,7 @@ fn run<B: Backend>(
         epochs: 30,
         seed: 0,
         loss_every: 10,
+        regularize: Default::default(),
     };
     println!("training {} on {}", config.mlp.describe(), backend.describe());
     let mut trainer = Trainer::new(backend, config)?;

@@ -25,6 +25,7 @@ fn main() -> shadergrad::Result<()> {
         epochs: 5,
         seed: 0,
         loss_every: 50,
+        regularize: Default::default(),
     };
     match Device::best()? {
         Device::Gpu(gpu) => run(Trainer::new(&gpu, config)?, &train, &test),

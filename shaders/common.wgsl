@@ -65,3 +65,20 @@ fn log1p(u: vec4<f32>) -> vec4<f32> {
 fn sigmoid(x: vec4<f32>) -> vec4<f32> {
     return 1.0 / (1.0 + exp(-x));
 }
+
+// Counter-based random bits (Rust: op::counter_hash): a bijective integer mix ("lowbias32",
+// C. Wellons) applied to the element index after the stream and the step, so every
+// (stream, step, index) gets its own bits, on any backend, with nothing uploaded but the counter.
+fn mix32(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    x ^= x >> 16u;
+    return x;
+}
+
+fn counter_hash(stream: u32, step: u32, index: u32) -> u32 {
+    return mix32(index ^ mix32(step ^ mix32(stream)));
+}

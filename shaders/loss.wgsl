@@ -1,6 +1,8 @@
 // Losses, forward and backward side by side.
-//   softmax_ce_forward:  p[i, :] = softmax(logits[i, :]),  loss = mean_i −log p[i, label_i]
-//   softmax_ce_backward: dlogits[i, j] = (p[i, j] − [j == label_i]) · dloss / rows
+//   softmax_ce_forward:  p[i, :] = softmax(logits[i, :]),  loss = mean_i −Σ_j q[i, j] log p[i, j]
+//   softmax_ce_backward: dlogits[i, j] = (p[i, j] − q[i, j]) · dloss / rows
+//                        with q[i, j] = (1 − s)·[j == label_i] + s / cols, s = p.s0.x the label
+//                        smoothing (PyTorch's CrossEntropyLoss(label_smoothing = s))
 //   softmax_ce_fused:    both at once (a training step needs the loss and dlogits, not p)
 //   sigmoid_bce_forward:  loss = Σ max(z, 0) − z·t + ln(1 + e^−|z|) / n   (z logits, t 0/1 targets)
 //   sigmoid_bce_backward: dz = (σ(z) − t) · dloss / n
@@ -51,26 +53,39 @@ fn class_of(label: f32, cols: u32) -> u32 {
 
 const NAN_BITS: u32 = 0x7fc00000u;
 
-// The max and the sum of exp(x − max) of a row of logits starting at `base`.
-fn row_stats(base: u32, cols: u32) -> vec2<f32> {
+// The max, the sum of exp(x − max) and the sum of x − max of a row of logits starting at `base`.
+fn row_stats(base: u32, cols: u32) -> vec3<f32> {
     var m = x[base];
     for (var j = 1u; j < cols; j++) {
         m = max(m, x[base + j]);
     }
     var s = 0.0;
+    var t = 0.0;
     for (var j = 0u; j < cols; j++) {
         s += exp(x[base + j] - m);
+        t += x[base + j] - m;
     }
-    return vec2<f32>(m, s);
+    return vec3<f32>(m, s, t);
 }
 
-// −log p[label] of row r, from its stats; NaN for a label outside the classes.
-fn row_loss(r: u32, base: u32, cols: u32, stats: vec2<f32>) -> f32 {
+// −Σ_j q_j log p_j of row r from its stats: ln Σ e^(x − max) − (1 − s)·(x_label − max) −
+// s·mean_j (x_j − max); NaN for a label outside the classes.
+fn row_loss(r: u32, base: u32, cols: u32, stats: vec3<f32>) -> f32 {
     let label = class_of(targets[r], cols);
+    let s = p.s0.x;
     if (label < cols) {
-        return log(stats.y) - (x[base + label] - stats.x);
+        return log(stats.y) - (1.0 - s) * (x[base + label] - stats.x) - s * stats.z / f32(cols);
     }
     return bitcast<f32>(NAN_BITS);
+}
+
+// q[label_row, j]: the smoothed target of class j, NaN for a label outside the classes.
+fn smoothed_target(label: u32, j: u32, cols: u32) -> f32 {
+    if (label == cols) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    let s = p.s0.x;
+    return select(0.0, 1.0 - s, label == j) + s / f32(cols);
 }
 
 // One workgroup, a row per lane at a time: batches are thousands of rows of a few classes.
@@ -102,11 +117,7 @@ fn softmax_ce_fused(@builtin(local_invocation_index) lid: u32) {
         let stats = row_stats(base, cols);
         let label = class_of(targets[r], cols);
         for (var j = 0u; j < cols; j++) {
-            var onehot = select(0.0, 1.0, label == j);
-            if (label == cols) {
-                onehot = bitcast<f32>(NAN_BITS);
-            }
-            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - onehot) * scale;
+            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - smoothed_target(label, j, cols)) * scale;
         }
         acc += row_loss(r, base, cols, stats);
     }
@@ -121,11 +132,7 @@ fn softmax_ce_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let cols = p.dims.y;
     if (i < rows * cols) {
         let label = class_of(targets[i / cols], cols);
-        var onehot = select(0.0, 1.0, label == i % cols);
-        if (label == cols) {
-            onehot = bitcast<f32>(NAN_BITS);
-        }
-        dx[i] = (probs_saved[i] - onehot) * dloss[0] / f32(rows);
+        dx[i] = (probs_saved[i] - smoothed_target(label, i % cols, cols)) * dloss[0] / f32(rows);
     }
 }
 

@@ -5,6 +5,8 @@
 //   broadcast: dst[i, j] = src[0] | src[i] | src[j]   (SCALAR | ROWS | COLS, constants generated
 //              from Broadcast in src/engine/op.rs)
 //   log_softmax: y[i, j] = x[i, j] − ln Σ_k e^x[i, k]   backward: dx = dy − e^y · Σ_k dy[i, k]
+//   normalize: y = (x − mean) / √(var + eps) over each row (AXIS = 0) or column (AXIS = 1), one
+//              workgroup per line; backward: dx = (dy − mean(dy) − ŷ·mean(dy·ŷ)) / √(var + eps)
 // rows = p.dims.x, cols = p.dims.y (sum_all: n = p.dims.x). Row reductions run one workgroup
 // per row, 64 lanes striding the columns, then a tree in workgroup memory.
 
@@ -15,6 +17,7 @@
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
 override MODE: u32 = 0u;
+override AXIS: u32 = 0u;
 
 const ROW_LANES: u32 = 64u;
 var<workgroup> tree: array<f32, 256>;
@@ -150,6 +153,93 @@ fn log_softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         for (var j = lid; j < cols; j += ROW_LANES) {
             let i = row * cols + j;
             dx[i] = dy[i] - exp(y_saved[i]) * total;
+        }
+    }
+}
+
+// Line `l` of a normalisation: its first element, the stride between its elements, their count.
+struct Line {
+    first: u32,
+    stride: u32,
+    len: u32,
+}
+
+fn line_of(l: u32) -> Line {
+    if (AXIS == 0u) {
+        return Line(l * p.dims.y, 1u, p.dims.y);
+    }
+    return Line(l, p.dims.y, p.dims.x);
+}
+
+fn line_count() -> u32 {
+    return select(p.dims.y, p.dims.x, AXIS == 0u);
+}
+
+// The workgroup's sum of each lane's `v`, in every lane.
+fn lanes_sum(lid: u32, v: f32) -> f32 {
+    workgroupBarrier(); // every lane has read the previous sum before the tree is reused
+    tree[lid] = v;
+    reduce_tree(lid, ROW_LANES, false);
+    return tree[0];
+}
+
+// The mean and 1/√(var + eps) of line `ln` of x (two passes: no cancellation).
+fn line_stats(ln: Line, live: bool, lid: u32) -> vec2<f32> {
+    var s = 0.0;
+    if (live) {
+        for (var k = lid; k < ln.len; k += ROW_LANES) {
+            s += x[ln.first + k * ln.stride];
+        }
+    }
+    let mean = lanes_sum(lid, s) / f32(ln.len);
+    var q = 0.0;
+    if (live) {
+        for (var k = lid; k < ln.len; k += ROW_LANES) {
+            let d = x[ln.first + k * ln.stride] - mean;
+            q += d * d;
+        }
+    }
+    let variance = lanes_sum(lid, q) / f32(ln.len);
+    return vec2<f32>(mean, inverseSqrt(variance + p.s0.x));
+}
+
+@compute @workgroup_size(64)
+fn normalize_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let l = group_index(wid, nwg);
+    let live = l < line_count();
+    let ln = line_of(l);
+    let st = line_stats(ln, live, lid);
+    if (live) {
+        for (var k = lid; k < ln.len; k += ROW_LANES) {
+            let i = ln.first + k * ln.stride;
+            y[i] = (x[i] - st.x) * st.y;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn normalize_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let l = group_index(wid, nwg);
+    let live = l < line_count();
+    let ln = line_of(l);
+    let st = line_stats(ln, live, lid);
+    var g = 0.0;
+    var gx = 0.0;
+    if (live) {
+        for (var k = lid; k < ln.len; k += ROW_LANES) {
+            let i = ln.first + k * ln.stride;
+            g += dy[i];
+            gx += dy[i] * (x[i] - st.x) * st.y;
+        }
+    }
+    let mean_g = lanes_sum(lid, g) / f32(ln.len);
+    let mean_gx = lanes_sum(lid, gx) / f32(ln.len);
+    if (live) {
+        for (var k = lid; k < ln.len; k += ROW_LANES) {
+            let i = ln.first + k * ln.stride;
+            dx[i] = (dy[i] - mean_g - (x[i] - st.x) * st.y * mean_gx) * st.y;
         }
     }
 }

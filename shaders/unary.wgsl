@@ -30,3 +30,21 @@ fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         dx[i] = dy[i] * unary_df(OP, x[i], y_saved[i], p.s0.x);
     }
 }
+
+// Inverted dropout: element k survives, scaled by 1/(1 − p) = p.s0.x, when its counter hash
+// (stream p.dims.y, step p.dims.z) is at least the threshold p · 2³² = p.dims.w. The backward is
+// this entry point on dy: the same counters give the same mask, so no mask is stored.
+@compute @workgroup_size(256)
+fn dropout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    if (i * 4u < p.dims.x) {
+        var keep = vec4<f32>(0.0);
+        for (var k = 0u; k < 4u; k++) {
+            if (counter_hash(p.dims.y, p.dims.z, i * 4u + k) >= p.dims.w) {
+                keep[k] = p.s0.x;
+            }
+        }
+        y[i] = x[i] * keep;
+    }
+}

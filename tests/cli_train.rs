@@ -235,3 +235,103 @@ fn ctrl_c_saves_and_resume_continues() {
     assert!(!o.status.success() && text(&o).contains("--lr"), "{}", text(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn regularisation_flags_train_save_the_whole_stack_and_refuse_bad_values() {
+    let dir = temp("regularise");
+    let args = [
+        "train",
+        "--hidden",
+        "32",
+        "--epochs",
+        "3",
+        "--backend",
+        "cpu",
+        "--validation",
+        "500",
+        "--dropout",
+        "0.2",
+        "--norm",
+        "layer",
+        "--label-smoothing",
+        "0.05",
+        "--augment",
+        "shift:1",
+        "--patience",
+        "2",
+    ];
+    let o = shadergrad(&dir, &args, &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("784-32-10 relu, layer norm, dropout 0.2")
+            && out.contains("images shifted by up to 1 pixels, label smoothing 0.05, patience 2"),
+        "{out}"
+    );
+    assert!(out.contains("(the best validation epoch, "), "{out}");
+    // The file holds the stack by nn.Sequential index: Linear 0, LayerNorm 1, ReLU 2,
+    // Dropout 3, Linear 4.
+    let model = shadergrad::model::Model::load(&dir.join("model.safetensors")).unwrap();
+    assert_eq!(
+        model.params.keys().collect::<Vec<_>>(),
+        ["0.bias", "0.weight", "1.bias", "1.weight", "4.bias", "4.weight"]
+    );
+    assert_eq!(
+        model.info.mlp.torch(),
+        "nn.Sequential(nn.Linear(784, 32), nn.LayerNorm(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))"
+    );
+    // eval rebuilds the stack from the file alone, and gives the same figures twice.
+    let eval = |dir: &Path| {
+        text(&shadergrad(
+            dir,
+            &["eval", "--model", "model.safetensors", "--json"],
+            &[],
+        ))
+    };
+    let (a, b) = (eval(&dir), eval(&dir));
+    assert!(a.contains("\"accuracy\""), "{a}");
+    assert_eq!(a, b, "evaluating twice gives identical results (dropout off)");
+
+    // A resume may not change the stack or the regularisation.
+    for (flag, value) in [("--dropout", "0.3"), ("--norm", "none"), ("--augment", "off")] {
+        let o = shadergrad(&dir, &["train", "--resume", "model.safetensors", flag, value], &[]);
+        assert!(!o.status.success() && text(&o).contains(flag), "{flag}: {}", text(&o));
+    }
+    // Bad values name the flag and the value.
+    for (flag, value) in [
+        ("--dropout", "1"),
+        ("--dropout", "-0.5"),
+        ("--label-smoothing", "1.5"),
+        ("--label-smoothing", "-0.1"),
+        ("--augment", "rotate:5"),
+        ("--norm", "group"),
+        ("--patience", "0"),
+    ] {
+        let o = shadergrad(&dir, &["train", "--backend", "cpu", &format!("{flag}={value}")], &[]);
+        let out = text(&o);
+        assert!(
+            !o.status.success() && out.contains(flag) && out.contains(value),
+            "{flag} {value}: {out}"
+        );
+    }
+    // Shifts need images; label smoothing needs classes.
+    std::fs::write(dir.join("t.csv"), "a,b,y\n0,1,0\n1,0,1\n1,1,0\n0,0,1\n").unwrap();
+    let csv = ["train", "--data", "t.csv", "--target", "y", "--backend", "cpu"];
+    let o = shadergrad(
+        &dir,
+        &[&csv[..], &["--task", "classify", "--augment", "shift:2"]].concat(),
+        &[],
+    );
+    assert!(!o.status.success() && text(&o).contains("--augment"), "{}", text(&o));
+    let o = shadergrad(
+        &dir,
+        &[&csv[..], &["--task", "regress", "--label-smoothing", "0.1"]].concat(),
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("--label-smoothing"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -151,6 +151,7 @@ fn training_refuses_labels_outside_the_classes_and_data_of_another_size() {
         epochs: 1,
         seed: 0,
         loss_every: 1,
+        regularize: Default::default(),
     };
     let mut t = Trainer::new(&CpuBackend::<f32>::new(), config.clone()).unwrap();
     let err = t.step(&digits, &[0, 1, 2, 3], true).unwrap_err();

@@ -11,6 +11,7 @@ mod common;
 
 use common::Rng;
 use shadergrad::check::gradcheck;
+use shadergrad::op::Axis;
 use shadergrad::{BinaryOp, Error, Graph, Tensor, UnaryOp};
 
 const H: f64 = 1e-6;
@@ -114,6 +115,17 @@ fn bias_reductions_broadcasts_and_losses() {
         ("col_sum", Box::new(|x, _| x.col_sum())),
         ("row_max", Box::new(|x, _| x.row_max())),
         ("log_softmax", Box::new(|x, _| x.log_softmax())),
+        // The mask is a function of (stream, step, index): fixed while h moves x.
+        ("dropout", Box::new(|x, _| x.dropout(0.3, 5))),
+        ("normalize rows", Box::new(|x, _| x.normalize(Axis::Rows, 1e-5))),
+        ("normalize columns", Box::new(|x, _| x.normalize(Axis::Columns, 1e-5))),
+        (
+            "layer norm (gain and bias)",
+            Box::new(|x, b| {
+                let gain = b.scale(0.5).add_scalar(1.0);
+                &x.normalize(Axis::Rows, 1e-5) * &gain.broadcast(shadergrad::Broadcast::Cols, &x.shape())
+            }),
+        ),
         (
             "broadcast scalar",
             Box::new(|x, _| x.sum().broadcast(shadergrad::Broadcast::Scalar, &x.shape())),
@@ -147,6 +159,17 @@ fn bias_reductions_broadcasts_and_losses() {
     let loss = logits.softmax_cross_entropy(&labels);
     check(
         "softmax_cross_entropy",
+        &g,
+        &loss,
+        &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],
+    );
+
+    let g = Graph::new();
+    let logits = g.input("logits", [r, c]).with_grad();
+    let labels = g.input("labels", [r]);
+    let loss = logits.smoothed_cross_entropy(&labels, 0.1);
+    check(
+        "softmax_cross_entropy, smoothing 0.1",
         &g,
         &loss,
         &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],

@@ -16,7 +16,7 @@ use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::{MatmulKernels, WgpuBackend};
 use shadergrad::backend::{pack_bytes, Backend, Element, Kernel, Params};
-use shadergrad::op::{Epilogue, Role};
+use shadergrad::op::{Axis, Epilogue, Role};
 use shadergrad::{BinaryOp, Broadcast, Operand, UnaryOp};
 
 const ELEMENTWISE: (f64, f64) = (1e-6, 2e-5);
@@ -397,15 +397,15 @@ fn row_reductions_and_broadcasts_match_cpu() {
 fn softmax_cross_entropy_and_mse_match_cpu() {
     let mut rng = Rng::new(6);
     for (rows, cols) in MATRICES {
-        let p = Params::dims(&[rows as u32, cols as u32]);
-        for spread in [3.0, 1e4] {
+        for (spread, smoothing) in [(3.0, 0.0), (1e4, 0.0), (3.0, 0.1), (1e4, 0.1)] {
+            let p = Params::dims(&[rows as u32, cols as u32]).with_scalars(&[smoothing]);
             // ±1e4 logits: the max subtraction must keep exp() finite.
             let logits = f32_exact(rng.vec(rows * cols, -spread, spread));
             let logits_for_fused = logits.clone();
             let labels = rng.labels(rows, cols);
             let out = run_kernel(
                 &CpuBackend::<f64>::new(),
-                Kernel::SoftmaxCe,
+                Kernel::SoftmaxCe { smoothing },
                 p,
                 &[logits.clone(), labels.clone(), vec![], vec![]],
             );
@@ -416,8 +416,8 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
             let loss_scale = vec![out[1][0].abs() + spread];
             let probs_scale = vec![1.0; rows * cols];
             compare(
-                &format!("softmax_ce_forward {rows}x{cols} ±{spread}"),
-                Kernel::SoftmaxCe,
+                &format!("softmax_ce_forward {rows}x{cols} ±{spread} smoothing {smoothing}"),
+                Kernel::SoftmaxCe { smoothing },
                 p,
                 &[logits, labels.clone(), vec![], vec![]],
                 SUMS,
@@ -426,8 +426,8 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
             let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
             let fused_scale = vec![vec![out[1][0].abs() + spread], vec![1.0; rows * cols]];
             compare(
-                &format!("softmax_ce_fused {rows}x{cols} ±{spread}"),
-                Kernel::SoftmaxCeFused,
+                &format!("softmax_ce_fused {rows}x{cols} ±{spread} smoothing {smoothing}"),
+                Kernel::SoftmaxCeFused { smoothing },
                 p,
                 &[logits_for_fused.clone(), labels.clone(), dloss, vec![], vec![]],
                 SUMS,
@@ -436,8 +436,8 @@ fn softmax_cross_entropy_and_mse_match_cpu() {
             let probs = f32_exact(out[0].clone());
             let dloss = vec![f32_exact(vec![rng.uniform(0.5, 2.0)])[0]];
             compare(
-                &format!("softmax_ce_backward {rows}x{cols}"),
-                Kernel::SoftmaxCeGrad,
+                &format!("softmax_ce_backward {rows}x{cols} smoothing {smoothing}"),
+                Kernel::SoftmaxCeGrad { smoothing },
                 p,
                 &[probs, labels, dloss, vec![]],
                 ELEMENTWISE,
@@ -503,6 +503,115 @@ fn log_softmax_forward_and_backward_match_cpu() {
                 p,
                 &[y, dy, vec![]],
                 SUMS,
+                Some(vec![scale]),
+            );
+        }
+    }
+}
+
+#[test]
+fn dropout_masks_are_the_same_on_both_backends_and_drop_p_within_a_binomial_bound() {
+    // Masks come from counters, so the GPU must draw exactly the CPU's: every kept value is
+    // x/(1 − p) (one f32 rounding), every dropped one exactly 0, at the same indices.
+    let mut rng = Rng::new(21);
+    let cpu = CpuBackend::<f64>::new();
+    let gpu = gpu();
+    for n in LENGTHS {
+        for (p, stream, step) in [(0.5, 1u32, 1u32), (0.1, 7, 12_345), (0.9, u32::MAX, 3)] {
+            let threshold = shadergrad::op::random::drop_threshold(p);
+            let params = Params::dims(&[n as u32, stream, step, threshold]).with_scalars(&[1.0 / (1.0 - p)]);
+            let kernel = Kernel::Dropout { p, stream };
+            let x = f32_exact(rng.vec(n, 0.5, 2.0));
+            let want = run_kernel(&cpu, kernel, params, &[x.clone(), vec![]]).remove(0);
+            let got = run_kernel(&gpu, kernel, params, &[x.clone(), vec![]]).remove(0);
+            for i in 0..n {
+                assert_eq!(
+                    want[i] == 0.0,
+                    got[i] == 0.0,
+                    "dropout n={n} p={p}: element {i} masked differently"
+                );
+                let err = (want[i] - got[i]).abs();
+                assert!(
+                    err <= 1e-6 * want[i].abs(),
+                    "dropout n={n} p={p}: element {i} {} vs {}",
+                    got[i],
+                    want[i]
+                );
+            }
+            // The dropped count is Binomial(n, p): within 5 standard deviations (a false alarm
+            // once in ~3.5 million), and for n = 1 either outcome.
+            let dropped = want.iter().filter(|&&v| v == 0.0).count() as f64;
+            let sd = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (dropped - n as f64 * p).abs() <= 5.0 * sd + 1.0,
+                "dropout n={n} p={p}: dropped {dropped}, expected {} ± {}",
+                n as f64 * p,
+                5.0 * sd
+            );
+            println!(
+                "dropout n={n} p={p} stream={stream} step={step}: {dropped} dropped, masks equal on both backends"
+            );
+        }
+    }
+}
+
+/// Each element's `1/√(var + eps)`, the variance that of its row or column (f64, two passes).
+fn rstd_per_element(x: &[f64], rows: usize, cols: usize, axis: Axis, eps: f64) -> Vec<f64> {
+    let line = |i: usize| -> Vec<usize> {
+        match axis {
+            Axis::Rows => (0..cols).map(|j| (i / cols) * cols + j).collect(),
+            Axis::Columns => (0..rows).map(|r| r * cols + i % cols).collect(),
+        }
+    };
+    (0..rows * cols)
+        .map(|i| {
+            let l = line(i);
+            let mean = l.iter().map(|&k| x[k]).sum::<f64>() / l.len() as f64;
+            let var = l.iter().map(|&k| (x[k] - mean).powi(2)).sum::<f64>() / l.len() as f64;
+            1.0 / (var + eps).sqrt()
+        })
+        .collect()
+}
+
+#[test]
+fn normalize_rows_and_columns_forward_and_backward_match_cpu() {
+    // Layer norm (rows) and batch norm (columns) statistics over awkward lengths, and 70,001
+    // rows (a grid folded past 65,535 workgroups). Values sit on an offset of 100 with a spread
+    // of 1, so the two-pass variance matters (one pass loses digits to cancellation). f32
+    // rounds x, and so x − mean, by |x|·2⁻²⁴, which rstd = 1/√(var + eps) magnifies: the
+    // forward's error scales with |x|·rstd; the backward's (dy − mean dy − x̂·mean(dy·x̂))·rstd
+    // with rstd·(|dy| + |x|·rstd), the x̂ term's error times |mean(dy·x̂)| ≤ 1. Tolerance: 1e-5
+    // of that scale (a few dozen roundings of 6e-8 in the sums and the two passes).
+    let mut rng = Rng::new(22);
+    for (rows, cols) in MATRICES.into_iter().chain([(70_001, 3)]) {
+        for axis in [Axis::Rows, Axis::Columns] {
+            if axis == Axis::Columns && rows == 70_001 {
+                continue; // the folded grid is the rows case's; 3 columns of 70,001 is slow on lavapipe
+            }
+            let eps = 1e-5;
+            let p = Params::dims(&[rows as u32, cols as u32]).with_scalars(&[eps]);
+            let x = f32_exact(rng.vec(rows * cols, 99.0, 101.0));
+            let rstd = rstd_per_element(&x, rows, cols, axis, eps);
+            let kernel = Kernel::Normalize { axis, eps };
+            let scale: Vec<f64> = x.iter().zip(&rstd).map(|(x, r)| x.abs() * r).collect();
+            compare(
+                &format!("normalize_{} {rows}x{cols}", axis.name()),
+                kernel,
+                p,
+                &[x.clone(), vec![]],
+                (1e-6, 1e-5),
+                Some(vec![scale]),
+            );
+            let dy = f32_exact(rng.vec(rows * cols, -1.0, 1.0));
+            let scale: Vec<f64> = (0..rows * cols)
+                .map(|i| rstd[i] * (dy[i].abs() + 1.0 + x[i].abs() * rstd[i]))
+                .collect();
+            compare(
+                &format!("normalize_{}_backward {rows}x{cols}", axis.name()),
+                Kernel::NormalizeGrad { axis, eps },
+                p,
+                &[x, dy, vec![]],
+                (1e-6, 1e-5),
                 Some(vec![scale]),
             );
         }
@@ -585,8 +694,13 @@ fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
     let p = Params::dims(&[2, 3]);
     let init = [vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], vec![1.0, 3.0], vec![], vec![]];
     for out in [
-        run_kernel(&CpuBackend::<f64>::new(), Kernel::SoftmaxCe, p, &init),
-        run_kernel(&gpu(), Kernel::SoftmaxCe, p, &init),
+        run_kernel(
+            &CpuBackend::<f64>::new(),
+            Kernel::SoftmaxCe { smoothing: 0.1 },
+            p,
+            &init,
+        ),
+        run_kernel(&gpu(), Kernel::SoftmaxCe { smoothing: 0.1 }, p, &init),
     ] {
         assert!(
             out[1][0].is_nan(),

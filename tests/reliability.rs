@@ -29,6 +29,7 @@ fn config(batch: usize) -> TrainConfig {
         epochs: 1,
         seed: 9,
         loss_every: 1,
+        regularize: Default::default(),
     }
 }
 

@@ -36,6 +36,7 @@ fn a_plan_run_thousands_of_times_holds_steady() {
         epochs: 1,
         seed: 9,
         loss_every: 1,
+        regularize: Default::default(),
     };
     let mut trainer = Trainer::new(&gpu, config).unwrap();
     let batch: Vec<usize> = (0..4).collect();

@@ -100,6 +100,7 @@ fn config(task: Task, outputs: usize, epochs: u64) -> TrainConfig {
         epochs,
         seed: 0,
         loss_every: 1,
+        regularize: Default::default(),
     }
 }
 

@@ -12,9 +12,9 @@ use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::data::{Dataset, Task};
 use shadergrad::model::Model;
-use shadergrad::nn::{Activation, Init, Mlp};
+use shadergrad::nn::{Activation, Init, Mlp, Norm};
 use shadergrad::optim::{Optimizer, Schedule};
-use shadergrad::train::{fit, Event, Progress, TrainConfig, Trainer};
+use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, Trainer};
 
 fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> TrainConfig {
     let mut sizes = vec![784];
@@ -30,6 +30,7 @@ fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> 
         epochs,
         seed: 3,
         loss_every: 1,
+        regularize: Default::default(),
     }
 }
 
@@ -99,10 +100,28 @@ fn a_short_run_on_real_digits_learns() {
 
 #[test]
 fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
+    assert_resumes_bit_for_bit(config(&[32], Optimizer::adam(1e-3), 50, 3));
+}
+
+#[test]
+fn a_regularised_run_resumes_bit_for_bit_on_the_cpu() {
+    // Dropout masks and image shifts come from counters of the step, label smoothing is a
+    // constant, and the best epoch's parameters travel in the model file with the latest in the
+    // resume file: a resumed run draws what it would have drawn and ends where it would have.
+    let mut cfg = config(&[32, 16], Optimizer::adam(1e-3), 50, 3);
+    cfg.mlp = cfg.mlp.with_dropout(0.2).unwrap().with_norm(Norm::Layer);
+    cfg.regularize = Regularize {
+        label_smoothing: 0.1,
+        augment: Augment::Shift { pixels: 2 },
+        patience: Some(2),
+    };
+    assert_resumes_bit_for_bit(cfg);
+}
+
+fn assert_resumes_bit_for_bit(cfg: TrainConfig) {
     let digits = Dataset::bundled_digits().unwrap();
     let (train, val) = digits.split(200, 1);
     let train = train.subset(&(0..600).collect::<Vec<_>>());
-    let cfg = config(&[32], Optimizer::adam(1e-3), 50, 3);
     let cpu = CpuBackend::<f32>::new();
 
     let mut whole = Trainer::new(&cpu, cfg.clone()).unwrap();
@@ -165,6 +184,66 @@ fn an_interrupted_run_resumes_bit_for_bit_on_the_cpu() {
     }
     let losses = |p: &Progress| p.history.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>();
     assert_eq!(losses(&p), losses(&resumed_progress), "per-epoch losses");
+    assert_eq!(p.best, resumed_progress.best, "the best epoch");
+    println!(
+        "  {}: resumed at epoch 2 batch 5, {} epochs bit for bit, best epoch {:?}",
+        reference.model.info.mlp.describe(),
+        p.history.len(),
+        p.best.map(|b| b.epoch)
+    );
+}
+
+#[test]
+fn dropout_is_off_in_evaluation_and_a_patient_run_keeps_its_best_epoch() {
+    let digits = Dataset::bundled_digits().unwrap();
+    let (train, val) = digits.split(300, 2);
+    let train = train.subset(&(0..500).collect::<Vec<_>>());
+    let mut cfg = config(&[32], Optimizer::sgd(0.5), 50, 12);
+    cfg.mlp = cfg.mlp.with_dropout(0.5).unwrap();
+    // A learning rate this high makes validation scores wander: some epoch is worse than an
+    // earlier one, so the best is kept and, with patience 2, the run stops early.
+    cfg.regularize.patience = Some(2);
+    let cpu = CpuBackend::<f32>::new();
+    let mut t = Trainer::new(&cpu, cfg.clone()).unwrap();
+    let mut p = Progress::default();
+    let mut saved = Vec::new();
+    fit(&mut t, &train, &val, &mut p, &AtomicBool::new(false), &mut |e, t, p| {
+        if let Event::Epoch(_) = e {
+            saved.push(t.checkpoint(&train, Some(p)).unwrap());
+        }
+    })
+    .unwrap();
+    let a = t.evaluate(&val).unwrap();
+    let b = t.evaluate(&val).unwrap();
+    assert_eq!(
+        a.loss.to_bits(),
+        b.loss.to_bits(),
+        "evaluating twice gives the same loss"
+    );
+    assert_eq!(a.score(), b.score());
+    let best = p.best.expect("a validation run with patience keeps a best epoch");
+    let scores: Vec<f64> = p.history.iter().map(|r| r.val_score).collect();
+    let top = scores.iter().copied().fold(f64::MIN, f64::max);
+    assert_eq!(best.val_score, top, "the best epoch has the best score: {scores:?}");
+    assert_eq!(scores[best.epoch as usize - 1], top);
+    if p.history.len() < 12 {
+        assert_eq!(
+            p.history.len() as u64,
+            best.epoch + 2,
+            "stopped 2 epochs after the best: {scores:?}"
+        );
+    }
+    // The last checkpoint's model is the best epoch's parameters: evaluating it gives the best score.
+    let last = saved.last().unwrap();
+    let mut reloaded = last.model.trainer(&cpu).unwrap();
+    let score = reloaded.evaluate(&val).unwrap().score();
+    assert_eq!(score, best.val_score, "the saved model is the best epoch's");
+    println!(
+        "  validation scores {:?}: best epoch {} kept, {} epochs run",
+        scores.iter().map(|s| (s * 1000.0).round() / 10.0).collect::<Vec<_>>(),
+        best.epoch,
+        p.history.len()
+    );
 }
 
 #[test]

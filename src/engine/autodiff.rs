@@ -208,10 +208,19 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
         Kernel::Broadcast(Broadcast::Cols) => vec![Some(dy.col_sum())],
         // y = x − ln Σ eˣ: dx = dy − softmax(x)·Σ dy, softmax read off y as e^y.
         Kernel::LogSoftmax => vec![Some(grad(kernel(Kernel::LogSoftmaxGrad), &[&y, dy], &x[0]))],
-        Kernel::SoftmaxCe => vec![
-            only(0, &|| grad(kernel(Kernel::SoftmaxCeGrad), &[&y, &x[1], dy], &x[0])),
+        Kernel::SoftmaxCe { smoothing } => vec![
+            only(0, &|| {
+                grad(kernel(Kernel::SoftmaxCeGrad { smoothing }), &[&y, &x[1], dy], &x[0])
+            }),
             None, // labels are class indices: no gradient
         ],
+        // The same counters draw the same mask: dx = dropout(dy).
+        Kernel::Dropout { .. } => vec![Some(grad(kernel(*k), &[dy], &x[0]))],
+        Kernel::Normalize { axis, eps } => vec![Some(grad(
+            kernel(Kernel::NormalizeGrad { axis, eps }),
+            &[&x[0], dy],
+            &x[0],
+        ))],
         Kernel::SigmoidBce => vec![
             only(0, &|| grad(kernel(Kernel::SigmoidBceGrad), &[&x[0], &x[1], dy], &x[0])),
             None, // targets are labels: no gradient
@@ -227,8 +236,9 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
         | Kernel::BinaryGrad(..)
         | Kernel::RowMaxGrad
         | Kernel::LogSoftmaxGrad
-        | Kernel::SoftmaxCeGrad
-        | Kernel::SoftmaxCeFused
+        | Kernel::SoftmaxCeGrad { .. }
+        | Kernel::SoftmaxCeFused { .. }
+        | Kernel::NormalizeGrad { .. }
         | Kernel::SigmoidBceGrad
         | Kernel::SigmoidBceFused
         | Kernel::MseGrad

@@ -185,10 +185,7 @@ fn fma_chains_portable(iterations: usize, seed: f32) -> f32 {
 
 /// The MLP of the peers' benchmark: 784-256-256-10, ReLU, softmax-CE, SGD lr 0.05.
 pub fn peer_mlp() -> Mlp {
-    Mlp {
-        sizes: vec![784, 256, 256, 10],
-        activation: Activation::Relu,
-    }
+    Mlp::new(&[784, 256, 256, 10], Activation::Relu).expect("sizes and activation are valid")
 }
 
 /// Seconds per training step (upload a batch, forward, backward, update, read the loss back)
@@ -205,6 +202,7 @@ pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, step
         epochs: 1,
         seed: 0,
         loss_every: 1,
+        regularize: Default::default(),
     };
     let digits = synthetic_digits(batch, mlp.inputs(), mlp.classes());
     let mut trainer = Trainer::new(backend, config)?;
@@ -307,7 +305,7 @@ pub fn kernel_cases(sizes: &[u32]) -> Vec<(String, String, Kernel, Params, f64)>
     cases.push((
         "softmax-CE forward".into(),
         "1024x10".into(),
-        Kernel::SoftmaxCe,
+        Kernel::SoftmaxCe { smoothing: 0.0 },
         Params::dims(&[1024, 10]),
         5.0 * 10240.0,
     ));

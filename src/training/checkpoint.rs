@@ -34,6 +34,9 @@ pub struct Checkpoint {
     pub training: Option<TrainingState>,
 }
 
+/// The prefix of the latest parameters in a resume state whose model is an earlier, best epoch.
+const LATEST: &str = "latest.";
+
 /// The format of a resume file.
 pub const RESUME_FORMAT: &str = "shadergrad-resume-1";
 
@@ -124,8 +127,19 @@ impl<B: Backend> Trainer<B> {
 
     /// The model, its optimizer state and (with `progress`) where the run stands, as a
     /// checkpoint.
+    /// A run that keeps its best epoch saves that epoch's parameters as the model, and the
+    /// latest ones (what it continues from) in the resume state as `latest.<param>`.
     pub fn checkpoint(&self, data: &Dataset, progress: Option<&Progress>) -> Result<Checkpoint> {
-        let (model, state) = self.snapshot(data)?;
+        let (mut model, mut state) = self.snapshot(data)?;
+        // The best epoch is the parameters as they stand only at the end of that epoch.
+        let best_is_older = progress.is_some_and(|p| {
+            p.best
+                .is_some_and(|b| b.epoch != p.history.len() as u64 || p.batch != 0)
+        });
+        if let (true, Some(best)) = (best_is_older, &self.best) {
+            let latest = std::mem::replace(&mut model.params, best.clone());
+            state.extend(latest.into_iter().map(|(name, v)| (format!("{LATEST}{name}"), v)));
+        }
         Ok(Checkpoint {
             model,
             state,
@@ -137,8 +151,24 @@ impl<B: Backend> Trainer<B> {
         })
     }
 
+    /// The parameters as they stand, by name.
+    pub(crate) fn read_params(&self) -> Result<Tensors> {
+        Ok(self.snapshot_tensors()?.0)
+    }
+
     /// The model and its optimizer state by `<param>.<key>`, from one read of the device.
     fn snapshot(&self, data: &Dataset) -> Result<(Model, Tensors)> {
+        let (params, state) = self.snapshot_tensors()?;
+        let model = Model {
+            info: ModelInfo::describe(&self.config().mlp, self.config().task, data),
+            params,
+            steps: self.store().steps(),
+        };
+        Ok((model, state))
+    }
+
+    /// The parameters and the optimizer state by `<param>.<key>`, from one read of the device.
+    fn snapshot_tensors(&self) -> Result<(Tensors, Tensors)> {
         let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
         let (mut params, mut state) = (Tensors::new(), Tensors::new());
         for (name, shape, values, states) in self.store().read_all()? {
@@ -147,12 +177,7 @@ impl<B: Backend> Trainer<B> {
             }
             params.insert(name, (shape.dims().to_vec(), as_f32(&values)));
         }
-        let model = Model {
-            info: ModelInfo::describe(&self.config().mlp, self.config().task, data),
-            params,
-            steps: self.store().steps(),
-        };
-        Ok((model, state))
+        Ok((params, state))
     }
 
     /// Sets every parameter of `params` (a model's, by name).
@@ -168,7 +193,17 @@ impl<B: Backend> Trainer<B> {
     /// a run) into a trainer of the same model.
     pub fn restore(&mut self, ckpt: &Checkpoint) -> Result<()> {
         self.load_params(&ckpt.model.params)?;
-        for (full, (_, values)) in &ckpt.state {
+        if ckpt.training.as_ref().is_some_and(|t| t.progress.best.is_some()) {
+            // The model file holds the best epoch's parameters: keep them as the best.
+            self.best = Some(ckpt.model.params.clone());
+        }
+        let latest: Tensors = ckpt
+            .state
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(LATEST)?.to_string(), v.clone())))
+            .collect();
+        self.load_params(&latest)?;
+        for (full, (_, values)) in ckpt.state.iter().filter(|(k, _)| !k.starts_with(LATEST)) {
             let Some((name, key)) = full.rsplit_once('.') else {
                 continue;
             };

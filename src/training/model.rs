@@ -319,7 +319,9 @@ impl Model {
                 }
                 verify(&record.checksum, &tensors)?;
                 let mut info = record.model;
-                info.mlp = Mlp::new(&info.mlp.sizes, info.mlp.activation)
+                info.mlp = info
+                    .mlp
+                    .validated()
                     .map_err(|e| bad(format!("its model is not one: {e}")))?;
                 (info, record.steps)
             }
@@ -378,7 +380,7 @@ impl Model {
 
     /// Checks the file holds the model `mlp` (for `--resume` with explicit sizes).
     pub fn expect_model(&self, mlp: &Mlp, path: &Path) -> Result<()> {
-        if self.info.mlp.sizes != mlp.sizes {
+        if self.info.mlp != *mlp {
             return Err(Error::Checkpoint {
                 path: path.to_path_buf(),
                 why: format!(
@@ -403,6 +405,7 @@ impl Model {
             epochs: 0,
             seed: 0,
             loss_every: 1,
+            regularize: Default::default(),
         };
         let mut trainer = Trainer::new(backend, config)?;
         trainer.load_params(&self.params)?;

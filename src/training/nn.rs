@@ -1,15 +1,20 @@
 //! Layers and models: `Linear` in PyTorch's layout (weight `[out, in]`, bias `[out]`), an `Mlp`
 //! built from sizes and an activation, seeded initialisers, and the graph of an MLP over a batch.
 //!
-//! Parameters are named as PyTorch's `nn.Sequential` names them (`0.weight`, `0.bias`,
-//! `2.weight`, ...: linear layers at even indices, activations between them), so a checkpoint
-//! loads into `torch.nn.Sequential(Linear, ReLU, Linear, ...)` with `load_state_dict`.
+//! Parameters are named as PyTorch's `nn.Sequential` names them: each module of the stack
+//! ([`Mlp::modules`]: `Linear`, then optionally `LayerNorm`, the activation, optionally `Dropout`,
+//! per hidden layer) takes the next index, so a plain MLP's are `0.weight`, `0.bias`, `2.weight`,
+//! ... and a checkpoint loads into the `torch.nn.Sequential` that [`Mlp::torch`] writes with
+//! `load_state_dict(strict=True)`.
 
 use crate::data::{Features, Task};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Tensor};
-use crate::op::{Role, UnaryOp};
+use crate::op::{random, Axis, Role, UnaryOp};
 use crate::rng::Rng;
+
+/// PyTorch's `LayerNorm` epsilon.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// How a linear layer's weights start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,7 +59,70 @@ fn not_an_activation(name: &str) -> Error {
     Error::invalid("activation", name, format!("one of {}", names.join(", ")))
 }
 
-/// A multilayer perceptron: linear layers of the given sizes with an activation between them.
+/// The normalisation after each hidden linear layer, before its activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    #[default]
+    None,
+    /// PyTorch's `LayerNorm(features)`: each example's features to mean 0 and variance 1, then
+    /// a learnt gain (`weight`, starting at 1) and `bias` (starting at 0) per feature.
+    Layer,
+}
+
+impl Norm {
+    /// `none` or `layer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::None => "none",
+            Norm::Layer => "layer",
+        }
+    }
+}
+
+/// One module of an MLP's `nn.Sequential` stack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Module {
+    Linear { inputs: usize, outputs: usize },
+    LayerNorm { features: usize },
+    Activation(Activation),
+    Dropout(f64),
+}
+
+impl Module {
+    /// Its parameters' names after the module's index, and their shapes.
+    pub fn parameters(&self) -> Vec<(&'static str, Vec<usize>)> {
+        match *self {
+            Module::Linear { inputs, outputs } => vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])],
+            Module::LayerNorm { features } => vec![("weight", vec![features]), ("bias", vec![features])],
+            Module::Activation(_) | Module::Dropout(_) => Vec::new(),
+        }
+    }
+
+    /// The module as PyTorch writes it: `nn.Linear(784, 256)`, `nn.ReLU()`, `nn.Dropout(0.1)`.
+    pub fn torch(&self) -> String {
+        match *self {
+            Module::Linear { inputs, outputs } => format!("nn.Linear({inputs}, {outputs})"),
+            Module::LayerNorm { features } => format!("nn.LayerNorm({features})"),
+            Module::Dropout(p) => format!("nn.Dropout({p})"),
+            Module::Activation(op) => match op {
+                UnaryOp::Relu => "nn.ReLU()".into(),
+                UnaryOp::LeakyRelu(a) => format!("nn.LeakyReLU({a})"),
+                UnaryOp::Elu(a) => format!("nn.ELU({a})"),
+                UnaryOp::Sigmoid => "nn.Sigmoid()".into(),
+                UnaryOp::Tanh => "nn.Tanh()".into(),
+                // PyTorch's exact (erf) GELU; ours is the tanh approximation.
+                UnaryOp::Gelu => "nn.GELU(approximate='tanh')".into(),
+                UnaryOp::Silu => "nn.SiLU()".into(),
+                UnaryOp::Softplus => "nn.Softplus()".into(),
+                other => format!("<{}>", other.spec()),
+            },
+        }
+    }
+}
+
+/// A multilayer perceptron: linear layers of the given sizes with an activation between them,
+/// optionally normalised before each activation and dropped out after it.
 ///
 /// ```
 /// use shadergrad::nn::{Activation, Mlp};
@@ -67,6 +135,58 @@ fn not_an_activation(name: &str) -> Error {
 pub struct Mlp {
     pub sizes: Vec<usize>,
     pub activation: Activation,
+    /// Dropout after each hidden activation, in training only: the probability of dropping
+    /// each value, in `[0, 1)` (0: none).
+    #[serde(default)]
+    pub dropout: f64,
+    /// The normalisation before each hidden activation.
+    #[serde(default)]
+    pub norm: Norm,
+}
+
+/// A layer norm's parameters in a graph.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl LayerNorm {
+    /// `features` gains named `{prefix}.weight` (ones) and biases `{prefix}.bias` (zeros).
+    pub fn new(graph: &Graph, prefix: &str, features: usize) -> LayerNorm {
+        LayerNorm {
+            weight: graph.param(&format!("{prefix}.weight"), [features], vec![1.0; features]),
+            bias: graph.param(&format!("{prefix}.bias"), [features], vec![0.0; features]),
+        }
+    }
+
+    /// `(x − mean) / √(var + 1e-5) · weight + bias`, the statistics of each row of `x`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let xhat = x.normalize(Axis::Rows, LAYER_NORM_EPS);
+        let gain = self.weight.broadcast(crate::op::Broadcast::Cols, &x.shape());
+        (&xhat * &gain).bias_add(&self.bias)
+    }
+}
+
+/// The layers of an MLP in a graph: its linear layers, and the norm after each hidden one.
+#[derive(Clone, Debug)]
+pub struct Layers {
+    pub linear: Vec<Linear>,
+    pub norms: Vec<LayerNorm>,
+}
+
+impl Layers {
+    /// Every parameter, in the order of [`Mlp::parameter_names`].
+    pub fn params(&self) -> Vec<Tensor> {
+        let mut out = Vec::new();
+        for (i, l) in self.linear.iter().enumerate() {
+            out.extend([l.weight.clone(), l.bias.clone()]);
+            if let Some(n) = self.norms.get(i) {
+                out.extend([n.weight.clone(), n.bias.clone()]);
+            }
+        }
+        out
+    }
 }
 
 /// A linear layer's parameters in a graph.
@@ -129,7 +249,7 @@ pub struct MlpGraph {
     pub x: Tensor,
     /// The targets: class ids `[batch]` to classify, values or 0/1 labels `[batch, outputs]`.
     pub targets: Tensor,
-    pub layers: Vec<Linear>,
+    pub layers: Layers,
     /// The outputs before the loss's softmax or sigmoid: `[batch, outputs]`.
     pub logits: Tensor,
     /// The task's loss, named `loss`: softmax cross-entropy, mean squared error, or binary
@@ -141,11 +261,16 @@ pub struct MlpGraph {
 impl MlpGraph {
     /// Every parameter, in the order of [`Mlp::parameter_names`].
     pub fn params(&self) -> Vec<Tensor> {
-        self.layers
-            .iter()
-            .flat_map(|l| [l.weight.clone(), l.bias.clone()])
-            .collect()
+        self.layers.params()
     }
+}
+
+/// What an MLP's graph is for: training draws dropout masks and smooths labels; evaluation
+/// and prediction do neither.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    Train { label_smoothing: f64 },
+    Eval,
 }
 
 impl Mlp {
@@ -164,7 +289,69 @@ impl Mlp {
         Ok(Mlp {
             sizes: sizes.to_vec(),
             activation,
+            dropout: 0.0,
+            norm: Norm::None,
         })
+    }
+
+    /// The same MLP with dropout `p` (in `[0, 1)`) after each hidden activation.
+    ///
+    /// ```
+    /// use shadergrad::nn::{Activation, Mlp, Norm};
+    /// let mlp = Mlp::new(&[4, 8, 2], Activation::Relu)?.with_dropout(0.1)?.with_norm(Norm::Layer);
+    /// assert_eq!(mlp.torch(), "nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 2))");
+    /// assert_eq!(mlp.parameter_names(), ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]);
+    /// assert!(Mlp::new(&[4, 2], Activation::Relu)?.with_dropout(1.0).is_err());
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn with_dropout(mut self, p: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid("dropout", p.to_string(), "a probability in [0, 1)"));
+        }
+        self.dropout = p;
+        Ok(self)
+    }
+
+    /// The same MLP with `norm` before each hidden activation.
+    pub fn with_norm(mut self, norm: Norm) -> Self {
+        self.norm = norm;
+        self
+    }
+
+    /// The MLP checked as [`Mlp::new`] checks it, and its dropout (for one read from a file).
+    pub fn validated(self) -> Result<Self> {
+        Ok(Mlp::new(&self.sizes, self.activation)?
+            .with_dropout(self.dropout)?
+            .with_norm(self.norm))
+    }
+
+    /// The `nn.Sequential` stack, in order: each module's index is its position.
+    pub fn modules(&self) -> Vec<Module> {
+        let mut out = Vec::new();
+        let last = self.sizes.len() - 2;
+        for (i, w) in self.sizes.windows(2).enumerate() {
+            out.push(Module::Linear {
+                inputs: w[0],
+                outputs: w[1],
+            });
+            if i == last {
+                break;
+            }
+            if self.norm == Norm::Layer {
+                out.push(Module::LayerNorm { features: w[1] });
+            }
+            out.push(Module::Activation(self.activation));
+            if self.dropout > 0.0 {
+                out.push(Module::Dropout(self.dropout));
+            }
+        }
+        out
+    }
+
+    /// The PyTorch module this MLP is: `nn.Sequential(nn.Linear(784, 256), nn.ReLU(), ...)`.
+    pub fn torch(&self) -> String {
+        let modules: Vec<String> = self.modules().iter().map(Module::torch).collect();
+        format!("nn.Sequential({})", modules.join(", "))
     }
 
     /// Input features.
@@ -179,17 +366,38 @@ impl Mlp {
 
     /// PyTorch `nn.Sequential` names of the parameters, in order.
     pub fn parameter_names(&self) -> Vec<String> {
-        (0..self.sizes.len() - 1)
-            .flat_map(|i| [format!("{}.weight", 2 * i), format!("{}.bias", 2 * i)])
-            .collect()
+        self.parameters().into_iter().map(|(name, _)| name).collect()
     }
 
     /// Shapes of the parameters, in the order of [`Mlp::parameter_names`].
     pub fn parameter_shapes(&self) -> Vec<Vec<usize>> {
-        self.sizes
-            .windows(2)
-            .flat_map(|w| [vec![w[1], w[0]], vec![w[1]]])
+        self.parameters().into_iter().map(|(_, shape)| shape).collect()
+    }
+
+    /// Every parameter's name and shape, in stack order.
+    fn parameters(&self) -> Vec<(String, Vec<usize>)> {
+        self.modules()
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                m.parameters()
+                    .into_iter()
+                    .map(move |(name, shape)| (format!("{i}.{name}"), shape))
+            })
             .collect()
+    }
+
+    /// The stack index of each linear layer, and of the norm after it (hidden layers).
+    fn indices(&self) -> Vec<(usize, Option<usize>)> {
+        let modules = self.modules();
+        let mut out = Vec::new();
+        for (i, m) in modules.iter().enumerate() {
+            if let Module::Linear { .. } = m {
+                let norm = matches!(modules.get(i + 1), Some(Module::LayerNorm { .. })).then_some(i + 1);
+                out.push((i, norm));
+            }
+        }
+        out
     }
 
     /// Number of trainable values.
@@ -201,28 +409,46 @@ impl Mlp {
     }
 
     /// Adds the layers (initialised from `seed`) to `graph` and returns them.
-    pub fn layers(&self, graph: &Graph, init: Init, seed: u64) -> Vec<Linear> {
+    pub fn layers(&self, graph: &Graph, init: Init, seed: u64) -> Layers {
         let mut rng = Rng::new(seed);
-        self.sizes
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Linear::new(graph, &(2 * i).to_string(), w[0], w[1], init, &mut rng))
-            .collect()
+        let mut layers = Layers {
+            linear: Vec::new(),
+            norms: Vec::new(),
+        };
+        for (w, (i, norm)) in self.sizes.windows(2).zip(self.indices()) {
+            layers
+                .linear
+                .push(Linear::new(graph, &i.to_string(), w[0], w[1], init, &mut rng));
+            if let Some(j) = norm {
+                layers.norms.push(LayerNorm::new(graph, &j.to_string(), w[1]));
+            }
+        }
+        layers
     }
 
-    /// The logits of `x` `[batch, inputs]` through `layers`.
-    pub fn forward(&self, layers: &[Linear], x: &Tensor) -> Tensor {
+    /// The logits of `x` `[batch, inputs]` through `layers`; in training, hidden layer `i`'s
+    /// dropout draws its masks from stream [`dropout_stream`]`(seed, i)`.
+    pub fn forward(&self, layers: &Layers, x: &Tensor, mode: Mode, seed: u64) -> Tensor {
         let mut h = x.clone();
-        for (i, layer) in layers.iter().enumerate() {
+        let hidden = layers.linear.len() - 1;
+        for (i, layer) in layers.linear.iter().enumerate() {
             h = layer.forward(&h);
-            if i + 1 < layers.len() {
-                h = h.map(self.activation);
+            if i == hidden {
+                break;
+            }
+            if let Some(norm) = layers.norms.get(i) {
+                h = norm.forward(&h);
+            }
+            h = h.map(self.activation);
+            if self.dropout > 0.0 && mode != Mode::Eval {
+                h = h.dropout(self.dropout, dropout_stream(seed, i));
             }
         }
         h.named("logits")
     }
 
-    /// The MLP over a batch of `batch` examples entering as `input`, with `task`'s loss.
+    /// The MLP over a batch of `batch` examples entering as `input`, with `task`'s loss, as
+    /// evaluated (see [`Mlp::graph_for`]).
     ///
     /// ```
     /// use shadergrad::{data::Task, nn::{Activation, Init, Input, Mlp}};
@@ -234,6 +460,11 @@ impl Mlp {
     /// # Ok::<(), shadergrad::Error>(())
     /// ```
     pub fn graph(&self, batch: usize, init: Init, seed: u64, input: Input, task: Task) -> MlpGraph {
+        self.graph_for(batch, init, seed, input, task, Mode::Eval)
+    }
+
+    /// [`Mlp::graph`] for `mode`: a training graph drops out and smooths labels.
+    pub fn graph_for(&self, batch: usize, init: Init, seed: u64, input: Input, task: Task, mode: Mode) -> MlpGraph {
         let graph = Graph::new();
         let x = match input {
             Input::Bytes { scale } => graph.byte_input("x", [batch, self.inputs()], scale),
@@ -244,11 +475,14 @@ impl Mlp {
             Task::Regress | Task::Multilabel => graph.input("targets", [batch, self.classes()]),
         };
         let layers = self.layers(&graph, init, seed);
-        let logits = self.forward(&layers, &x);
-        let loss = match task {
-            Task::Classify => logits.softmax_cross_entropy(&targets),
-            Task::Regress => logits.mse(&targets),
-            Task::Multilabel => logits.bce_with_logits(&targets),
+        let logits = self.forward(&layers, &x, mode, seed);
+        let loss = match (task, mode) {
+            (Task::Classify, Mode::Train { label_smoothing }) => {
+                logits.smoothed_cross_entropy(&targets, label_smoothing)
+            }
+            (Task::Classify, Mode::Eval) => logits.softmax_cross_entropy(&targets),
+            (Task::Regress, _) => logits.mse(&targets),
+            (Task::Multilabel, _) => logits.bce_with_logits(&targets),
         }
         .named("loss");
         MlpGraph {
@@ -262,9 +496,22 @@ impl Mlp {
         }
     }
 
-    /// `784-256-256-10 relu`.
+    /// `784-256-256-10 relu`, then `layer norm` and `dropout 0.1` where used.
     pub fn describe(&self) -> String {
         let sizes: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
-        format!("{} {}", sizes.join("-"), self.activation.spec())
+        let mut out = format!("{} {}", sizes.join("-"), self.activation.spec());
+        if self.norm != Norm::None {
+            out += &format!(", {} norm", self.norm.name());
+        }
+        if self.dropout > 0.0 {
+            out += &format!(", dropout {}", self.dropout);
+        }
+        out
     }
+}
+
+/// The dropout stream of hidden layer `layer` of a run seeded `seed`: distinct layers and seeds
+/// draw unrelated masks.
+pub fn dropout_stream(seed: u64, layer: usize) -> u32 {
+    random::counter_hash(seed as u32, (seed >> 32) as u32, layer as u32)
 }

@@ -12,7 +12,8 @@ use crate::data::{epoch_order, Batch, Dataset, Targets, Task};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::metrics::{self, Evaluation};
-use crate::nn::{Init, Input, Mlp, MlpGraph};
+use crate::model::Tensors;
+use crate::nn::{Init, Input, Mlp, MlpGraph, Mode};
 use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
 
@@ -31,6 +32,44 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Read the loss back every this many steps (reading it every step costs a wait per step).
     pub loss_every: u64,
+    /// Label smoothing, augmentation and early stopping (none of them unless said).
+    #[serde(default)]
+    pub regularize: Regularize,
+}
+
+/// The parts of a training run that regularise it without changing the model.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Regularize {
+    /// Label smoothing of the softmax cross-entropy, in `[0, 1)` (classification only).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Random changes to training images.
+    #[serde(default)]
+    pub augment: Augment,
+    /// Stop after this many epochs without a better validation score, and keep the best
+    /// epoch's parameters as the model.
+    #[serde(default)]
+    pub patience: Option<u64>,
+}
+
+/// Random changes to each training image, drawn per step and example from counters (so a
+/// resumed run draws what it would have drawn); never in evaluation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augment {
+    #[default]
+    Off,
+    /// Translations by up to `pixels` pixels each way in each direction (vacated pixels 0).
+    Shift { pixels: u32 },
+}
+
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Augment::Off => write!(f, "off"),
+            Augment::Shift { pixels } => write!(f, "shift:{pixels}"),
+        }
+    }
 }
 
 /// A named tensor read back from a device: `(name, shape, values)`.
@@ -71,6 +110,7 @@ struct Compiled<B: Backend> {
 ///     epochs: 1,
 ///     seed: 0,
 ///     loss_every: 1,
+///     regularize: Default::default(),
 /// };
 /// let mut trainer = Trainer::new(&CpuBackend::<f32>::new(), config)?;
 /// let batch: Vec<usize> = (0..64).collect();
@@ -87,6 +127,8 @@ pub struct Trainer<B: Backend> {
     evals: HashMap<(usize, InputKey), Compiled<B>>,
     /// The current batch on its way to the device (kept to reuse its memory).
     staging: Staging<B::Elem>,
+    /// The parameters of the best validation epoch, when the run keeps them.
+    pub(crate) best: Option<Tensors>,
 }
 
 /// A batch gathered on the host, and its numbers in the backend's type.
@@ -106,6 +148,11 @@ impl<E> Default for Staging<E> {
     }
 }
 
+/// The counter stream of a run's augmentation (apart from its dropout streams).
+fn augment_stream(seed: u64) -> u32 {
+    crate::op::random::counter_hash(seed as u32 ^ 0xa5a5_a5a5, (seed >> 32) as u32, u32::MAX)
+}
+
 /// `values` into `out`, in the backend's type, reusing `out`'s memory.
 fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
     out.clear();
@@ -121,9 +168,19 @@ impl<B: Backend> Trainer<B> {
         if config.batch == 0 {
             return Err(Error::invalid("batch", "0", "a batch of at least one example"));
         }
+        let smoothing = config.regularize.label_smoothing;
+        if !(0.0..1.0).contains(&smoothing) {
+            return Err(Error::invalid(
+                "label smoothing",
+                smoothing.to_string(),
+                "a number in [0, 1)",
+            ));
+        }
         let mut store = ParamStore::new(backend);
         let shape = config
             .mlp
+            .clone()
+            .validated()?
             .graph(1, config.init, config.seed, Input::Floats, config.task);
         store.create_from(&shape.graph)?;
         Ok(Trainer {
@@ -133,6 +190,7 @@ impl<B: Backend> Trainer<B> {
             steps: HashMap::new(),
             evals: HashMap::new(),
             staging: Staging::default(),
+            best: None,
         })
     }
 
@@ -163,7 +221,14 @@ impl<B: Backend> Trainer<B> {
         let plans = if training { &self.steps } else { &self.evals };
         if !plans.contains_key(&key) {
             let c = &self.config;
-            let mlp = c.mlp.graph(batch, c.init, c.seed, input, c.task);
+            let mode = if training {
+                Mode::Train {
+                    label_smoothing: c.regularize.label_smoothing,
+                }
+            } else {
+                Mode::Eval
+            };
+            let mlp = c.mlp.graph_for(batch, c.init, c.seed, input, c.task, mode);
             let plan = if training {
                 let grads = mlp.graph.backward(&mlp.loss)?;
                 let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
@@ -269,6 +334,10 @@ impl<B: Backend> Trainer<B> {
         let mut staging = std::mem::take(&mut self.staging);
         data.gather(indices, &mut staging.batch);
         let t = self.store.steps() + 1;
+        if let (Augment::Shift { pixels }, Some(image)) = (self.config.regularize.augment, data.image) {
+            let stream = augment_stream(self.config.seed);
+            staging.batch.shift_images(image, pixels, stream, t as u32);
+        }
         let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
         let result = (|| {
             let sg = self.compiled(indices.len(), Input::of(&data.features), true)?;
@@ -356,6 +425,7 @@ impl<B: Backend> Trainer<B> {
     ///     epochs: 1,
     ///     seed: 0,
     ///     loss_every: 1,
+    ///     regularize: Default::default(),
     /// };
     /// let mut trainer = Trainer::new(&CpuBackend::<f32>::new(), config)?;
     /// let logits = trainer.outputs(&data, &[0, 1])?;
@@ -455,6 +525,28 @@ pub struct Progress {
     /// Losses read so far in this epoch: their sum and count.
     pub loss_sum: f64,
     pub loss_count: u64,
+    /// The epoch with the best validation score so far, when the run keeps its best model
+    /// ([`Regularize::patience`]).
+    #[serde(default)]
+    pub best: Option<BestEpoch>,
+}
+
+/// The epoch whose parameters a run keeps as its model.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BestEpoch {
+    /// 1-based, as [`EpochRecord::epoch`].
+    pub epoch: u64,
+    pub val_score: f64,
+}
+
+impl Progress {
+    /// Whether `patience` epochs have passed since the best one (the run is over).
+    pub fn out_of_patience(&self, patience: Option<u64>) -> bool {
+        match (patience, self.best) {
+            (Some(p), Some(best)) => self.epoch >= best.epoch + p,
+            _ => false,
+        }
+    }
 }
 
 /// What [`fit`] reports as it goes.
@@ -490,7 +582,8 @@ pub fn fit<B: Backend>(
     }
     let batch = trainer.config.batch;
     let batches = train.len().div_ceil(batch);
-    while progress.epoch < trainer.config.epochs {
+    let patience = trainer.config.regularize.patience.filter(|_| !val.is_empty());
+    while progress.epoch < trainer.config.epochs && !progress.out_of_patience(patience) {
         let order = epoch_order(train.len(), trainer.config.seed, progress.epoch);
         let start = Instant::now();
         let mut samples = 0usize;
@@ -537,6 +630,13 @@ pub fn fit<B: Backend>(
             seconds,
         };
         progress.history.push(record.clone());
+        if patience.is_some() && progress.best.is_none_or(|b| record.val_score > b.val_score) {
+            progress.best = Some(BestEpoch {
+                epoch: record.epoch,
+                val_score: record.val_score,
+            });
+            trainer.best = Some(trainer.read_params()?);
+        }
         progress.epoch += 1;
         progress.batch = 0;
         progress.loss_sum = 0.0;

@@ -306,21 +306,52 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
                 }
             }
         }
-        Kernel::SoftmaxCe => {
+        Kernel::SoftmaxCe { smoothing } => {
             let (logits, labels) = (inp(0), inp(1));
-            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            let (probs, loss) = softmax_ce(&logits, &labels, smoothing, d(0), d(1));
             out(2).copy_from_slice(&probs);
             out(3)[0] = loss;
         }
-        Kernel::SoftmaxCeGrad => {
+        Kernel::SoftmaxCeGrad { smoothing } => {
             let (probs, labels, dloss) = (inp(0), inp(1), inp(2));
-            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(3));
+            softmax_ce_grad(&probs, &labels, smoothing, dloss[0], d(0), d(1), &mut out(3));
         }
-        Kernel::SoftmaxCeFused => {
+        Kernel::SoftmaxCeFused { smoothing } => {
             let (logits, labels, dloss) = (inp(0), inp(1), inp(2));
-            let (probs, loss) = softmax_ce(&logits, &labels, d(0), d(1));
+            let (probs, loss) = softmax_ce(&logits, &labels, smoothing, d(0), d(1));
             out(3)[0] = loss;
-            softmax_ce_grad(&probs, &labels, dloss[0], d(0), d(1), &mut out(4));
+            softmax_ce_grad(&probs, &labels, smoothing, dloss[0], d(0), d(1), &mut out(4));
+        }
+        Kernel::Dropout { .. } => {
+            let (stream, step, threshold) = (p.dims[1], p.dims[2], p.dims[3]);
+            let scale = s(0);
+            for (i, (y, &x)) in out(1).iter_mut().zip(inp(0).iter()).enumerate() {
+                let kept = crate::op::random::keeps(stream, step, i as u32, threshold);
+                *y = if kept { x * scale } else { T::zero() };
+            }
+        }
+        Kernel::Normalize { axis, eps } => {
+            let x = inp(0);
+            let mut y = out(1);
+            for line in lines(axis, d(0), d(1)) {
+                let (mean, rstd) = line_stats(&x, &line, eps);
+                for &i in &line {
+                    y[i] = (x[i] - mean) * rstd;
+                }
+            }
+        }
+        Kernel::NormalizeGrad { axis, eps } => {
+            let (x, dy) = (inp(0), inp(1));
+            let mut dx = out(2);
+            for line in lines(axis, d(0), d(1)) {
+                let (mean, rstd) = line_stats(&x, &line, eps);
+                let n = c::<T>(line.len() as f64);
+                let mean_g = line.iter().map(|&i| dy[i]).sum::<T>() / n;
+                let mean_gx = line.iter().map(|&i| dy[i] * (x[i] - mean) * rstd).sum::<T>() / n;
+                for &i in &line {
+                    dx[i] = (dy[i] - mean_g - (x[i] - mean) * rstd * mean_gx) * rstd;
+                }
+            }
         }
         Kernel::SigmoidBce => {
             let (z, t) = (inp(0), inp(1));
@@ -417,9 +448,10 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
 }
 
 /// Row-wise softmax of `[rows, cols]` logits and the mean cross-entropy against the labels.
-fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) -> (Vec<T>, T) {
+fn softmax_ce<T: Element>(logits: &[T], labels: &[T], smoothing: f64, rows: usize, cols: usize) -> (Vec<T>, T) {
     let mut probs = vec![T::zero(); rows * cols];
     let mut total = T::zero();
+    let s = c::<T>(smoothing);
     for r in 0..rows {
         let x = &logits[r * cols..(r + 1) * cols];
         // Subtracting the row max keeps exp() finite for logits of ±1e4.
@@ -431,7 +463,12 @@ fn softmax_ce<T: Element>(logits: &[T], labels: &[T], rows: usize, cols: usize) 
         total = total
             + match class_index(labels[r], cols) {
                 // -log p[label] = log Σ e^(x - max) - (x[label] - max)
-                Some(l) => sum.ln() - (x[l] - max),
+                Some(l) if smoothing == 0.0 => sum.ln() - (x[l] - max),
+                // −Σ_j q_j log p_j, q = (1 − s)·onehot + s/cols
+                Some(l) => {
+                    let mean = x.iter().map(|&v| v - max).sum::<T>() / c(cols as f64);
+                    sum.ln() - (T::one() - s) * (x[l] - max) - s * mean
+                }
                 None => T::nan(),
             };
     }
@@ -458,16 +495,48 @@ fn sigmoid_bce_grad<T: Element>(z: &[T], t: &[T], dloss: T, dz: &mut [T]) {
 }
 
 /// `dlogits = (p − onehot) · dloss / rows`.
-fn softmax_ce_grad<T: Element>(probs: &[T], labels: &[T], dloss: T, rows: usize, cols: usize, dx: &mut [T]) {
+#[allow(clippy::too_many_arguments)]
+fn softmax_ce_grad<T: Element>(
+    probs: &[T],
+    labels: &[T],
+    smoothing: f64,
+    dloss: T,
+    rows: usize,
+    cols: usize,
+    dx: &mut [T],
+) {
     let scale = dloss / c(rows as f64);
+    // The smoothed target: (1 − s) on the label, plus s/cols on every class.
+    let (on, off) = if smoothing == 0.0 {
+        (T::one(), T::zero())
+    } else {
+        let spread = c::<T>(smoothing / cols as f64);
+        (c::<T>(1.0 - smoothing) + spread, spread)
+    };
     for (i, d) in dx.iter_mut().enumerate() {
-        let onehot = match class_index(labels[i / cols], cols) {
-            Some(l) if l == i % cols => T::one(),
-            Some(_) => T::zero(),
+        let target = match class_index(labels[i / cols], cols) {
+            Some(l) if l == i % cols => on,
+            Some(_) => off,
             None => T::nan(),
         };
-        *d = (probs[i] - onehot) * scale;
+        *d = (probs[i] - target) * scale;
     }
+}
+
+/// The element indices of each row (`Rows`) or column (`Columns`) of a row-major `[rows, cols]`.
+fn lines(axis: crate::op::Axis, rows: usize, cols: usize) -> Vec<Vec<usize>> {
+    match axis {
+        crate::op::Axis::Rows => (0..rows).map(|r| (r * cols..(r + 1) * cols).collect()).collect(),
+        crate::op::Axis::Columns => (0..cols).map(|j| (0..rows).map(|r| r * cols + j).collect()).collect(),
+    }
+}
+
+/// The mean and `1/√(var + eps)` (biased variance, two passes) of `x` at `line`.
+fn line_stats<T: Element>(x: &[T], line: &[usize], eps: f64) -> (T, T) {
+    let n = c::<T>(line.len() as f64);
+    let mean = line.iter().map(|&i| x[i]).sum::<T>() / n;
+    let var = line.iter().map(|&i| (x[i] - mean) * (x[i] - mean)).sum::<T>() / n;
+    (mean, T::one() / (var + c(eps)).sqrt())
 }
 
 /// The class a label value names, if it is a whole number in `0..classes`.

@@ -5,7 +5,7 @@
 //! and the storage bindings the entry point really uses, read-only or written).
 
 use crate::error::{Error, Result};
-use crate::op::{BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
+use crate::op::{Axis, BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
 
 use super::wgpu::ShaderFile;
 
@@ -51,13 +51,27 @@ pub enum Kernel {
     /// `[rows, cols]`.
     LogSoftmaxGrad,
     /// Softmax cross-entropy of logits `[rows, cols]` against class labels `[rows]` (class
-    /// indices stored as numbers): writes the probabilities and the mean loss; dims `[rows, cols]`.
-    SoftmaxCe,
-    /// `dlogits = (p − onehot(labels)) · dloss / rows`; dims `[rows, cols]`.
-    SoftmaxCeGrad,
+    /// indices stored as numbers), the labels smoothed as PyTorch's `label_smoothing` does (the
+    /// target is `1 − s` on the label plus `s / cols` on every class): writes the probabilities
+    /// and the mean loss; dims `[rows, cols]`; scalars `[s]`.
+    SoftmaxCe { smoothing: f64 },
+    /// `dlogits = (p − target) · dloss / rows`, the target smoothed as the forward's; dims
+    /// `[rows, cols]`; scalars `[s]`.
+    SoftmaxCeGrad { smoothing: f64 },
     /// Both at once, for a training step: the mean loss and `dlogits` from the logits, labels and
-    /// `dloss`, without keeping the probabilities; dims `[rows, cols]`.
-    SoftmaxCeFused,
+    /// `dloss`, without keeping the probabilities; dims `[rows, cols]`; scalars `[s]`.
+    SoftmaxCeFused { smoothing: f64 },
+    /// Inverted dropout: `y[i] = x[i] / (1 − p)` where the counter hash of `(stream, step, i)`
+    /// is at least `p · 2³²` (see [`random`](crate::op::random)), else 0. The backward is the same
+    /// launch on `dy` (the same counters draw the same mask). dims `[n, stream, step,
+    /// threshold]`; scalars `[1 / (1 − p)]`.
+    Dropout { p: f64, stream: u32 },
+    /// `(x − mean) / √(var + eps)` with the mean and (biased) variance of each row or each
+    /// column of `[rows, cols]`; dims `[rows, cols]`; scalars `[eps]`.
+    Normalize { axis: Axis, eps: f64 },
+    /// Its backward from `x` and `dy`, the statistics recomputed: `dx = (dy − mean(dy) −
+    /// x̂·mean(dy·x̂)) / √(var + eps)`; dims `[rows, cols]`; scalars `[eps]`.
+    NormalizeGrad { axis: Axis, eps: f64 },
     /// `y[i] = scale · byte i` of bytes packed four to an element by
     /// [`pack_bytes`](crate::element::pack_bytes); dims `[n]`; scalars `[scale]`.
     UnpackBytes,
@@ -206,6 +220,14 @@ fn vec4s(file: ShaderFile, entry: &'static str, constants: Vec<(&'static str, u3
     }
 }
 
+/// How many rows or columns a normalisation along `axis` has statistics for (a workgroup each).
+fn lines(axis: Axis, rows: usize, cols: usize) -> usize {
+    match axis {
+        Axis::Rows => rows,
+        Axis::Columns => cols,
+    }
+}
+
 /// An entry point of `file` over a grid with workgroups of `workgroup` invocations along x.
 fn entry(file: ShaderFile, name: &'static str, workgroup: u32, grid: Grid) -> Shader {
     Shader {
@@ -320,7 +342,7 @@ impl Kernel {
                 vec![read(3, "y", items), read(4, "dy", items), write(5, "dx", items)],
                 entry(Reduce, "log_softmax_backward", 64, Grid::Rows(rows)),
             ),
-            Kernel::SoftmaxCe => (
+            Kernel::SoftmaxCe { .. } => (
                 vec![
                     read(1, "logits", items),
                     read(2, "labels", rows),
@@ -329,7 +351,7 @@ impl Kernel {
                 ],
                 entry(Loss, "softmax_ce_forward", 256, Grid::Single),
             ),
-            Kernel::SoftmaxCeGrad => (
+            Kernel::SoftmaxCeGrad { .. } => (
                 vec![
                     read(5, "probs", items),
                     read(2, "labels", rows),
@@ -338,7 +360,7 @@ impl Kernel {
                 ],
                 entry(Loss, "softmax_ce_backward", 256, scalar(items)),
             ),
-            Kernel::SoftmaxCeFused => (
+            Kernel::SoftmaxCeFused { .. } => (
                 vec![
                     read(1, "logits", items),
                     read(2, "labels", rows),
@@ -370,6 +392,24 @@ impl Kernel {
                     write(7, "dlogits", n),
                 ],
                 entry(Loss, "sigmoid_bce_fused", 256, Grid::Single),
+            ),
+            Kernel::Dropout { .. } => (
+                vec![read(1, "x", n), write(2, "y", n)],
+                vec4s(Unary, "dropout", vec![], n),
+            ),
+            Kernel::Normalize { axis, .. } => (
+                vec![read(1, "x", items), write(2, "y", items)],
+                Shader {
+                    constants: vec![("AXIS", axis.code())],
+                    ..entry(Reduce, "normalize_forward", 64, Grid::Rows(lines(axis, rows, cols)))
+                },
+            ),
+            Kernel::NormalizeGrad { axis, .. } => (
+                vec![read(1, "x", items), read(4, "dy", items), write(5, "dx", items)],
+                Shader {
+                    constants: vec![("AXIS", axis.code())],
+                    ..entry(Reduce, "normalize_backward", 64, Grid::Rows(lines(axis, rows, cols)))
+                },
             ),
             Kernel::UnpackBytes => (
                 vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
@@ -442,6 +482,12 @@ impl Kernel {
                 format!("matmul{flags}{bias}{}", epilogue.name())
             }
             Kernel::Broadcast(m) => format!("broadcast_{}", m.name()),
+            Kernel::SoftmaxCe { .. } => "softmax_ce".into(),
+            Kernel::SoftmaxCeGrad { .. } => "softmax_ce_grad".into(),
+            Kernel::SoftmaxCeFused { .. } => "softmax_ce_fused".into(),
+            Kernel::Dropout { .. } => "dropout".into(),
+            Kernel::Normalize { axis, .. } => format!("normalize_{}", axis.name()),
+            Kernel::NormalizeGrad { axis, .. } => format!("normalize_{}_backward", axis.name()),
             other => {
                 // CamelCase variant name to snake_case: ColSum -> col_sum.
                 let raw = format!("{other:?}");
@@ -532,9 +578,18 @@ impl Kernel {
             Kernel::SumAll,
             Kernel::LogSoftmax,
             Kernel::LogSoftmaxGrad,
-            Kernel::SoftmaxCe,
-            Kernel::SoftmaxCeGrad,
-            Kernel::SoftmaxCeFused,
+            Kernel::SoftmaxCe { smoothing: 0.1 },
+            Kernel::SoftmaxCeGrad { smoothing: 0.1 },
+            Kernel::SoftmaxCeFused { smoothing: 0.1 },
+            Kernel::Dropout { p: 0.25, stream: 3 },
+            Kernel::Normalize {
+                axis: Axis::Rows,
+                eps: 1e-5,
+            },
+            Kernel::NormalizeGrad {
+                axis: Axis::Columns,
+                eps: 1e-5,
+            },
             Kernel::SigmoidBce,
             Kernel::SigmoidBceGrad,
             Kernel::SigmoidBceFused,

@@ -5,7 +5,7 @@ use std::panic::Location;
 
 use super::{bad, mismatch, Op, Tensor};
 use crate::backend::Kernel;
-use crate::op::{BinaryOp, Broadcast, Epilogue, UnaryOp};
+use crate::op::{Axis, BinaryOp, Broadcast, Epilogue, UnaryOp};
 use crate::shape::Shape;
 
 impl Tensor {
@@ -309,9 +309,36 @@ impl Tensor {
     /// `[batch]` (class indices as numbers). The softmax is fused in and max-subtracted.
     #[track_caller]
     pub fn softmax_cross_entropy(&self, labels: &Tensor) -> Tensor {
+        self.smoothed_cross_entropy(labels, 0.0)
+    }
+
+    /// [`softmax_cross_entropy`](Tensor::softmax_cross_entropy) against labels smoothed by
+    /// `smoothing` in `[0, 1)`, as PyTorch's `CrossEntropyLoss(label_smoothing=smoothing)`: the
+    /// target puts `1 − smoothing` on the label and `smoothing / classes` on every class.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, check::run_once};
+    /// let g = Graph::new();
+    /// let z = g.input("z", [1, 2]);
+    /// let y = g.input("y", [1]);
+    /// let loss = z.smoothed_cross_entropy(&y, 0.2);
+    /// let out = run_once(&CpuBackend::<f64>::new(), &g, &[&loss], &[(&z, &[0.0, 0.0]), (&y, &[1.0])])?;
+    /// assert!((out[0][0] - std::f64::consts::LN_2).abs() < 1e-15); // uniform logits: ln 2 whatever the target
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn smoothed_cross_entropy(&self, labels: &Tensor, smoothing: f64) -> Tensor {
         let loc = Location::caller();
         let shape = self.same_graph(labels, loc).and_then(|_| {
             let (x, l) = (self.shape(), labels.shape());
+            if !(0.0..1.0).contains(&smoothing) {
+                return Err(bad(
+                    "softmax_cross_entropy",
+                    self,
+                    &format!("label smoothing {smoothing} is not in [0, 1)"),
+                    loc,
+                ));
+            }
             if x.rank() != 2 {
                 return Err(bad(
                     "softmax_cross_entropy",
@@ -331,8 +358,59 @@ impl Tensor {
             }
             Ok(Shape::scalar())
         });
+        let kernel = Kernel::SoftmaxCe { smoothing };
         self.graph
-            .push(Op::Kernel(Kernel::SoftmaxCe), vec![self.id, labels.id], shape, None)
+            .push(Op::Kernel(kernel), vec![self.id, labels.id], shape, None)
+    }
+
+    /// Inverted dropout: each element kept with probability `1 − p` and scaled by `1/(1 − p)`,
+    /// else 0, by a mask drawn from the counter hash of (`stream`, the plan's step, the
+    /// element's index), so it needs no random numbers uploaded and both backends draw the same
+    /// masks. A plan draws new masks when its step changes ([`Plan::set_step`](crate::Plan::set_step)).
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, check::run_once};
+    /// let g = Graph::new();
+    /// let x = g.input("x", [1000]);
+    /// let y = x.dropout(0.25, 7);
+    /// let out = run_once(&CpuBackend::<f64>::new(), &g, &[&y], &[(&x, &[1.0; 1000])])?;
+    /// let kept = out[0].iter().filter(|&&v| v != 0.0).count();
+    /// assert!((700..800).contains(&kept), "{kept}");
+    /// assert!(out[0].iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-15));
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn dropout(&self, p: f64, stream: u32) -> Tensor {
+        let loc = Location::caller();
+        let shape = if (0.0..1.0).contains(&p) {
+            Ok(self.shape())
+        } else {
+            Err(bad(
+                "dropout",
+                self,
+                &format!("drop probability {p} is not in [0, 1)"),
+                loc,
+            ))
+        };
+        let kernel = Kernel::Dropout { p, stream };
+        self.graph.push(Op::Kernel(kernel), vec![self.id], shape, None)
+    }
+
+    /// Each row (`Axis::Rows`, a layer norm) or column (`Axis::Columns`, a batch norm) of a
+    /// matrix minus its mean, over the square root of its biased variance plus `eps`.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, check::run_once, op::Axis};
+    /// let g = Graph::new();
+    /// let x = g.input("x", [1, 2]);
+    /// let y = x.normalize(Axis::Rows, 0.0);
+    /// let out = run_once(&CpuBackend::<f64>::new(), &g, &[&y], &[(&x, &[1.0, 3.0])])?;
+    /// assert_eq!(out[0], [-1.0, 1.0]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn normalize(&self, axis: Axis, eps: f64) -> Tensor {
+        self.rowwise(Kernel::Normalize { axis, eps }, Location::caller(), Shape::clone)
     }
 
     /// Mean binary cross-entropy of these logits against 0/1 `targets` of the same shape

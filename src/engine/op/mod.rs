@@ -11,6 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod random;
 mod update;
 
 pub use update::UpdateRule;
@@ -515,6 +516,29 @@ impl Broadcast {
             Broadcast::Scalar => "scalar",
             Broadcast::Rows => "rows",
             Broadcast::Cols => "cols",
+        }
+    }
+}
+
+/// Which values share a normalisation's mean and variance: each row's (a layer norm over an
+/// example's features) or each column's (a batch norm of a feature over the batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Axis {
+    Rows,
+    Columns,
+}
+
+impl Axis {
+    /// The code that selects this axis in `shaders/reduce.wgsl` (its `AXIS` override).
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// `rows` or `columns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Rows => "rows",
+            Axis::Columns => "columns",
         }
     }
 }

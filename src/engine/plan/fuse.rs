@@ -250,12 +250,12 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
         // The forward's inputs and loss, the value its backward reads in the logits' place
         // (the probabilities, or the logits themselves), and the kernels.
         let (inputs, loss, link, grad_kernel, fused_kernel) = match f.kernel {
-            Kernel::SoftmaxCe => (
+            Kernel::SoftmaxCe { smoothing } => (
                 [f.args[0], f.args[1]],
                 f.args[3],
                 f.args[2],
-                Kernel::SoftmaxCeGrad,
-                Kernel::SoftmaxCeFused,
+                Kernel::SoftmaxCeGrad { smoothing },
+                Kernel::SoftmaxCeFused { smoothing },
             ),
             Kernel::SigmoidBce => (
                 [f.args[0], f.args[1]],
@@ -277,7 +277,7 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
         let [gi] = grads[..] else { continue };
         let g = &ir.launches[gi];
         let dloss = g.args[2];
-        let probs_elsewhere = f.kernel == Kernel::SoftmaxCe && uses.readers[link].len() > 1;
+        let probs_elsewhere = matches!(f.kernel, Kernel::SoftmaxCe { .. }) && uses.readers[link].len() > 1;
         if probs_elsewhere || !matches!(ir.values[dloss].place, Place::Constant(_)) {
             ir.notes.push(format!(
                 "not fused: {} and its backward: {}",

@@ -199,15 +199,20 @@ fn params_for(nodes: &[Node], id: NodeId, kernel: &Kernel) -> Result<Params> {
             let (m, cols) = n.shape.as_matrix();
             Params::dims(&[m as u32, cols as u32, k as u32])
         }
-        Kernel::BiasAdd
-        | Kernel::RowMaxGrad
-        | Kernel::Broadcast(_)
-        | Kernel::SoftmaxCeGrad
-        | Kernel::LogSoftmax
-        | Kernel::LogSoftmaxGrad => matrix(&n.shape),
+        Kernel::BiasAdd | Kernel::RowMaxGrad | Kernel::Broadcast(_) | Kernel::LogSoftmax | Kernel::LogSoftmaxGrad => {
+            matrix(&n.shape)
+        }
+        Kernel::SoftmaxCeGrad { smoothing } => matrix(&n.shape).with_scalars(&[smoothing]),
+        Kernel::Normalize { eps, .. } | Kernel::NormalizeGrad { eps, .. } => matrix(&n.shape).with_scalars(&[eps]),
+        Kernel::Dropout { p, stream } => {
+            // The step (dims[2]) is set per run by Plan::set_step.
+            let threshold = crate::op::random::drop_threshold(p);
+            Params::dims(&[n.shape.len() as u32, stream, 0, threshold]).with_scalars(&[1.0 / (1.0 - p)])
+        }
         Kernel::SumAll | Kernel::Mse | Kernel::SigmoidBce => Params::dims(&[input(0).len() as u32]),
-        Kernel::RowSum | Kernel::ColSum | Kernel::RowMax | Kernel::SoftmaxCe => matrix(input(0)),
-        Kernel::SoftmaxCeFused
+        Kernel::RowSum | Kernel::ColSum | Kernel::RowMax => matrix(input(0)),
+        Kernel::SoftmaxCe { smoothing } => matrix(input(0)).with_scalars(&[smoothing]),
+        Kernel::SoftmaxCeFused { .. }
         | Kernel::SigmoidBceFused
         | Kernel::UnpackBytes
         | Kernel::Sgd
@@ -289,7 +294,7 @@ pub(crate) fn lower(nodes: &[Node], needed: &[bool], kept: &[NodeId]) -> Result<
                 let reads = (0..n.inputs.len())
                     .map(|k| match (kernel, k) {
                         // The probabilities its forward node kept, not the loss.
-                        (Kernel::SoftmaxCeGrad, 0) => aux[&n.inputs[0]][0],
+                        (Kernel::SoftmaxCeGrad { .. }, 0) => aux[&n.inputs[0]][0],
                         _ => input(k),
                     })
                     .collect();

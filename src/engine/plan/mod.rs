@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub use params::ParamStore;
 pub use report::PlanReport;
 
-use crate::backend::{Backend, Element, Params};
+use crate::backend::{Backend, Element, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId, Op, Tensor};
 use crate::op::UpdateRule;
@@ -131,6 +131,8 @@ pub struct Plan<B: Backend> {
     /// The outputs' names, shared with every run's [`Outputs`] (a run copies no string).
     names: Arc<HashMap<NodeId, String>>,
     updates: Vec<UpdateLaunch>,
+    /// Dropout launches and their params: each run's step draws its own masks.
+    dropouts: Vec<(usize, Params)>,
     report: PlanReport,
     description: Description,
     graph: Graph,
@@ -254,6 +256,7 @@ impl<B: Backend> Plan<B> {
             kept: HashMap::new(),
             names: Arc::new(read_back.iter().map(|&id| (id, nodes[id].name.clone())).collect()),
             updates: Vec::new(),
+            dropouts: Vec::new(),
             report,
             description: Description::new(&ir, nodes, fusion_off),
             graph: graph.clone(),
@@ -263,6 +266,9 @@ impl<B: Backend> Plan<B> {
             let bufs = l.args.iter().map(|&v| buffer(v)).collect::<Result<Vec<_>>>()?;
             let refs: Vec<&B::Buffer> = bufs.iter().collect();
             plan.launches.push(backend.prepare(l.kernel, l.params, &refs)?);
+            if let Kernel::Dropout { .. } = l.kernel {
+                plan.dropouts.push((i, l.params));
+            }
             if let Some((rule, len)) = l.update {
                 plan.updates.push(UpdateLaunch {
                     launch: i,
@@ -397,8 +403,14 @@ impl<B: Backend> Plan<B> {
     }
 
     /// Sets the optimizer step `t` (1-based, for Adam's bias correction) and learning rate of
-    /// every update in the plan.
+    /// every update in the plan, and the step whose masks its dropouts draw (a forward dropout
+    /// and its backward share the step, and so the mask).
     pub fn set_step(&mut self, t: u64, lr: f64) -> Result<()> {
+        for (launch, params) in &mut self.dropouts {
+            // Steps past 2³² wrap: the masks then repeat those of 4 billion steps before.
+            params.dims[2] = t as u32;
+            self.backend.set_params(&mut self.launches[*launch], *params)?;
+        }
         for u in &mut self.updates {
             let (_, params) = update_kernel(&u.rule, u.len, t, lr);
             // SGD and momentum at a constant rate keep their params: write nothing then.

@@ -4,6 +4,7 @@
 //! stay bytes and cross to the device as bytes; numbers cross as f32, standardised by a
 //! [`Scaling`] fitted on the training split and recorded with the model.
 
+mod augment;
 pub mod idx;
 pub mod image;
 pub mod npy;
