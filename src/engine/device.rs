@@ -1,5 +1,5 @@
-//! Choosing a device: the GPU when there is one, the CPU reference otherwise, overridable by
-//! the environment (`SHADERGRAD_BACKEND=cpu|gpu|auto`, `SHADERGRAD_ADAPTER=<name part>`).
+//! Choosing a device: a hardware GPU when there is one, the CPU backend otherwise, overridable
+//! by the environment (`SHADERGRAD_BACKEND=cpu|gpu|auto`, `SHADERGRAD_ADAPTER=<name part>`).
 
 use std::sync::Once;
 
@@ -35,12 +35,27 @@ impl Device {
     }
 
     /// The device a `--backend` flag names: `gpu` (an error without an adapter), `cpu`, or
-    /// `auto` (the GPU if there is one).
+    /// `auto`: a hardware GPU if there is one, else the CPU backend. A software rasterizer
+    /// (Mesa's lavapipe) counts as no GPU for `auto` unless `SHADERGRAD_ADAPTER` asks for an
+    /// adapter: on a 2-core machine it trained the digits MLP 5× slower than the CPU backend
+    /// and first compiled shaders for ~95 s (BENCHMARKS.md).
     pub fn named(name: &str) -> Result<Device> {
         match name.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu(CpuBackend::new())),
             "gpu" => Ok(Device::Gpu(WgpuBackend::new()?)),
             "auto" => match WgpuBackend::new() {
+                Ok(gpu) if is_software(&gpu) => {
+                    static NOTE: Once = Once::new();
+                    NOTE.call_once(|| {
+                        eprintln!(
+                            "shadergrad: {} is a software GPU; the CPU backend runs the same plans faster \
+                             and compiles no shaders, so auto uses it (--backend gpu, or SHADERGRAD_ADAPTER, \
+                             picks the adapter)",
+                            gpu.context().info.name
+                        )
+                    });
+                    Ok(Device::Cpu(CpuBackend::new()))
+                }
                 Ok(gpu) => Ok(Device::Gpu(gpu)),
                 Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
                 Err(e) => {
@@ -60,4 +75,10 @@ impl Device {
             Device::Cpu(b) => b.describe(),
         }
     }
+}
+
+/// Whether `auto` should pass over this adapter: a CPU-emulated one, unless the user named one.
+fn is_software(gpu: &WgpuBackend) -> bool {
+    let named = std::env::var("SHADERGRAD_ADAPTER").is_ok_and(|v| !v.trim().is_empty());
+    !named && gpu.context().info.device_type == wgpu::DeviceType::Cpu
 }

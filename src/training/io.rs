@@ -1,12 +1,16 @@
 //! Writing files so that nothing a user saved is lost: write a temporary file beside the target,
 //! flush it to disk, then rename it over the target (a rename is atomic on one file system). An
 //! interrupted or failed write leaves the previous file intact and no temporary file behind.
+//! And what those files hold: [`Tensors`].
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+/// Tensors by name, f32, with their shapes: what model and resume files hold.
+pub type Tensors = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// Writes `bytes` to `path` atomically.
 ///

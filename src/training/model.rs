@@ -20,8 +20,7 @@ use crate::op::UnaryOp;
 use crate::optim::{Optimizer, Schedule};
 use crate::train::{TrainConfig, Trainer};
 
-/// Tensors by name, f32, with their shapes.
-pub type Tensors = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+pub use crate::io::Tensors;
 
 /// What a model is, besides its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
