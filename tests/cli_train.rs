@@ -314,6 +314,55 @@ fn regularisation_flags_train_save_the_whole_stack_and_refuse_bad_values() {
             "{flag} {value}: {out}"
         );
     }
+    // Batch norm: PyTorch's buffer names, and no batches of one.
+    let o = shadergrad(
+        &dir,
+        &[
+            "train",
+            "--hidden",
+            "16",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "--norm",
+            "batch",
+            "--out",
+            "bn.safetensors",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let model = shadergrad::model::Model::load(&dir.join("bn.safetensors")).unwrap();
+    assert_eq!(
+        model.params.keys().collect::<Vec<_>>(),
+        [
+            "0.bias",
+            "0.weight",
+            "1.bias",
+            "1.num_batches_tracked",
+            "1.running_mean",
+            "1.running_var",
+            "1.weight",
+            "3.bias",
+            "3.weight"
+        ]
+    );
+    assert_eq!(
+        model.params["1.num_batches_tracked"],
+        (vec![], vec![110.0]),
+        "7,000 digits at batch 64: 110 steps"
+    );
+    let o = shadergrad(
+        &dir,
+        &["train", "--backend", "cpu", "--norm", "batch", "--batch", "1"],
+        &[],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("--norm batch with --batch"),
+        "{}",
+        text(&o)
+    );
     // Shifts need images; label smoothing needs classes.
     std::fs::write(dir.join("t.csv"), "a,b,y\n0,1,0\n1,0,1\n1,1,0\n0,0,1\n").unwrap();
     let csv = ["train", "--data", "t.csv", "--target", "y", "--backend", "cpu"];

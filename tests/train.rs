@@ -12,9 +12,10 @@ use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::data::{Dataset, Task};
 use shadergrad::model::Model;
-use shadergrad::nn::{Activation, Init, Mlp, Norm};
+use shadergrad::nn::{Activation, BatchNorm, Init, Mlp, Mode, Norm};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, Trainer};
+use shadergrad::Element;
 
 fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> TrainConfig {
     let mut sizes = vec![784];
@@ -57,10 +58,13 @@ fn twenty_steps_give_the_same_losses_on_cpu_and_gpu() {
         augment: Augment::Shift { pixels: 2 },
         patience: None,
     };
+    let mut batch_norm = config(&[64, 32], Optimizer::momentum(0.05), 32, 1);
+    batch_norm.mlp = batch_norm.mlp.with_norm(Norm::Batch);
     let configs = [
         config(&[64, 32], Optimizer::momentum(0.05), 32, 1),
         config(&[64, 32], Optimizer::adam(1e-3), 32, 1),
         regularised,
+        batch_norm,
     ];
     for cfg in configs {
         let opt = cfg.optimizer;
@@ -130,6 +134,79 @@ fn a_regularised_run_resumes_bit_for_bit_on_the_cpu() {
         patience: Some(2),
     };
     assert_resumes_bit_for_bit(cfg);
+}
+
+#[test]
+fn a_batch_norm_run_resumes_bit_for_bit_on_the_cpu() {
+    // The running statistics are buffers saved in the model file, updated every step.
+    let mut cfg = config(&[32, 16], Optimizer::momentum(0.05), 50, 3);
+    cfg.mlp = cfg.mlp.with_norm(Norm::Batch);
+    assert_resumes_bit_for_bit(cfg);
+}
+
+#[test]
+fn batch_norm_running_statistics_follow_pytorch_on_both_backends() {
+    // One training step of a BatchNorm1d on a [5, 3] batch: running = 0.9·running + 0.1·stat,
+    // with the batch mean and the unbiased variance (PyTorch's), from mean 0 and variance 1;
+    // in evaluation, (x − running_mean)/√(running_var + 1e-5)·weight + bias. f32 on both
+    // backends: 1e-6 relative.
+    let x: Vec<f64> = (0..15).map(|i| ((i * 7) % 11) as f64 * 0.5 - 1.0).collect();
+    let (rows, cols) = (5, 3);
+    let mut want_mean = vec![0.0; cols];
+    let mut want_var = vec![0.0; cols];
+    for j in 0..cols {
+        let col: Vec<f64> = (0..rows).map(|r| x[r * cols + j]).collect();
+        let mean = col.iter().sum::<f64>() / rows as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (rows - 1) as f64;
+        want_mean[j] = 0.1 * mean;
+        want_var[j] = 0.9 + 0.1 * var;
+    }
+    fn run<B: Backend>(b: &B, x: &[f64], train: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let g = shadergrad::Graph::new();
+        let input = g.input("x", [5, 3]);
+        let bn = BatchNorm::new(&g, "1", 3);
+        let mut updates = Vec::new();
+        let mode = if train {
+            Mode::Train { label_smoothing: 0.0 }
+        } else {
+            Mode::Eval
+        };
+        let y = bn.forward(&input, mode, &mut updates);
+        let step = g.group("updates", &updates);
+        let mut store = shadergrad::ParamStore::new(b);
+        let mut plan = shadergrad::Plan::compile(b, &g, &[&y, &step], &mut store).unwrap();
+        let xs: Vec<B::Elem> = x.iter().map(|&v| B::Elem::from_f64(v)).collect();
+        plan.set_input(&input, &xs).unwrap();
+        let out = plan.run().unwrap();
+        let y = out.get(&y).unwrap().iter().map(|v| v.as_f64()).collect();
+        (
+            y,
+            store.read("1.running_mean").unwrap(),
+            store.read("1.running_var").unwrap(),
+        )
+    }
+    for (name, (_, mean, var)) in [
+        ("cpu", run(&CpuBackend::<f32>::new(), &x, true)),
+        ("gpu", run(&gpu(), &x, true)),
+    ] {
+        for j in 0..cols {
+            assert!(
+                (mean[j] - want_mean[j]).abs() <= 1e-6 * (1.0 + want_mean[j].abs()),
+                "{name} running_mean {mean:?} vs {want_mean:?}"
+            );
+            assert!(
+                (var[j] - want_var[j]).abs() <= 1e-6 * want_var[j],
+                "{name} running_var {var:?} vs {want_var:?}"
+            );
+        }
+        println!("  {name}: running_mean {mean:.6?}, running_var {var:.6?} after one step");
+    }
+    // Evaluation reads the running statistics as they start (0 and 1): y = x/√(1 + 1e-5).
+    let (y, mean, _) = run(&CpuBackend::<f32>::new(), &x, false);
+    assert_eq!(mean, [0.0; 3], "evaluation updates nothing");
+    for (y, x) in y.iter().zip(&x) {
+        assert!((y - x / (1.0f64 + 1e-5).sqrt()).abs() <= 1e-6 * (1.0 + x.abs()));
+    }
 }
 
 fn assert_resumes_bit_for_bit(cfg: TrainConfig) {

@@ -138,7 +138,13 @@ impl<B: Backend> Trainer<B> {
         });
         if let (true, Some(best)) = (best_is_older, &self.best) {
             let latest = std::mem::replace(&mut model.params, best.clone());
-            state.extend(latest.into_iter().map(|(name, v)| (format!("{LATEST}{name}"), v)));
+            state.extend(
+                latest
+                    .into_iter()
+                    .filter(|(name, _)| self.store().shape(name).is_some())
+                    .map(|(name, v)| (format!("{LATEST}{name}"), v)),
+            );
+            self.add_counters(&mut model.params);
         }
         Ok(Checkpoint {
             model,
@@ -158,13 +164,21 @@ impl<B: Backend> Trainer<B> {
 
     /// The model and its optimizer state by `<param>.<key>`, from one read of the device.
     fn snapshot(&self, data: &Dataset) -> Result<(Model, Tensors)> {
-        let (params, state) = self.snapshot_tensors()?;
+        let (mut params, state) = self.snapshot_tensors()?;
+        self.add_counters(&mut params);
         let model = Model {
             info: ModelInfo::describe(&self.config().mlp, self.config().task, data),
             params,
             steps: self.store().steps(),
         };
         Ok((model, state))
+    }
+
+    /// The batch norms' `num_batches_tracked`, which is the step count.
+    fn add_counters(&self, params: &mut Tensors) {
+        for name in self.config().mlp.counters() {
+            params.insert(name, (vec![], vec![self.store().steps() as f32]));
+        }
     }
 
     /// The parameters and the optimizer state by `<param>.<key>`, from one read of the device.
@@ -182,7 +196,8 @@ impl<B: Backend> Trainer<B> {
 
     /// Sets every parameter of `params` (a model's, by name).
     pub(crate) fn load_params(&mut self, params: &Tensors) -> Result<()> {
-        for (name, (shape, values)) in params {
+        let counters = self.config().mlp.counters();
+        for (name, (shape, values)) in params.iter().filter(|(n, _)| !counters.contains(n)) {
             let v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
             self.store_mut().set(name, &shape.as_slice().into(), &v)?;
         }

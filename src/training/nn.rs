@@ -10,11 +10,14 @@
 use crate::data::{Features, Task};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Tensor};
-use crate::op::{random, Axis, Role, UnaryOp};
+use crate::op::{random, Axis, Broadcast, Role, UnaryOp, UpdateRule};
 use crate::rng::Rng;
 
-/// PyTorch's `LayerNorm` epsilon.
+/// PyTorch's `LayerNorm` and `BatchNorm1d` epsilon.
 pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// PyTorch's `BatchNorm1d` momentum: `running = 0.9·running + 0.1·batch statistic`.
+pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
 
 /// How a linear layer's weights start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,6 +71,10 @@ pub enum Norm {
     /// PyTorch's `LayerNorm(features)`: each example's features to mean 0 and variance 1, then
     /// a learnt gain (`weight`, starting at 1) and `bias` (starting at 0) per feature.
     Layer,
+    /// PyTorch's `BatchNorm1d(features)`: each feature to mean 0 and variance 1 over the batch
+    /// in training (which also updates `running_mean` and the unbiased `running_var`, momentum
+    /// 0.1), over the running statistics in evaluation; then a gain and a bias.
+    Batch,
 }
 
 impl Norm {
@@ -76,6 +83,7 @@ impl Norm {
         match self {
             Norm::None => "none",
             Norm::Layer => "layer",
+            Norm::Batch => "batch",
         }
     }
 }
@@ -85,6 +93,7 @@ impl Norm {
 pub enum Module {
     Linear { inputs: usize, outputs: usize },
     LayerNorm { features: usize },
+    BatchNorm { features: usize },
     Activation(Activation),
     Dropout(f64),
 }
@@ -95,6 +104,13 @@ impl Module {
         match *self {
             Module::Linear { inputs, outputs } => vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])],
             Module::LayerNorm { features } => vec![("weight", vec![features]), ("bias", vec![features])],
+            Module::BatchNorm { features } => vec![
+                ("weight", vec![features]),
+                ("bias", vec![features]),
+                ("running_mean", vec![features]),
+                ("running_var", vec![features]),
+                ("num_batches_tracked", vec![]),
+            ],
             Module::Activation(_) | Module::Dropout(_) => Vec::new(),
         }
     }
@@ -104,6 +120,7 @@ impl Module {
         match *self {
             Module::Linear { inputs, outputs } => format!("nn.Linear({inputs}, {outputs})"),
             Module::LayerNorm { features } => format!("nn.LayerNorm({features})"),
+            Module::BatchNorm { features } => format!("nn.BatchNorm1d({features})"),
             Module::Dropout(p) => format!("nn.Dropout({p})"),
             Module::Activation(op) => match op {
                 UnaryOp::Relu => "nn.ReLU()".into(),
@@ -163,8 +180,76 @@ impl LayerNorm {
     /// `(x − mean) / √(var + 1e-5) · weight + bias`, the statistics of each row of `x`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let xhat = x.normalize(Axis::Rows, LAYER_NORM_EPS);
-        let gain = self.weight.broadcast(crate::op::Broadcast::Cols, &x.shape());
+        let gain = self.weight.broadcast(Broadcast::Cols, &x.shape());
         (&xhat * &gain).bias_add(&self.bias)
+    }
+}
+
+/// A batch norm's parameters and running statistics in a graph.
+#[derive(Clone, Debug)]
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+}
+
+impl BatchNorm {
+    /// `features` gains (ones) and biases (zeros), and running statistics starting at mean 0
+    /// and variance 1, named `{prefix}.weight`, ... as PyTorch names them.
+    pub fn new(graph: &Graph, prefix: &str, features: usize) -> BatchNorm {
+        BatchNorm {
+            weight: graph.param(&format!("{prefix}.weight"), [features], vec![1.0; features]),
+            bias: graph.param(&format!("{prefix}.bias"), [features], vec![0.0; features]),
+            running_mean: graph.buffer(&format!("{prefix}.running_mean"), [features], vec![0.0; features]),
+            running_var: graph.buffer(&format!("{prefix}.running_var"), [features], vec![1.0; features]),
+        }
+    }
+
+    /// In training, `x` `[batch, features]` normalised by its batch's statistics, and the
+    /// updates of the running statistics (none for a batch of one, whose variance is
+    /// undefined); in evaluation, by the running statistics. Then the gain and the bias.
+    pub fn forward(&self, x: &Tensor, mode: Mode, updates: &mut Vec<Tensor>) -> Tensor {
+        let g = x.graph();
+        let shape = x.shape();
+        let cols = |t: &Tensor| t.broadcast(Broadcast::Cols, &shape);
+        let xhat = match mode {
+            Mode::Train { .. } => {
+                let rows = shape.as_matrix().0;
+                if rows > 1 {
+                    let mean = x.col_sum().scale(1.0 / rows as f64);
+                    let var = (x - &cols(&mean)).square().col_sum().scale(1.0 / (rows - 1) as f64);
+                    let rule = UpdateRule::RunningAverage {
+                        momentum: BATCH_NORM_MOMENTUM,
+                    };
+                    updates.push(g.update(&self.running_mean, &mean, rule));
+                    updates.push(g.update(&self.running_var, &var, rule));
+                }
+                x.normalize(Axis::Columns, LAYER_NORM_EPS)
+            }
+            Mode::Eval => {
+                let rstd = self.running_var.add_scalar(LAYER_NORM_EPS).sqrt().recip();
+                &(x - &cols(&self.running_mean)) * &cols(&rstd)
+            }
+        };
+        (&xhat * &cols(&self.weight)).bias_add(&self.bias)
+    }
+}
+
+/// The normalisation of a hidden layer in a graph.
+#[derive(Clone, Debug)]
+pub enum NormLayer {
+    Layer(LayerNorm),
+    Batch(BatchNorm),
+}
+
+impl NormLayer {
+    /// Its trainable parameters: gain, then bias.
+    pub fn params(&self) -> [Tensor; 2] {
+        match self {
+            NormLayer::Layer(n) => [n.weight.clone(), n.bias.clone()],
+            NormLayer::Batch(n) => [n.weight.clone(), n.bias.clone()],
+        }
     }
 }
 
@@ -172,7 +257,7 @@ impl LayerNorm {
 #[derive(Clone, Debug)]
 pub struct Layers {
     pub linear: Vec<Linear>,
-    pub norms: Vec<LayerNorm>,
+    pub norms: Vec<NormLayer>,
 }
 
 impl Layers {
@@ -182,7 +267,7 @@ impl Layers {
         for (i, l) in self.linear.iter().enumerate() {
             out.extend([l.weight.clone(), l.bias.clone()]);
             if let Some(n) = self.norms.get(i) {
-                out.extend([n.weight.clone(), n.bias.clone()]);
+                out.extend(n.params());
             }
         }
         out
@@ -255,6 +340,9 @@ pub struct MlpGraph {
     /// The task's loss, named `loss`: softmax cross-entropy, mean squared error, or binary
     /// cross-entropy with logits.
     pub loss: Tensor,
+    /// What a training step updates besides the parameters: the batch norms' running
+    /// statistics (empty otherwise, and in evaluation).
+    pub buffer_updates: Vec<Tensor>,
     pub input: Input,
 }
 
@@ -337,8 +425,10 @@ impl Mlp {
             if i == last {
                 break;
             }
-            if self.norm == Norm::Layer {
-                out.push(Module::LayerNorm { features: w[1] });
+            match self.norm {
+                Norm::None => {}
+                Norm::Layer => out.push(Module::LayerNorm { features: w[1] }),
+                Norm::Batch => out.push(Module::BatchNorm { features: w[1] }),
             }
             out.push(Module::Activation(self.activation));
             if self.dropout > 0.0 {
@@ -374,6 +464,15 @@ impl Mlp {
         self.parameters().into_iter().map(|(_, shape)| shape).collect()
     }
 
+    /// The batch norms' `num_batches_tracked`: in the model file for PyTorch, not on the device
+    /// (every training step is one batch, so it is the step count).
+    pub fn counters(&self) -> Vec<String> {
+        self.parameter_names()
+            .into_iter()
+            .filter(|n| n.ends_with(".num_batches_tracked"))
+            .collect()
+    }
+
     /// Every parameter's name and shape, in stack order.
     fn parameters(&self) -> Vec<(String, Vec<usize>)> {
         self.modules()
@@ -393,7 +492,11 @@ impl Mlp {
         let mut out = Vec::new();
         for (i, m) in modules.iter().enumerate() {
             if let Module::Linear { .. } = m {
-                let norm = matches!(modules.get(i + 1), Some(Module::LayerNorm { .. })).then_some(i + 1);
+                let norm = matches!(
+                    modules.get(i + 1),
+                    Some(Module::LayerNorm { .. } | Module::BatchNorm { .. })
+                )
+                .then_some(i + 1);
                 out.push((i, norm));
             }
         }
@@ -420,7 +523,11 @@ impl Mlp {
                 .linear
                 .push(Linear::new(graph, &i.to_string(), w[0], w[1], init, &mut rng));
             if let Some(j) = norm {
-                layers.norms.push(LayerNorm::new(graph, &j.to_string(), w[1]));
+                let prefix = j.to_string();
+                layers.norms.push(match self.norm {
+                    Norm::Batch => NormLayer::Batch(BatchNorm::new(graph, &prefix, w[1])),
+                    _ => NormLayer::Layer(LayerNorm::new(graph, &prefix, w[1])),
+                });
             }
         }
         layers
@@ -428,7 +535,8 @@ impl Mlp {
 
     /// The logits of `x` `[batch, inputs]` through `layers`; in training, hidden layer `i`'s
     /// dropout draws its masks from stream [`dropout_stream`]`(seed, i)`.
-    pub fn forward(&self, layers: &Layers, x: &Tensor, mode: Mode, seed: u64) -> Tensor {
+    /// Batch norms push their running statistics' updates onto `updates` in training.
+    pub fn forward(&self, layers: &Layers, x: &Tensor, mode: Mode, seed: u64, updates: &mut Vec<Tensor>) -> Tensor {
         let mut h = x.clone();
         let hidden = layers.linear.len() - 1;
         for (i, layer) in layers.linear.iter().enumerate() {
@@ -436,9 +544,11 @@ impl Mlp {
             if i == hidden {
                 break;
             }
-            if let Some(norm) = layers.norms.get(i) {
-                h = norm.forward(&h);
-            }
+            h = match layers.norms.get(i) {
+                Some(NormLayer::Layer(n)) => n.forward(&h),
+                Some(NormLayer::Batch(n)) => n.forward(&h, mode, updates),
+                None => h,
+            };
             h = h.map(self.activation);
             if self.dropout > 0.0 && mode != Mode::Eval {
                 h = h.dropout(self.dropout, dropout_stream(seed, i));
@@ -475,7 +585,8 @@ impl Mlp {
             Task::Regress | Task::Multilabel => graph.input("targets", [batch, self.classes()]),
         };
         let layers = self.layers(&graph, init, seed);
-        let logits = self.forward(&layers, &x, mode, seed);
+        let mut buffer_updates = Vec::new();
+        let logits = self.forward(&layers, &x, mode, seed, &mut buffer_updates);
         let loss = match (task, mode) {
             (Task::Classify, Mode::Train { label_smoothing }) => {
                 logits.smoothed_cross_entropy(&targets, label_smoothing)
@@ -492,6 +603,7 @@ impl Mlp {
             layers,
             logits,
             loss,
+            buffer_updates,
             input,
         }
     }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::io::Tensors;
 use crate::metrics::{self, Evaluation};
-use crate::nn::{Init, Input, Mlp, MlpGraph, Mode};
+use crate::nn::{Init, Input, Mlp, MlpGraph, Mode, Norm};
 use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
 
@@ -232,7 +232,13 @@ impl<B: Backend> Trainer<B> {
             let plan = if training {
                 let grads = mlp.graph.backward(&mlp.loss)?;
                 let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
-                Plan::compile(&self.backend, &mlp.graph, &[&mlp.loss, &step], &mut self.store)?
+                let buffers = mlp.graph.group("buffer updates", &mlp.buffer_updates);
+                Plan::compile(
+                    &self.backend,
+                    &mlp.graph,
+                    &[&mlp.loss, &step, &buffers],
+                    &mut self.store,
+                )?
             } else {
                 Plan::compile(&self.backend, &mlp.graph, &[&mlp.logits], &mut self.store)?
             };
@@ -579,6 +585,13 @@ pub fn fit<B: Backend>(
     trainer.check_data(val, None)?;
     if train.is_empty() {
         return Err(Error::invalid("training data", "no examples", "at least one example"));
+    }
+    if trainer.config.mlp.norm == Norm::Batch && trainer.config.batch < 2 {
+        return Err(Error::invalid(
+            "batch",
+            trainer.config.batch.to_string(),
+            "at least 2 examples with batch norm (one example has no variance)",
+        ));
     }
     let batch = trainer.config.batch;
     let batches = train.len().div_ceil(batch);

@@ -83,7 +83,7 @@ pub struct TrainArgs {
     /// [default: 0].
     #[arg(long)]
     dropout: Option<f64>,
-    /// Normalisation before each hidden activation: none or layer [default: none].
+    /// Normalisation before each hidden activation: none, layer or batch [default: none].
     #[arg(long)]
     norm: Option<String>,
     /// Label smoothing of the cross-entropy, in [0, 1) (classify) [default: 0.1 for images,
@@ -135,7 +135,8 @@ fn norm_flag(text: Option<&str>) -> Result<Norm> {
     match text {
         None | Some("none") => Ok(Norm::None),
         Some("layer") => Ok(Norm::Layer),
-        Some(other) => Err(Error::invalid("--norm", other, "none or layer")),
+        Some("batch") => Ok(Norm::Batch),
+        Some(other) => Err(Error::invalid("--norm", other, "none, layer or batch")),
     }
 }
 
@@ -359,6 +360,13 @@ impl Settings {
         let epochs = self
             .epochs
             .unwrap_or_else(|| default_epochs(steps_per_epoch, augmented));
+        if self.norm == Norm::Batch && self.batch < 2 {
+            return Err(Error::invalid(
+                "--norm batch with --batch",
+                self.batch.to_string(),
+                "a batch of at least 2 (batch norm divides by the batch's variance)",
+            ));
+        }
         let mlp = Mlp::new(&sizes, flags::activation(&self.activation)?)?
             .with_dropout(self.dropout)?
             .with_norm(self.norm);

@@ -280,6 +280,17 @@ impl Graph {
         self.leaf(Op::Param, name, shape.into(), Some(init), Location::caller())
     }
 
+    /// A non-trainable tensor kept in the [`ParamStore`](crate::plan::ParamStore) like a
+    /// parameter (PyTorch's buffers: a batch norm's running statistics): it takes no gradient,
+    /// only [`Graph::update`]s, and lives in an arena apart from the trainable parameters, so
+    /// their optimizer launch is not split.
+    #[track_caller]
+    pub fn buffer(&self, name: &str, shape: impl Into<Shape>, init: Vec<f64>) -> Tensor {
+        let t = self.leaf(Op::Param, name, shape.into(), Some(init), Location::caller());
+        self.data.borrow_mut().nodes[t.id].requires_grad = false;
+        t
+    }
+
     /// Fixed values (no gradient).
     #[track_caller]
     pub fn constant(&self, name: &str, shape: impl Into<Shape>, values: Vec<f64>) -> Tensor {

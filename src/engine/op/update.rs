@@ -25,6 +25,9 @@ pub enum UpdateRule {
         weight_decay: f64,
         decoupled: bool,
     },
+    /// A running average `w = (1 − momentum)·w + momentum·g` of a statistic `g` (a batch norm's
+    /// running mean and variance): no learning rate, so schedules leave it alone
+    RunningAverage { momentum: f64 },
 }
 
 impl UpdateRule {
@@ -85,20 +88,22 @@ impl UpdateRule {
             UpdateRule::Momentum { nesterov: true, .. } => "nesterov",
             UpdateRule::Adam { decoupled: false, .. } => "adam",
             UpdateRule::Adam { decoupled: true, .. } => "adamw",
+            UpdateRule::RunningAverage { .. } => "running_average",
         }
     }
 
-    /// The base learning rate.
+    /// The base learning rate (0 for a running average, which has none).
     pub fn lr(&self) -> f64 {
         match *self {
             UpdateRule::Sgd { lr, .. } | UpdateRule::Momentum { lr, .. } | UpdateRule::Adam { lr, .. } => lr,
+            UpdateRule::RunningAverage { .. } => 0.0,
         }
     }
 
     /// The per-parameter state buffers the rule keeps (momentum: `v`; Adam: `m`, `v`).
     pub fn state_names(&self) -> &'static [&'static str] {
         match self {
-            UpdateRule::Sgd { .. } => &[],
+            UpdateRule::Sgd { .. } | UpdateRule::RunningAverage { .. } => &[],
             UpdateRule::Momentum { .. } => &["momentum"],
             UpdateRule::Adam { .. } => &["adam_m", "adam_v"],
         }

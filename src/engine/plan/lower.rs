@@ -150,6 +150,8 @@ pub(crate) fn update_kernel(rule: &UpdateRule, n: usize, t: u64, lr: f64) -> (Ke
     let n = n as u32;
     match *rule {
         UpdateRule::Sgd { weight_decay, .. } => (Kernel::Sgd, Params::dims(&[n]).with_scalars(&[lr, weight_decay])),
+        // SGD's w −= lr·(g + wd·w) with lr = −m and wd = −1 is w += m·(g − w) = (1 − m)·w + m·g.
+        UpdateRule::RunningAverage { momentum } => (Kernel::Sgd, Params::dims(&[n]).with_scalars(&[-momentum, -1.0])),
         UpdateRule::Momentum {
             momentum,
             nesterov,

@@ -207,7 +207,7 @@ impl<B: Backend> Plan<B> {
         }
         read_back.dedup();
 
-        // Parameters new to the store are created together, in one arena.
+        // Parameters new to the store are created together, in one arena (buffers in another).
         let zeros: Vec<Vec<f64>> = nodes
             .iter()
             .map(|n| match (&n.op, &n.init) {
@@ -215,13 +215,15 @@ impl<B: Backend> Plan<B> {
                 _ => Vec::new(),
             })
             .collect();
-        let new_params: Vec<(&str, &Shape, &[f64])> = nodes
-            .iter()
-            .enumerate()
-            .filter(|&(id, n)| needed[id] && n.op == Op::Param)
-            .map(|(id, n)| (n.name.as_str(), &n.shape, n.init.as_deref().unwrap_or(&zeros[id])))
-            .collect();
-        store.create(&new_params)?;
+        for trainable in [true, false] {
+            let new_params: Vec<(&str, &Shape, &[f64])> = nodes
+                .iter()
+                .enumerate()
+                .filter(|&(id, n)| needed[id] && n.op == Op::Param && n.requires_grad == trainable)
+                .map(|(id, n)| (n.name.as_str(), &n.shape, n.init.as_deref().unwrap_or(&zeros[id])))
+                .collect();
+            store.create(&new_params)?;
+        }
 
         // The passes.
         let mut ir = lower::lower(nodes, &needed, &read_back)?;

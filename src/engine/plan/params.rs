@@ -125,17 +125,20 @@ impl<B: Backend> ParamStore<B> {
         Ok(())
     }
 
-    /// Creates the parameters of `graph` the store does not hold yet, in one arena (as
+    /// Creates the parameters of `graph` the store does not hold yet, in one arena and its buffers in another (as
     /// [`Plan::compile`](crate::Plan::compile) would): so that parameters restored or set
     /// before any plan is compiled still share an arena.
     pub fn create_from(&mut self, graph: &crate::graph::Graph) -> Result<()> {
         let nodes = graph.nodes();
-        let params: Vec<(&str, &Shape, &[f64])> = nodes
-            .iter()
-            .filter(|n| n.op == crate::graph::Op::Param)
-            .filter_map(|n| n.init.as_deref().map(|init| (n.name.as_str(), &n.shape, init)))
-            .collect();
-        self.create(&params)
+        for trainable in [true, false] {
+            let params: Vec<(&str, &Shape, &[f64])> = nodes
+                .iter()
+                .filter(|n| n.op == crate::graph::Op::Param && n.requires_grad == trainable)
+                .filter_map(|n| n.init.as_deref().map(|init| (n.name.as_str(), &n.shape, init)))
+                .collect();
+            self.create(&params)?;
+        }
+        Ok(())
     }
 
     /// One arena for `params`, each at the next aligned offset.
