@@ -5,8 +5,9 @@
 //   broadcast: dst[i, j] = src[0] | src[i] | src[j]   (SCALAR | ROWS | COLS, constants generated
 //              from Broadcast in src/engine/op.rs)
 //   log_softmax: y[i, j] = x[i, j] − ln Σ_k e^x[i, k]   backward: dx = dy − e^y · Σ_k dy[i, k]
-//   normalize: y = (x − mean) / √(var + eps) over each row (AXIS = 0) or column (AXIS = 1), one
-//              workgroup per line; backward: dx = (dy − mean(dy) − ŷ·mean(dy·ŷ)) / √(var + eps)
+//   normalize: y = x̂·gain[j] + bias[j], x̂ = (x − mean) / √(var + eps) over each row (AXIS = 0)
+//              or column (AXIS = 1), one workgroup per line;
+//              backward: g = dy·gain[j], dx = (g − mean(g) − x̂·mean(g·x̂)) / √(var + eps)
 // rows = p.dims.x, cols = p.dims.y (sum_all: n = p.dims.x). Row reductions run one workgroup
 // per row, 64 lanes striding the columns, then a tree in workgroup memory.
 
@@ -15,6 +16,8 @@
 @group(0) @binding(3) var<storage, read> y_saved: array<f32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read> gain: array<f32>;
+@group(0) @binding(7) var<storage, read> bias: array<f32>;
 
 override MODE: u32 = 0u;
 override AXIS: u32 = 0u;
@@ -213,7 +216,8 @@ fn normalize_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     if (live) {
         for (var k = lid; k < ln.len; k += ROW_LANES) {
             let i = ln.first + k * ln.stride;
-            y[i] = (x[i] - st.x) * st.y;
+            let j = i % p.dims.y;
+            y[i] = (x[i] - st.x) * st.y * gain[j] + bias[j];
         }
     }
 }
@@ -230,8 +234,9 @@ fn normalize_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     if (live) {
         for (var k = lid; k < ln.len; k += ROW_LANES) {
             let i = ln.first + k * ln.stride;
-            g += dy[i];
-            gx += dy[i] * (x[i] - st.x) * st.y;
+            let gi = dy[i] * gain[i % p.dims.y];
+            g += gi;
+            gx += gi * (x[i] - st.x) * st.y;
         }
     }
     let mean_g = lanes_sum(lid, g) / f32(ln.len);
@@ -239,7 +244,8 @@ fn normalize_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     if (live) {
         for (var k = lid; k < ln.len; k += ROW_LANES) {
             let i = ln.first + k * ln.stride;
-            dx[i] = (dy[i] - mean_g - (x[i] - st.x) * st.y * mean_gx) * st.y;
+            let gi = dy[i] * gain[i % p.dims.y];
+            dx[i] = (gi - mean_g - (x[i] - st.x) * st.y * mean_gx) * st.y;
         }
     }
 }

@@ -120,11 +120,12 @@ fn bias_reductions_broadcasts_and_losses() {
         ("normalize rows", Box::new(|x, _| x.normalize(Axis::Rows, 1e-5))),
         ("normalize columns", Box::new(|x, _| x.normalize(Axis::Columns, 1e-5))),
         (
-            "layer norm (gain and bias)",
-            Box::new(|x, b| {
-                let gain = b.scale(0.5).add_scalar(1.0);
-                &x.normalize(Axis::Rows, 1e-5) * &gain.broadcast(shadergrad::Broadcast::Cols, &x.shape())
-            }),
+            "layer norm (gain and bias, one launch)",
+            Box::new(|x, b| x.normalize_affine(Axis::Rows, 1e-5, &b.scale(0.5).add_scalar(1.0), &b.scale(-2.0))),
+        ),
+        (
+            "batch norm (gain and bias, one launch)",
+            Box::new(|x, b| x.normalize_affine(Axis::Columns, 1e-5, &b.add_scalar(0.3), &b.square())),
         ),
         (
             "broadcast scalar",

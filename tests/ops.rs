@@ -580,7 +580,8 @@ fn normalize_rows_and_columns_forward_and_backward_match_cpu() {
     // of 1, so the two-pass variance matters (one pass loses digits to cancellation). f32
     // rounds x, and so x − mean, by |x|·2⁻²⁴, which rstd = 1/√(var + eps) magnifies: the
     // forward's error scales with |x|·rstd; the backward's (dy − mean dy − x̂·mean(dy·x̂))·rstd
-    // with rstd·(|dy| + |x|·rstd), the x̂ term's error times |mean(dy·x̂)| ≤ 1. Tolerance: 1e-5
+    // with rstd·(|dy| + |x|·rstd), the x̂ term's error times |mean(dy·x̂)| ≤ 1. With the affine
+    // both scale by |gain| (≤ 2; the backward's mean(g·x̂) by up to 2 as well). Tolerance: 1e-5
     // of that scale (a few dozen roundings of 6e-8 in the sums and the two passes).
     let mut rng = Rng::new(22);
     for (rows, cols) in MATRICES.into_iter().chain([(70_001, 3)]) {
@@ -592,28 +593,39 @@ fn normalize_rows_and_columns_forward_and_backward_match_cpu() {
             let p = Params::dims(&[rows as u32, cols as u32]).with_scalars(&[eps]);
             let x = f32_exact(rng.vec(rows * cols, 99.0, 101.0));
             let rstd = rstd_per_element(&x, rows, cols, axis, eps);
-            let kernel = Kernel::Normalize { axis, eps };
-            let scale: Vec<f64> = x.iter().zip(&rstd).map(|(x, r)| x.abs() * r).collect();
-            compare(
-                &format!("normalize_{} {rows}x{cols}", axis.name()),
-                kernel,
-                p,
-                &[x.clone(), vec![]],
-                (1e-6, 1e-5),
-                Some(vec![scale]),
-            );
-            let dy = f32_exact(rng.vec(rows * cols, -1.0, 1.0));
-            let scale: Vec<f64> = (0..rows * cols)
-                .map(|i| rstd[i] * (dy[i].abs() + 1.0 + x[i].abs() * rstd[i]))
-                .collect();
-            compare(
-                &format!("normalize_{}_backward {rows}x{cols}", axis.name()),
-                Kernel::NormalizeGrad { axis, eps },
-                p,
-                &[x, dy, vec![]],
-                (1e-6, 1e-5),
-                Some(vec![scale]),
-            );
+            // Plain (gain 1, bias 0), and with a gain in ±2 and a bias (which scales the error by |gain|).
+            for affine in [false, true] {
+                let (gain, bias) = if affine {
+                    (f32_exact(rng.vec(cols, -2.0, 2.0)), f32_exact(rng.vec(cols, -1.0, 1.0)))
+                } else {
+                    (vec![1.0; cols], vec![0.0; cols])
+                };
+                let g = |i: usize| gain[i % cols].abs();
+                let kernel = Kernel::Normalize { axis, eps };
+                let scale: Vec<f64> = (0..rows * cols).map(|i| x[i].abs() * rstd[i] * g(i) + 1.0).collect();
+                let what = if affine { "with gain and bias" } else { "plain" };
+                compare(
+                    &format!("{} {rows}x{cols} {what}", kernel.name()),
+                    kernel,
+                    p,
+                    &[x.clone(), gain.clone(), bias, vec![]],
+                    (1e-6, 1e-5),
+                    Some(vec![scale]),
+                );
+                let dy = f32_exact(rng.vec(rows * cols, -1.0, 1.0));
+                let scale: Vec<f64> = (0..rows * cols)
+                    .map(|i| rstd[i] * g(i).max(1.0) * 2.0 * (dy[i].abs() + 1.0 + x[i].abs() * rstd[i]))
+                    .collect();
+                let grad = Kernel::NormalizeGrad { axis, eps };
+                compare(
+                    &format!("{} {rows}x{cols} {what}", grad.name()),
+                    grad,
+                    p,
+                    &[x.clone(), gain, dy, vec![]],
+                    (1e-6, 1e-5),
+                    Some(vec![scale]),
+                );
+            }
         }
     }
 }

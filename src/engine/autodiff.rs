@@ -216,11 +216,15 @@ fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Resu
         ],
         // The same counters draw the same mask: dx = dropout(dy).
         Kernel::Dropout { .. } => vec![Some(grad(kernel(*k), &[dy], &x[0]))],
-        Kernel::Normalize { axis, eps } => vec![Some(grad(
-            kernel(Kernel::NormalizeGrad { axis, eps }),
-            &[&x[0], dy],
-            &x[0],
-        ))],
+        // y = x̂·gain + bias: dgain = Σ_rows dy·x̂ (x̂ recomputed), dbias = Σ_rows dy.
+        Kernel::Normalize { axis, eps } => vec![
+            only(0, &|| {
+                let rule = Kernel::NormalizeGrad { axis, eps };
+                grad(kernel(rule), &[&x[0], &x[1], dy], &x[0])
+            }),
+            only(1, &|| (dy * &x[0].normalize(axis, eps)).col_sum()),
+            only(2, &|| dy.col_sum()),
+        ],
         Kernel::SigmoidBce => vec![
             only(0, &|| grad(kernel(Kernel::SigmoidBceGrad), &[&x[0], &x[1], dy], &x[0])),
             None, // targets are labels: no gradient

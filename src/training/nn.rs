@@ -179,9 +179,7 @@ impl LayerNorm {
 
     /// `(x − mean) / √(var + 1e-5) · weight + bias`, the statistics of each row of `x`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let xhat = x.normalize(Axis::Rows, LAYER_NORM_EPS);
-        let gain = self.weight.broadcast(Broadcast::Cols, &x.shape());
-        (&xhat * &gain).bias_add(&self.bias)
+        x.normalize_affine(Axis::Rows, LAYER_NORM_EPS, &self.weight, &self.bias)
     }
 }
 
@@ -213,7 +211,7 @@ impl BatchNorm {
         let g = x.graph();
         let shape = x.shape();
         let cols = |t: &Tensor| t.broadcast(Broadcast::Cols, &shape);
-        let xhat = match mode {
+        match mode {
             Mode::Train { .. } => {
                 let rows = shape.as_matrix().0;
                 if rows > 1 {
@@ -225,14 +223,14 @@ impl BatchNorm {
                     updates.push(g.update(&self.running_mean, &mean, rule));
                     updates.push(g.update(&self.running_var, &var, rule));
                 }
-                x.normalize(Axis::Columns, LAYER_NORM_EPS)
+                x.normalize_affine(Axis::Columns, LAYER_NORM_EPS, &self.weight, &self.bias)
             }
             Mode::Eval => {
                 let rstd = self.running_var.add_scalar(LAYER_NORM_EPS).sqrt().recip();
-                &(x - &cols(&self.running_mean)) * &cols(&rstd)
+                let xhat = &(x - &cols(&self.running_mean)) * &cols(&rstd);
+                (&xhat * &cols(&self.weight)).bias_add(&self.bias)
             }
-        };
-        (&xhat * &cols(&self.weight)).bias_add(&self.bias)
+        }
     }
 }
 

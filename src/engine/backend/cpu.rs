@@ -331,25 +331,28 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             }
         }
         Kernel::Normalize { axis, eps } => {
-            let x = inp(0);
-            let mut y = out(1);
-            for line in lines(axis, d(0), d(1)) {
+            let (x, gain, bias) = (inp(0), inp(1), inp(2));
+            let cols = d(1);
+            let mut y = out(3);
+            for line in lines(axis, d(0), cols) {
                 let (mean, rstd) = line_stats(&x, &line, eps);
                 for &i in &line {
-                    y[i] = (x[i] - mean) * rstd;
+                    y[i] = (x[i] - mean) * rstd * gain[i % cols] + bias[i % cols];
                 }
             }
         }
         Kernel::NormalizeGrad { axis, eps } => {
-            let (x, dy) = (inp(0), inp(1));
-            let mut dx = out(2);
-            for line in lines(axis, d(0), d(1)) {
+            let (x, gain, dy) = (inp(0), inp(1), inp(2));
+            let cols = d(1);
+            let mut dx = out(3);
+            for line in lines(axis, d(0), cols) {
                 let (mean, rstd) = line_stats(&x, &line, eps);
                 let n = c::<T>(line.len() as f64);
-                let mean_g = line.iter().map(|&i| dy[i]).sum::<T>() / n;
-                let mean_gx = line.iter().map(|&i| dy[i] * (x[i] - mean) * rstd).sum::<T>() / n;
+                let g = |i: usize| dy[i] * gain[i % cols];
+                let mean_g = line.iter().map(|&i| g(i)).sum::<T>() / n;
+                let mean_gx = line.iter().map(|&i| g(i) * (x[i] - mean) * rstd).sum::<T>() / n;
                 for &i in &line {
-                    dx[i] = (dy[i] - mean_g - (x[i] - mean) * rstd * mean_gx) * rstd;
+                    dx[i] = (g(i) - mean_g - (x[i] - mean) * rstd * mean_gx) * rstd;
                 }
             }
         }

@@ -66,11 +66,13 @@ pub enum Kernel {
     /// launch on `dy` (the same counters draw the same mask). dims `[n, stream, step,
     /// threshold]`; scalars `[1 / (1 − p)]`.
     Dropout { p: f64, stream: u32 },
-    /// `(x − mean) / √(var + eps)` with the mean and (biased) variance of each row or each
-    /// column of `[rows, cols]`; dims `[rows, cols]`; scalars `[eps]`.
+    /// `x̂·gain[j] + bias[j]`, `x̂ = (x − mean) / √(var + eps)` with the mean and (biased)
+    /// variance of each row or each column of `[rows, cols]` (a layer or batch norm in one
+    /// launch); dims `[rows, cols]`; scalars `[eps]`.
     Normalize { axis: Axis, eps: f64 },
-    /// Its backward from `x` and `dy`, the statistics recomputed: `dx = (dy − mean(dy) −
-    /// x̂·mean(dy·x̂)) / √(var + eps)`; dims `[rows, cols]`; scalars `[eps]`.
+    /// The backward to `x` from `x`, `gain` and `dy`, the statistics recomputed: with
+    /// `g = dy·gain[j]`, `dx = (g − mean(g) − x̂·mean(g·x̂)) / √(var + eps)`; dims `[rows, cols]`;
+    /// scalars `[eps]`.
     NormalizeGrad { axis: Axis, eps: f64 },
     /// `y[i] = scale · byte i` of bytes packed four to an element by
     /// [`pack_bytes`](crate::element::pack_bytes); dims `[n]`; scalars `[scale]`.
@@ -398,14 +400,24 @@ impl Kernel {
                 vec4s(Unary, "dropout", vec![], n),
             ),
             Kernel::Normalize { axis, .. } => (
-                vec![read(1, "x", items), write(2, "y", items)],
+                vec![
+                    read(1, "x", items),
+                    read(6, "gain", cols),
+                    read(7, "bias", cols),
+                    write(2, "y", items),
+                ],
                 Shader {
                     constants: vec![("AXIS", axis.code())],
                     ..entry(Reduce, "normalize_forward", 64, Grid::Rows(lines(axis, rows, cols)))
                 },
             ),
             Kernel::NormalizeGrad { axis, .. } => (
-                vec![read(1, "x", items), read(4, "dy", items), write(5, "dx", items)],
+                vec![
+                    read(1, "x", items),
+                    read(6, "gain", cols),
+                    read(4, "dy", items),
+                    write(5, "dx", items),
+                ],
                 Shader {
                     constants: vec![("AXIS", axis.code())],
                     ..entry(Reduce, "normalize_backward", 64, Grid::Rows(lines(axis, rows, cols)))

@@ -410,7 +410,46 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn normalize(&self, axis: Axis, eps: f64) -> Tensor {
-        self.rowwise(Kernel::Normalize { axis, eps }, Location::caller(), Shape::clone)
+        let cols = self.shape().dims().get(1).copied().unwrap_or(0);
+        let gain = self.graph.constant("ones", [cols], vec![1.0; cols]);
+        let bias = self.graph.constant("zeros", [cols], vec![0.0; cols]);
+        self.normalize_affine(axis, eps, &gain, &bias)
+    }
+
+    /// [`normalize`](Tensor::normalize), then `· gain[j] + bias[j]` (`[cols]` each) in the same
+    /// launch: a layer norm (`Axis::Rows`) or a training batch norm (`Axis::Columns`).
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, check::run_once, op::Axis};
+    /// let g = Graph::new();
+    /// let x = g.input("x", [1, 2]);
+    /// let y = x.normalize_affine(Axis::Rows, 0.0, &g.constant("g", [2], vec![2.0, 3.0]), &g.constant("b", [2], vec![0.5, 0.5]));
+    /// let out = run_once(&CpuBackend::<f64>::new(), &g, &[&y], &[(&x, &[1.0, 3.0])])?;
+    /// assert_eq!(out[0], [-1.5, 3.5]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn normalize_affine(&self, axis: Axis, eps: f64, gain: &Tensor, bias: &Tensor) -> Tensor {
+        let loc = Location::caller();
+        let s = self.shape();
+        let cols = s.dims().get(1).copied().unwrap_or(0);
+        let shape = self
+            .same_graph(gain, loc)
+            .and_then(|_| self.same_graph(bias, loc))
+            .and_then(|_| {
+                if s.rank() != 2 {
+                    return Err(bad("normalize", self, "normalize takes a matrix [rows, cols]", loc));
+                }
+                for t in [gain, bias] {
+                    if t.shape().dims() != [cols] {
+                        return Err(mismatch("normalize", self, t, "gain and bias are [cols]", loc));
+                    }
+                }
+                Ok(s.clone())
+            });
+        let kernel = Kernel::Normalize { axis, eps };
+        self.graph
+            .push(Op::Kernel(kernel), vec![self.id, gain.id, bias.id], shape, None)
     }
 
     /// Mean binary cross-entropy of these logits against 0/1 `targets` of the same shape
