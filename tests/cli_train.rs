@@ -384,3 +384,34 @@ fn regularisation_flags_train_save_the_whole_stack_and_refuse_bad_values() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_headless_run_prints_no_loader_errors() {
+    // Without XDG_RUNTIME_DIR the Vulkan loader prints `error: XDG_RUNTIME_DIR is invalid or not
+    // set`; the command line gives it a private directory first. Auto on a software GPU says it
+    // uses the CPU backend, in one line naming the adapter and `--backend gpu`.
+    let dir = temp("headless");
+    for backend in ["gpu", "auto"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+            .current_dir(&dir)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("SHADERGRAD_BACKEND")
+            .env_remove("SHADERGRAD_ADAPTER")
+            .args(["train", "--hidden", "8", "--epochs", "1", "--backend", backend])
+            .output()
+            .unwrap();
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(
+            !out.contains("XDG_RUNTIME_DIR") && !out.contains("error"),
+            "{backend}: {out}"
+        );
+        let software = out.contains("[Vulkan, Cpu]") || out.contains("is a software GPU");
+        if backend == "auto" && software {
+            let notes: Vec<&str> = out.lines().filter(|l| l.contains("software GPU")).collect();
+            assert!(notes.len() == 1 && notes[0].contains("--backend gpu"), "{out}");
+            assert!(out.contains("on cpu"), "{out}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

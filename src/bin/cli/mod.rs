@@ -8,6 +8,7 @@ mod grad;
 mod interrupt;
 mod predict;
 mod progress;
+mod runtime_dir;
 mod train;
 
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    runtime_dir::ensure();
     match cli.command {
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => eval::eval(a).map(|_| ExitCode::SUCCESS),
