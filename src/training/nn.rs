@@ -259,7 +259,8 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// Every parameter, in the order of [`Mlp::parameter_names`].
+    /// Every trainable parameter, in the order of [`Mlp::parameter_names`] (buffers, such as a
+    /// batch norm's running statistics, left out).
     pub fn params(&self) -> Vec<Tensor> {
         let mut out = Vec::new();
         for (i, l) in self.linear.iter().enumerate() {
@@ -345,7 +346,8 @@ pub struct MlpGraph {
 }
 
 impl MlpGraph {
-    /// Every parameter, in the order of [`Mlp::parameter_names`].
+    /// Every trainable parameter, in the order of [`Mlp::parameter_names`] (buffers, such as a
+    /// batch norm's running statistics, left out).
     pub fn params(&self) -> Vec<Tensor> {
         self.layers.params()
     }

@@ -643,7 +643,9 @@ pub fn fit<B: Backend>(
             seconds,
         };
         progress.history.push(record.clone());
-        if patience.is_some() && progress.best.is_none_or(|b| record.val_score > b.val_score) {
+        // A score that is not a number (a diverged validation loss) is never the best.
+        let better = |b: &BestEpoch| record.val_score > b.val_score || b.val_score.is_nan();
+        if patience.is_some() && progress.best.is_none_or(|b| better(&b)) {
             progress.best = Some(BestEpoch {
                 epoch: record.epoch,
                 val_score: record.val_score,
