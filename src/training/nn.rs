@@ -573,7 +573,19 @@ impl Mlp {
         self.graph_for(batch, init, seed, input, task, Mode::Eval)
     }
 
-    /// [`Mlp::graph`] for `mode`: a training graph drops out and smooths labels.
+    /// [`Mlp::graph`] for `mode`: a training graph drops out, smooths labels and updates batch
+    /// norms' running statistics.
+    ///
+    /// ```
+    /// use shadergrad::{data::Task, nn::{Activation, Init, Input, Mlp, Mode, Norm}};
+    /// let mlp = Mlp::new(&[4, 3, 2], Activation::Relu)?.with_dropout(0.5)?.with_norm(Norm::Batch);
+    /// let train = mlp.graph_for(8, Init::KaimingUniform, 0, Input::Floats, Task::Classify, Mode::Train { label_smoothing: 0.1 });
+    /// assert_eq!(train.buffer_updates.len(), 2); // running mean and variance
+    /// let eval = mlp.graph(8, Init::KaimingUniform, 0, Input::Floats, Task::Classify);
+    /// assert!(eval.buffer_updates.is_empty());
+    /// assert!(eval.graph.nodes().len() < train.graph.nodes().len()); // no dropout, no statistics
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
     pub fn graph_for(&self, batch: usize, init: Init, seed: u64, input: Input, task: Task, mode: Mode) -> MlpGraph {
         let graph = Graph::new();
         let x = match input {

@@ -547,6 +547,14 @@ pub struct BestEpoch {
 
 impl Progress {
     /// Whether `patience` epochs have passed since the best one (the run is over).
+    ///
+    /// ```
+    /// use shadergrad::train::{BestEpoch, Progress};
+    /// let p = Progress { epoch: 5, best: Some(BestEpoch { epoch: 3, val_score: 0.9 }), ..Progress::default() };
+    /// assert!(p.out_of_patience(Some(2)));
+    /// assert!(!p.out_of_patience(Some(3)));
+    /// assert!(!p.out_of_patience(None));
+    /// ```
     pub fn out_of_patience(&self, patience: Option<u64>) -> bool {
         match (patience, self.best) {
             (Some(p), Some(best)) => self.epoch >= best.epoch + p,

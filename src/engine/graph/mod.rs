@@ -284,6 +284,23 @@ impl Graph {
     /// parameter (PyTorch's buffers: a batch norm's running statistics): it takes no gradient,
     /// only [`Graph::update`]s, and lives in an arena apart from the trainable parameters, so
     /// their optimizer launch is not split.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, UnaryOp, backend::cpu::CpuBackend, op::UpdateRule, ParamStore, Plan};
+    /// let g = Graph::new();
+    /// let mean = g.buffer("running_mean", [2], vec![0.0, 0.0]);
+    /// let x = g.input("x", [2]);
+    /// let update = g.update(&mean, &x, UpdateRule::RunningAverage { momentum: 0.5 });
+    /// let cpu = CpuBackend::<f64>::new();
+    /// let mut store = ParamStore::new(&cpu);
+    /// let mut plan = Plan::compile(&cpu, &g, &[&update], &mut store)?;
+    /// plan.set_input(&x, &[2.0, 4.0])?;
+    /// plan.run()?;
+    /// assert_eq!(store.read("running_mean")?, [1.0, 2.0]);
+    /// // It takes no gradient.
+    /// assert!(g.backward(&mean.sum()).and_then(|grads| grads.of(&mean)).is_err());
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
     #[track_caller]
     pub fn buffer(&self, name: &str, shape: impl Into<Shape>, init: Vec<f64>) -> Tensor {
         let t = self.leaf(Op::Param, name, shape.into(), Some(init), Location::caller());

@@ -25,6 +25,12 @@ pub fn counter_hash(stream: u32, step: u32, index: u32) -> u32 {
 }
 
 /// A uniform value in `0..n` (n > 0) from 32 random bits, by multiply-shift.
+///
+/// ```
+/// use shadergrad::op::random::below;
+/// assert_eq!(below(0, 5), 0);
+/// assert_eq!(below(u32::MAX, 5), 4);
+/// ```
 pub fn below(bits: u32, n: u32) -> u32 {
     ((bits as u64 * n as u64) >> 32) as u32
 }
@@ -42,6 +48,12 @@ pub fn drop_threshold(p: f64) -> u32 {
 }
 
 /// Whether dropout keeps element `index` of draw `step` of `stream` (dropping below `threshold`).
+///
+/// ```
+/// use shadergrad::op::random::{drop_threshold, keeps};
+/// let kept = (0..10_000).filter(|&i| keeps(1, 1, i, drop_threshold(0.3))).count();
+/// assert!((6_800..7_200).contains(&kept), "{kept}");
+/// ```
 pub fn keeps(stream: u32, step: u32, index: u32, threshold: u32) -> bool {
     counter_hash(stream, step, index) >= threshold
 }
