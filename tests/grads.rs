@@ -154,27 +154,22 @@ fn bias_reductions_broadcasts_and_losses() {
         check(name, &g, &loss, &[(&x, &xv), (&b, &bv)]);
     }
 
-    let g = Graph::new();
-    let logits = g.input("logits", [r, c]).with_grad();
-    let labels = g.input("labels", [r]);
-    let loss = logits.softmax_cross_entropy(&labels);
-    check(
-        "softmax_cross_entropy",
-        &g,
-        &loss,
-        &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],
-    );
-
-    let g = Graph::new();
-    let logits = g.input("logits", [r, c]).with_grad();
-    let labels = g.input("labels", [r]);
-    let loss = logits.smoothed_cross_entropy(&labels, 0.1);
-    check(
-        "softmax_cross_entropy, smoothing 0.1",
-        &g,
-        &loss,
-        &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],
-    );
+    // softmax_cross_entropy is smoothed_cross_entropy with smoothing 0.
+    for (name, smoothing) in [
+        ("softmax_cross_entropy", 0.0),
+        ("softmax_cross_entropy, smoothing 0.1", 0.1),
+    ] {
+        let g = Graph::new();
+        let logits = g.input("logits", [r, c]).with_grad();
+        let labels = g.input("labels", [r]);
+        let loss = logits.smoothed_cross_entropy(&labels, smoothing);
+        check(
+            name,
+            &g,
+            &loss,
+            &[(&logits, &rng.vec(r * c, -2.0, 2.0)), (&labels, &[0.0, 2.0, 1.0, 2.0])],
+        );
+    }
 
     let g = Graph::new();
     let z = g.input("logits", [r, c]).with_grad();

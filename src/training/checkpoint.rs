@@ -68,12 +68,12 @@ impl Checkpoint {
     /// both atomically, the model first (so an interrupted save never leaves a model older
     /// than its resume file; the checksum tie catches the other way round).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.model.save(path)?;
+        let model_checksum = self.model.write(path)?;
         if let Some(training) = &self.training {
             let record = ResumeRecord {
                 format: RESUME_FORMAT.into(),
                 training: training.clone(),
-                model_checksum: checksum(&self.model.params),
+                model_checksum,
                 checksum: checksum(&self.state),
             };
             crate::io::write_atomic(&resume_path(path), &to_safetensors(&self.state, &record)?)?;

@@ -467,9 +467,11 @@ impl Mlp {
     /// The batch norms' `num_batches_tracked`: in the model file for PyTorch, not on the device
     /// (every training step is one batch, so it is the step count).
     pub fn counters(&self) -> Vec<String> {
-        self.parameter_names()
-            .into_iter()
-            .filter(|n| n.ends_with(".num_batches_tracked"))
+        self.modules()
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m, Module::BatchNorm { .. }))
+            .map(|(i, _)| format!("{i}.num_batches_tracked"))
             .collect()
     }
 

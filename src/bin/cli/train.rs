@@ -152,12 +152,11 @@ fn augment_flag(text: &str) -> Result<Augment> {
         .ok_or_else(|| Error::invalid("--augment", text, "shift:N with N pixels from 0 to 8, or off"))
 }
 
-/// A probability-like flag in `[0, 1)`.
-fn unit_interval(value: Option<f64>, flag: &str) -> Result<f64> {
+/// A probability-like flag's value, given or not, checked to lie in `[0, 1)`.
+fn unit_interval(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
     match value {
-        None => Ok(0.0),
-        Some(v) if (0.0..1.0).contains(&v) => Ok(v),
-        Some(v) => Err(Error::invalid(flag, v.to_string(), "a number in [0, 1)")),
+        Some(v) if !(0.0..1.0).contains(&v) => Err(Error::invalid(flag, v.to_string(), "a number in [0, 1)")),
+        v => Ok(v),
     }
 }
 
@@ -223,12 +222,9 @@ impl Settings {
             loss_every: a.loss_every.unwrap_or(10),
             task,
             standardize: standardize_flag(a.standardize.as_deref())?,
-            dropout: unit_interval(a.dropout, "--dropout")?,
+            dropout: unit_interval(a.dropout, "--dropout")?.unwrap_or(0.0),
             norm: norm_flag(a.norm.as_deref())?,
-            label_smoothing: a
-                .label_smoothing
-                .map(|v| unit_interval(Some(v), "--label-smoothing"))
-                .transpose()?,
+            label_smoothing: unit_interval(a.label_smoothing, "--label-smoothing")?,
             augment: a.augment.as_deref().map(augment_flag).transpose()?,
             patience: match a.patience {
                 Some(0) => return Err(Error::invalid("--patience", "0", "at least 1 epoch")),

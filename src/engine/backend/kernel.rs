@@ -222,6 +222,31 @@ fn vec4s(file: ShaderFile, entry: &'static str, constants: Vec<(&'static str, u3
     }
 }
 
+/// Which outputs of an elementwise loss a kernel writes.
+#[derive(Clone, Copy, PartialEq)]
+enum LossPass {
+    Forward,
+    Backward,
+    Both,
+}
+
+/// The bindings of a loss over `n` elements of a prediction and a target (`names`: the
+/// prediction, the target and the prediction's gradient), as `shaders/loss.wgsl` binds them:
+/// the forward writes the mean loss, the backward reads `dloss` and writes the gradient.
+fn elementwise_loss(pass: LossPass, [pred, target, grad]: [&'static str; 3], n: usize) -> Vec<Binding> {
+    let mut b = vec![read(1, pred, n), read(2, target, n)];
+    if pass != LossPass::Forward {
+        b.push(read(6, "dloss", 1));
+    }
+    if pass != LossPass::Backward {
+        b.push(write(4, "loss", 1));
+    }
+    if pass != LossPass::Forward {
+        b.push(write(7, grad, n));
+    }
+    b
+}
+
 /// How many rows or columns a normalisation along `axis` has statistics for (a workgroup each).
 fn lines(axis: Axis, rows: usize, cols: usize) -> usize {
     match axis {
@@ -373,26 +398,15 @@ impl Kernel {
                 entry(Loss, "softmax_ce_fused", 256, Grid::Single),
             ),
             Kernel::SigmoidBce => (
-                vec![read(1, "logits", n), read(2, "targets", n), write(4, "loss", 1)],
+                elementwise_loss(LossPass::Forward, ["logits", "targets", "dlogits"], n),
                 entry(Loss, "sigmoid_bce_forward", 256, Grid::Single),
             ),
             Kernel::SigmoidBceGrad => (
-                vec![
-                    read(1, "logits", n),
-                    read(2, "targets", n),
-                    read(6, "dloss", 1),
-                    write(7, "dlogits", n),
-                ],
+                elementwise_loss(LossPass::Backward, ["logits", "targets", "dlogits"], n),
                 entry(Loss, "sigmoid_bce_backward", 256, scalar(n)),
             ),
             Kernel::SigmoidBceFused => (
-                vec![
-                    read(1, "logits", n),
-                    read(2, "targets", n),
-                    read(6, "dloss", 1),
-                    write(4, "loss", 1),
-                    write(7, "dlogits", n),
-                ],
+                elementwise_loss(LossPass::Both, ["logits", "targets", "dlogits"], n),
                 entry(Loss, "sigmoid_bce_fused", 256, Grid::Single),
             ),
             Kernel::Dropout { .. } => (
@@ -428,16 +442,11 @@ impl Kernel {
                 vec4s(Data, "unpack_bytes", vec![], n),
             ),
             Kernel::Mse => (
-                vec![read(1, "pred", n), read(2, "target", n), write(4, "loss", 1)],
+                elementwise_loss(LossPass::Forward, ["pred", "target", "dpred"], n),
                 entry(Loss, "mse_forward", 256, Grid::Single),
             ),
             Kernel::MseGrad => (
-                vec![
-                    read(1, "pred", n),
-                    read(2, "target", n),
-                    read(6, "dloss", 1),
-                    write(7, "dpred", n),
-                ],
+                elementwise_loss(LossPass::Backward, ["pred", "target", "dpred"], n),
                 entry(Loss, "mse_backward", 256, scalar(n)),
             ),
             Kernel::Sgd => (vec![write(1, "w", n), read(2, "g", n)], vec4s(Optim, "sgd", vec![], n)),
