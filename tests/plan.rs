@@ -82,6 +82,16 @@ fn a_training_step_is_one_submission_on_the_gpu() {
     let (x, y) = batch(&mut rng, 32, 64, 10);
     plan.set_input(&m.x, &x).unwrap();
     plan.set_input(&m.y, &y).unwrap();
+    // The first run dispatches each new pipeline in a submit of its own, timed: lavapipe
+    // compiles at the first dispatch, and this is how the compile time is known.
+    let before = gpu.submissions();
+    let first = plan.run().unwrap().scalar(&m.loss).unwrap();
+    let times = gpu.pipeline_times();
+    assert!(gpu.submissions() - before > 1);
+    assert!(!times.is_empty());
+    for t in &times {
+        assert!(t.first_run_s.is_some_and(|s| s > 0.0) && t.create_s > 0.0, "{t:?}");
+    }
     let before = gpu.submissions();
     let loss = plan.run().unwrap().scalar(&m.loss).unwrap();
     assert_eq!(
@@ -89,6 +99,8 @@ fn a_training_step_is_one_submission_on_the_gpu() {
         1,
         "forward + backward + update + readback in one submit"
     );
+    assert_eq!(gpu.pipeline_times(), times, "a second run makes and times nothing new");
+    assert!(loss < first, "the step updates the parameters: {first} then {loss}");
     assert_eq!(plan.report().submits_per_run, 1);
     assert!(loss.is_finite() && loss > 0.0);
     let before = gpu.submissions();

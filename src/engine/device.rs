@@ -38,7 +38,7 @@ impl Device {
     /// `auto`: a hardware GPU if there is one, else the CPU backend. A software rasterizer
     /// (Mesa's lavapipe) counts as no GPU for `auto` unless `SHADERGRAD_ADAPTER` asks for an
     /// adapter: on a 2-core machine it trained the digits MLP 5× slower than the CPU backend
-    /// and first compiled shaders for ~95 s (BENCHMARKS.md).
+    /// and first compiled shaders for 8 s (BENCHMARKS.md).
     pub fn named(name: &str) -> Result<Device> {
         match name.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu(CpuBackend::new())),

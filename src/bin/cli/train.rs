@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shadergrad::backend::Backend;
+use shadergrad::backend::{describe_compile, Backend, PipelineTime};
 use shadergrad::checkpoint::{Checkpoint, TrainingState};
 use shadergrad::data::{Dataset, Source, Task};
 use shadergrad::model::TrainedOn;
@@ -544,14 +544,39 @@ impl Run<'_> {
         let mut bar = TrainingBar::new(batches * config.epochs, done);
         let mut save_error: Option<Error> = None;
         let started = std::time::Instant::now();
+        // What compiling shaders cost, said once the first step (then the first validation)
+        // has run them, when it passed a second: on lavapipe it is most of a first run.
+        let mut compiled_told = 0;
+        let (mut steps_seen, mut validated) = (false, false);
+        let mut tell_compile = |bar: &TrainingBar| {
+            let times = backend.pipeline_times();
+            let new = &times[compiled_told.min(times.len())..];
+            if new.iter().map(PipelineTime::total_s).sum::<f64>() > 1.0 {
+                bar.println(&format!(
+                    "compiled GPU shaders: {} (the driver caches them for the next run)",
+                    describe_compile(new)
+                ));
+                compiled_told = times.len();
+            }
+        };
         let mut on = |event: Event<'_>, trainer: &Trainer<B>, progress: &Progress| match event {
             Event::Step {
                 epoch,
                 loss,
                 samples_per_s,
                 ..
-            } => bar.step(epoch, config.epochs, loss, samples_per_s),
+            } => {
+                if !steps_seen {
+                    steps_seen = true;
+                    tell_compile(&bar);
+                }
+                bar.step(epoch, config.epochs, loss, samples_per_s)
+            }
             Event::Epoch(r) => {
+                if !validated {
+                    validated = true;
+                    tell_compile(&bar);
+                }
                 let (key, score) = validation_score(config.task, r.val_score);
                 if a.json {
                     let mut record = serde_json::json!({

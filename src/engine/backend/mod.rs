@@ -33,6 +33,58 @@ impl Timing {
     }
 }
 
+/// How long one GPU pipeline took to become ready. Drivers compile at different moments: a
+/// hardware GPU's while the pipeline is created, lavapipe's (LLVM) at the pipeline's first
+/// dispatch, so both are kept. `first_run_s` is the wall time of that first dispatch alone,
+/// submitted and waited for, so it includes one run of the kernel (milliseconds, against
+/// seconds of compiling).
+///
+/// ```
+/// use shadergrad::backend::PipelineTime;
+/// let t = PipelineTime { name: "matmul".into(), create_s: 0.25, first_run_s: Some(1.5) };
+/// assert_eq!(t.total_s(), 1.75);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineTime {
+    /// Entry point and source.
+    pub name: String,
+    /// Seconds to build the shader module (its first pipeline only) and create the pipeline.
+    pub create_s: f64,
+    /// Seconds of the first dispatch, once one has run.
+    pub first_run_s: Option<f64>,
+}
+
+impl PipelineTime {
+    /// Creation plus first dispatch.
+    pub fn total_s(&self) -> f64 {
+        self.create_s + self.first_run_s.unwrap_or(0.0)
+    }
+}
+
+/// One line on what making `times`' pipelines cost, the slowest named:
+/// `12 pipelines, 3.4 s (slowest 1.2 s: matmul_blocked (…))`.
+///
+/// ```
+/// use shadergrad::backend::{describe_compile, PipelineTime};
+/// let t = |name: &str, s| PipelineTime { name: name.into(), create_s: 0.0, first_run_s: Some(s) };
+/// let line = describe_compile(&[t("relu", 0.5), t("matmul", 2.0)]);
+/// assert_eq!(line, "2 pipelines, 2.5 s (slowest 2.0 s: matmul)");
+/// ```
+pub fn describe_compile(times: &[PipelineTime]) -> String {
+    let total: f64 = times.iter().map(PipelineTime::total_s).sum();
+    let slowest = times.iter().max_by(|a, b| a.total_s().total_cmp(&b.total_s()));
+    let plural = if times.len() == 1 { "" } else { "s" };
+    match slowest {
+        Some(t) => format!(
+            "{} pipeline{plural}, {total:.1} s (slowest {:.1} s: {})",
+            times.len(),
+            t.total_s(),
+            t.name
+        ),
+        None => "no pipelines".into(),
+    }
+}
+
 /// Runs `launches` for at least 300 ms (and at least three times): a GPU left idle drops its
 /// clocks and takes a while to raise them again, so timing it cold measures the idle state
 /// (measured on an H100 after a few idle seconds: 100 ms of warm-up left matmuls 2× slow).
@@ -137,6 +189,12 @@ pub trait Backend: Clone {
 
     /// How many submissions this backend has made so far (0 forever on the CPU).
     fn submissions(&self) -> u64;
+
+    /// Every pipeline this device has made so far, in the order it made them, with what each
+    /// cost to create and first run (empty on the CPU, which compiles nothing).
+    fn pipeline_times(&self) -> Vec<PipelineTime> {
+        Vec::new()
+    }
 
     /// Waits until all work handed to the device has finished (a no-op on the CPU).
     fn synchronize(&self) -> Result<()> {

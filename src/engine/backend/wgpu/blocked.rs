@@ -8,11 +8,19 @@
 //! aligned) for 4·TM·TN FMAs; workgroup memory would only add barriers. Measured on lavapipe
 //! (512³): rolled loops run 2× slower than straight-line code, so the block is unrolled here, in
 //! Rust, rather than written out by hand in `shaders/`. `ACT` is an override constant, a unary op
-//! code as in `shaders/matmul.wgsl`; edges in m, n and k are clamped on load and masked.
+//! code as in `shaders/matmul.wgsl`; edges in m, n and k are clamped on load and masked. C is
+//! stored in vec4s when its rows are 16-byte aligned (`c_vec`), from a rolled loop (see
+//! [`STORES`]): unrolled stores, not the arithmetic, were most of LLVM's compile time.
 
 /// Block sizes the backend may choose, biggest first: `(rows, cols)` per invocation. Few, since
-/// lavapipe compiles each kernel it meets (0.5 to 2 s apiece).
-pub const BLOCKS: [(u32, u32); 3] = [(32, 32), (16, 16), (8, 8)];
+/// lavapipe compiles each kernel at its first dispatch. Measured cold on 2 cores (Mesa 22.3): a
+/// 32×32 block compiled for 4–7 s (its step loop alone 2.7 s) against 1.3–2.3 s for 32×16, and
+/// five of them made a digits run wait 25 s; 32×16 costs 7–15% of the 32×32 step speed there.
+pub const BLOCKS: [(u32, u32); 3] = [(32, 16), (16, 16), (8, 8)];
+
+/// vec4 stores written out per pass of the store loop: more made LLVM's compile time grow
+/// faster than the kernel's (256 of them took 3–4 s of a 32×32 block's 7 s).
+const STORES: u32 = 64;
 
 /// Lanes per workgroup: one SIMD register of lavapipe's 256-bit build.
 pub const LANES: u32 = 8;
@@ -27,6 +35,7 @@ pub struct Spec {
     pub tb: bool,
     pub a_vec: bool,
     pub b_vec: bool,
+    pub c_vec: bool,
     pub bias: bool,
 }
 
@@ -51,8 +60,28 @@ impl Spec {
             // The contiguous dimension of each stored operand: a [m, k] or [k, m]; b [k, n] or [n, k].
             a_vec: if ta { m % 4 == 0 } else { k % 4 == 0 },
             b_vec: if tb { k % 4 == 0 } else { n % 4 == 0 },
+            c_vec: n % 4 == 0,
             bias,
         }
+    }
+
+    /// Block and layout in a few words: `32x16 a·bᵀ +bias, vec4 a b c`.
+    pub fn describe(&self) -> String {
+        let t = |on: bool| if on { "ᵀ" } else { "" };
+        let vecs: Vec<&str> = [(self.a_vec, "a"), (self.b_vec, "b"), (self.c_vec, "c")]
+            .iter()
+            .filter(|v| v.0)
+            .map(|v| v.1)
+            .collect();
+        format!(
+            "{}x{} a{}·b{}{}, vec4 {}",
+            self.tm,
+            self.tn,
+            t(self.ta),
+            t(self.tb),
+            if self.bias { " +bias" } else { "" },
+            if vecs.is_empty() { "none".into() } else { vecs.join(" ") }
+        )
     }
 
     /// The workgroup grid for `[m, n]` outputs.
@@ -72,6 +101,7 @@ impl Spec {
             tb,
             a_vec,
             b_vec,
+            c_vec,
             bias,
         } = *self;
         let tv = tn / 4; // vec4s per block row
@@ -94,7 +124,10 @@ impl Spec {
         if bias {
             w("@group(0) @binding(3) var<storage, read> bias: array<f32>;".into());
         }
-        w("@group(0) @binding(4) var<storage, read_write> c: array<f32>;".into());
+        w(format!(
+            "@group(0) @binding(4) var<storage, read_write> c: array<{}>;",
+            elem(c_vec)
+        ));
         w("override ACT: u32 = 0u;".into());
         w(format!("@compute @workgroup_size({LANES}, 1)"));
         w("fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {".into());
@@ -178,38 +211,103 @@ impl Spec {
         }
         // Steps past k (when k % 4 != 0) read clamped values: zero their contribution.
         w("        let live = select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(k0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(k));".into());
+        // Masked on whichever operand has fewer vec4s in the step: tm of a, tn of b.
+        let mask_b = tn < tm;
+        if mask_b {
+            for q in 0..4 {
+                for v in 0..tv {
+                    w(format!("        let m{q}_{v} = b{q}_{v} * live.{};", xyzw[q as usize]));
+                }
+            }
+        }
+        let (av, bv) = if mask_b { ("a", "m") } else { ("l", "b") };
         for r in 0..tm {
-            w(format!("        let l{r} = a{r} * live;"));
+            if !mask_b {
+                w(format!("        let l{r} = a{r} * live;"));
+            }
             for v in 0..tv {
                 w(format!(
-                    "        acc{r}_{v} = fma(vec4<f32>(l{r}.x), b0_{v}, fma(vec4<f32>(l{r}.y), b1_{v}, fma(vec4<f32>(l{r}.z), b2_{v}, fma(vec4<f32>(l{r}.w), b3_{v}, acc{r}_{v}))));"
+                    "        acc{r}_{v} = fma(vec4<f32>({av}{r}.x), {bv}0_{v}, fma(vec4<f32>({av}{r}.y), {bv}1_{v}, fma(vec4<f32>({av}{r}.z), {bv}2_{v}, fma(vec4<f32>({av}{r}.w), {bv}3_{v}, acc{r}_{v}))));"
                 ));
             }
         }
         w("    }".into());
-        for r in 0..tm {
-            w(format!("    if (row0 + {r}u < m) {{"));
-            for c in 0..tn {
-                let (v, j) = (c / 4, xyzw[(c % 4) as usize]);
-                let add = if bias { format!(" + bias[c{c}]") } else { String::new() };
+        if bias {
+            for v in 0..tv {
                 w(format!(
-                    "        if (col0 + {c}u < n) {{ c[(row0 + {r}u) * n + col0 + {c}u] = acc{r}_{v}.{j}{add}; }}"
+                    "    let bias{v} = vec4<f32>(bias[c{}], bias[c{}], bias[c{}], bias[c{}]);",
+                    4 * v,
+                    4 * v + 1,
+                    4 * v + 2,
+                    4 * v + 3
                 ));
+            }
+        }
+        // The block leaves in `parts` passes of a rolled loop, rq rows each, pass q picking its
+        // rows' accumulators by a tree of selects (registers cannot be indexed), so the stores
+        // are written out once per pass rather than once per row of the block.
+        let parts = (tm * tv / STORES).max(1);
+        let rq = tm / parts;
+        w(format!("    for (var q = 0u; q < {parts}u; q++) {{"));
+        w(format!("    let qrow = row0 + q * {rq}u;"));
+        for r in 0..rq {
+            w(format!("    if (qrow + {r}u < m) {{"));
+            for v in 0..tv {
+                w(format!("        let o{v} = {};", select_tree(0..parts, rq, r, v)));
+            }
+            if c_vec {
+                for v in 0..tv {
+                    let add = if bias { format!(" + bias{v}") } else { String::new() };
+                    w(format!(
+                        "        if (col0 + {}u < n) {{ c[((qrow + {r}u) * n + col0) / 4u + {v}u] = o{v}{add}; }}",
+                        4 * v
+                    ));
+                }
+            } else {
+                for c in 0..tn {
+                    let (v, j) = (c / 4, xyzw[(c % 4) as usize]);
+                    let add = if bias { format!(" + bias{v}.{j}") } else { String::new() };
+                    w(format!(
+                        "        if (col0 + {c}u < n) {{ c[(qrow + {r}u) * n + col0 + {c}u] = o{v}.{j}{add}; }}"
+                    ));
+                }
             }
             w("    }".into());
         }
+        w("    }".into());
         // The activation in a loop over the stored block: one call of the op's math (a switch over
         // every op until the pipeline's ACT folds it) rather than one per element of the block.
         w("    if (ACT != IDENTITY) {".into());
         w(format!("        for (var r = row0; r < min(row0 + {tm}u, m); r++) {{"));
-        w(format!(
-            "            for (var j = col0; j < min(col0 + {tn}u, n); j++) {{"
-        ));
-        w("                c[r * n + j] = unary_f(ACT, vec4<f32>(c[r * n + j]), p.s0.x).x;".into());
+        if c_vec {
+            w(format!(
+                "            for (var j = col0; j < min(col0 + {tn}u, n); j += 4u) {{"
+            ));
+            w("                c[(r * n + j) / 4u] = unary_f(ACT, c[(r * n + j) / 4u], p.s0.x);".into());
+        } else {
+            w(format!(
+                "            for (var j = col0; j < min(col0 + {tn}u, n); j++) {{"
+            ));
+            w("                c[r * n + j] = unary_f(ACT, vec4<f32>(c[r * n + j]), p.s0.x).x;".into());
+        }
         w("            }".into());
         w("        }".into());
         w("    }".into());
         w("}".into());
         s
     }
+}
+
+/// The accumulator of row `q·rq + r`, vec4 column `v`, for the store loop's pass `q` among
+/// `parts`: for two parts `select(acc{r}_{v}, acc{rq + r}_{v}, q >= 1u)`, each level halving the range.
+fn select_tree(parts: std::ops::Range<u32>, rq: u32, r: u32, v: u32) -> String {
+    if parts.len() == 1 {
+        return format!("acc{}_{v}", parts.start * rq + r);
+    }
+    let mid = (parts.start + parts.end) / 2;
+    format!(
+        "select({}, {}, q >= {mid}u)",
+        select_tree(parts.start..mid, rq, r, v),
+        select_tree(mid..parts.end, rq, r, v)
+    )
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::dispatch::{PipelineKey, Source};
 use crate::error::{Error, Result};
@@ -21,10 +21,14 @@ struct Faults {
     lost: Mutex<Option<String>>,
 }
 
-/// A compute pipeline with its explicit bind group layout.
+/// A compute pipeline with its explicit bind group layout, and what it cost to make.
 pub struct CachedPipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    pub name: String,
+    pub create_s: f64,
+    /// Set by the first run that dispatches it (see `WgpuBackend::run_first_uses`).
+    pub first_run_s: OnceLock<f64>,
 }
 
 /// One GPU: device, queue, caches. Shared by every buffer, launch and plan made on it.
@@ -37,6 +41,8 @@ pub struct GpuContext {
     faults: Arc<Faults>,
     pub(super) modules: Mutex<HashMap<Source, wgpu::ShaderModule>>,
     pub(super) pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
+    /// The same pipelines in the order they were made, for [`crate::backend::Backend::pipeline_times`].
+    pub(super) made: Mutex<Vec<Arc<CachedPipeline>>>,
     /// MAP_READ buffers for readbacks, reused: a run takes one out and puts it back unmapped.
     pub(super) staging: Mutex<Vec<wgpu::Buffer>>,
     pub(super) submissions: AtomicU64,
@@ -150,6 +156,7 @@ impl GpuContext {
             faults,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
+            made: Mutex::new(Vec::new()),
             staging: Mutex::new(Vec::new()),
             submissions: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),

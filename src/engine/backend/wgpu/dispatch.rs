@@ -30,7 +30,7 @@ impl Source {
     pub fn name(self) -> String {
         match self {
             Source::File(f) => format!("shaders/{}", f.file_name()),
-            Source::Blocked(spec) => format!("the generated blocked matmul {spec:?}"),
+            Source::Blocked(spec) => format!("the generated blocked matmul {}", spec.describe()),
         }
     }
 }

@@ -9,8 +9,8 @@ mod matmul;
 mod shaders;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 pub use context::{adapters, describe_adapter, GpuContext};
 pub use dispatch::{launch_plan, Dispatch, LaunchPlan, PipelineKey, Slot, Source};
@@ -18,7 +18,7 @@ pub use shaders::ShaderFile;
 
 use self::context::{lock, CachedPipeline};
 use self::dispatch::Uniform;
-use super::{Backend, Kernel, Params, Timing};
+use super::{Backend, Kernel, Params, PipelineTime, Timing};
 use crate::error::{Error, Result};
 
 /// The GPU backend. Cheap to clone: clones share one device.
@@ -115,10 +115,12 @@ impl WgpuBackend {
         &self.ctx
     }
 
-    fn module(&self, source: Source) -> Result<wgpu::ShaderModule> {
+    /// The shader module of `source`, and the seconds it took to build if this call built it.
+    fn module(&self, source: Source) -> Result<(wgpu::ShaderModule, f64)> {
         if let Some(m) = lock(&self.ctx.modules).get(&source) {
-            return Ok(m.clone());
+            return Ok((m.clone(), 0.0));
         }
+        let start = Instant::now();
         let text = source.text();
         let name = source.name();
         let module = self.ctx.scoped(
@@ -141,7 +143,7 @@ impl WgpuBackend {
             },
         )?;
         lock(&self.ctx.modules).insert(source, module.clone());
-        Ok(module)
+        Ok((module, start.elapsed().as_secs_f64()))
     }
 
     /// True when matmuls run the register-blocked kernel: on a CPU Vulkan driver (lavapipe),
@@ -158,7 +160,8 @@ impl WgpuBackend {
         if let Some(p) = lock(&self.ctx.pipelines).get(key) {
             return Ok(Arc::clone(p));
         }
-        let module = self.module(key.source)?;
+        let (module, module_s) = self.module(key.source)?;
+        let start = Instant::now();
         let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
         for &(slot, read_only, _) in bindings {
             entries.push(layout_entry(slot, wgpu::BufferBindingType::Storage { read_only }));
@@ -189,16 +192,76 @@ impl WgpuBackend {
                     },
                     cache: None,
                 });
-                CachedPipeline { pipeline, layout }
+                CachedPipeline {
+                    pipeline,
+                    layout,
+                    name: format!("{} ({})", key.entry, key.source.name()),
+                    create_s: module_s + start.elapsed().as_secs_f64(),
+                    first_run_s: OnceLock::new(),
+                }
             },
         )?;
         let cached = Arc::new(cached);
         lock(&self.ctx.pipelines).insert(key.clone(), Arc::clone(&cached));
+        lock(&self.ctx.made).push(Arc::clone(&cached));
         Ok(cached)
     }
 
-    /// Encodes `launches` as one compute pass, optionally bracketed by timestamp writes.
-    fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[GpuLaunch], timestamps: Option<&wgpu::QuerySet>) {
+    /// Runs `launches` up to and including the last dispatch of a pipeline never run before,
+    /// each such dispatch in a submit of its own, timed (what runs before it is submitted and
+    /// waited for first): lavapipe compiles a pipeline at its first dispatch, and this is how
+    /// [`Backend::pipeline_times`] learns what that cost. Returns how many dispatches it ran;
+    /// the caller encodes the rest as usual. Only a pipeline's first run pays for this.
+    fn run_first_uses(&self, launches: &[GpuLaunch]) -> Result<usize> {
+        let dispatches = || all_dispatches(launches).filter(|d| !d.grid.contains(&0));
+        let is_new = |d: &PreparedDispatch| d.pipeline.first_run_s.get().is_none();
+        let Some(last_new) = dispatches()
+            .enumerate()
+            .filter(|(_, d)| is_new(d))
+            .map(|(i, _)| i)
+            .last()
+        else {
+            return Ok(0);
+        };
+        let submit = |ds: &[&PreparedDispatch]| -> Result<()> {
+            if ds.is_empty() {
+                return Ok(());
+            }
+            self.ctx.scoped(
+                || "running kernels".into(),
+                || {
+                    let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+                    self.encode(&mut encoder, ds.iter().copied(), None);
+                    self.ctx.queue.submit([encoder.finish()]);
+                },
+            )?;
+            self.ctx.submissions.fetch_add(1, Ordering::Relaxed);
+            self.ctx.wait()
+        };
+        let mut pending = Vec::new();
+        for d in dispatches().take(last_new + 1) {
+            if !is_new(d) {
+                pending.push(d);
+                continue;
+            }
+            submit(&pending)?;
+            pending.clear();
+            let start = Instant::now();
+            submit(&[d])?;
+            // A pipeline dispatched twice in this run is timed at its first dispatch only.
+            let _ = d.pipeline.first_run_s.set(start.elapsed().as_secs_f64());
+        }
+        submit(&pending)?;
+        Ok(dispatches().take(last_new + 1).count())
+    }
+
+    /// Encodes `dispatches` as one compute pass, optionally bracketed by timestamp writes.
+    fn encode<'a>(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        dispatches: impl Iterator<Item = &'a PreparedDispatch>,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("shadergrad step"),
             timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
@@ -207,7 +270,7 @@ impl WgpuBackend {
                 end_of_pass_write_index: Some(1),
             }),
         });
-        for d in launches.iter().flat_map(|l| &l.dispatches) {
+        for d in dispatches {
             if d.grid.contains(&0) {
                 continue;
             }
@@ -315,7 +378,7 @@ impl WgpuBackend {
         let mut total = 0.0;
         for _ in 0..reps {
             let mut encoder = device.create_command_encoder(&Default::default());
-            self.encode(&mut encoder, launches, Some(&query_set));
+            self.encode(&mut encoder, all_dispatches(launches), Some(&query_set));
             encoder.resolve_query_set(&query_set, 0..2, &resolve, 0);
             encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
             self.ctx.queue.submit([encoder.finish()]);
@@ -334,6 +397,11 @@ impl WgpuBackend {
         }
         Ok(total / reps.max(1) as f64)
     }
+}
+
+/// Every dispatch of `launches`, in order.
+fn all_dispatches(launches: &[GpuLaunch]) -> impl Iterator<Item = &PreparedDispatch> {
+    launches.iter().flat_map(|l| &l.dispatches)
 }
 
 fn layout_entry(slot: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
@@ -529,13 +597,15 @@ impl Backend for WgpuBackend {
             parts.push((bytes, b.len));
             bytes += b.len as u64 * 4;
         }
+        let ran = self.run_first_uses(launches)?;
         let staging = (bytes > 0).then(|| self.take_staging(bytes));
         self.ctx.scoped(
             || "running kernels".into(),
             || {
                 let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
                 if !launches.is_empty() {
-                    self.encode(&mut encoder, launches, None);
+                    let rest = all_dispatches(launches).filter(|d| !d.grid.contains(&0)).skip(ran);
+                    self.encode(&mut encoder, rest, None);
                 }
                 if let Some(staging) = &staging {
                     for (b, &(offset, len)) in read.iter().zip(&parts) {
@@ -566,6 +636,17 @@ impl Backend for WgpuBackend {
 
     fn submissions(&self) -> u64 {
         self.ctx.submissions.load(Ordering::Relaxed)
+    }
+
+    fn pipeline_times(&self) -> Vec<PipelineTime> {
+        lock(&self.ctx.made)
+            .iter()
+            .map(|p| PipelineTime {
+                name: p.name.clone(),
+                create_s: p.create_s,
+                first_run_s: p.first_run_s.get().copied(),
+            })
+            .collect()
     }
 
     fn synchronize(&self) -> Result<()> {
