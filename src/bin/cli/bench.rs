@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
-use shadergrad::backend::Timing;
-use shadergrad::bench::{self, Record};
+use shadergrad::backend::{describe_compile, PipelineTime, Timing};
+use shadergrad::bench::{self, Record, RUNS};
 use shadergrad::nn::{Activation, Mlp};
 use shadergrad::plot::{Axis, Chart, Series};
 use shadergrad::{Error, Result};
@@ -105,6 +105,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     if let Some(g) = &gpu {
         records.extend(bench::kernel_records(g, &sizes, gpu_roof)?);
         records.extend(bench::step_records(g, &mlp, &batches)?);
+        records.push(compile_record(&g.pipeline_times()));
     }
     if let Some(c) = &cpu {
         records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);
@@ -134,6 +135,8 @@ fn roof_record(backend: &'static str, gflops: f64, timing: Timing) -> Record {
             "8-wide FMA chains, all cores".into()
         },
         seconds: 0.0,
+        best_seconds: 0.0,
+        timestamp_seconds: None,
         gflops: Some(gflops),
         samples_per_s: None,
         roof_pct: Some(100.0),
@@ -141,6 +144,28 @@ fn roof_record(backend: &'static str, gflops: f64, timing: Timing) -> Record {
         batch: None,
     }
 }
+
+/// What making every pipeline of the run cost (creation plus first dispatch, where lavapipe
+/// compiles), with the slowest named in its shape.
+fn compile_record(times: &[PipelineTime]) -> Record {
+    let total: f64 = times.iter().map(PipelineTime::total_s).sum();
+    let slowest = times.iter().map(PipelineTime::total_s).fold(0.0, f64::max);
+    Record {
+        name: COMPILE.into(),
+        backend: "gpu",
+        shape: describe_compile(times),
+        seconds: total,
+        best_seconds: slowest,
+        timestamp_seconds: None,
+        gflops: None,
+        samples_per_s: None,
+        roof_pct: None,
+        timing: Timing::Wall,
+        batch: None,
+    }
+}
+
+const COMPILE: &str = "compile (every pipeline: create + first dispatch)";
 
 fn find<'a>(records: &'a [Record], backend: &str, name: &str, shape: &str) -> Option<&'a Record> {
     records
@@ -160,17 +185,28 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
     } else if let Some(r) = gpu_roof.or(cpu_roof) {
         s += &format!("fp32 FMA roof: {r:.1} GFLOP/s\n");
     }
+    if let Some(c) = records.iter().find(|r| r.name == COMPILE) {
+        s += &format!(
+            "compile: {} (create + first dispatch of each; a driver's disk cache shortens later runs)\n",
+            c.shape
+        );
+    }
     // Kernel rows: GFLOP/s, no batch, not the roof.
     let is_kernel = |r: &Record| r.batch.is_none() && r.gflops.is_some() && r.name != "fp32 FMA roof";
-    let timing = |b: &str| {
-        records
-            .iter()
-            .find(|r| r.backend == b && is_kernel(r))
-            .map_or("-", |r| r.timing.name())
-    };
     s += &format!(
-        "\n{:<28} {:>15} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}\n",
-        "kernel", "shape", "cpu ms", "gpu ms", "cpu GF/s", "gpu GF/s", "gpu/cpu", "cpu roof%", "gpu roof%"
+        "\n{:<28} {:>15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
+        "kernel",
+        "shape",
+        "cpu ms",
+        "best",
+        "gpu ms",
+        "best",
+        "gpu ts ms",
+        "cpu GF/s",
+        "gpu GF/s",
+        "gpu/cpu",
+        "cpu roof%",
+        "gpu roof%"
     );
     let mut seen = Vec::new();
     for r in records.iter().filter(|r| is_kernel(r)) {
@@ -184,11 +220,14 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
         );
         let speedup = c.zip(g).map(|(c, g)| c.seconds / g.seconds);
         s += &format!(
-            "{:<28} {:>15} {:>10} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}\n",
+            "{:<28} {:>15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
             r.name,
             r.shape,
             cell(c.map(|c| c.seconds * 1e3), 3),
+            cell(c.map(|c| c.best_seconds * 1e3), 3),
             cell(g.map(|g| g.seconds * 1e3), 3),
+            cell(g.map(|g| g.best_seconds * 1e3), 3),
+            cell(g.and_then(|g| g.timestamp_seconds).map(|t| t * 1e3), 3),
             cell(c.and_then(|c| c.gflops), 2),
             cell(g.and_then(|g| g.gflops), 2),
             cell(speedup, 2),
@@ -196,24 +235,21 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
             cell(g.and_then(|g| g.roof_pct), 1),
         );
     }
-    s += &format!("(gpu kernel times: {}; cpu: wall)\n", timing("gpu"));
     s += &format!(
-        "\n{:<40} {:>11} {:>10} {:>10} {:>14} {:>14} {:>8}\n",
-        "training step (upload, fwd, bwd, update, loss read)",
-        "batch",
-        "cpu ms",
-        "gpu ms",
-        "cpu samples/s",
-        "gpu samples/s",
-        "gpu/cpu"
+        "(ms: the median of {RUNS} runs of at least 0.1 s each, wall clock around Backend::run and the wait for it; \
+         best: the fastest run; GF/s from the median; gpu ts: the GPU's own time from timestamp queries)\n"
+    );
+    s += &format!(
+        "\n{:<40} {:>11} {:>9} {:>9} {:>9} {:>9} {:>14} {:>14} {:>8}\n",
+        "training step", "batch", "cpu ms", "best", "gpu ms", "best", "cpu samples/s", "gpu samples/s", "gpu/cpu"
     );
     for r in records.iter().filter(|r| r.name.starts_with("fixed cost")) {
         s += &format!(
-            "{:<40} {:>11} {:>10} {:>10}\n",
+            "{:<40} {:>11} {:>9} {:>9} ms\n",
             r.name,
             r.backend,
             format!("{:.3}", r.seconds * 1e3),
-            "ms"
+            format!("{:.3}", r.best_seconds * 1e3),
         );
     }
     let mut batches: Vec<usize> = records.iter().filter_map(|r| r.batch).collect();
@@ -228,16 +264,22 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
             wins = Some(*b);
         }
         s += &format!(
-            "{:<40} {:>11} {:>10} {:>10} {:>14} {:>14} {:>8}\n",
+            "{:<40} {:>11} {:>9} {:>9} {:>9} {:>9} {:>14} {:>14} {:>8}\n",
             c.or(g).map_or(String::new(), |r| r.name.clone()),
             b,
             cell(c.map(|c| c.seconds * 1e3), 3),
+            cell(c.map(|c| c.best_seconds * 1e3), 3),
             cell(g.map(|g| g.seconds * 1e3), 3),
+            cell(g.map(|g| g.best_seconds * 1e3), 3),
             cell(c.and_then(|c| c.samples_per_s), 0),
             cell(g.and_then(|g| g.samples_per_s), 0),
             cell(speedup, 2),
         );
     }
+    s += &format!(
+        "(a step is Trainer::step reading the loss back: gather and upload the batch, forward, backward, update, \
+         read the loss; median and best of {RUNS} runs of at least 0.1 s each, wall clock)\n"
+    );
     let both = records.iter().any(|r| r.backend == "cpu") && records.iter().any(|r| r.backend == "gpu");
     if both {
         s += &match wins {
