@@ -46,6 +46,36 @@ fn timing_name<S: serde::Serializer>(t: &Timing, s: S) -> std::result::Result<S:
 }
 
 impl Record {
+    /// A wall-clock row of `median_s` (best `best_s`) with no rates; set the rest with struct
+    /// update syntax.
+    ///
+    /// ```
+    /// use shadergrad::bench::Record;
+    /// let r = Record { gflops: Some(2.0), ..Record::wall("matmul", "cpu", "2x2x2", 1.0, 0.5) };
+    /// assert_eq!((r.seconds, r.best_seconds, r.batch), (1.0, 0.5, None));
+    /// ```
+    pub fn wall(
+        name: impl Into<String>,
+        backend: &'static str,
+        shape: impl Into<String>,
+        median_s: f64,
+        best_s: f64,
+    ) -> Record {
+        Record {
+            name: name.into(),
+            backend,
+            shape: shape.into(),
+            seconds: median_s,
+            best_seconds: best_s,
+            timestamp_seconds: None,
+            gflops: None,
+            samples_per_s: None,
+            roof_pct: None,
+            timing: Timing::Wall,
+            batch: None,
+        }
+    }
+
     /// The record as one line of JSON (non-finite figures as null).
     ///
     /// ```
@@ -420,17 +450,10 @@ pub fn kernel_records<B: Backend>(backend: &B, sizes: &[u32], roof: Option<f64>)
         let (wall, timestamp_seconds) = time_kernel(backend, kernel, params)?;
         let gflops = flops / wall.median_s / 1e9;
         out.push(Record {
-            name: label,
-            backend: name,
-            shape,
-            seconds: wall.median_s,
-            best_seconds: wall.best_s,
             timestamp_seconds,
             gflops: Some(gflops),
-            samples_per_s: None,
             roof_pct: roof.map(|r| 100.0 * gflops / r),
-            timing: Timing::Wall,
-            batch: None,
+            ..Record::wall(label, name, shape, wall.median_s, wall.best_s)
         });
     }
     Ok(out)
@@ -443,34 +466,27 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
     let mut out = Vec::new();
     let tiny = Mlp::new(&[2, 2, 2], Activation::Relu)?;
     let fixed = step_spread(backend, &tiny, 1)?;
-    out.push(Record {
-        name: "fixed cost of a step (2-2-2 MLP)".into(),
-        backend: name,
-        shape: "batch 1".into(),
-        seconds: fixed.median_s,
-        best_seconds: fixed.best_s,
-        timestamp_seconds: None,
-        gflops: None,
-        samples_per_s: None,
-        roof_pct: None,
-        timing: Timing::Wall,
-        batch: None,
-    });
+    out.push(Record::wall(
+        "fixed cost of a step (2-2-2 MLP)",
+        name,
+        "batch 1",
+        fixed.median_s,
+        fixed.best_s,
+    ));
     for &batch in batches {
         let step = step_spread(backend, mlp, batch)?;
         let seconds = step.median_s;
         out.push(Record {
-            name: format!("training step {}", mlp.describe()),
-            backend: name,
-            shape: format!("batch {batch}"),
-            seconds,
-            best_seconds: step.best_s,
-            timestamp_seconds: None,
             gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / seconds / 1e9),
             samples_per_s: Some(batch as f64 / seconds),
-            roof_pct: None,
-            timing: Timing::Wall,
             batch: Some(batch),
+            ..Record::wall(
+                format!("training step {}", mlp.describe()),
+                name,
+                format!("batch {batch}"),
+                seconds,
+                step.best_s,
+            )
         });
     }
     Ok(out)

@@ -126,22 +126,16 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 }
 
 fn roof_record(backend: &'static str, gflops: f64, timing: Timing) -> Record {
+    let shape = if backend == "gpu" {
+        "vec4 FMA chains"
+    } else {
+        "8-wide FMA chains, all cores"
+    };
     Record {
-        name: "fp32 FMA roof".into(),
-        backend,
-        shape: if backend == "gpu" {
-            "vec4 FMA chains".into()
-        } else {
-            "8-wide FMA chains, all cores".into()
-        },
-        seconds: 0.0,
-        best_seconds: 0.0,
-        timestamp_seconds: None,
         gflops: Some(gflops),
-        samples_per_s: None,
         roof_pct: Some(100.0),
         timing,
-        batch: None,
+        ..Record::wall("fp32 FMA roof", backend, shape, 0.0, 0.0)
     }
 }
 
@@ -150,19 +144,7 @@ fn roof_record(backend: &'static str, gflops: f64, timing: Timing) -> Record {
 fn compile_record(times: &[PipelineTime]) -> Record {
     let total: f64 = times.iter().map(PipelineTime::total_s).sum();
     let slowest = times.iter().map(PipelineTime::total_s).fold(0.0, f64::max);
-    Record {
-        name: COMPILE.into(),
-        backend: "gpu",
-        shape: describe_compile(times),
-        seconds: total,
-        best_seconds: slowest,
-        timestamp_seconds: None,
-        gflops: None,
-        samples_per_s: None,
-        roof_pct: None,
-        timing: Timing::Wall,
-        batch: None,
-    }
+    Record::wall(COMPILE, "gpu", describe_compile(times), total, slowest)
 }
 
 const COMPILE: &str = "compile (every pipeline: create + first dispatch)";
