@@ -24,6 +24,20 @@ pub trait Element:
     fn from_word(word: u32) -> Self;
     /// The word an element made by [`Element::from_word`] holds.
     fn to_word(self) -> u32;
+    /// `c[m, n] = op(a)·op(b)`: `a` stored `[m, k]` (`[k, m]` with `ta`), `b` stored `[k, n]`
+    /// (`[n, k]` with `tb`), `c` row-major and overwritten. ndarray's product here; f32 has its
+    /// own ([`crate::gemm`]).
+    ///
+    /// ```
+    /// use shadergrad::Element;
+    /// let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [1.0, 1.0]); // a [2, 2], b [2, 1]
+    /// let mut c = [0.0; 2];
+    /// f64::matmul(&a, &b, &mut c, [2, 1, 2], false, false);
+    /// assert_eq!(c, [3.0, 7.0]);
+    /// ```
+    fn matmul(a: &[Self], b: &[Self], c: &mut [Self], mnk: [usize; 3], ta: bool, tb: bool) {
+        ndarray_matmul(a, b, c, mnk, ta, tb)
+    }
     /// [`pack_bytes`] for this type.
     fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
         out.clear();
@@ -42,6 +56,20 @@ pub trait Element:
     }
 }
 
+/// [`Element::matmul`] by ndarray's product (`matrixmultiply`, threaded).
+fn ndarray_matmul<T: Element>(a: &[T], b: &[T], c: &mut [T], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
+    fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ndarray::ArrayView2<'_, T> {
+        if transposed {
+            ndarray::ArrayView2::from_shape((cols, rows), &data[..rows * cols]).map(|v| v.reversed_axes())
+        } else {
+            ndarray::ArrayView2::from_shape((rows, cols), &data[..rows * cols])
+        }
+        .expect("a slice of exactly rows × cols")
+    }
+    let mut cv = ndarray::ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("a slice of exactly m × n");
+    ndarray::linalg::general_mat_mul(T::one(), &view(a, m, k, ta), &view(b, k, n, tb), T::zero(), &mut cv);
+}
+
 impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -55,6 +83,24 @@ impl Element for f32 {
     }
     fn to_word(self) -> u32 {
         self.to_bits()
+    }
+    /// The packed AVX-512 / AVX2 product on every core where the processor has one.
+    fn matmul(a: &[Self], b: &[Self], c: &mut [Self], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
+        use crate::gemm::{available, sgemm, Strided};
+        static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        if !available() {
+            return ndarray_matmul(a, b, c, [m, n, k], ta, tb);
+        }
+        let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        sgemm(
+            m,
+            n,
+            k,
+            Strided::new(a, m, k, ta),
+            Strided::new(b, k, n, tb),
+            c,
+            threads,
+        );
     }
     /// A copy: an f32 holding a word is that word's bits (a batch of pixels is on the hot path).
     fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {

@@ -8,6 +8,7 @@ pub mod device;
 pub mod element;
 pub mod error;
 pub mod expr;
+pub mod gemm;
 pub mod graph;
 pub mod op;
 pub mod plan;

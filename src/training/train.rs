@@ -615,7 +615,7 @@ pub fn fit<B: Backend>(
             let b = progress.batch;
             let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
             // Every loss_every steps, and the epoch's last step, so every epoch reports a loss.
-            let read = trainer.store.steps() % trainer.config.loss_every.max(1) == 0 || b + 1 == batches;
+            let read = trainer.store.steps().is_multiple_of(trainer.config.loss_every.max(1)) || b + 1 == batches;
             let loss = trainer.step(train, indices, read)?;
             if let Some(l) = loss {
                 progress.loss_sum += l;

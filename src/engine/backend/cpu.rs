@@ -1,4 +1,5 @@
-//! The CPU reference backend on ndarray, generic over `f32` and `f64` (f64 for gradient checks).
+//! The CPU reference backend on ndarray, generic over `f32` and `f64` (f64 for gradient checks);
+//! f32 matrix products run on `engine/gemm.rs` where the processor has AVX2 or AVX-512.
 //!
 //! Written to be read: each kernel is a plain loop over the op's `f` and `df` (stated once, in
 //! `op.rs`, where each line can be checked by eye against the formulas in the seeds: CS231n's
@@ -8,8 +9,7 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayViewMut2;
 
 use super::{Backend, Element, Kernel, Params};
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ pub struct CpuBackend<T> {
 }
 
 impl<T: Element> CpuBackend<T> {
-    /// The CPU backend (ndarray's matrix product uses every core).
+    /// The CPU backend (its matrix product uses every core).
     pub fn new() -> Self {
         CpuBackend { _elem: PhantomData }
     }
@@ -206,11 +206,9 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         Kernel::Matmul { ta, tb, bias, epilogue } => {
             let (m, n, k) = (d(0), d(1), d(2));
             let (a, b) = (inp(0), inp(1));
-            let a = matrix(&a, m, k, ta);
-            let b = matrix(&b, k, n, tb);
             let mut c = out(l.buffers.len() - 1);
+            T::matmul(&a, &b, &mut c, [m, n, k], ta, tb);
             let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
-            general_mat_mul(T::one(), &a, &b, T::zero(), &mut cv);
             match epilogue {
                 // The bias and the activation in one pass over the product.
                 Epilogue::None | Epilogue::Activation(_) if bias => {
@@ -546,16 +544,4 @@ fn line_stats<T: Element>(x: &[T], line: &[usize], eps: f64) -> (T, T) {
 fn class_index<T: Element>(label: T, classes: usize) -> Option<usize> {
     let v = label.as_f64();
     (v >= 0.0 && v.fract() == 0.0 && v < classes as f64).then_some(v as usize)
-}
-
-/// A row-major buffer viewed as the `[rows, cols]` operand of a product, transposing a stored
-/// `[cols, rows]` matrix when `transposed` is set (a view, never a copy).
-fn matrix<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ArrayView2<'_, T> {
-    if transposed {
-        ArrayView2::from_shape((cols, rows), data)
-            .expect("length checked in prepare")
-            .reversed_axes()
-    } else {
-        ArrayView2::from_shape((rows, cols), data).expect("length checked in prepare")
-    }
 }

@@ -114,7 +114,7 @@ pub fn wall_time<B: Backend>(backend: &B, launches: &[B::Launch], reps: usize) -
 /// backend can bind.
 fn check_view<B: Backend>(backend: &B, parent: usize, offset: usize, len: usize) -> Result<()> {
     let align = backend.view_alignment();
-    if offset % align != 0 || offset.checked_add(len).is_none_or(|end| end > parent) {
+    if !offset.is_multiple_of(align) || offset.checked_add(len).is_none_or(|end| end > parent) {
         return Err(Error::invalid(
             "buffer view",
             format!("{len} values from offset {offset}"),

@@ -58,9 +58,9 @@ impl Spec {
             ta,
             tb,
             // The contiguous dimension of each stored operand: a [m, k] or [k, m]; b [k, n] or [n, k].
-            a_vec: if ta { m % 4 == 0 } else { k % 4 == 0 },
-            b_vec: if tb { k % 4 == 0 } else { n % 4 == 0 },
-            c_vec: n % 4 == 0,
+            a_vec: if ta { m.is_multiple_of(4) } else { k.is_multiple_of(4) },
+            b_vec: if tb { k.is_multiple_of(4) } else { n.is_multiple_of(4) },
+            c_vec: n.is_multiple_of(4),
             bias,
         }
     }
