@@ -53,6 +53,12 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// This processor's kernel, detected once.
+    fn here() -> Option<Kernel> {
+        static HERE: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+        *HERE.get_or_init(Kernel::detect)
+    }
+
     fn detect() -> Option<Kernel> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -85,7 +91,7 @@ impl Kernel {
 /// # }
 /// ```
 pub fn available() -> bool {
-    Kernel::detect().is_some()
+    Kernel::here().is_some()
 }
 
 /// `c[m, n] = a[m, k] · b[k, n]` (c row-major, overwritten), split over `threads` threads.
@@ -100,7 +106,7 @@ pub fn available() -> bool {
 /// assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
 /// ```
 pub fn sgemm(m: usize, n: usize, k: usize, a: Strided<'_>, b: Strided<'_>, c: &mut [f32], threads: usize) {
-    sgemm_on(Kernel::detect(), [m, n, k], a, b, c, threads)
+    sgemm_on(Kernel::here(), [m, n, k], a, b, c, threads)
 }
 
 /// [`sgemm`] on the given kernel (`None`: the plain loop).
@@ -121,7 +127,7 @@ fn sgemm_on(
         return plain(m, n, k, a, b, c);
     };
     let (mr, nr) = kernel.block();
-    // Split the longer side (in kernel blocks) between threads: each part of C is one thread's.
+    // Each part of C is one thread's.
     let threads = if m * n * k < THREAD_MIN_MACS { 1 } else { threads.max(1) };
     // Each thread packs all of the operand along the side it does not split: split rows when A
     // is the bigger one (each thread then packs B whole), columns otherwise, unless that side

@@ -162,15 +162,20 @@ fn prepare_random<B: Backend>(backend: &B, kernel: Kernel, params: Params) -> Re
 pub fn time_kernel<B: Backend>(backend: &B, kernel: Kernel, params: Params) -> Result<(Spread, Option<f64>)> {
     let (_buffers, launch) = prepare_random(backend, kernel, params)?;
     let launches = std::slice::from_ref(&launch);
-    crate::backend::warm_up(backend, launches)?;
+    // The GPU's timing warms it up first; the CPU has no timestamps and only needs the warm-up.
+    let stamps = if backend.is_gpu() {
+        match backend.time(launches, 3)? {
+            (s, Timing::Timestamp) => Some(s),
+            _ => None,
+        }
+    } else {
+        crate::backend::warm_up(backend, launches)?;
+        None
+    };
     let wall = Spread::measure(0.1, || {
         backend.run(launches, &[])?;
         backend.synchronize()
     })?;
-    let stamps = match backend.time(launches, 3)? {
-        (s, Timing::Timestamp) => Some(s),
-        _ => None,
-    };
     Ok((wall, stamps))
 }
 
@@ -314,15 +319,7 @@ pub fn peer_mlp() -> Mlp {
 /// of `mlp` at `batch`: the mean over at least `steps` steps and at least 0.25 s (a fast step
 /// timed a few times is mostly noise), after 300 ms of warm-up.
 pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, steps: usize) -> Result<f64> {
-    let (mut trainer, digits) = step_trainer(backend, mlp, batch)?;
-    let indices: Vec<usize> = (0..batch).collect();
-    // Warm up for 300 ms (at least two steps): an idle GPU needs that to raise its clocks.
-    let warm = Instant::now();
-    let mut warm_steps = 0;
-    while warm_steps < 2 || warm.elapsed().as_secs_f64() < 0.3 {
-        trainer.step(&digits, &indices, true)?;
-        warm_steps += 1;
-    }
+    let (mut trainer, digits, indices) = warm_trainer(backend, mlp, batch)?;
     let start = Instant::now();
     let mut done = 0;
     while done < steps || start.elapsed().as_secs_f64() < 0.25 {
@@ -332,8 +329,10 @@ pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, step
     Ok(start.elapsed().as_secs_f64() / done as f64)
 }
 
-/// The benchmarks' trainer (SGD lr 0.05, classes) for `mlp` at `batch`, and a batch of data.
-fn step_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Trainer<B>, Dataset)> {
+/// The benchmarks' trainer (SGD lr 0.05, classes) for `mlp` at `batch`, a batch of data and its
+/// indices, after 300 ms (and at least two steps) of training: an idle GPU needs that to raise
+/// its clocks.
+fn warm_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Trainer<B>, Dataset, Vec<usize>)> {
     let config = TrainConfig {
         mlp: mlp.clone(),
         task: Task::Classify,
@@ -347,18 +346,21 @@ fn step_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Tra
         regularize: Default::default(),
     };
     let digits = synthetic_digits(batch, mlp.inputs(), mlp.classes());
-    Ok((Trainer::new(backend, config)?, digits))
+    let mut trainer = Trainer::new(backend, config)?;
+    let indices: Vec<usize> = (0..batch).collect();
+    let warm = Instant::now();
+    let mut warm_steps = 0;
+    while warm_steps < 2 || warm.elapsed().as_secs_f64() < 0.3 {
+        trainer.step(&digits, &indices, true)?;
+        warm_steps += 1;
+    }
+    Ok((trainer, digits, indices))
 }
 
 /// A training step's wall time ([`Trainer::step`] with the loss read back: gather and upload
 /// the batch, forward, backward, update, read the loss) at `batch`, after 300 ms of warm-up.
 pub fn step_spread<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<Spread> {
-    let (mut trainer, digits) = step_trainer(backend, mlp, batch)?;
-    let indices: Vec<usize> = (0..batch).collect();
-    let warm = Instant::now();
-    while warm.elapsed().as_secs_f64() < 0.3 {
-        trainer.step(&digits, &indices, true)?;
-    }
+    let (mut trainer, digits, indices) = warm_trainer(backend, mlp, batch)?;
     Spread::measure(0.1, || trainer.step(&digits, &indices, true).map(drop))
 }
 

@@ -550,7 +550,7 @@ impl Run<'_> {
         let (mut steps_seen, mut validated) = (false, false);
         let mut tell_compile = |bar: &TrainingBar| {
             let times = backend.pipeline_times();
-            let new = &times[compiled_told.min(times.len())..];
+            let new = &times[compiled_told..];
             if new.iter().map(PipelineTime::total_s).sum::<f64>() > 1.0 {
                 bar.println(&format!(
                     "compiled GPU shaders: {} (the driver caches them for the next run)",

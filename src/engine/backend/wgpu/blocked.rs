@@ -279,17 +279,17 @@ impl Spec {
         // every op until the pipeline's ACT folds it) rather than one per element of the block.
         w("    if (ACT != IDENTITY) {".into());
         w(format!("        for (var r = row0; r < min(row0 + {tm}u, m); r++) {{"));
-        if c_vec {
-            w(format!(
-                "            for (var j = col0; j < min(col0 + {tn}u, n); j += 4u) {{"
-            ));
-            w("                c[(r * n + j) / 4u] = unary_f(ACT, c[(r * n + j) / 4u], p.s0.x);".into());
+        // C's elements are vec4s (4 columns a step) or scalars (one, widened for the op's math).
+        let (step, at, widen, narrow) = if c_vec {
+            (4, "(r * n + j) / 4u", "c[i]", "")
         } else {
-            w(format!(
-                "            for (var j = col0; j < min(col0 + {tn}u, n); j++) {{"
-            ));
-            w("                c[r * n + j] = unary_f(ACT, vec4<f32>(c[r * n + j]), p.s0.x).x;".into());
-        }
+            (1, "r * n + j", "vec4<f32>(c[i])", ".x")
+        };
+        w(format!(
+            "            for (var j = col0; j < min(col0 + {tn}u, n); j += {step}u) {{"
+        ));
+        w(format!("                let i = {at};"));
+        w(format!("                c[i] = unary_f(ACT, {widen}, p.s0.x){narrow};"));
         w("            }".into());
         w("        }".into());
         w("    }".into());

@@ -252,7 +252,7 @@ impl WgpuBackend {
             let _ = d.pipeline.first_run_s.set(start.elapsed().as_secs_f64());
         }
         submit(&pending)?;
-        Ok(dispatches().take(last_new + 1).count())
+        Ok(last_new + 1)
     }
 
     /// Encodes `dispatches` as one compute pass, optionally bracketed by timestamp writes.
