@@ -22,7 +22,7 @@ pub use reports::{bench, plot, viz};
 pub use training::{checkpoint, data, io, metrics, model, nn, optim, rng, train};
 
 pub use autodiff::Gradients;
-pub use device::Device;
+pub use device::{Device, Devices};
 pub use element::Element;
 pub use error::{Error, Result};
 pub use graph::{Graph, Op, Tensor};

@@ -443,3 +443,56 @@ fn an_input_never_fed_is_an_error_not_zeros() {
     let err = plan.set_input(&m.x, &[0.0; 5]).unwrap_err();
     assert!(err.to_string().contains("expected 6 values, got 5"), "{err}");
 }
+
+/// Losses and parameters of `steps` runs of `m`'s plan on `b`, whole or in two halves with
+/// the gradients read back and written again between them (as data-parallel replicas do).
+fn halves_or_whole<B: Backend<Elem = f32>>(b: &B, m: &Mlp, steps: usize, halves: bool) -> (Vec<u64>, Vec<u64>) {
+    let mut store = ParamStore::new(b);
+    let mut plan = Plan::compile(b, &m.g, &[&m.loss, &m.step], &mut store).unwrap();
+    let mut rng = Rng::new(8);
+    let mut losses = Vec::new();
+    for _ in 0..steps {
+        let (x, y) = batch(&mut rng, 13, 29, 7);
+        plan.set_input(&m.x, &x).unwrap();
+        plan.set_input(&m.y, &y).unwrap();
+        let loss = if halves {
+            plan.run_to_gradients().unwrap();
+            let (out, gradients) = plan.read_gradients().unwrap();
+            assert_eq!(gradients.len(), 1, "one parameter block");
+            plan.run_updates(&gradients).unwrap();
+            out.scalar(&m.loss).unwrap()
+        } else {
+            plan.run().unwrap().scalar(&m.loss).unwrap()
+        };
+        losses.push(loss.to_bits());
+    }
+    let w = store
+        .read_all()
+        .unwrap()
+        .into_iter()
+        .flat_map(|p| p.2)
+        .map(f64::to_bits)
+        .collect();
+    (losses, w)
+}
+
+#[test]
+fn a_step_in_two_halves_is_the_whole_step_bit_for_bit() {
+    // The same launches in two submissions, the gradients through the host unchanged: the
+    // same bits on both backends (13×29 in, 7 classes: no tile divides them).
+    let m = mlp(13, &[29, 17, 7], 5);
+    for halves in [false, true] {
+        let cpu = CpuBackend::<f32>::new();
+        assert_eq!(
+            halves_or_whole(&cpu, &m, 5, halves),
+            halves_or_whole(&cpu, &m, 5, !halves)
+        );
+    }
+    let gpu = gpu();
+    assert_eq!(halves_or_whole(&gpu, &m, 5, true), halves_or_whole(&gpu, &m, 5, false));
+    // A plan whose parameters have no arena updates (a forward pass) has no halves.
+    let mut store = ParamStore::new(&gpu);
+    let mut forward = Plan::compile(&gpu, &m.g, &[&m.loss], &mut store).unwrap();
+    let err = forward.run_to_gradients().err().unwrap().to_string();
+    assert!(err.contains("gradient arenas"), "{err}");
+}

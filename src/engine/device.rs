@@ -77,6 +77,121 @@ impl Device {
     }
 }
 
+/// Devices of one kind, each to hold one data-parallel replica of a model.
+pub enum Devices {
+    Gpu(Vec<WgpuBackend>),
+    Cpu(Vec<CpuBackend<f32>>),
+}
+
+impl Devices {
+    /// How many devices.
+    pub fn len(&self) -> usize {
+        match self {
+            Devices::Gpu(v) => v.len(),
+            Devices::Cpu(v) => v.len(),
+        }
+    }
+
+    /// True when there are none (never, from [`Device::several`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Device {
+    /// The devices a `--devices` flag asks for on the backend `backend` names (as
+    /// [`Device::named`] reads it). A count `N` takes the first GPU (or `SHADERGRAD_ADAPTER`'s)
+    /// and the next of its kind on the same graphics API, sharing them round-robin when there
+    /// are fewer than `N` (saying so once: two devices on one adapter run one after the other);
+    /// on the CPU backend it makes `N` CPU replicas. A list `0,2` or `nvidia,amd` names
+    /// adapters as `SHADERGRAD_ADAPTER` does, or by their place in [`adapters`](crate::backend::wgpu::adapters);
+    /// naming one that is not there, or one twice, is an error listing the adapters.
+    ///
+    /// ```
+    /// use shadergrad::{Device, Devices};
+    /// let Devices::Cpu(replicas) = Device::several("cpu", "2")? else { unreachable!() };
+    /// assert_eq!(replicas.len(), 2);
+    /// assert!(Device::several("cpu", "0").is_err());
+    /// assert!(Device::several("cpu", "0,1").is_err()); // the CPU has no adapters to name
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn several(backend: &str, devices: &str) -> Result<Devices> {
+        let spec = devices.trim();
+        let bad = |why: &str| Error::invalid("--devices", spec, why);
+        let count = spec.parse::<usize>().ok();
+        let names: Vec<&str> = spec.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+        if count == Some(0) || names.is_empty() {
+            return Err(bad(
+                "a number of devices (1 or more), or adapters by number or name: 0,1",
+            ));
+        }
+        let gpu = match Self::named(backend)? {
+            Device::Cpu(_) if count.is_none() && backend.eq_ignore_ascii_case("cpu") => {
+                return Err(bad("a number of CPU replicas: the CPU backend has no adapters to name"))
+            }
+            Device::Cpu(_) if count.is_some() => false,
+            _ => true,
+        };
+        if !gpu {
+            return Ok(Devices::Cpu(
+                (0..count.unwrap_or(1)).map(|_| CpuBackend::new()).collect(),
+            ));
+        }
+        let list = crate::backend::wgpu::some_adapters()?;
+        let chosen = match count {
+            Some(n) => spread(&list, n)?,
+            None => {
+                let mut chosen: Vec<usize> = Vec::new();
+                for name in &names {
+                    let at = crate::backend::wgpu::find_adapter(&list, name, "--devices")?;
+                    if let Some(j) = chosen.iter().position(|&c| c == at) {
+                        return Err(bad(&format!(
+                            "each adapter once: `{}` and `{name}` both name {}",
+                            names[j],
+                            crate::backend::wgpu::describe_adapter(&list[at].get_info())
+                        )));
+                    }
+                    chosen.push(at);
+                }
+                chosen
+            }
+        };
+        let backends = chosen
+            .into_iter()
+            .map(|i| WgpuBackend::on_adapter(list[i].clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Devices::Gpu(backends))
+    }
+}
+
+/// `n` adapters of `list` for a count: the first (or `SHADERGRAD_ADAPTER`'s), then the others
+/// of its kind (hardware or software) on the same graphics API, round-robin when too few.
+fn spread(list: &[wgpu::Adapter], n: usize) -> Result<Vec<usize>> {
+    let first = match std::env::var("SHADERGRAD_ADAPTER") {
+        Ok(w) if !w.trim().is_empty() => crate::backend::wgpu::find_adapter(list, &w, "SHADERGRAD_ADAPTER")?,
+        _ => 0,
+    };
+    let lead = list[first].get_info();
+    let software = |t: wgpu::DeviceType| t == wgpu::DeviceType::Cpu;
+    let mut kin = vec![first];
+    kin.extend((0..list.len()).filter(|&i| {
+        let info = list[i].get_info();
+        i != first && info.backend == lead.backend && software(info.device_type) == software(lead.device_type)
+    }));
+    if kin.len() < n {
+        static NOTE: Once = Once::new();
+        NOTE.call_once(|| {
+            eprintln!(
+                "shadergrad: {n} devices on {} adapter{} ({}): replicas on one adapter share it",
+                kin.len(),
+                if kin.len() == 1 { "" } else { "s" },
+                crate::backend::wgpu::describe_adapter(&lead)
+            )
+        });
+    }
+    Ok((0..n).map(|i| kin[i % kin.len()]).collect())
+}
+
 /// Whether `auto` should pass over this adapter: a CPU-emulated one, unless the user named one.
 fn is_software(gpu: &WgpuBackend) -> bool {
     let named = std::env::var("SHADERGRAD_ADAPTER").is_ok_and(|v| !v.trim().is_empty());

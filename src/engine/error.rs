@@ -103,9 +103,13 @@ pub enum Error {
     #[error("no GPU adapter found{detail}. On headless Linux install Mesa's software Vulkan driver: `sudo apt-get install mesa-vulkan-drivers libvulkan1`; on macOS and Windows update the graphics driver. Set SHADERGRAD_BACKEND=cpu to run on the CPU instead.")]
     NoAdapter { detail: String },
 
-    /// `SHADERGRAD_ADAPTER` named an adapter that does not exist.
-    #[error("no GPU adapter matches SHADERGRAD_ADAPTER={wanted:?}; the adapters here are: {available}")]
-    UnknownAdapter { wanted: String, available: String },
+    /// `SHADERGRAD_ADAPTER` or `--devices` named an adapter that does not exist.
+    #[error("no GPU adapter matches {flag} {wanted:?}; the adapters here are: {available}")]
+    UnknownAdapter {
+        flag: String,
+        wanted: String,
+        available: String,
+    },
 
     /// A bad value of a setting, environment variable or option.
     #[error("invalid value {value:?} for {name}: {expected}")]

@@ -323,6 +323,7 @@ pub(crate) fn arena_updates<B: Backend>(ir: &mut Ir, store: &ParamStore<B>) {
         }
     }
     let mut with: HashMap<usize, Vec<Launch>> = HashMap::new();
+    let mut fused_launches = Vec::new();
     for (block, updates) in by_block {
         let names: Vec<String> = updates
             .iter()
@@ -403,7 +404,7 @@ pub(crate) fn arena_updates<B: Backend>(ir: &mut Ir, store: &ParamStore<B>) {
             nodes: updates.iter().flat_map(|&u| ir.launches[u].nodes.clone()).collect(),
             update: Some((rule, len)),
         };
-        with.entry(first_last.1).or_default().push(launch);
+        fused_launches.push((first_last, launch));
         ir.notes.push(format!(
             "fused: the {} updates of {} in one {} launch over their arena{}",
             updates.len(),
@@ -414,6 +415,18 @@ pub(crate) fn arena_updates<B: Backend>(ir: &mut Ir, store: &ParamStore<B>) {
                 n => format!(" ({n} gradient(s) copied in: shared or read elsewhere)"),
             }
         ));
+    }
+    // When nothing but updates runs from the first fused update to the last, every fused
+    // launch goes to the last (the launch there is one of theirs, replaced anyway), so a plan
+    // can stop where its gradients are done (Plan::run_to_gradients).
+    let first = fused_launches.iter().map(|(fl, _)| fl.0).min();
+    let last = fused_launches.iter().map(|(fl, _)| fl.1).max();
+    let together = match (first, last) {
+        (Some(first), Some(last)) if (first..=last).all(|i| ir.launches[i].update.is_some()) => Some(last),
+        _ => None,
+    };
+    for ((_, block_last), launch) in fused_launches {
+        with.entry(together.unwrap_or(block_last)).or_default().push(launch);
     }
     ir.rewrite(with);
 }

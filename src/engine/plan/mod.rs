@@ -138,6 +138,9 @@ pub struct Plan<B: Backend> {
     graph: Graph,
     /// Bytes of the last byte input packed into elements (kept to reuse its memory).
     packed: Vec<B::Elem>,
+    /// Where the optimizer's launches begin and the gradient arenas they read, when every
+    /// update is an arena launch at the end of the plan (see [`Plan::run_to_gradients`]).
+    split: Option<(usize, Vec<B::Buffer>)>,
 }
 
 impl<B: Backend> Plan<B> {
@@ -263,6 +266,7 @@ impl<B: Backend> Plan<B> {
             description: Description::new(&ir, nodes, fusion_off),
             graph: graph.clone(),
             packed: Vec::new(),
+            split: None,
         };
         for (i, l) in ir.launches.iter().enumerate() {
             let bufs = l.args.iter().map(|&v| buffer(v)).collect::<Result<Vec<_>>>()?;
@@ -300,6 +304,17 @@ impl<B: Backend> Plan<B> {
                     plan.kept.insert(id, buffer(v)?);
                 }
                 _ => {}
+            }
+        }
+        // Updates from gradient arenas, all at the end: running averages (batch-norm
+        // statistics) may update earlier, they read no gradient.
+        let from_arena =
+            |l: &lower::Launch| l.update.is_some() && matches!(ir.values[l.args[1]].place, Place::GradArena(_));
+        if let Some(at) = ir.launches.iter().position(from_arena) {
+            let tail = &ir.launches[at..];
+            if tail.iter().all(from_arena) {
+                let arenas = tail.iter().map(|l| buffer(l.args[1])).collect::<Result<_>>()?;
+                plan.split = Some((at, arenas));
             }
         }
         for &id in &read_back {
@@ -392,6 +407,79 @@ impl<B: Backend> Plan<B> {
         let before = self.backend.submissions();
         self.backend.run(&self.launches, &[])?;
         self.report.submits_per_run = self.backend.submissions() - before;
+        Ok(())
+    }
+
+    /// Starts a training step's plan up to its optimizer updates: forward, loss, backward,
+    /// every gradient into its block's gradient arena. On a GPU it returns without waiting, so
+    /// several devices compute at once; [`Plan::read_gradients`] then waits and reads. With
+    /// [`Plan::run_updates`] this is [`Plan::run`] in two halves, with the gradients in the
+    /// caller's hands between them: data-parallel replicas sum theirs there.
+    ///
+    /// ```
+    /// use shadergrad::{Graph, backend::cpu::CpuBackend, optim::Optimizer, ParamStore, Plan};
+    /// let g = Graph::new();
+    /// let w = g.param("w", [2], vec![1.0, -1.0]);
+    /// let loss = w.square().sum();
+    /// let step = Optimizer::sgd(0.25).minimize(&g, &g.backward(&loss)?, &[w.clone()])?;
+    /// let cpu = CpuBackend::<f64>::new();
+    /// let mut plan = Plan::compile(&cpu, &g, &[&loss, &step], &mut ParamStore::new(&cpu))?;
+    /// plan.run_to_gradients()?;
+    /// let (outputs, mut gradients) = plan.read_gradients()?;
+    /// assert_eq!(outputs.scalar(&loss)?, 2.0);
+    /// assert_eq!(gradients[0][..2], [2.0, -2.0]);
+    /// gradients[0][..2].copy_from_slice(&[4.0, 0.0]); // any gradient the caller chooses
+    /// plan.run_updates(&gradients)?;
+    /// assert_eq!(plan.read(&w)?, [0.0, -1.0]); // w − 0.25·g
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn run_to_gradients(&mut self) -> Result<()> {
+        let at = self.split()?.0;
+        self.check_fed()?;
+        let before = self.backend.submissions();
+        self.backend.run(&self.launches[..at], &[])?;
+        self.report.submits_per_run = self.backend.submissions() - before;
+        Ok(())
+    }
+
+    /// The outputs (the loss) and the gradient arenas, one per parameter block in
+    /// [`ParamStore`] order, of the last [`Plan::run_to_gradients`], read back in one wait.
+    pub fn read_gradients(&self) -> Result<(Outputs<B::Elem>, Vec<Vec<B::Elem>>)> {
+        let arenas = self.split()?.1;
+        let read: Vec<&B::Buffer> = self.outputs.iter().map(|(_, b)| b).chain(arenas).collect();
+        let mut values = self.backend.download(&read)?;
+        let gradients = values.split_off(self.outputs.len());
+        let outputs = Outputs {
+            values: self.outputs.iter().map(|(id, _)| *id).zip(values).collect(),
+            names: Arc::clone(&self.names),
+        };
+        Ok((outputs, gradients))
+    }
+
+    /// Where the optimizer's launches begin, and the gradient arenas they read.
+    fn split(&self) -> Result<(usize, &[B::Buffer])> {
+        let (at, arenas) = self.split.as_ref().ok_or(Error::NotInPlan {
+            name: "gradient arenas".into(),
+            what: "in this plan (it needs fused arena updates of every parameter, run last)",
+        })?;
+        Ok((*at, arenas))
+    }
+
+    /// Writes `gradients` (one per parameter block, as [`Plan::run_to_gradients`] returned
+    /// them) into the gradient arenas and runs the optimizer updates.
+    pub fn run_updates(&mut self, gradients: &[Vec<B::Elem>]) -> Result<()> {
+        let (at, arenas) = self.split()?;
+        if gradients.len() != arenas.len() {
+            return Err(Error::Length {
+                what: "gradient arenas".into(),
+                expected: arenas.len(),
+                got: gradients.len(),
+            });
+        }
+        for (arena, values) in arenas.iter().zip(gradients) {
+            self.backend.upload(arena, values)?;
+        }
+        self.backend.run(&self.launches[at..], &[])?;
         Ok(())
     }
 

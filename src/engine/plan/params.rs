@@ -309,6 +309,34 @@ impl<B: Backend> ParamStore<B> {
         Ok(out)
     }
 
+    /// Makes this store hold what `from` holds: every parameter's values, its optimizer state
+    /// and the step count, in one read of `from` (how a data-parallel replica catches up with
+    /// the first device after a checkpoint is restored there). Parameters this store lacks are
+    /// created, each in an arena of its own; create them from the same graph first
+    /// ([`ParamStore::create_from`]) to keep one arena per block, as `from` has.
+    ///
+    /// ```
+    /// use shadergrad::{backend::cpu::CpuBackend, shape::Shape, ParamStore};
+    /// let (a, b) = (CpuBackend::<f32>::new(), CpuBackend::<f32>::new());
+    /// let mut first = ParamStore::new(&a);
+    /// first.set("w", &Shape::from([2]), &[1.0, 2.0])?;
+    /// first.set_steps(7);
+    /// let mut replica = ParamStore::new(&b);
+    /// replica.copy_from(&first)?;
+    /// assert_eq!((replica.read("w")?, replica.steps()), (vec![1.0, 2.0], 7));
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn copy_from<C: Backend>(&mut self, from: &ParamStore<C>) -> Result<()> {
+        for (name, shape, values, state) in from.read_all()? {
+            self.set(&name, &shape, &values)?;
+            for (key, values) in state {
+                self.set_state(&name, &key, &values)?;
+            }
+        }
+        self.steps = from.steps;
+        Ok(())
+    }
+
     /// Reads one parameter back.
     pub fn read(&self, name: &str) -> Result<Vec<f64>> {
         let p = self.stored(name)?;

@@ -80,44 +80,56 @@ pub fn adapters() -> Vec<wgpu::Adapter> {
     list
 }
 
+/// The adapter of `list` that `wanted` names: a number is a position in `list` (as
+/// [`adapters`] orders it), anything else a case-insensitive part of a name, or a type
+/// (`discrete`, `integrated`, `cpu`). `flag` is where the name came from, for the error.
+pub fn find_adapter(list: &[wgpu::Adapter], wanted: &str, flag: &str) -> Result<usize> {
+    let w = wanted.trim().to_lowercase();
+    let found = match w.parse::<usize>() {
+        Ok(i) if i < list.len() => Some(i),
+        _ => list.iter().position(|a| {
+            let info = a.get_info();
+            info.name.to_lowercase().contains(&w) || format!("{:?}", info.device_type).to_lowercase().contains(&w)
+        }),
+    };
+    found.ok_or_else(|| Error::UnknownAdapter {
+        flag: flag.into(),
+        wanted: wanted.into(),
+        available: list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{i}: {}", describe_adapter(&a.get_info())))
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+/// Every adapter, or an error saying how to install one when there is none.
+pub fn some_adapters() -> Result<Vec<wgpu::Adapter>> {
+    let list = adapters();
+    if list.is_empty() {
+        return Err(Error::NoAdapter {
+            detail: " (wgpu found no Vulkan, Metal or DX12 device)".into(),
+        });
+    }
+    Ok(list)
+}
+
 impl GpuContext {
-    /// Opens the best adapter, or the one `SHADERGRAD_ADAPTER` names (a case-insensitive part
-    /// of its name, or a type: `discrete`, `integrated`, `cpu`).
+    /// Opens the best adapter, or the one `SHADERGRAD_ADAPTER` names (as [`find_adapter`]
+    /// reads a name).
     pub fn new() -> Result<Self> {
-        let list = adapters();
-        if list.is_empty() {
-            return Err(Error::NoAdapter {
-                detail: " (wgpu found no Vulkan, Metal or DX12 device)".into(),
-            });
-        }
-        let adapter = match std::env::var("SHADERGRAD_ADAPTER") {
-            Ok(wanted) if !wanted.trim().is_empty() => {
-                let w = wanted.trim().to_lowercase();
-                let found = list.iter().find(|a| {
-                    let info = a.get_info();
-                    info.name.to_lowercase().contains(&w)
-                        || format!("{:?}", info.device_type).to_lowercase().contains(&w)
-                });
-                match found {
-                    Some(a) => a.clone(),
-                    None => {
-                        return Err(Error::UnknownAdapter {
-                            wanted,
-                            available: list
-                                .iter()
-                                .map(|a| describe_adapter(&a.get_info()))
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        })
-                    }
-                }
-            }
-            _ => list[0].clone(),
+        let list = some_adapters()?;
+        let at = match std::env::var("SHADERGRAD_ADAPTER") {
+            Ok(wanted) if !wanted.trim().is_empty() => find_adapter(&list, &wanted, "SHADERGRAD_ADAPTER")?,
+            _ => 0,
         };
-        Self::open(adapter)
+        Self::open(list[at].clone())
     }
 
-    fn open(adapter: wgpu::Adapter) -> Result<Self> {
+    /// Opens a device on `adapter` (each call a device of its own, so one adapter can hold
+    /// several).
+    pub fn open(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big tensors need more than WebGPU's defaults
         // (128 MiB per binding), and timestamps let benchmarks time the GPU itself.

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use context::{adapters, describe_adapter, GpuContext};
+pub use context::{adapters, describe_adapter, find_adapter, some_adapters, GpuContext};
 pub use dispatch::{launch_plan, Dispatch, LaunchPlan, PipelineKey, Slot, Source};
 pub use shaders::ShaderFile;
 
@@ -92,6 +92,15 @@ impl WgpuBackend {
     pub fn new() -> Result<Self> {
         Ok(WgpuBackend {
             ctx: Arc::new(GpuContext::new()?),
+            matmul: MatmulKernels::Auto,
+        })
+    }
+
+    /// Opens a device of its own on `adapter` (one of [`adapters`]): several backends on one
+    /// adapter are separate devices, as data-parallel replicas on one GPU are.
+    pub fn on_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        Ok(WgpuBackend {
+            ctx: Arc::new(GpuContext::open(adapter)?),
             matmul: MatmulKernels::Auto,
         })
     }
