@@ -120,15 +120,43 @@ struct Compiled<B: Backend> {
 /// # Ok::<(), shadergrad::Error>(())
 /// ```
 pub struct Trainer<B: Backend> {
-    backend: B,
     config: TrainConfig,
-    store: ParamStore<B>,
-    steps: HashMap<(usize, InputKey), Compiled<B>>,
+    /// One copy of the model per device, the first the one evaluated and saved (several only
+    /// when training data-parallel, see [`Trainer::replicated`]).
+    devices: Vec<Replica<B>>,
+    /// Set when the first device's parameters changed outside a step (a checkpoint restored
+    /// there): the other replicas copy them before the next step.
+    replicas_stale: bool,
+    /// Host time spent summing the replicas' gradients and writing the sums back.
+    reduce: ReduceTime,
     evals: HashMap<(usize, InputKey), Compiled<B>>,
     /// The current batch on its way to the device (kept to reuse its memory).
     staging: Staging<B::Elem>,
     /// The parameters of the best validation epoch, when the run keeps them.
     pub(crate) best: Option<Tensors>,
+}
+
+/// One device's copy of the model: its parameters (the same on every device of a run), its
+/// step plans, and its share of each batch (used only when there are several devices).
+struct Replica<B: Backend> {
+    backend: B,
+    store: ParamStore<B>,
+    steps: HashMap<(usize, InputKey), Compiled<B>>,
+    share: Staging<B::Elem>,
+}
+
+/// What the gradient all-reduce of a data-parallel run has cost so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReduceTime {
+    /// Steps that summed gradients across devices.
+    pub steps: u64,
+    /// Host seconds spent in them summing the gradient arenas read back from every device and
+    /// writing the sum back to each (reading back is counted with the step's compute: it
+    /// waits for it).
+    pub seconds: f64,
+    /// Values in one device's gradient arenas: each step reads this many from every device and
+    /// writes them back to every device.
+    pub values: usize,
 }
 
 /// A batch gathered on the host, and its numbers in the backend's type.
@@ -161,6 +189,88 @@ fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
 
 const EVAL_BATCH: usize = 1000;
 
+/// `examples` split into `devices` contiguous shares whose sizes differ by at most one, the
+/// larger first (empty shares when there are fewer examples than devices).
+fn shares(examples: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
+    let (each, extra) = (examples / devices, examples % devices);
+    let mut start = 0;
+    (0..devices)
+        .map(|d| {
+            let len = each + usize::from(d < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// The seed of replica `r`'s dropout streams: the run's own for the first, distinct for the
+/// others, so that replicas do not drop the same units of their different examples.
+fn replica_seed(seed: u64, r: usize) -> u64 {
+    seed ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// `config`'s training step (or its evaluation) for `batch` examples on `backend`, its
+/// dropout drawn from `seed`'s streams.
+fn compile<B: Backend>(
+    backend: &B,
+    store: &mut ParamStore<B>,
+    c: &TrainConfig,
+    seed: u64,
+    batch: usize,
+    input: Input,
+    training: bool,
+) -> Result<Compiled<B>> {
+    let mode = if training {
+        Mode::Train {
+            label_smoothing: c.regularize.label_smoothing,
+        }
+    } else {
+        Mode::Eval
+    };
+    let mlp = c.mlp.graph_for(batch, c.init, seed, input, c.task, mode);
+    let plan = if training {
+        let grads = mlp.graph.backward(&mlp.loss)?;
+        let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
+        let buffers = mlp.graph.group("buffer updates", &mlp.buffer_updates);
+        Plan::compile(backend, &mlp.graph, &[&mlp.loss, &step, &buffers], store)?
+    } else {
+        Plan::compile(backend, &mlp.graph, &[&mlp.logits], store)?
+    };
+    Ok(Compiled { mlp, plan })
+}
+
+impl<B: Backend> Replica<B> {
+    /// A replica on `backend` with the parameters `config.seed` initialises (in one arena, so
+    /// that one optimizer launch updates them all).
+    fn new(backend: &B, config: &TrainConfig) -> Result<Self> {
+        let mut store = ParamStore::new(backend);
+        let shape = config
+            .mlp
+            .clone()
+            .validated()?
+            .graph(1, config.init, config.seed, Input::Floats, config.task);
+        store.create_from(&shape.graph)?;
+        Ok(Replica {
+            backend: backend.clone(),
+            store,
+            steps: HashMap::new(),
+            share: Staging::default(),
+        })
+    }
+
+    /// Its training step for `batch` examples, compiled the first time; `r` is its place
+    /// among the devices (its dropout streams).
+    fn step_plan(&mut self, config: &TrainConfig, r: usize, batch: usize, input: Input) -> Result<&mut Compiled<B>> {
+        let key = (batch, InputKey::from(input));
+        if !self.steps.contains_key(&key) {
+            let seed = replica_seed(config.seed, r);
+            let compiled = compile(&self.backend, &mut self.store, config, seed, batch, input, true)?;
+            self.steps.insert(key, compiled);
+        }
+        Ok(self.steps.get_mut(&key).expect("inserted above"))
+    }
+}
+
 impl<B: Backend> Trainer<B> {
     /// A trainer with its parameters initialised from `config.seed` (in one arena, so that
     /// one optimizer launch updates them all); its plans are compiled when first needed.
@@ -176,22 +286,83 @@ impl<B: Backend> Trainer<B> {
                 "a number in [0, 1)",
             ));
         }
-        let mut store = ParamStore::new(backend);
-        let shape = config
-            .mlp
-            .clone()
-            .validated()?
-            .graph(1, config.init, config.seed, Input::Floats, config.task);
-        store.create_from(&shape.graph)?;
+        let first = Replica::new(backend, &config)?;
         Ok(Trainer {
-            backend: backend.clone(),
-            store,
             config,
-            steps: HashMap::new(),
+            devices: vec![first],
+            replicas_stale: false,
+            reduce: ReduceTime::default(),
             evals: HashMap::new(),
             staging: Staging::default(),
             best: None,
         })
+    }
+
+    /// A data-parallel trainer: one replica of the model on each of `backends`, each step's
+    /// batch split across them in contiguous shares that differ by at most one example. Each
+    /// replica computes the mean gradient of its share; the gradient arenas are read back,
+    /// summed on the host weighted by share (so the sum is the gradient of the mean loss over
+    /// the whole batch), written back to every replica, and every replica applies the same
+    /// update: the parameters stay identical, and the losses are one device's to within f32
+    /// rounding. On GPUs the replicas compute at once (each step waits once for all of them).
+    ///
+    /// The first replica is the one evaluated and saved. Batch-norm statistics are each
+    /// replica's share's (as in PyTorch's DDP without SyncBatchNorm), and each replica draws
+    /// its own dropout masks: with either, the losses are no longer one device's.
+    ///
+    /// ```
+    /// use shadergrad::{backend::cpu::CpuBackend, data::{Dataset, Task}, nn::{Activation, Init, Mlp}, optim::{Optimizer, Schedule}};
+    /// use shadergrad::train::{TrainConfig, Trainer};
+    /// let digits = Dataset::bundled_digits()?;
+    /// let config = TrainConfig {
+    ///     mlp: Mlp::new(&[784, 16, 10], Activation::Relu)?,
+    ///     task: Task::Classify,
+    ///     init: Init::KaimingUniform,
+    ///     optimizer: Optimizer::sgd(0.1),
+    ///     schedule: Schedule::Constant,
+    ///     batch: 33,
+    ///     epochs: 1,
+    ///     seed: 0,
+    ///     loss_every: 1,
+    ///     regularize: Default::default(),
+    /// };
+    /// let batch: Vec<usize> = (0..33).collect();
+    /// let mut one = Trainer::new(&CpuBackend::<f32>::new(), config.clone())?;
+    /// let mut two = Trainer::replicated(&[CpuBackend::new(), CpuBackend::new()], config)?; // 17 + 16
+    /// for _ in 0..3 {
+    ///     let (a, b) = (one.step(&digits, &batch, true)?.unwrap(), two.step(&digits, &batch, true)?.unwrap());
+    ///     assert!((a - b).abs() <= 1e-5 * a);
+    /// }
+    /// assert_eq!(two.reduce_time().steps, 3);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn replicated(backends: &[B], config: TrainConfig) -> Result<Self> {
+        let Some((first, others)) = backends.split_first() else {
+            return Err(Error::invalid("devices", "none", "at least one device"));
+        };
+        if config.batch < backends.len() {
+            return Err(Error::invalid(
+                "batch",
+                config.batch.to_string(),
+                format!("at least one example for each of the {} devices", backends.len()),
+            ));
+        }
+        let mut trainer = Self::new(first, config)?;
+        for backend in others {
+            let replica = Replica::new(backend, &trainer.config)?;
+            trainer.devices.push(replica);
+        }
+        Ok(trainer)
+    }
+
+    /// How many devices hold a replica of the model (1 unless [`Trainer::replicated`]).
+    pub fn devices(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// What summing gradients across devices has cost so far (nothing on one device).
+    pub fn reduce_time(&self) -> ReduceTime {
+        self.reduce
     }
 
     /// The run's configuration.
@@ -199,54 +370,55 @@ impl<B: Backend> Trainer<B> {
         &self.config
     }
 
-    /// The parameters and optimizer state.
+    /// The parameters and optimizer state (the first device's, when there are several).
     pub fn store(&self) -> &ParamStore<B> {
-        &self.store
+        &self.devices[0].store
     }
 
+    /// The parameters and optimizer state of the replica on device `device` (0 is
+    /// [`Trainer::store`]): the same values on every device of a data-parallel run.
+    pub fn replica_store(&self, device: usize) -> Option<&ParamStore<B>> {
+        self.devices.get(device).map(|r| &r.store)
+    }
+
+    /// The first device's parameters, to change them (the other replicas follow before the
+    /// next step).
     pub(crate) fn store_mut(&mut self) -> &mut ParamStore<B> {
-        &mut self.store
+        self.replicas_stale = self.devices.len() > 1;
+        &mut self.devices[0].store
     }
 
-    /// What the step plan for the configured batch does per run (once a step has compiled it).
+    /// What the step plan for the configured batch does per run (once a step has compiled it;
+    /// the first device's share of it when there are several devices).
     pub fn step_report(&self) -> Option<crate::plan::PlanReport> {
-        self.steps
+        let share = self.config.batch.div_ceil(self.devices.len());
+        self.devices[0]
+            .steps
             .iter()
-            .find(|((b, _), _)| *b == self.config.batch)
+            .find(|((b, _), _)| *b == share)
             .map(|(_, s)| s.plan.report().clone())
     }
 
+    /// The first device's plan for `batch` examples: a training step's, or an evaluation's.
     fn compiled(&mut self, batch: usize, input: Input, training: bool) -> Result<&mut Compiled<B>> {
-        let key = (batch, InputKey::from(input));
-        let plans = if training { &self.steps } else { &self.evals };
-        if !plans.contains_key(&key) {
-            let c = &self.config;
-            let mode = if training {
-                Mode::Train {
-                    label_smoothing: c.regularize.label_smoothing,
-                }
-            } else {
-                Mode::Eval
-            };
-            let mlp = c.mlp.graph_for(batch, c.init, c.seed, input, c.task, mode);
-            let plan = if training {
-                let grads = mlp.graph.backward(&mlp.loss)?;
-                let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
-                let buffers = mlp.graph.group("buffer updates", &mlp.buffer_updates);
-                Plan::compile(
-                    &self.backend,
-                    &mlp.graph,
-                    &[&mlp.loss, &step, &buffers],
-                    &mut self.store,
-                )?
-            } else {
-                Plan::compile(&self.backend, &mlp.graph, &[&mlp.logits], &mut self.store)?
-            };
-            let plans = if training { &mut self.steps } else { &mut self.evals };
-            plans.insert(key, Compiled { mlp, plan });
+        let first = &mut self.devices[0];
+        if training {
+            return first.step_plan(&self.config, 0, batch, input);
         }
-        let plans = if training { &mut self.steps } else { &mut self.evals };
-        Ok(plans.get_mut(&key).expect("inserted above"))
+        let key = (batch, InputKey::from(input));
+        if !self.evals.contains_key(&key) {
+            let compiled = compile(
+                &first.backend,
+                &mut first.store,
+                &self.config,
+                self.config.seed,
+                batch,
+                input,
+                false,
+            )?;
+            self.evals.insert(key, compiled);
+        }
+        Ok(self.evals.get_mut(&key).expect("inserted above"))
     }
 
     /// What the training step for the configured batch on `data` is compiled to: its launches
@@ -330,7 +502,8 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// One training step on the examples at `indices`: upload the batch, forward, loss,
-    /// backward, update, all in one submission. Reads the loss back only when `read_loss`; a
+    /// backward, update, all in one submission (on several devices, one submission up to the
+    /// gradients and one for the update on each). Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
     pub fn step(&mut self, data: &Dataset, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
         self.check_data(data, Some(indices))?;
@@ -339,32 +512,49 @@ impl<B: Backend> Trainer<B> {
         }
         let mut staging = std::mem::take(&mut self.staging);
         data.gather(indices, &mut staging.batch);
-        let t = self.store.steps() + 1;
+        let t = self.store().steps() + 1;
         if let (Augment::Shift { pixels }, Some(image)) = (self.config.regularize.augment, data.image) {
             let stream = augment_stream(self.config.seed);
             staging.batch.shift_images(image, pixels, stream, t as u32);
         }
         let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
-        let result = (|| {
-            let sg = self.compiled(indices.len(), Input::of(&data.features), true)?;
-            Self::feed(sg, &mut staging)?;
-            sg.plan.set_step(t, lr)?;
-            if read_loss {
-                Ok(Some(sg.plan.run()?.scalar(&sg.mlp.loss)?))
-            } else {
-                sg.plan.run_without_readback()?;
-                Ok(None)
-            }
-        })();
+        let input = Input::of(&data.features);
+        let result = if self.devices.len() > 1 {
+            self.step_shared(&staging, indices.len(), input, t, lr).map(Some)
+        } else {
+            (|| {
+                let sg = self.compiled(indices.len(), input, true)?;
+                Self::feed(sg, &mut staging)?;
+                sg.plan.set_step(t, lr)?;
+                if read_loss {
+                    Ok(Some(sg.plan.run()?.scalar(&sg.mlp.loss)?))
+                } else {
+                    sg.plan.run_without_readback()?;
+                    Ok(None)
+                }
+            })()
+        };
         let result = match result {
             Ok(loss) => {
-                self.store.set_steps(t);
+                for replica in &mut self.devices {
+                    replica.store.set_steps(t);
+                }
                 match loss {
                     Some(v) if !v.is_finite() => {
-                        let key = (indices.len(), InputKey::from(Input::of(&data.features)));
-                        Err(self.non_finite(key, t, v, &mut staging))
+                        // On several devices, the first device's share stands for the batch.
+                        let examples = shares(indices.len(), self.devices.len())[0].len();
+                        let key = (examples, InputKey::from(input));
+                        let mut share = std::mem::take(&mut self.devices[0].share);
+                        let s = if self.devices.len() > 1 {
+                            &mut share
+                        } else {
+                            &mut staging
+                        };
+                        let e = self.non_finite(key, t, v, s);
+                        self.devices[0].share = share;
+                        Err(e)
                     }
-                    _ => Ok(loss),
+                    _ => Ok(loss.filter(|_| read_loss)),
                 }
             }
             Err(e) => Err(e),
@@ -373,10 +563,87 @@ impl<B: Backend> Trainer<B> {
         result
     }
 
+    /// A step of the batch in `staging` (`examples` of them) split across the devices: each
+    /// computes its share's gradients, the host sums them weighted by share, and every device
+    /// applies the sum. Returns the mean loss over the batch.
+    fn step_shared(
+        &mut self,
+        staging: &Staging<B::Elem>,
+        examples: usize,
+        input: Input,
+        t: u64,
+        lr: f64,
+    ) -> Result<f64> {
+        if std::mem::take(&mut self.replicas_stale) {
+            let (first, others) = self.devices.split_first_mut().expect("one device at least");
+            for replica in others {
+                replica.store.copy_from(&first.store)?;
+            }
+        }
+        let parts = shares(examples, self.devices.len());
+        let key = InputKey::from(input);
+        for (r, (replica, rows)) in self.devices.iter_mut().zip(&parts).enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let mut share = std::mem::take(&mut replica.share);
+            staging.batch.copy_rows(rows.clone(), examples, &mut share.batch);
+            let sg = replica.step_plan(&self.config, r, rows.len(), input)?;
+            let ran = Self::feed(sg, &mut share)
+                .and_then(|_| sg.plan.set_step(t, lr))
+                .and_then(|_| sg.plan.run_to_gradients());
+            replica.share = share;
+            ran?;
+        }
+        // Every device has its work; now wait for each in turn and sum as they come in.
+        let mut loss = 0.0;
+        let mut sum: Vec<Vec<f64>> = Vec::new();
+        let mut reduce = 0.0;
+        for (replica, rows) in self.devices.iter().zip(&parts).filter(|(_, rows)| !rows.is_empty()) {
+            let sg = &replica.steps[&(rows.len(), key)];
+            let (outputs, gradients) = sg.plan.read_gradients()?;
+            let started = Instant::now();
+            let weight = rows.len() as f64 / examples as f64;
+            loss += weight * outputs.scalar(&sg.mlp.loss)?;
+            sum.resize_with(gradients.len(), Vec::new);
+            for (total, g) in sum.iter_mut().zip(&gradients) {
+                total.resize(g.len(), 0.0);
+                for (t, v) in total.iter_mut().zip(g) {
+                    *t += weight * v.as_f64();
+                }
+            }
+            reduce += started.elapsed().as_secs_f64();
+        }
+        let started = Instant::now();
+        let sum: Vec<Vec<B::Elem>> = sum
+            .iter()
+            .map(|g| g.iter().map(|&v| B::Elem::from_f64(v)).collect())
+            .collect();
+        for (r, (replica, rows)) in self.devices.iter_mut().zip(&parts).enumerate() {
+            // A device with no share this step (a last batch smaller than the device count)
+            // still applies the update, with whichever of its step plans it has.
+            let size = match replica.steps.keys().find(|k| k.1 == key) {
+                Some(k) if rows.is_empty() => k.0,
+                _ => rows.len().max(1),
+            };
+            let sg = replica.step_plan(&self.config, r, size, input)?;
+            if rows.is_empty() {
+                sg.plan.set_step(t, lr)?;
+            }
+            sg.plan.run_updates(&sum)?;
+        }
+        reduce += started.elapsed().as_secs_f64();
+        self.reduce.steps += 1;
+        self.reduce.seconds += reduce;
+        self.reduce.values = sum.iter().map(Vec::len).sum();
+        Ok(loss)
+    }
+
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
     fn non_finite(&mut self, key: (usize, InputKey), t: u64, loss: f64, s: &mut Staging<B::Elem>) -> Error {
-        let backend = self.backend.clone();
-        let Some(sg) = self.steps.get(&key) else {
+        let first = &mut self.devices[0];
+        let backend = first.backend.clone();
+        let Some(sg) = first.steps.get(&key) else {
             return Error::NonFinite(format!("the loss is {loss} at step {t}"));
         };
         let (graph, lt) = (sg.mlp.graph.clone(), sg.mlp.loss.clone());
@@ -394,7 +661,7 @@ impl<B: Backend> Trainer<B> {
         convert(&s.batch.targets, &mut s.y);
         let targets = sg.mlp.targets.clone();
         let feeds: [(&Tensor, &[B::Elem]); 2] = [(&x_input, &s.x), (&targets, &s.y)];
-        let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut self.store, &feeds);
+        let found = crate::check::first_non_finite(&backend, &graph, &[&lt], &mut first.store, &feeds);
         let detail = match found {
             Ok(Some(nf)) if nf.op == "param" => format!(
                 "; parameter `{}` is already non-finite, so an earlier update diverged (lower the learning rate)",
@@ -483,7 +750,8 @@ impl<B: Backend> Trainer<B> {
         let params = mlp.params();
         let outputs: Vec<Tensor> = params.iter().map(|p| grads.of(p)).collect::<Result<_>>()?;
         let refs: Vec<&Tensor> = outputs.iter().collect();
-        let plan = Plan::compile(&self.backend, &mlp.graph, &refs, &mut self.store)?;
+        let first = &mut self.devices[0];
+        let plan = Plan::compile(&first.backend, &mlp.graph, &refs, &mut first.store)?;
         let mut compiled = Compiled { mlp, plan };
         let mut staging = Staging::default();
         data.gather(&(0..n).collect::<Vec<_>>(), &mut staging.batch);
@@ -594,11 +862,18 @@ pub fn fit<B: Backend>(
     if train.is_empty() {
         return Err(Error::invalid("training data", "no examples", "at least one example"));
     }
-    if trainer.config.mlp.norm == Norm::Batch && trainer.config.batch < 2 {
+    let devices = trainer.devices.len();
+    if trainer.config.mlp.norm == Norm::Batch && trainer.config.batch < 2 * devices {
         return Err(Error::invalid(
             "batch",
             trainer.config.batch.to_string(),
-            "at least 2 examples with batch norm (one example has no variance)",
+            if devices == 1 {
+                "at least 2 examples with batch norm (one example has no variance)".to_string()
+            } else {
+                format!(
+                    "at least 2 examples per device with batch norm on {devices} devices (one example has no variance)"
+                )
+            },
         ));
     }
     let batch = trainer.config.batch;
@@ -615,7 +890,7 @@ pub fn fit<B: Backend>(
             let b = progress.batch;
             let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
             // Every loss_every steps, and the epoch's last step, so every epoch reports a loss.
-            let read = trainer.store.steps().is_multiple_of(trainer.config.loss_every.max(1)) || b + 1 == batches;
+            let read = trainer.store().steps().is_multiple_of(trainer.config.loss_every.max(1)) || b + 1 == batches;
             let loss = trainer.step(train, indices, read)?;
             if let Some(l) = loss {
                 progress.loss_sum += l;

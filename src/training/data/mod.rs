@@ -259,6 +259,21 @@ pub(crate) struct Batch {
     pub targets: Vec<f32>,
 }
 
+impl Batch {
+    /// Examples `rows` of this batch of `examples`, into `out` (a data-parallel replica's
+    /// share of a batch gathered and augmented once).
+    pub(crate) fn copy_rows(&self, rows: std::ops::Range<usize>, examples: usize, out: &mut Batch) {
+        fn part<T: Copy>(all: &[T], rows: &std::ops::Range<usize>, examples: usize, out: &mut Vec<T>) {
+            let width = all.len() / examples.max(1);
+            out.clear();
+            out.extend_from_slice(&all[rows.start * width..rows.end * width]);
+        }
+        part(&self.bytes, &rows, examples, &mut out.bytes);
+        part(&self.floats, &rows, examples, &mut out.floats);
+        part(&self.targets, &rows, examples, &mut out.targets);
+    }
+}
+
 impl Dataset {
     /// Checks that the parts agree (lengths, ids in range, finite numbers, 0/1 labels), so
     /// every loader hands out only data a model can train on. `source` names it in errors.
