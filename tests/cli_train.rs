@@ -415,3 +415,69 @@ fn a_headless_run_prints_no_loader_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn devices_split_each_batch_and_bad_device_lists_are_refused() {
+    // Two CPU replicas and two logical devices on lavapipe train the same epochs as one
+    // device: the JSON records agree to f32 rounding, each says how many devices it used, and
+    // the run reports its all-reduce.
+    let dir = temp("devices");
+    let run = |backend: &str, devices: &str| {
+        let o = shadergrad(
+            &dir,
+            &[
+                "train",
+                "--json",
+                "--hidden",
+                "24",
+                "--epochs",
+                "1",
+                "--batch",
+                "63",
+                "--backend",
+                backend,
+                "--devices",
+                devices,
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+        (record, text(&o))
+    };
+    let (one, _) = run("cpu", "1");
+    for (backend, devices) in [("cpu", "2"), ("gpu", "2")] {
+        let (many, said) = run(backend, devices);
+        assert_eq!(many["devices"], 2, "{many}");
+        for key in ["loss", "val_loss", "val_accuracy"] {
+            let (a, b) = (one[key].as_f64().unwrap(), many[key].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-4 * a.abs(), "{backend} {key}: {a} against {b}");
+        }
+        assert!(said.contains("on 2 × ") && said.contains("all-reduce of"), "{said}");
+    }
+    let bad = temp("devices-bad");
+    for (devices, batch, says) in [
+        ("0,0", "64", "each adapter once"),
+        (
+            "0,no-such-gpu",
+            "64",
+            "no GPU adapter matches --devices \"no-such-gpu\"",
+        ),
+        ("3", "2", "at least one example for each of the 3 devices"),
+        ("none", "64", "--devices"),
+    ] {
+        let o = shadergrad(
+            &bad,
+            &["train", "--backend", "gpu", "--devices", devices, "--batch", batch],
+            &[],
+        );
+        assert!(!o.status.success());
+        assert!(text(&o).contains(says), "--devices {devices}: {}", text(&o));
+    }
+    assert_eq!(
+        std::fs::read_dir(&bad).unwrap().count(),
+        0,
+        "a refused run writes nothing"
+    );
+}

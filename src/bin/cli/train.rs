@@ -10,7 +10,7 @@ use shadergrad::model::TrainedOn;
 use shadergrad::nn::{Init, Mlp, Norm};
 use shadergrad::optim::Schedule;
 use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, Trainer};
-use shadergrad::{plot, Error, Result};
+use shadergrad::{plot, Devices, Error, Result};
 
 use super::data::{self, DataArgs};
 use super::progress::TrainingBar;
@@ -63,6 +63,11 @@ pub struct TrainArgs {
     /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
     #[arg(long)]
     backend: Option<String>,
+    /// Split every batch across devices, data-parallel: a number of devices (the best GPUs of
+    /// one kind, shared when there are fewer; CPU replicas on --backend cpu), or adapters by
+    /// number or name part, as SHADERGRAD_ADAPTER names one: 0,2 [default: 1].
+    #[arg(long)]
+    devices: Option<String>,
     /// Where the model is saved (atomically), after every epoch and at the end; what --resume
     /// needs besides (optimizer state, progress) goes beside it in <OUT>.resume.
     #[arg(long, default_value = "model.safetensors")]
@@ -449,9 +454,42 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         train: &train_set,
         val: &val_set,
     };
-    match device(&a.backend)? {
-        shadergrad::Device::Gpu(b) => run.on(&b, config, resume),
-        shadergrad::Device::Cpu(b) => run.on(&b, config, resume),
+    match a.devices.as_deref().map(str::trim) {
+        None | Some("1") => match device(&a.backend)? {
+            shadergrad::Device::Gpu(b) => run.on(&[b], config, resume),
+            shadergrad::Device::Cpu(b) => run.on(&[b], config, resume),
+        },
+        Some(spec) => {
+            let backend = match &a.backend {
+                Some(name) => name.clone(),
+                None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
+            };
+            let devices = shadergrad::Device::several(&backend, spec)?;
+            if devices.len() > config.batch {
+                return Err(Error::invalid(
+                    "--batch",
+                    config.batch.to_string(),
+                    format!(
+                        "at least one example for each of the {} devices of --devices {spec}",
+                        devices.len()
+                    ),
+                ));
+            }
+            match devices {
+                Devices::Gpu(v) => run.on(&v, config, resume),
+                Devices::Cpu(v) => run.on(&v, config, resume),
+            }
+        }
+    }
+}
+
+/// `llvmpipe (…) [Vulkan, Cpu]`, or `2 devices: A, B` (`2 × A` when they are one adapter).
+fn describe_devices<B: Backend>(backends: &[B]) -> String {
+    let names: Vec<String> = backends.iter().map(Backend::describe).collect();
+    match names.as_slice() {
+        [one] => one.clone(),
+        [first, rest @ ..] if rest.iter().all(|n| n == first) => format!("{} × {first}", names.len()),
+        _ => format!("{} devices: {}", names.len(), names.join(", ")),
     }
 }
 
@@ -492,14 +530,16 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Trains on `backends`: one, or several that split each batch (data parallel).
     fn on<B: Backend>(
         &self,
-        backend: &B,
+        backends: &[B],
         config: TrainConfig,
         resume: Option<(Checkpoint, TrainingState)>,
     ) -> Result<ExitCode> {
         let a = self.args;
-        let mut trainer = Trainer::new(backend, config.clone())?;
+        let backend = &backends[0];
+        let mut trainer = Trainer::replicated(backends, config.clone())?;
         if a.show_plan {
             println!(
                 "training step of {} at batch {} on {}:",
@@ -516,11 +556,11 @@ impl Run<'_> {
             progress = state.progress.clone();
         }
         let kind = if backend.is_gpu() { "gpu" } else { "cpu" };
+        let devices = describe_devices(backends);
         eprintln!(
-            "training {} ({}) on {} ({kind}): {} from {}: {} train / {} validation, {} lr {} ({}), batch {}, {} epochs{}{}",
+            "training {} ({}) on {devices} ({kind}): {} from {}: {} train / {} validation, {} lr {} ({}), batch {}, {} epochs{}{}",
             config.mlp.describe(),
             config.task.name(),
-            backend.describe(),
             if self.train.image.is_some() { "images" } else { "examples" },
             self.source.describe(),
             self.train.len(),
@@ -549,7 +589,7 @@ impl Run<'_> {
         let mut compiled_told = 0;
         let (mut steps_seen, mut validated) = (false, false);
         let mut tell_compile = |bar: &TrainingBar| {
-            let times = backend.pipeline_times();
+            let times: Vec<PipelineTime> = backends.iter().flat_map(Backend::pipeline_times).collect();
             let new = &times[compiled_told..];
             if new.iter().map(PipelineTime::total_s).sum::<f64>() > 1.0 {
                 bar.println(&format!(
@@ -587,6 +627,7 @@ impl Run<'_> {
                         "seconds": r.seconds,
                         "backend": kind,
                         "device": backend.describe(),
+                        "devices": backends.len(),
                     });
                     record[key] = serde_json::json!(r.val_score);
                     bar.suspend_print(&record.to_string());
@@ -640,6 +681,19 @@ impl Run<'_> {
         }
         if let Some(r) = trainer.step_report() {
             eprintln!("step plan: {r}");
+        }
+        let reduce = trainer.reduce_time();
+        if reduce.steps > 0 {
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "all-reduce of {} gradient values ({:.0} KiB) across {} devices, {} steps: {:.2} ms per step on the host, {:.1}% of the run",
+                reduce.values,
+                reduce.values as f64 * 4.0 / 1024.0,
+                backends.len(),
+                reduce.steps,
+                reduce.seconds / reduce.steps as f64 * 1e3,
+                100.0 * reduce.seconds / seconds.max(1e-9)
+            );
         }
         plot::write_training_curves(
             &a.plot,
