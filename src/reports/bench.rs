@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, Element, Kernel, Params, Timing};
 use crate::data::{Dataset, Digits, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::{Activation, Init, Mlp};
 use crate::op::{Epilogue, UnaryOp};
 use crate::optim::{Optimizer, Schedule};
@@ -39,6 +39,11 @@ pub struct Record {
     pub timing: Timing,
     /// The batch of a training step.
     pub batch: Option<usize>,
+    /// The devices a data-parallel step split its batch across.
+    pub devices: Option<usize>,
+    /// Of a data-parallel step's time, the host's summing of the gradients and writing them
+    /// back (seconds per step, [`Trainer::reduce_time`]).
+    pub reduce_seconds: Option<f64>,
 }
 
 fn timing_name<S: serde::Serializer>(t: &Timing, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -73,6 +78,8 @@ impl Record {
             roof_pct: None,
             timing: Timing::Wall,
             batch: None,
+            devices: None,
+            reduce_seconds: None,
         }
     }
 
@@ -319,7 +326,7 @@ pub fn peer_mlp() -> Mlp {
 /// of `mlp` at `batch`: the mean over at least `steps` steps and at least 0.25 s (a fast step
 /// timed a few times is mostly noise), after 300 ms of warm-up.
 pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, steps: usize) -> Result<f64> {
-    let (mut trainer, digits, indices) = warm_trainer(backend, mlp, batch)?;
+    let (mut trainer, digits, indices) = warm_trainer(std::slice::from_ref(backend), mlp, batch)?;
     let start = Instant::now();
     let mut done = 0;
     while done < steps || start.elapsed().as_secs_f64() < 0.25 {
@@ -329,10 +336,10 @@ pub fn time_training_step<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, step
     Ok(start.elapsed().as_secs_f64() / done as f64)
 }
 
-/// The benchmarks' trainer (SGD lr 0.05, classes) for `mlp` at `batch`, a batch of data and its
-/// indices, after 300 ms (and at least two steps) of training: an idle GPU needs that to raise
-/// its clocks.
-fn warm_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Trainer<B>, Dataset, Vec<usize>)> {
+/// The benchmarks' trainer (SGD lr 0.05, classes) for `mlp` at `batch` on `backends` (one, or
+/// several data-parallel), a batch of data and its indices, after 300 ms (and at least two
+/// steps) of training: an idle GPU needs that to raise its clocks.
+fn warm_trainer<B: Backend>(backends: &[B], mlp: &Mlp, batch: usize) -> Result<(Trainer<B>, Dataset, Vec<usize>)> {
     let config = TrainConfig {
         mlp: mlp.clone(),
         task: Task::Classify,
@@ -346,7 +353,7 @@ fn warm_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Tra
         regularize: Default::default(),
     };
     let digits = synthetic_digits(batch, mlp.inputs(), mlp.classes());
-    let mut trainer = Trainer::new(backend, config)?;
+    let mut trainer = Trainer::replicated(backends, config)?;
     let indices: Vec<usize> = (0..batch).collect();
     let warm = Instant::now();
     let mut warm_steps = 0;
@@ -360,7 +367,7 @@ fn warm_trainer<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<(Tra
 /// A training step's wall time ([`Trainer::step`] with the loss read back: gather and upload
 /// the batch, forward, backward, update, read the loss) at `batch`, after 300 ms of warm-up.
 pub fn step_spread<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<Spread> {
-    let (mut trainer, digits, indices) = warm_trainer(backend, mlp, batch)?;
+    let (mut trainer, digits, indices) = warm_trainer(std::slice::from_ref(backend), mlp, batch)?;
     Spread::measure(0.1, || trainer.step(&digits, &indices, true).map(drop))
 }
 
@@ -515,6 +522,63 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
                 step.best_s,
             )
         });
+    }
+    Ok(out)
+}
+
+/// Data-parallel training steps of `mlp`: for each count of `devices` (the first that many)
+/// and each batch, [`Trainer::step`]'s wall time on the replicated trainer (median and best of
+/// [`RUNS`]) and the all-reduce's host time per step within it.
+///
+/// ```
+/// use shadergrad::{backend::cpu::CpuBackend, bench, nn::{Activation, Mlp}};
+/// let mlp = Mlp::new(&[8, 4, 2], Activation::Relu)?;
+/// let rows = bench::replica_records(&[CpuBackend::new(), CpuBackend::new()], &[1, 2], &mlp, &[16])?;
+/// assert_eq!(rows.iter().map(|r| r.devices).collect::<Vec<_>>(), [Some(1), Some(2)]);
+/// assert_eq!(rows[0].reduce_seconds, Some(0.0)); // one device sums nothing
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+pub fn replica_records<B: Backend>(
+    devices: &[B],
+    counts: &[usize],
+    mlp: &Mlp,
+    batches: &[usize],
+) -> Result<Vec<Record>> {
+    let name = if devices.first().is_some_and(Backend::is_gpu) {
+        "gpu"
+    } else {
+        "cpu"
+    };
+    let mut out = Vec::new();
+    for &n in counts {
+        let Some(replicas) = devices.get(..n).filter(|r| !r.is_empty()) else {
+            return Err(Error::invalid(
+                "replicas",
+                n.to_string(),
+                format!("1 to {} (the devices opened)", devices.len()),
+            ));
+        };
+        for &batch in batches {
+            let (mut trainer, digits, indices) = warm_trainer(replicas, mlp, batch)?;
+            let before = trainer.reduce_time();
+            let step = Spread::measure(0.1, || trainer.step(&digits, &indices, true).map(drop))?;
+            let after = trainer.reduce_time();
+            let reduced = (after.steps - before.steps).max(1) as f64;
+            out.push(Record {
+                gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / step.median_s / 1e9),
+                samples_per_s: Some(batch as f64 / step.median_s),
+                batch: Some(batch),
+                devices: Some(n),
+                reduce_seconds: Some((after.seconds - before.seconds) / reduced),
+                ..Record::wall(
+                    format!("data-parallel step {}", mlp.describe()),
+                    name,
+                    format!("batch {batch} on {n}"),
+                    step.median_s,
+                    step.best_s,
+                )
+            });
+        }
     }
     Ok(out)
 }

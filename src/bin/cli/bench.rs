@@ -9,7 +9,7 @@ use shadergrad::backend::{describe_compile, PipelineTime, Timing};
 use shadergrad::bench::{self, Record, RUNS};
 use shadergrad::nn::{Activation, Mlp};
 use shadergrad::plot::{Axis, Chart, Series};
-use shadergrad::{Error, Result};
+use shadergrad::{Devices, Error, Result};
 
 use super::flags;
 
@@ -39,6 +39,11 @@ pub struct BenchArgs {
     /// Batch sizes of the training-step rows [default: 1,32,128,1024,4096].
     #[arg(long)]
     batches: Option<String>,
+    /// Data-parallel rows too: steps split across each of these numbers of devices, e.g.
+    /// 1,2,4 (GPUs as `train --devices N` picks them; CPU replicas on the CPU), at batch 128
+    /// and 2048 (or --batches).
+    #[arg(long)]
+    replicas: Option<String>,
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
@@ -111,12 +116,32 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);
         records.extend(bench::step_records(c, &mlp, &batches)?);
     }
+    if let Some(text) = &a.replicas {
+        let counts = flags::sizes(text, "--replicas")?;
+        let most = counts.iter().copied().max().unwrap_or(1).to_string();
+        let batches = match &a.batches {
+            Some(_) => batches.clone(),
+            None => vec![128, 2048],
+        };
+        if gpu.is_some() {
+            let Devices::Gpu(gpus) = shadergrad::Device::several("gpu", &most)? else {
+                unreachable!("the GPU backend opens GPUs")
+            };
+            records.extend(bench::replica_records(&gpus, &counts, &mlp, &batches)?);
+        }
+        if cpu.is_some() {
+            let cpus: Vec<CpuBackend<f32>> = (0..counts.iter().copied().max().unwrap_or(1))
+                .map(|_| CpuBackend::new())
+                .collect();
+            records.extend(bench::replica_records(&cpus, &counts, &mlp, &batches)?);
+        }
+    }
     if a.json {
         for r in &records {
             println!("{}", r.to_json());
         }
     } else {
-        print!("{}", table(&records, gpu_roof, cpu_roof));
+        print!("{}{}", table(&records, gpu_roof, cpu_roof), replica_table(&records));
     }
     if let Some(path) = &a.plot {
         chart(&records, &mlp).write(path)?;
@@ -234,6 +259,8 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
             format!("{:.3}", r.best_seconds * 1e3),
         );
     }
+    let single: Vec<Record> = records.iter().filter(|r| r.devices.is_none()).cloned().collect();
+    let records = single.as_slice();
     let mut batches: Vec<usize> = records.iter().filter_map(|r| r.batch).collect();
     batches.sort_unstable();
     batches.dedup();
@@ -275,6 +302,42 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
     s
 }
 
+/// The data-parallel rows: samples/s by device count against one device, and the all-reduce.
+fn replica_table(records: &[Record]) -> String {
+    let rows: Vec<&Record> = records.iter().filter(|r| r.devices.is_some()).collect();
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "\n{:<40} {:>4} {:>6} {:>8} {:>9} {:>9} {:>11} {:>9} {:>13} {:>11}\n",
+        first.name, "", "batch", "devices", "ms", "best", "samples/s", "vs one", "all-reduce ms", "all-reduce%"
+    );
+    for r in &rows {
+        let one = rows
+            .iter()
+            .find(|o| o.backend == r.backend && o.batch == r.batch && o.devices == Some(1));
+        let reduce = r.reduce_seconds.unwrap_or(0.0);
+        s += &format!(
+            "{:<40} {:>4} {:>6} {:>8} {:>9.3} {:>9.3} {:>11.0} {:>9} {:>13.3} {:>11.1}\n",
+            "",
+            r.backend,
+            r.batch.unwrap_or(0),
+            r.devices.unwrap_or(1),
+            r.seconds * 1e3,
+            r.best_seconds * 1e3,
+            r.samples_per_s.unwrap_or(0.0),
+            cell(one.map(|o| o.seconds / r.seconds), 2),
+            reduce * 1e3,
+            100.0 * reduce / r.seconds
+        );
+    }
+    s + &format!(
+        "(Trainer::replicated's step, reading the loss back, median and best of {RUNS} runs; the all-reduce is the host \
+         summing every device's gradients and writing the sum back; devices on one adapter, or CPU replicas on one \
+         machine, share its cores)\n"
+    )
+}
+
 /// Samples/s against batch size, one line per backend.
 fn chart(records: &[Record], mlp: &Mlp) -> Chart {
     let series = [("gpu", [214, 39, 40]), ("cpu", [31, 119, 180])]
@@ -282,7 +345,7 @@ fn chart(records: &[Record], mlp: &Mlp) -> Chart {
         .filter_map(|(backend, color)| {
             let points: Vec<(f64, f64)> = records
                 .iter()
-                .filter(|r| r.backend == backend)
+                .filter(|r| r.backend == backend && r.devices.is_none())
                 .filter_map(|r| Some((r.batch? as f64, r.samples_per_s?)))
                 .collect();
             (!points.is_empty()).then(|| Series {
