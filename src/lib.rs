@@ -10,7 +10,7 @@
 //! | layer | `src/` | modules |
 //! |---|---|---|
 //! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`](mod@bench) |
-//! | training toolkit | `training/` | [`nn`], [`optim`], [`data`], [`metrics`], [`train`], [`model`], [`checkpoint`], [`io`], [`rng`] |
+//! | training toolkit | `training/` | [`nn`], [`optim`], [`data`], [`metrics`], [`train`], [`group`], [`model`], [`checkpoint`], [`io`], [`rng`] |
 //! | engine | `engine/` | [`shape`], [`element`], [`op`], [`error`], [`graph`], [`autodiff`], [`plan`], [`backend`], [`check`], [`device`], [`expr`] |
 
 mod engine;
@@ -19,7 +19,7 @@ mod training;
 
 pub use engine::{autodiff, backend, check, device, element, error, expr, gemm, graph, op, plan, shape};
 pub use reports::{bench, plot, viz};
-pub use training::{checkpoint, data, io, metrics, model, nn, optim, rng, train};
+pub use training::{checkpoint, data, group, io, metrics, model, nn, optim, rng, train};
 
 pub use autodiff::Gradients;
 pub use device::{Device, Devices};

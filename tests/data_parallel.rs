@@ -12,6 +12,7 @@ use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::data::{Dataset, Task};
+use shadergrad::group::ProcessGroup;
 use shadergrad::nn::{Activation, Init, Mlp};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{fit, Progress, TrainConfig, Trainer};
@@ -233,5 +234,135 @@ fn batch_norm_and_dropout_train_on_replicas_with_identical_weights() {
         } else {
             assert_eq!(x, y, "{name}");
         }
+    }
+}
+
+/// Processes as threads: a [`ProcessGroup`] whose collectives meet at a barrier, so the
+/// trainer's group logic (shares by rank, one sum a step, stopping together, evaluating on
+/// process 0, checking the parameters agree) is tested without MPI.
+struct Threads {
+    rank: usize,
+    shared: std::sync::Arc<Meeting>,
+}
+
+struct Meeting {
+    size: usize,
+    barrier: std::sync::Barrier,
+    sum: std::sync::Mutex<Vec<f32>>,
+    bytes: std::sync::Mutex<Vec<u8>>,
+}
+
+impl ProcessGroup for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.shared.size
+    }
+    fn sum(&self, values: &mut [f32]) -> shadergrad::Result<()> {
+        let m = &self.shared;
+        if self.rank == 0 {
+            *m.sum.lock().unwrap() = vec![0.0; values.len()];
+        }
+        m.barrier.wait();
+        for (t, v) in m.sum.lock().unwrap().iter_mut().zip(values.iter()) {
+            *t += v;
+        }
+        m.barrier.wait();
+        values.copy_from_slice(&m.sum.lock().unwrap());
+        m.barrier.wait();
+        Ok(())
+    }
+    fn broadcast(&self, bytes: &mut Vec<u8>) -> shadergrad::Result<()> {
+        let m = &self.shared;
+        if self.rank == 0 {
+            *m.bytes.lock().unwrap() = bytes.clone();
+        }
+        m.barrier.wait();
+        bytes.clone_from(&m.bytes.lock().unwrap());
+        m.barrier.wait();
+        Ok(())
+    }
+}
+
+/// `fit` on `ranks` threads, each a process with `devices` CPU replicas; process 1 asks to
+/// stop after `stop_after` steps when given. Every process's progress and parameters.
+fn fit_in_group(
+    ranks: usize,
+    devices: usize,
+    cfg: &TrainConfig,
+    stop_after: Option<usize>,
+) -> Vec<(bool, Progress, Vec<u64>)> {
+    let meeting = std::sync::Arc::new(Meeting {
+        size: ranks,
+        barrier: std::sync::Barrier::new(ranks),
+        sum: Default::default(),
+        bytes: Default::default(),
+    });
+    let handles: Vec<_> = (0..ranks)
+        .map(|rank| {
+            let (cfg, shared) = (cfg.clone(), meeting.clone());
+            std::thread::spawn(move || {
+                let digits = Dataset::bundled_digits().unwrap();
+                let (train, val) = digits.split(200, 5);
+                let train = train.subset(&(0..301).collect::<Vec<_>>());
+                let cpus: Vec<CpuBackend<f32>> = (0..devices).map(|_| CpuBackend::new()).collect();
+                let mut t = Trainer::replicated(&cpus, cfg).unwrap();
+                t.join(std::rc::Rc::new(Threads { rank, shared })).unwrap();
+                let mut p = Progress::default();
+                let stop = AtomicBool::new(false);
+                let mut steps = 0;
+                let done = fit(&mut t, &train, &val, &mut p, &stop, &mut |e, _, _| {
+                    if let shadergrad::train::Event::Step { .. } = e {
+                        steps += 1;
+                        if rank == 1 && Some(steps) == stop_after {
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                })
+                .unwrap();
+                let params = t
+                    .store()
+                    .read_all()
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|p| p.2)
+                    .map(f64::to_bits)
+                    .collect();
+                (done, p, params)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn processes_of_a_group_train_as_one_device_and_stop_together() {
+    // 301 examples at batch 40: the last batch of 21 gives 3 processes × 2 devices shares of
+    // 4 and 3; Adam state per process. One device's epochs to 1e-5 (f32 sums in another order).
+    let cfg = config(Optimizer::adam(2e-3), 40, 2);
+    let one = fit_in_group(1, 1, &cfg, None);
+    for (ranks, devices) in [(2, 1), (3, 2)] {
+        let group = fit_in_group(ranks, devices, &cfg, None);
+        for (done, p, params) in &group {
+            assert!(done);
+            assert_eq!(params, &group[0].2, "every process holds the same parameters");
+            for (a, b) in one[0].1.history.iter().zip(&p.history) {
+                assert!(
+                    (a.loss - b.loss).abs() <= 1e-5 * a.loss,
+                    "{ranks}×{devices}: {a:?} against {b:?}"
+                );
+                assert!(
+                    (a.val_loss - b.val_loss).abs() <= 1e-5 * a.val_loss,
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+    }
+    // Process 1 asks to stop after its 3rd step: the request travels with the 4th step's sum,
+    // and every process stops after that one, at the same place.
+    for (done, p, _) in fit_in_group(2, 1, &cfg, Some(3)) {
+        assert!(!done);
+        assert_eq!((p.epoch, p.batch), (0, 4), "{p:?}");
     }
 }

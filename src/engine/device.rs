@@ -164,6 +164,28 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Device `index` of those [`Device::several`] would pick for a count (how each MPI rank
+    /// on a host takes its own GPU by its local rank): on the CPU backend, the CPU.
+    ///
+    /// ```
+    /// use shadergrad::{Device, Devices};
+    /// let Devices::Cpu(cpu) = Device::nth("cpu", 3)? else { unreachable!() };
+    /// assert_eq!(cpu.len(), 1);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn nth(backend: &str, index: usize) -> Result<Devices> {
+        match Self::named(backend)? {
+            Device::Cpu(cpu) => Ok(Devices::Cpu(vec![cpu])),
+            Device::Gpu(_) => {
+                let list = crate::backend::wgpu::some_adapters()?;
+                let at = spread(&list, index + 1)?[index];
+                Ok(Devices::Gpu(vec![WgpuBackend::on_adapter(list[at].clone())?]))
+            }
+        }
+    }
+}
+
 /// `n` adapters of `list` for a count: the first (or `SHADERGRAD_ADAPTER`'s), then the others
 /// of its kind (hardware or software) on the same graphics API, round-robin when too few.
 fn spread(list: &[wgpu::Adapter], n: usize) -> Result<Vec<usize>> {

@@ -140,6 +140,11 @@ pub enum Error {
     #[error("non-finite value: {0}")]
     NonFinite(String),
 
+    /// The processes of a data-parallel run disagree, or some of them failed: every process
+    /// gets this error at the same point of the run.
+    #[error("the processes of the run disagree: {0}")]
+    Ranks(String),
+
     /// A label outside the model's classes.
     #[error("label {label} at position {index} is outside the {classes} classes 0..{classes}")]
     LabelOutOfRange { label: usize, index: usize, classes: usize },

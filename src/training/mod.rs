@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod group;
 pub mod inputs;
 pub mod io;
 pub mod metrics;

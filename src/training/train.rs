@@ -4,6 +4,7 @@
 //! a stop flag that leaves a resumable [`Progress`].
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use crate::backend::{Backend, Element};
 use crate::data::{epoch_order, Batch, Dataset, Targets, Task};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
+use crate::group::ProcessGroup;
 use crate::io::Tensors;
 use crate::metrics::{self, Evaluation};
 use crate::nn::{Init, Input, Mlp, MlpGraph, Mode, Norm};
@@ -129,6 +131,12 @@ pub struct Trainer<B: Backend> {
     replicas_stale: bool,
     /// Host time spent summing the replicas' gradients and writing the sums back.
     reduce: ReduceTime,
+    /// The other processes training this model, when there are any ([`Trainer::join`]).
+    group: Option<Rc<dyn ProcessGroup>>,
+    /// This process wants the run to stop (Ctrl-C): said to the group with the next step.
+    stop_requested: bool,
+    /// Some process of the group wanted to stop, as the last step's collective said.
+    group_stopped: bool,
     evals: HashMap<(usize, InputKey), Compiled<B>>,
     /// The current batch on its way to the device (kept to reuse its memory).
     staging: Staging<B::Elem>,
@@ -292,6 +300,9 @@ impl<B: Backend> Trainer<B> {
             devices: vec![first],
             replicas_stale: false,
             reduce: ReduceTime::default(),
+            group: None,
+            stop_requested: false,
+            group_stopped: false,
             evals: HashMap::new(),
             staging: Staging::default(),
             best: None,
@@ -353,6 +364,29 @@ impl<B: Backend> Trainer<B> {
             trainer.devices.push(replica);
         }
         Ok(trainer)
+    }
+
+    /// Trains together with the other processes of `group` (MPI ranks, say): every process
+    /// runs the same steps on the same batches, takes its share of each (its devices' shares,
+    /// the processes in rank order), and one [`ProcessGroup::sum`] per step adds up the
+    /// weighted gradients and the loss, so that every process applies the same update.
+    /// [`fit`] then stops every process at the same step when any one is asked to stop, and
+    /// evaluates on process 0 for all. Every process must start from the same parameters
+    /// (the same seed, or the same checkpoint restored).
+    pub fn join(&mut self, group: Rc<dyn ProcessGroup>) -> Result<()> {
+        let replicas = group.size() * self.devices.len();
+        if self.config.batch < replicas {
+            return Err(Error::invalid(
+                "batch",
+                self.config.batch.to_string(),
+                format!(
+                    "at least one example for each of the {replicas} replicas ({} processes)",
+                    group.size()
+                ),
+            ));
+        }
+        self.group = Some(group);
+        Ok(())
     }
 
     /// How many devices hold a replica of the model (1 unless [`Trainer::replicated`]).
@@ -519,7 +553,8 @@ impl<B: Backend> Trainer<B> {
         }
         let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
         let input = Input::of(&data.features);
-        let result = if self.devices.len() > 1 {
+        let shared = self.devices.len() > 1 || self.group.is_some();
+        let result = if shared {
             self.step_shared(&staging, indices.len(), input, t, lr).map(Some)
         } else {
             (|| {
@@ -541,15 +576,13 @@ impl<B: Backend> Trainer<B> {
                 }
                 match loss {
                     Some(v) if !v.is_finite() => {
-                        // On several devices, the first device's share stands for the batch.
-                        let examples = shares(indices.len(), self.devices.len())[0].len();
+                        // Shared, this process's first share stands for the batch.
+                        let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
+                        let local = self.devices.len();
+                        let examples = shares(indices.len(), local * ranks)[rank * local].len();
                         let key = (examples, InputKey::from(input));
                         let mut share = std::mem::take(&mut self.devices[0].share);
-                        let s = if self.devices.len() > 1 {
-                            &mut share
-                        } else {
-                            &mut staging
-                        };
+                        let s = if shared { &mut share } else { &mut staging };
                         let e = self.non_finite(key, t, v, s);
                         self.devices[0].share = share;
                         Err(e)
@@ -563,9 +596,10 @@ impl<B: Backend> Trainer<B> {
         result
     }
 
-    /// A step of the batch in `staging` (`examples` of them) split across the devices: each
-    /// computes its share's gradients, the host sums them weighted by share, and every device
-    /// applies the sum. Returns the mean loss over the batch.
+    /// A step of the batch in `staging` (`examples` of them) split across the devices (and the
+    /// processes of the group, each taking its devices' shares): each computes its share's
+    /// gradients, the host sums them weighted by share, the group sums the hosts' sums, and
+    /// every device applies the total. Returns the mean loss over the batch.
     fn step_shared(
         &mut self,
         staging: &Staging<B::Elem>,
@@ -580,31 +614,48 @@ impl<B: Backend> Trainer<B> {
                 replica.store.copy_from(&first.store)?;
             }
         }
-        let parts = shares(examples, self.devices.len());
+        let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
+        let local = self.devices.len();
+        let parts = shares(examples, local * ranks)[rank * local..(rank + 1) * local].to_vec();
         let key = InputKey::from(input);
+        // Start every device; one with no share this step (a last batch smaller than the
+        // device count) still takes part, with whichever of its step plans it has.
+        let mut plan_sizes = Vec::with_capacity(local);
         for (r, (replica, rows)) in self.devices.iter_mut().zip(&parts).enumerate() {
-            if rows.is_empty() {
-                continue;
-            }
+            let size = match replica.steps.keys().find(|k| k.1 == key) {
+                Some(k) if rows.is_empty() => k.0,
+                _ => rows.len().max(1),
+            };
+            plan_sizes.push(size);
             let mut share = std::mem::take(&mut replica.share);
-            staging.batch.copy_rows(rows.clone(), examples, &mut share.batch);
-            let sg = replica.step_plan(&self.config, r, rows.len(), input)?;
-            let ran = Self::feed(sg, &mut share)
-                .and_then(|_| sg.plan.set_step(t, lr))
-                .and_then(|_| sg.plan.run_to_gradients());
+            let sg = replica.step_plan(&self.config, rank * local + r, size, input)?;
+            let ran = if rows.is_empty() {
+                sg.plan.set_step(t, lr)
+            } else {
+                staging.batch.copy_rows(rows.clone(), examples, &mut share.batch);
+                Self::feed(sg, &mut share)
+                    .and_then(|_| sg.plan.set_step(t, lr))
+                    .and_then(|_| sg.plan.run_to_gradients())
+            };
             replica.share = share;
             ran?;
         }
-        // Every device has its work; now wait for each in turn and sum as they come in.
+        // Wait for each device in turn and sum as they come in (a process with no example at
+        // all this step reads its first device's arenas for their sizes, and adds nothing).
         let mut loss = 0.0;
         let mut sum: Vec<Vec<f64>> = Vec::new();
         let mut reduce = 0.0;
-        for (replica, rows) in self.devices.iter().zip(&parts).filter(|(_, rows)| !rows.is_empty()) {
-            let sg = &replica.steps[&(rows.len(), key)];
+        for (d, replica) in self.devices.iter().enumerate() {
+            let weight = parts[d].len() as f64 / examples as f64;
+            if weight == 0.0 && (d > 0 || parts.iter().any(|p| !p.is_empty())) {
+                continue;
+            }
+            let sg = &replica.steps[&(plan_sizes[d], key)];
             let (outputs, gradients) = sg.plan.read_gradients()?;
             let started = Instant::now();
-            let weight = rows.len() as f64 / examples as f64;
-            loss += weight * outputs.scalar(&sg.mlp.loss)?;
+            if weight > 0.0 {
+                loss += weight * outputs.scalar(&sg.mlp.loss)?;
+            }
             sum.resize_with(gradients.len(), Vec::new);
             for (total, g) in sum.iter_mut().zip(&gradients) {
                 total.resize(g.len(), 0.0);
@@ -615,21 +666,32 @@ impl<B: Backend> Trainer<B> {
             reduce += started.elapsed().as_secs_f64();
         }
         let started = Instant::now();
-        let sum: Vec<Vec<B::Elem>> = sum
-            .iter()
-            .map(|g| g.iter().map(|&v| B::Elem::from_f64(v)).collect())
-            .collect();
-        for (r, (replica, rows)) in self.devices.iter_mut().zip(&parts).enumerate() {
-            // A device with no share this step (a last batch smaller than the device count)
-            // still applies the update, with whichever of its step plans it has.
-            let size = match replica.steps.keys().find(|k| k.1 == key) {
-                Some(k) if rows.is_empty() => k.0,
-                _ => rows.len().max(1),
-            };
-            let sg = replica.step_plan(&self.config, r, size, input)?;
-            if rows.is_empty() {
-                sg.plan.set_step(t, lr)?;
+        let sum: Vec<Vec<B::Elem>> = match &self.group {
+            None => sum
+                .iter()
+                .map(|g| g.iter().map(|&v| B::Elem::from_f64(v)).collect())
+                .collect(),
+            Some(group) => {
+                // One collective a step: the gradients, the loss, and whether to stop.
+                let mut flat: Vec<f32> = sum.iter().flatten().map(|&v| v as f32).collect();
+                flat.extend([loss as f32, f32::from(u8::from(self.stop_requested))]);
+                group.sum(&mut flat)?;
+                self.group_stopped = flat.pop().is_some_and(|stops| stops > 0.0);
+                loss = flat.pop().map_or(f64::NAN, f64::from);
+                let mut values = flat.into_iter();
+                sum.iter()
+                    .map(|g| {
+                        values
+                            .by_ref()
+                            .take(g.len())
+                            .map(|v| B::Elem::from_f64(v as f64))
+                            .collect()
+                    })
+                    .collect()
             }
+        };
+        for (replica, size) in self.devices.iter_mut().zip(&plan_sizes) {
+            let sg = replica.steps.get_mut(&(*size, key)).expect("compiled above");
             sg.plan.run_updates(&sum)?;
         }
         reduce += started.elapsed().as_secs_f64();
@@ -734,6 +796,60 @@ impl<B: Backend> Trainer<B> {
         let all: Vec<usize> = (0..data.len()).collect();
         let outputs = self.forward(data, &all)?;
         Ok(metrics::evaluate(&outputs, data))
+    }
+
+    /// The mean loss and the score on `data`; in a group, process 0's, said to every process
+    /// (so that all keep the same best epoch, whatever their devices' rounding).
+    fn validate(&mut self, data: &Dataset) -> Result<(f64, f64)> {
+        let Some(group) = self.group.clone() else {
+            let e = self.evaluate(data)?;
+            return Ok((e.loss, e.score()));
+        };
+        let mut bytes = Vec::new();
+        if group.rank() == 0 {
+            let e = self.evaluate(data)?;
+            bytes = [e.loss.to_le_bytes(), e.score().to_le_bytes()].concat();
+        }
+        group.broadcast(&mut bytes)?;
+        let number = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .map_or(f64::NAN, |b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        Ok((number(0), number(8)))
+    }
+
+    /// Checks that every process of the group holds process 0's parameters and optimizer
+    /// state, bit for bit (they apply the same sums, but devices that round differently
+    /// would drift apart): an error on every process when one differs.
+    fn check_group_agrees(&self, epoch: u64) -> Result<()> {
+        let Some(group) = &self.group else {
+            return Ok(());
+        };
+        // FNV-1a over every value's bits.
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for (_, _, values, state) in self.store().read_all()? {
+            for v in values.iter().chain(state.iter().flat_map(|s| &s.1)) {
+                hash = (hash ^ v.to_bits()).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        let mut first = hash.to_le_bytes().to_vec();
+        group.broadcast(&mut first)?;
+        let mut differs = vec![0.0f32; group.size()];
+        differs[group.rank()] = f32::from(u8::from(first != hash.to_le_bytes()));
+        group.sum(&mut differs)?;
+        let odd: Vec<String> = (0..group.size())
+            .filter(|&r| differs[r] > 0.0)
+            .map(|r| r.to_string())
+            .collect();
+        if odd.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Ranks(format!(
+            "after epoch {epoch} the parameters of process(es) {} differ from process 0's (devices that round \
+             differently drift apart: run every process on one kind of device)",
+            odd.join(", ")
+        )))
     }
 
     /// The gradient of the mean loss over the first `n` examples of `data` for every
@@ -884,8 +1000,12 @@ pub fn fit<B: Backend>(
         let start = Instant::now();
         let mut samples = 0usize;
         while progress.batch < batches {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(false);
+            // In a group every process stops at the same step: the one after any asked.
+            match trainer.group {
+                Some(_) if trainer.group_stopped => return Ok(false),
+                Some(_) => trainer.stop_requested = stop.load(Ordering::SeqCst),
+                None if stop.load(Ordering::SeqCst) => return Ok(false),
+                None => {}
             }
             let b = progress.batch;
             let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
@@ -911,7 +1031,7 @@ pub fn fit<B: Backend>(
         let eval = if val.is_empty() {
             None
         } else {
-            Some(trainer.evaluate(val)?)
+            Some(trainer.validate(val)?)
         };
         let record = EpochRecord {
             epoch: progress.epoch + 1,
@@ -920,11 +1040,12 @@ pub fn fit<B: Backend>(
             } else {
                 f64::NAN
             },
-            val_loss: eval.as_ref().map_or(f64::NAN, |e| e.loss),
-            val_score: eval.as_ref().map_or(f64::NAN, Evaluation::score),
+            val_loss: eval.map_or(f64::NAN, |e| e.0),
+            val_score: eval.map_or(f64::NAN, |e| e.1),
             samples_per_s: samples as f64 / seconds.max(1e-9),
             seconds,
         };
+        trainer.check_group_agrees(record.epoch)?;
         progress.history.push(record.clone());
         // A score that is not a number (a diverged validation loss) is never the best.
         let better = |b: &BestEpoch| record.val_score > b.val_score || b.val_score.is_nan();

@@ -8,6 +8,8 @@ mod grad;
 mod interrupt;
 mod predict;
 mod progress;
+#[cfg(feature = "mpi")]
+mod ranks;
 mod runtime_dir;
 mod train;
 

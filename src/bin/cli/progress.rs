@@ -6,19 +6,27 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct TrainingBar {
     bar: ProgressBar,
     loss: Option<f64>,
+    /// Whether it draws and prints at all.
+    shown: bool,
 }
 
 impl TrainingBar {
-    /// A bar over `total` steps, `done` of them already taken (a resumed run).
-    pub fn new(total: u64, done: u64) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+    /// A bar over `total` steps, `done` of them already taken (a resumed run); drawn only when
+    /// `shown` (one MPI rank draws it for all).
+    pub fn new(total: u64, done: u64, shown: bool) -> Self {
+        let target = if shown {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), target);
         let style = ProgressStyle::with_template("  {prefix} [{bar:24}] {pos}/{len} steps  {msg}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_position(done);
         bar.reset_eta();
-        TrainingBar { bar, loss: None }
+        TrainingBar { bar, loss: None, shown }
     }
 
     /// After a step of `epoch` (0-based) of `epochs`.
@@ -35,12 +43,16 @@ impl TrainingBar {
 
     /// Prints a line above the bar.
     pub fn println(&self, line: &str) {
-        self.bar.suspend(|| eprintln!("{line}"));
+        if self.shown {
+            self.bar.suspend(|| eprintln!("{line}"));
+        }
     }
 
     /// Prints a line on stdout with the bar out of the way.
     pub fn suspend_print(&self, line: &str) {
-        self.bar.suspend(|| println!("{line}"));
+        if self.shown {
+            self.bar.suspend(|| println!("{line}"));
+        }
     }
 
     /// Removes the bar.

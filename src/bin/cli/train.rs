@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use shadergrad::backend::{describe_compile, Backend, PipelineTime};
 use shadergrad::checkpoint::{Checkpoint, TrainingState};
 use shadergrad::data::{Dataset, Source, Task};
+use shadergrad::group::ProcessGroup;
 use shadergrad::model::TrainedOn;
 use shadergrad::nn::{Init, Mlp, Norm};
 use shadergrad::optim::Schedule;
@@ -395,92 +397,180 @@ impl Settings {
 }
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
-    flags::chart_path(&a.plot, "--plot")?;
-    let resume = match &a.resume {
-        Some(path) => {
-            let ckpt = Checkpoint::load(path)?;
-            let (Some(state), Some(on)) = (ckpt.training.clone(), ckpt.model.info.trained_on.clone()) else {
-                return Err(Error::Checkpoint {
-                    path: path.clone(),
-                    why: format!(
-                        "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
-                        shadergrad::checkpoint::resume_path(path).display()
-                    ),
-                });
-            };
-            Some((ckpt, state, on))
-        }
-        None => None,
+    #[cfg(feature = "mpi")]
+    if let Some(mpi) = shadergrad::group::Mpi::from_launcher()? {
+        return super::ranks::train(&a, mpi);
+    }
+    train_with(&a, None)
+}
+
+/// Trains as the flags say: alone, or as one of the `ranks` of an MPI job.
+pub fn train_with(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
+    let prepared = Prepared::new(a, ranks);
+    if let Some(ranks) = ranks {
+        ranks.started(prepared.is_ok())?;
+    }
+    let p = prepared?;
+    let run = Run {
+        args: a,
+        settings: &p.settings,
+        validation: p.validation,
+        source: &p.source,
+        train: &p.train,
+        val: &p.val,
+        group: ranks.map(|r| Rc::clone(&r.group)),
     };
-    // The data: the flags', or the resumed run's (which the flags may only repeat).
-    let named = a.data.source("train", &[])?;
-    let source = match (&resume, named) {
-        (Some((_, _, on)), Some(s)) if s != on.source => {
+    match p.devices {
+        Devices::Gpu(v) => run.on(&v, p.config, p.resume),
+        Devices::Cpu(v) => run.on(&v, p.config, p.resume),
+    }
+}
+
+/// The ranks of an MPI job, as the command line sees them.
+pub struct Ranks {
+    pub group: Rc<dyn ProcessGroup>,
+    /// This rank's place on its host: which of the host's devices it takes.
+    pub local_rank: usize,
+    /// Set when the ranks agreed that the run failed (so no rank is left waiting, and each
+    /// may finish normally): whether all of them failed the same way.
+    pub agreed_failure: std::cell::Cell<Option<bool>>,
+}
+
+impl Ranks {
+    /// Whether every rank started (read its data, opened its device): a collective, so a
+    /// rank that could not start takes the others down with it instead of leaving them
+    /// waiting in the first step.
+    fn started(&self, ok: bool) -> Result<()> {
+        let mut failed = [f32::from(u8::from(!ok))];
+        self.group.sum(&mut failed)?;
+        let failed = failed[0] as usize;
+        if failed > 0 {
+            self.agreed_failure.set(Some(failed == self.group.size()));
+        }
+        match (ok, failed) {
+            (true, n) if n > 0 => Err(Error::Ranks(format!(
+                "{n} of {} MPI ranks could not start (their messages say why)",
+                self.group.size()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Everything a run needs before it trains: its settings, data and devices.
+struct Prepared {
+    settings: Settings,
+    validation: usize,
+    source: Source,
+    train: Dataset,
+    val: Dataset,
+    config: TrainConfig,
+    resume: Option<(Checkpoint, TrainingState)>,
+    devices: Devices,
+}
+
+impl Prepared {
+    fn new(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Self> {
+        flags::chart_path(&a.plot, "--plot")?;
+        let resume = match &a.resume {
+            Some(path) => {
+                let ckpt = Checkpoint::load(path)?;
+                let (Some(state), Some(on)) = (ckpt.training.clone(), ckpt.model.info.trained_on.clone()) else {
+                    return Err(Error::Checkpoint {
+                        path: path.clone(),
+                        why: format!(
+                            "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
+                            shadergrad::checkpoint::resume_path(path).display()
+                        ),
+                    });
+                };
+                Some((ckpt, state, on))
+            }
+            None => None,
+        };
+        // The data: the flags', or the resumed run's (which the flags may only repeat).
+        let named = a.data.source("train", &[])?;
+        let source = match (&resume, named) {
+            (Some((_, _, on)), Some(s)) if s != on.source => {
+                return Err(Error::invalid(
+                    "--data",
+                    s.describe(),
+                    format!("the resumed run's data, {} (or no --data)", on.source.describe()),
+                ))
+            }
+            (Some((_, _, on)), _) => on.source.clone(),
+            (None, Some(s)) => s,
+            (None, None) => Source::BundledDigits,
+        };
+        let settings = match (&resume, &a.resume) {
+            (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, &a, path)?,
+            _ => Settings::from_flags(&a, data::task(a.task.as_deref(), &source)?)?,
+        };
+        let data = source.load(settings.task)?;
+        let validation = settings.validation.unwrap_or(data.len() / 8);
+        if validation >= data.len() {
             return Err(Error::invalid(
-                "--data",
-                s.describe(),
-                format!("the resumed run's data, {} (or no --data)", on.source.describe()),
-            ))
+                "--validation",
+                validation.to_string(),
+                format!("fewer than the {} examples loaded", data.len()),
+            ));
         }
-        (Some((_, _, on)), _) => on.source.clone(),
-        (None, Some(s)) => s,
-        (None, None) => Source::BundledDigits,
+        let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
+        let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
+        let config = settings.config(&data, steps_per_epoch)?;
+        if let (Some((ckpt, _, _)), Some(path)) = (&resume, &a.resume) {
+            ckpt.model.expect_model(&config.mlp, path)?;
+        }
+        let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
+        let devices = choose_devices(a, &config, ranks)?;
+        Ok(Prepared {
+            settings,
+            validation,
+            source,
+            train: train_set,
+            val: val_set,
+            config,
+            resume,
+            devices,
+        })
+    }
+}
+
+/// The devices `--backend` and `--devices` name (one per rank under MPI, by its local rank).
+fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) -> Result<Devices> {
+    let spec = a.devices.as_deref().map(str::trim);
+    let backend = || match &a.backend {
+        Some(name) => name.clone(),
+        None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
     };
-    let settings = match (&resume, &a.resume) {
-        (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, &a, path)?,
-        _ => Settings::from_flags(&a, data::task(a.task.as_deref(), &source)?)?,
+    if let Some(ranks) = ranks {
+        if spec.is_some_and(|s| s != "1") {
+            return Err(Error::invalid(
+                "--devices",
+                spec.unwrap_or_default(),
+                "1 under MPI: each rank takes one device (start more ranks for more devices)",
+            ));
+        }
+        return shadergrad::Device::nth(&backend(), ranks.local_rank);
+    }
+    let Some(spec) = spec.filter(|&s| s != "1") else {
+        return Ok(match device(&a.backend)? {
+            shadergrad::Device::Gpu(b) => Devices::Gpu(vec![b]),
+            shadergrad::Device::Cpu(b) => Devices::Cpu(vec![b]),
+        });
     };
-    let data = source.load(settings.task)?;
-    let validation = settings.validation.unwrap_or(data.len() / 8);
-    if validation >= data.len() {
+    let devices = shadergrad::Device::several(&backend(), spec)?;
+    if devices.len() > config.batch {
         return Err(Error::invalid(
-            "--validation",
-            validation.to_string(),
-            format!("fewer than the {} examples loaded", data.len()),
+            "--batch",
+            config.batch.to_string(),
+            format!(
+                "at least one example for each of the {} devices of --devices {spec}",
+                devices.len()
+            ),
         ));
     }
-    let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
-    let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
-    let config = settings.config(&data, steps_per_epoch)?;
-    if let (Some((ckpt, _, _)), Some(path)) = (&resume, &a.resume) {
-        ckpt.model.expect_model(&config.mlp, path)?;
-    }
-    let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
-    let run = Run {
-        args: &a,
-        settings: &settings,
-        validation,
-        source: &source,
-        train: &train_set,
-        val: &val_set,
-    };
-    match a.devices.as_deref().map(str::trim) {
-        None | Some("1") => match device(&a.backend)? {
-            shadergrad::Device::Gpu(b) => run.on(&[b], config, resume),
-            shadergrad::Device::Cpu(b) => run.on(&[b], config, resume),
-        },
-        Some(spec) => {
-            let backend = match &a.backend {
-                Some(name) => name.clone(),
-                None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
-            };
-            let devices = shadergrad::Device::several(&backend, spec)?;
-            if devices.len() > config.batch {
-                return Err(Error::invalid(
-                    "--batch",
-                    config.batch.to_string(),
-                    format!(
-                        "at least one example for each of the {} devices of --devices {spec}",
-                        devices.len()
-                    ),
-                ));
-            }
-            match devices {
-                Devices::Gpu(v) => run.on(&v, config, resume),
-                Devices::Cpu(v) => run.on(&v, config, resume),
-            }
-        }
-    }
+    Ok(devices)
 }
 
 /// `llvmpipe (…) [Vulkan, Cpu]`, or `2 devices: A, B` (`2 × A` when they are one adapter).
@@ -527,6 +617,8 @@ struct Run<'a> {
     source: &'a Source,
     train: &'a Dataset,
     val: &'a Dataset,
+    /// The other ranks of an MPI job; rank 0 alone reports and saves.
+    group: Option<Rc<dyn ProcessGroup>>,
 }
 
 impl Run<'_> {
@@ -540,6 +632,16 @@ impl Run<'_> {
         let a = self.args;
         let backend = &backends[0];
         let mut trainer = Trainer::replicated(backends, config.clone())?;
+        let lead = self.group.as_ref().is_none_or(|g| g.rank() == 0);
+        if let Some(group) = &self.group {
+            trainer.join(Rc::clone(group))?;
+        }
+        // Only the lead rank speaks (every rank computes the same figures).
+        let say = |line: &str| {
+            if lead {
+                eprintln!("{line}")
+            }
+        };
         if a.show_plan {
             println!(
                 "training step of {} at batch {} on {}:",
@@ -556,8 +658,11 @@ impl Run<'_> {
             progress = state.progress.clone();
         }
         let kind = if backend.is_gpu() { "gpu" } else { "cpu" };
-        let devices = describe_devices(backends);
-        eprintln!(
+        let devices = match &self.group {
+            Some(g) => format!("{} MPI ranks, rank 0 on {}", g.size(), describe_devices(backends)),
+            None => describe_devices(backends),
+        };
+        say(&format!(
             "training {} ({}) on {devices} ({kind}): {} from {}: {} train / {} validation, {} lr {} ({}), batch {}, {} epochs{}{}",
             config.mlp.describe(),
             config.task.name(),
@@ -576,12 +681,12 @@ impl Run<'_> {
             } else {
                 String::new()
             }
-        );
+        ));
 
         interrupt::install();
         let batches = self.train.len().div_ceil(config.batch) as u64;
         let done = progress.epoch * batches + progress.batch as u64;
-        let mut bar = TrainingBar::new(batches * config.epochs, done);
+        let mut bar = TrainingBar::new(batches * config.epochs, done, lead);
         let mut save_error: Option<Error> = None;
         let started = std::time::Instant::now();
         // What compiling shaders cost, said once the first step (then the first validation)
@@ -618,7 +723,7 @@ impl Run<'_> {
                     tell_compile(&bar);
                 }
                 let (key, score) = validation_score(config.task, r.val_score);
-                if a.json {
+                if a.json && lead {
                     let mut record = serde_json::json!({
                         "epoch": r.epoch,
                         "loss": r.loss,
@@ -627,7 +732,7 @@ impl Run<'_> {
                         "seconds": r.seconds,
                         "backend": kind,
                         "device": backend.describe(),
-                        "devices": backends.len(),
+                        "devices": backends.len() * self.group.as_ref().map_or(1, |g| g.size()),
                     });
                     record[key] = serde_json::json!(r.val_score);
                     bar.suspend_print(&record.to_string());
@@ -637,7 +742,7 @@ impl Run<'_> {
                     r.epoch, config.epochs, r.loss, r.val_loss, r.samples_per_s, r.seconds
                 ));
                 // Saved after every epoch (atomically), so a crash loses at most one epoch.
-                if let Err(e) = self.save(trainer, progress) {
+                if let Err(e) = self.save(trainer, progress, lead) {
                     bar.println(&format!("warning: could not save {}: {e}", a.out.display()));
                     save_error = Some(e);
                 }
@@ -664,20 +769,23 @@ impl Run<'_> {
         };
         // An interrupted run saves where it stopped; a finished one has just saved its last epoch.
         if !finished {
-            self.save(&trainer, &progress)?;
+            self.save(&trainer, &progress, lead)?;
         }
         if let Some(e) = save_error {
             return Err(e);
         }
         if !finished {
-            eprintln!(
+            say(&format!(
                 "interrupted at epoch {} batch {}: saved {}; continue with --resume {}",
                 progress.epoch + 1,
                 progress.batch,
                 a.out.display(),
                 a.out.display()
-            );
+            ));
             return Ok(ExitCode::from(130));
+        }
+        if !lead {
+            return Ok(ExitCode::SUCCESS);
         }
         if let Some(r) = trainer.step_report() {
             eprintln!("step plan: {r}");
@@ -689,7 +797,7 @@ impl Run<'_> {
                 "all-reduce of {} gradient values ({:.0} KiB) across {} devices, {} steps: {:.2} ms per step on the host, {:.1}% of the run",
                 reduce.values,
                 reduce.values as f64 * 4.0 / 1024.0,
-                backends.len(),
+                backends.len() * self.group.as_ref().map_or(1, |g| g.size()),
                 reduce.steps,
                 reduce.seconds / reduce.steps as f64 * 1e3,
                 100.0 * reduce.seconds / seconds.max(1e-9)
@@ -724,7 +832,11 @@ impl Run<'_> {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn save<B: Backend>(&self, trainer: &Trainer<B>, progress: &Progress) -> Result<()> {
+    /// Saves the model and what resuming needs, on the lead rank (the only one that writes).
+    fn save<B: Backend>(&self, trainer: &Trainer<B>, progress: &Progress, lead: bool) -> Result<()> {
+        if !lead {
+            return Ok(());
+        }
         let mut ckpt = trainer.checkpoint(self.train, Some(progress))?;
         ckpt.model.info.trained_on = Some(TrainedOn {
             source: self.source.clone(),
