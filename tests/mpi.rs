@@ -26,7 +26,14 @@ fn temp(tag: &str) -> PathBuf {
 fn mpirun(dir: &Path, ranks: usize, program: &[&str], args: &[&str]) -> Command {
     let mut c = Command::new("mpirun");
     c.current_dir(dir)
-        .args(["-np", &ranks.to_string(), "--oversubscribe", "--mca", "btl", "self,vader,tcp"])
+        .args([
+            "-np",
+            &ranks.to_string(),
+            "--oversubscribe",
+            "--mca",
+            "btl",
+            "self,vader,tcp",
+        ])
         .args(["--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"])
         .args(program)
         .args(args)
@@ -38,7 +45,11 @@ fn mpirun(dir: &Path, ranks: usize, program: &[&str], args: &[&str]) -> Command 
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The JSON epoch records a run printed.
@@ -50,7 +61,18 @@ fn records(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-const RUN: &[&str] = &["train", "--json", "--hidden", "32", "--epochs", "2", "--batch", "63", "--validation", "500"];
+const RUN: &[&str] = &[
+    "train",
+    "--json",
+    "--hidden",
+    "32",
+    "--epochs",
+    "2",
+    "--batch",
+    "63",
+    "--validation",
+    "500",
+];
 
 #[test]
 fn two_ranks_train_as_one_process_on_the_cpu_and_on_lavapipe() {
@@ -59,12 +81,22 @@ fn two_ranks_train_as_one_process_on_the_cpu_and_on_lavapipe() {
     for backend in ["cpu", "gpu"] {
         let dir = temp(&format!("same-{backend}"));
         let args: Vec<&str> = RUN.iter().copied().chain(["--backend", backend]).collect();
-        let one = Command::new(BIN).current_dir(&dir).args(&args).args(["--out", "one.safetensors"]).output().unwrap();
+        let one = Command::new(BIN)
+            .current_dir(&dir)
+            .args(&args)
+            .args(["--out", "one.safetensors"])
+            .output()
+            .unwrap();
         assert!(one.status.success(), "{}", text(&one));
         let two = mpirun(&dir, 2, &[BIN], &args).output().unwrap();
         assert!(two.status.success(), "{}", text(&two));
         let (a, b) = (records(&one), records(&two));
-        assert_eq!((a.len(), b.len()), (2, 2), "one JSON record per epoch, from rank 0 alone: {}", text(&two));
+        assert_eq!(
+            (a.len(), b.len()),
+            (2, 2),
+            "one JSON record per epoch, from rank 0 alone: {}",
+            text(&two)
+        );
         for (a, b) in a.iter().zip(&b) {
             assert_eq!(b["devices"], 2);
             for key in ["loss", "val_loss"] {
@@ -74,9 +106,15 @@ fn two_ranks_train_as_one_process_on_the_cpu_and_on_lavapipe() {
         }
         let said = text(&two);
         assert_eq!(said.matches("training 784-32-10").count(), 1, "{said}");
-        assert!(said.contains("on 2 MPI ranks") && said.contains("all-reduce of"), "{said}");
+        assert!(
+            said.contains("on 2 MPI ranks") && said.contains("all-reduce of"),
+            "{said}"
+        );
         assert!(Checkpoint::load(&dir.join("model.safetensors")).is_ok());
-        println!("  {backend}: 2 ranks, epoch losses {} and {} as one process's", b[0]["loss"], b[1]["loss"]);
+        println!(
+            "  {backend}: 2 ranks, epoch losses {} and {} as one process's",
+            b[0]["loss"], b[1]["loss"]
+        );
     }
 }
 
@@ -84,7 +122,11 @@ fn two_ranks_train_as_one_process_on_the_cpu_and_on_lavapipe() {
 fn wait_for(path: &Path, child: &mut Child, limit: Duration) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before writing {}", path.display());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before writing {}",
+            path.display()
+        );
         assert!(start.elapsed() < limit, "no {} after {limit:?}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -109,10 +151,15 @@ fn finish(child: Child, limit: Duration) -> Output {
 /// environment).
 fn rank_pid(mpirun: u32, rank: usize) -> Option<u32> {
     let children = Command::new("pgrep").args(["-P", &mpirun.to_string()]).output().ok()?;
-    String::from_utf8_lossy(&children.stdout).lines().filter_map(|l| l.trim().parse().ok()).find(|pid: &u32| {
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == format!("OMPI_COMM_WORLD_RANK={rank}").as_bytes()))
-    })
+    String::from_utf8_lossy(&children.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .find(|pid: &u32| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|v| v == format!("OMPI_COMM_WORLD_RANK={rank}").as_bytes())
+            })
+        })
 }
 
 const LONG: &[&str] = &["train", "--backend", "cpu", "--hidden", "64", "--batch", "64"];
@@ -121,7 +168,10 @@ const LONG: &[&str] = &["train", "--backend", "cpu", "--hidden", "64", "--batch"
 fn ctrl_c_stops_every_rank_with_a_checkpoint_that_resumes_bit_for_bit() {
     let dir = temp("resume");
     // The whole run, uninterrupted.
-    let whole = mpirun(&dir, 2, &[BIN], LONG).args(["--out", "whole.safetensors", "--epochs", "30"]).output().unwrap();
+    let whole = mpirun(&dir, 2, &[BIN], LONG)
+        .args(["--out", "whole.safetensors", "--epochs", "30"])
+        .output()
+        .unwrap();
     assert!(whole.status.success(), "{}", text(&whole));
     // The same run, Ctrl-C'd after its first epoch: mpirun passes SIGTERM on to the ranks,
     // which agree to stop after the next step; rank 0 saves where they stopped.
@@ -132,10 +182,15 @@ fn ctrl_c_stops_every_rank_with_a_checkpoint_that_resumes_bit_for_bit() {
         .spawn()
         .unwrap();
     wait_for(&dir.join("model.safetensors"), &mut child, Duration::from_secs(60));
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let stopped = finish(child, Duration::from_secs(30));
     let said = text(&stopped);
-    let resumed = mpirun(&dir, 2, &[BIN], &["train", "--resume", "model.safetensors"]).output().unwrap();
+    let resumed = mpirun(&dir, 2, &[BIN], &["train", "--resume", "model.safetensors"])
+        .output()
+        .unwrap();
     assert!(resumed.status.success(), "{said}\n{}", text(&resumed));
     if !said.contains("interrupted at epoch") {
         // The signal came after the last step: nothing to resume, and the model is the whole run's.
@@ -147,20 +202,39 @@ fn ctrl_c_stops_every_rank_with_a_checkpoint_that_resumes_bit_for_bit() {
     );
     for (name, (_, want)) in &a.model.params {
         let got = &b.model.params[name].1;
-        assert!(want.iter().zip(got).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs after resume:\n{said}");
+        assert!(
+            want.iter().zip(got).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name} differs after resume:\n{said}"
+        );
     }
-    println!("  stopped: {}", said.lines().find(|l| l.contains("interrupted")).unwrap_or("after the last step"));
+    println!(
+        "  stopped: {}",
+        said.lines()
+            .find(|l| l.contains("interrupted"))
+            .unwrap_or("after the last step")
+    );
 }
 
 #[test]
 fn ranks_with_other_flags_are_refused_with_one_message() {
     let dir = temp("flags");
-    let script = format!("if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec {BIN} train --batch 32; else exec {BIN} train; fi");
-    let o = finish(mpirun(&dir, 2, &["sh", "-c", &script], &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(), Duration::from_secs(60));
+    let script =
+        format!("if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec {BIN} train --batch 32; else exec {BIN} train; fi");
+    let o = finish(
+        mpirun(&dir, 2, &["sh", "-c", &script], &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+    );
     assert!(!o.status.success());
     let said = text(&o);
     assert_eq!(said.matches("error:").count(), 1, "{said}");
-    assert!(said.contains("MPI rank(s) 1 were started with other flags than rank 0 (`train`)"), "{said}");
+    assert!(
+        said.contains("MPI rank(s) 1 were started with other flags than rank 0 (`train`)"),
+        "{said}"
+    );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
 }
 
@@ -182,5 +256,8 @@ fn a_rank_killed_mid_run_ends_the_job_and_the_last_checkpoint_stays() {
     // Rank 0 may have been killed mid-save: the save is atomic, so the last one is whole.
     let saved = Checkpoint::load(&dir.join("model.safetensors")).expect("the last checkpoint loads");
     assert!(saved.training.is_some());
-    println!("  rank 1 killed: the job ended {:.1} s later; the last checkpoint loads", started.elapsed().as_secs_f64());
+    println!(
+        "  rank 1 killed: the job ended {:.1} s later; the last checkpoint loads",
+        started.elapsed().as_secs_f64()
+    );
 }
