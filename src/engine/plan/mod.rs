@@ -33,6 +33,9 @@ use crate::shape::Shape;
 use lower::{update_kernel, Place};
 use report::Description;
 
+/// What [`Plan::read_gradients`] reads: the outputs, and the gradient arenas' values.
+pub type Halfway<E> = (Outputs<E>, Vec<Vec<E>>);
+
 /// How to compile a plan.
 #[derive(Clone, Copy, Debug)]
 pub struct PlanOptions {
@@ -444,7 +447,7 @@ impl<B: Backend> Plan<B> {
 
     /// The outputs (the loss) and the gradient arenas, one per parameter block in
     /// [`ParamStore`] order, of the last [`Plan::run_to_gradients`], read back in one wait.
-    pub fn read_gradients(&self) -> Result<(Outputs<B::Elem>, Vec<Vec<B::Elem>>)> {
+    pub fn read_gradients(&self) -> Result<Halfway<B::Elem>> {
         let arenas = self.split()?.1;
         let read: Vec<&B::Buffer> = self.outputs.iter().map(|(_, b)| b).chain(arenas).collect();
         let mut values = self.backend.download(&read)?;

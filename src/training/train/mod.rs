@@ -5,19 +5,24 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use crate::backend::{Backend, Element};
-use crate::data::{epoch_order, Batch, Dataset, Targets, Task};
+use crate::data::{Batch, Dataset, Targets, Task};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::group::ProcessGroup;
 use crate::io::Tensors;
 use crate::metrics::{self, Evaluation};
-use crate::nn::{Init, Input, Mlp, MlpGraph, Mode, Norm};
+use crate::nn::{Init, Input, Mlp, MlpGraph, Mode};
 use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
+
+mod fit;
+mod shared;
+
+pub use fit::{fit, BestEpoch, EpochRecord, Event, Progress};
+pub use shared::ReduceTime;
+use shared::{shares, Replica};
 
 /// Everything that defines a training run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -144,29 +149,6 @@ pub struct Trainer<B: Backend> {
     pub(crate) best: Option<Tensors>,
 }
 
-/// One device's copy of the model: its parameters (the same on every device of a run), its
-/// step plans, and its share of each batch (used only when there are several devices).
-struct Replica<B: Backend> {
-    backend: B,
-    store: ParamStore<B>,
-    steps: HashMap<(usize, InputKey), Compiled<B>>,
-    share: Staging<B::Elem>,
-}
-
-/// What the gradient all-reduce of a data-parallel run has cost so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ReduceTime {
-    /// Steps that summed gradients across devices.
-    pub steps: u64,
-    /// Host seconds spent in them summing the gradient arenas read back from every device and
-    /// writing the sum back to each (reading back is counted with the step's compute: it
-    /// waits for it).
-    pub seconds: f64,
-    /// Values in one device's gradient arenas: each step reads this many from every device and
-    /// writes them back to every device.
-    pub values: usize,
-}
-
 /// A batch gathered on the host, and its numbers in the backend's type.
 struct Staging<E> {
     batch: Batch,
@@ -196,26 +178,6 @@ fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
 }
 
 const EVAL_BATCH: usize = 1000;
-
-/// `examples` split into `devices` contiguous shares whose sizes differ by at most one, the
-/// larger first (empty shares when there are fewer examples than devices).
-fn shares(examples: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
-    let (each, extra) = (examples / devices, examples % devices);
-    let mut start = 0;
-    (0..devices)
-        .map(|d| {
-            let len = each + usize::from(d < extra);
-            start += len;
-            start - len..start
-        })
-        .collect()
-}
-
-/// The seed of replica `r`'s dropout streams: the run's own for the first, distinct for the
-/// others, so that replicas do not drop the same units of their different examples.
-fn replica_seed(seed: u64, r: usize) -> u64 {
-    seed ^ (r as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
 
 /// `config`'s training step (or its evaluation) for `batch` examples on `backend`, its
 /// dropout drawn from `seed`'s streams.
@@ -247,38 +209,6 @@ fn compile<B: Backend>(
     Ok(Compiled { mlp, plan })
 }
 
-impl<B: Backend> Replica<B> {
-    /// A replica on `backend` with the parameters `config.seed` initialises (in one arena, so
-    /// that one optimizer launch updates them all).
-    fn new(backend: &B, config: &TrainConfig) -> Result<Self> {
-        let mut store = ParamStore::new(backend);
-        let shape = config
-            .mlp
-            .clone()
-            .validated()?
-            .graph(1, config.init, config.seed, Input::Floats, config.task);
-        store.create_from(&shape.graph)?;
-        Ok(Replica {
-            backend: backend.clone(),
-            store,
-            steps: HashMap::new(),
-            share: Staging::default(),
-        })
-    }
-
-    /// Its training step for `batch` examples, compiled the first time; `r` is its place
-    /// among the devices (its dropout streams).
-    fn step_plan(&mut self, config: &TrainConfig, r: usize, batch: usize, input: Input) -> Result<&mut Compiled<B>> {
-        let key = (batch, InputKey::from(input));
-        if !self.steps.contains_key(&key) {
-            let seed = replica_seed(config.seed, r);
-            let compiled = compile(&self.backend, &mut self.store, config, seed, batch, input, true)?;
-            self.steps.insert(key, compiled);
-        }
-        Ok(self.steps.get_mut(&key).expect("inserted above"))
-    }
-}
-
 impl<B: Backend> Trainer<B> {
     /// A trainer with its parameters initialised from `config.seed` (in one arena, so that
     /// one optimizer launch updates them all); its plans are compiled when first needed.
@@ -307,86 +237,6 @@ impl<B: Backend> Trainer<B> {
             staging: Staging::default(),
             best: None,
         })
-    }
-
-    /// A data-parallel trainer: one replica of the model on each of `backends`, each step's
-    /// batch split across them in contiguous shares that differ by at most one example. Each
-    /// replica computes the mean gradient of its share; the gradient arenas are read back,
-    /// summed on the host weighted by share (so the sum is the gradient of the mean loss over
-    /// the whole batch), written back to every replica, and every replica applies the same
-    /// update: the parameters stay identical, and the losses are one device's to within f32
-    /// rounding. On GPUs the replicas compute at once (each step waits once for all of them).
-    ///
-    /// The first replica is the one evaluated and saved. Batch-norm statistics are each
-    /// replica's share's (as in PyTorch's DDP without SyncBatchNorm), and each replica draws
-    /// its own dropout masks: with either, the losses are no longer one device's.
-    ///
-    /// ```
-    /// use shadergrad::{backend::cpu::CpuBackend, data::{Dataset, Task}, nn::{Activation, Init, Mlp}, optim::{Optimizer, Schedule}};
-    /// use shadergrad::train::{TrainConfig, Trainer};
-    /// let digits = Dataset::bundled_digits()?;
-    /// let config = TrainConfig {
-    ///     mlp: Mlp::new(&[784, 16, 10], Activation::Relu)?,
-    ///     task: Task::Classify,
-    ///     init: Init::KaimingUniform,
-    ///     optimizer: Optimizer::sgd(0.1),
-    ///     schedule: Schedule::Constant,
-    ///     batch: 33,
-    ///     epochs: 1,
-    ///     seed: 0,
-    ///     loss_every: 1,
-    ///     regularize: Default::default(),
-    /// };
-    /// let batch: Vec<usize> = (0..33).collect();
-    /// let mut one = Trainer::new(&CpuBackend::<f32>::new(), config.clone())?;
-    /// let mut two = Trainer::replicated(&[CpuBackend::new(), CpuBackend::new()], config)?; // 17 + 16
-    /// for _ in 0..3 {
-    ///     let (a, b) = (one.step(&digits, &batch, true)?.unwrap(), two.step(&digits, &batch, true)?.unwrap());
-    ///     assert!((a - b).abs() <= 1e-5 * a);
-    /// }
-    /// assert_eq!(two.reduce_time().steps, 3);
-    /// # Ok::<(), shadergrad::Error>(())
-    /// ```
-    pub fn replicated(backends: &[B], config: TrainConfig) -> Result<Self> {
-        let Some((first, others)) = backends.split_first() else {
-            return Err(Error::invalid("devices", "none", "at least one device"));
-        };
-        if config.batch < backends.len() {
-            return Err(Error::invalid(
-                "batch",
-                config.batch.to_string(),
-                format!("at least one example for each of the {} devices", backends.len()),
-            ));
-        }
-        let mut trainer = Self::new(first, config)?;
-        for backend in others {
-            let replica = Replica::new(backend, &trainer.config)?;
-            trainer.devices.push(replica);
-        }
-        Ok(trainer)
-    }
-
-    /// Trains together with the other processes of `group` (MPI ranks, say): every process
-    /// runs the same steps on the same batches, takes its share of each (its devices' shares,
-    /// the processes in rank order), and one [`ProcessGroup::sum`] per step adds up the
-    /// weighted gradients and the loss, so that every process applies the same update.
-    /// [`fit`] then stops every process at the same step when any one is asked to stop, and
-    /// evaluates on process 0 for all. Every process must start from the same parameters
-    /// (the same seed, or the same checkpoint restored).
-    pub fn join(&mut self, group: Rc<dyn ProcessGroup>) -> Result<()> {
-        let replicas = group.size() * self.devices.len();
-        if self.config.batch < replicas {
-            return Err(Error::invalid(
-                "batch",
-                self.config.batch.to_string(),
-                format!(
-                    "at least one example for each of the {replicas} replicas ({} processes)",
-                    group.size()
-                ),
-            ));
-        }
-        self.group = Some(group);
-        Ok(())
     }
 
     /// How many devices hold a replica of the model (1 unless [`Trainer::replicated`]).
@@ -596,111 +446,6 @@ impl<B: Backend> Trainer<B> {
         result
     }
 
-    /// A step of the batch in `staging` (`examples` of them) split across the devices (and the
-    /// processes of the group, each taking its devices' shares): each computes its share's
-    /// gradients, the host sums them weighted by share, the group sums the hosts' sums, and
-    /// every device applies the total. Returns the mean loss over the batch.
-    fn step_shared(
-        &mut self,
-        staging: &Staging<B::Elem>,
-        examples: usize,
-        input: Input,
-        t: u64,
-        lr: f64,
-    ) -> Result<f64> {
-        if std::mem::take(&mut self.replicas_stale) {
-            let (first, others) = self.devices.split_first_mut().expect("one device at least");
-            for replica in others {
-                replica.store.copy_from(&first.store)?;
-            }
-        }
-        let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
-        let local = self.devices.len();
-        let parts = shares(examples, local * ranks)[rank * local..(rank + 1) * local].to_vec();
-        let key = InputKey::from(input);
-        // Start every device; one with no share this step (a last batch smaller than the
-        // device count) still takes part, with whichever of its step plans it has.
-        let mut plan_sizes = Vec::with_capacity(local);
-        for (r, (replica, rows)) in self.devices.iter_mut().zip(&parts).enumerate() {
-            let size = match replica.steps.keys().find(|k| k.1 == key) {
-                Some(k) if rows.is_empty() => k.0,
-                _ => rows.len().max(1),
-            };
-            plan_sizes.push(size);
-            let mut share = std::mem::take(&mut replica.share);
-            let sg = replica.step_plan(&self.config, rank * local + r, size, input)?;
-            let ran = if rows.is_empty() {
-                sg.plan.set_step(t, lr)
-            } else {
-                staging.batch.copy_rows(rows.clone(), examples, &mut share.batch);
-                Self::feed(sg, &mut share)
-                    .and_then(|_| sg.plan.set_step(t, lr))
-                    .and_then(|_| sg.plan.run_to_gradients())
-            };
-            replica.share = share;
-            ran?;
-        }
-        // Wait for each device in turn and sum as they come in (a process with no example at
-        // all this step reads its first device's arenas for their sizes, and adds nothing).
-        let mut loss = 0.0;
-        let mut sum: Vec<Vec<f64>> = Vec::new();
-        let mut reduce = 0.0;
-        for (d, replica) in self.devices.iter().enumerate() {
-            let weight = parts[d].len() as f64 / examples as f64;
-            if weight == 0.0 && (d > 0 || parts.iter().any(|p| !p.is_empty())) {
-                continue;
-            }
-            let sg = &replica.steps[&(plan_sizes[d], key)];
-            let (outputs, gradients) = sg.plan.read_gradients()?;
-            let started = Instant::now();
-            if weight > 0.0 {
-                loss += weight * outputs.scalar(&sg.mlp.loss)?;
-            }
-            sum.resize_with(gradients.len(), Vec::new);
-            for (total, g) in sum.iter_mut().zip(&gradients) {
-                total.resize(g.len(), 0.0);
-                for (t, v) in total.iter_mut().zip(g) {
-                    *t += weight * v.as_f64();
-                }
-            }
-            reduce += started.elapsed().as_secs_f64();
-        }
-        let started = Instant::now();
-        let sum: Vec<Vec<B::Elem>> = match &self.group {
-            None => sum
-                .iter()
-                .map(|g| g.iter().map(|&v| B::Elem::from_f64(v)).collect())
-                .collect(),
-            Some(group) => {
-                // One collective a step: the gradients, the loss, and whether to stop.
-                let mut flat: Vec<f32> = sum.iter().flatten().map(|&v| v as f32).collect();
-                flat.extend([loss as f32, f32::from(u8::from(self.stop_requested))]);
-                group.sum(&mut flat)?;
-                self.group_stopped = flat.pop().is_some_and(|stops| stops > 0.0);
-                loss = flat.pop().map_or(f64::NAN, f64::from);
-                let mut values = flat.into_iter();
-                sum.iter()
-                    .map(|g| {
-                        values
-                            .by_ref()
-                            .take(g.len())
-                            .map(|v| B::Elem::from_f64(v as f64))
-                            .collect()
-                    })
-                    .collect()
-            }
-        };
-        for (replica, size) in self.devices.iter_mut().zip(&plan_sizes) {
-            let sg = replica.steps.get_mut(&(*size, key)).expect("compiled above");
-            sg.plan.run_updates(&sum)?;
-        }
-        reduce += started.elapsed().as_secs_f64();
-        self.reduce.steps += 1;
-        self.reduce.seconds += reduce;
-        self.reduce.values = sum.iter().map(Vec::len).sum();
-        Ok(loss)
-    }
-
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
     fn non_finite(&mut self, key: (usize, InputKey), t: u64, loss: f64, s: &mut Staging<B::Elem>) -> Error {
         let first = &mut self.devices[0];
@@ -798,60 +543,6 @@ impl<B: Backend> Trainer<B> {
         Ok(metrics::evaluate(&outputs, data))
     }
 
-    /// The mean loss and the score on `data`; in a group, process 0's, said to every process
-    /// (so that all keep the same best epoch, whatever their devices' rounding).
-    fn validate(&mut self, data: &Dataset) -> Result<(f64, f64)> {
-        let Some(group) = self.group.clone() else {
-            let e = self.evaluate(data)?;
-            return Ok((e.loss, e.score()));
-        };
-        let mut bytes = Vec::new();
-        if group.rank() == 0 {
-            let e = self.evaluate(data)?;
-            bytes = [e.loss.to_le_bytes(), e.score().to_le_bytes()].concat();
-        }
-        group.broadcast(&mut bytes)?;
-        let number = |at: usize| {
-            bytes
-                .get(at..at + 8)
-                .map_or(f64::NAN, |b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        };
-        Ok((number(0), number(8)))
-    }
-
-    /// Checks that every process of the group holds process 0's parameters and optimizer
-    /// state, bit for bit (they apply the same sums, but devices that round differently
-    /// would drift apart): an error on every process when one differs.
-    fn check_group_agrees(&self, epoch: u64) -> Result<()> {
-        let Some(group) = &self.group else {
-            return Ok(());
-        };
-        // FNV-1a over every value's bits.
-        let mut hash = 0xcbf2_9ce4_8422_2325u64;
-        for (_, _, values, state) in self.store().read_all()? {
-            for v in values.iter().chain(state.iter().flat_map(|s| &s.1)) {
-                hash = (hash ^ v.to_bits()).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-        let mut first = hash.to_le_bytes().to_vec();
-        group.broadcast(&mut first)?;
-        let mut differs = vec![0.0f32; group.size()];
-        differs[group.rank()] = f32::from(u8::from(first != hash.to_le_bytes()));
-        group.sum(&mut differs)?;
-        let odd: Vec<String> = (0..group.size())
-            .filter(|&r| differs[r] > 0.0)
-            .map(|r| r.to_string())
-            .collect();
-        if odd.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Ranks(format!(
-            "after epoch {epoch} the parameters of process(es) {} differ from process 0's (devices that round \
-             differently drift apart: run every process on one kind of device)",
-            odd.join(", ")
-        )))
-    }
-
     /// The gradient of the mean loss over the first `n` examples of `data` for every
     /// parameter, by name (nothing is updated).
     pub fn gradients(&mut self, data: &Dataset, n: usize) -> Result<Vec<NamedValues>> {
@@ -884,201 +575,5 @@ impl<B: Backend> Trainer<B> {
                 ))
             })
             .collect()
-    }
-}
-
-/// One epoch's figures.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochRecord {
-    pub epoch: u64,
-    /// Mean of the training losses read back during the epoch (NaN when none was read).
-    #[serde(with = "nan_as_null")]
-    pub loss: f64,
-    /// The mean loss on the validation split.
-    #[serde(with = "nan_as_null")]
-    pub val_loss: f64,
-    /// The validation score: accuracy (classes), mean accuracy (labels), or R² (regression).
-    #[serde(with = "nan_as_null")]
-    pub val_score: f64,
-    pub samples_per_s: f64,
-    pub seconds: f64,
-}
-
-/// Where a run stands: enough to resume it exactly.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    /// The epoch in progress (0-based).
-    pub epoch: u64,
-    /// The next batch of that epoch.
-    pub batch: usize,
-    pub history: Vec<EpochRecord>,
-    /// Losses read so far in this epoch: their sum and count.
-    pub loss_sum: f64,
-    pub loss_count: u64,
-    /// The epoch with the best validation score so far, when the run keeps its best model
-    /// ([`Regularize::patience`]).
-    #[serde(default)]
-    pub best: Option<BestEpoch>,
-}
-
-/// The epoch whose parameters a run keeps as its model.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BestEpoch {
-    /// 1-based, as [`EpochRecord::epoch`].
-    pub epoch: u64,
-    pub val_score: f64,
-}
-
-impl Progress {
-    /// Whether `patience` epochs have passed since the best one (the run is over).
-    ///
-    /// ```
-    /// use shadergrad::train::{BestEpoch, Progress};
-    /// let p = Progress { epoch: 5, best: Some(BestEpoch { epoch: 3, val_score: 0.9 }), ..Progress::default() };
-    /// assert!(p.out_of_patience(Some(2)));
-    /// assert!(!p.out_of_patience(Some(3)));
-    /// assert!(!p.out_of_patience(None));
-    /// ```
-    pub fn out_of_patience(&self, patience: Option<u64>) -> bool {
-        match (patience, self.best) {
-            (Some(p), Some(best)) => self.epoch >= best.epoch + p,
-            _ => false,
-        }
-    }
-}
-
-/// What [`fit`] reports as it goes.
-pub enum Event<'a> {
-    /// After a step: where, the loss if it was read, and the epoch's throughput so far.
-    Step {
-        epoch: u64,
-        batch: usize,
-        batches: usize,
-        loss: Option<f64>,
-        samples_per_s: f64,
-    },
-    /// After an epoch's validation.
-    Epoch(&'a EpochRecord),
-}
-
-/// Trains until `trainer`'s configured epochs are done (true) or `stop` is set (false); either
-/// way `progress` says where to resume.
-/// `on` sees each event with the trainer and the progress as they stand (to report, or to save a
-/// checkpoint after an epoch).
-pub fn fit<B: Backend>(
-    trainer: &mut Trainer<B>,
-    train: &Dataset,
-    val: &Dataset,
-    progress: &mut Progress,
-    stop: &AtomicBool,
-    on: &mut dyn FnMut(Event<'_>, &Trainer<B>, &Progress),
-) -> Result<bool> {
-    trainer.check_data(train, None)?;
-    trainer.check_data(val, None)?;
-    if train.is_empty() {
-        return Err(Error::invalid("training data", "no examples", "at least one example"));
-    }
-    let devices = trainer.devices.len();
-    if trainer.config.mlp.norm == Norm::Batch && trainer.config.batch < 2 * devices {
-        return Err(Error::invalid(
-            "batch",
-            trainer.config.batch.to_string(),
-            if devices == 1 {
-                "at least 2 examples with batch norm (one example has no variance)".to_string()
-            } else {
-                format!(
-                    "at least 2 examples per device with batch norm on {devices} devices (one example has no variance)"
-                )
-            },
-        ));
-    }
-    let batch = trainer.config.batch;
-    let batches = train.len().div_ceil(batch);
-    let patience = trainer.config.regularize.patience.filter(|_| !val.is_empty());
-    while progress.epoch < trainer.config.epochs && !progress.out_of_patience(patience) {
-        let order = epoch_order(train.len(), trainer.config.seed, progress.epoch);
-        let start = Instant::now();
-        let mut samples = 0usize;
-        while progress.batch < batches {
-            // In a group every process stops at the same step: the one after any asked.
-            match trainer.group {
-                Some(_) if trainer.group_stopped => return Ok(false),
-                Some(_) => trainer.stop_requested = stop.load(Ordering::SeqCst),
-                None if stop.load(Ordering::SeqCst) => return Ok(false),
-                None => {}
-            }
-            let b = progress.batch;
-            let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
-            // Every loss_every steps, and the epoch's last step, so every epoch reports a loss.
-            let read = trainer.store().steps().is_multiple_of(trainer.config.loss_every.max(1)) || b + 1 == batches;
-            let loss = trainer.step(train, indices, read)?;
-            if let Some(l) = loss {
-                progress.loss_sum += l;
-                progress.loss_count += 1;
-            }
-            samples += indices.len();
-            progress.batch += 1;
-            let event = Event::Step {
-                epoch: progress.epoch,
-                batch: progress.batch,
-                batches,
-                loss,
-                samples_per_s: samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
-            };
-            on(event, trainer, progress);
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let eval = if val.is_empty() {
-            None
-        } else {
-            Some(trainer.validate(val)?)
-        };
-        let record = EpochRecord {
-            epoch: progress.epoch + 1,
-            loss: if progress.loss_count > 0 {
-                progress.loss_sum / progress.loss_count as f64
-            } else {
-                f64::NAN
-            },
-            val_loss: eval.map_or(f64::NAN, |e| e.0),
-            val_score: eval.map_or(f64::NAN, |e| e.1),
-            samples_per_s: samples as f64 / seconds.max(1e-9),
-            seconds,
-        };
-        trainer.check_group_agrees(record.epoch)?;
-        progress.history.push(record.clone());
-        // A score that is not a number (a diverged validation loss) is never the best.
-        let better = |b: &BestEpoch| record.val_score > b.val_score || b.val_score.is_nan();
-        if patience.is_some() && progress.best.is_none_or(|b| better(&b)) {
-            progress.best = Some(BestEpoch {
-                epoch: record.epoch,
-                val_score: record.val_score,
-            });
-            trainer.best = Some(trainer.read_params()?);
-        }
-        progress.epoch += 1;
-        progress.batch = 0;
-        progress.loss_sum = 0.0;
-        progress.loss_count = 0;
-        on(Event::Epoch(&record), trainer, progress);
-    }
-    Ok(true)
-}
-
-/// JSON has no NaN: a figure that is not a number (the loss of an epoch that read none) is
-/// written as null and read back as NaN.
-mod nan_as_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_none()
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

@@ -14,9 +14,14 @@ use shadergrad::optim::Schedule;
 use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, Trainer};
 use shadergrad::{plot, Devices, Error, Result};
 
+mod launch;
+
+pub use launch::Ranks;
+use launch::{describe_devices, Prepared};
+
 use super::data::{self, DataArgs};
 use super::progress::TrainingBar;
-use super::{device, flags, interrupt};
+use super::{flags, interrupt};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -423,163 +428,6 @@ pub fn train_with(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
     match p.devices {
         Devices::Gpu(v) => run.on(&v, p.config, p.resume),
         Devices::Cpu(v) => run.on(&v, p.config, p.resume),
-    }
-}
-
-/// The ranks of an MPI job, as the command line sees them.
-pub struct Ranks {
-    pub group: Rc<dyn ProcessGroup>,
-    /// This rank's place on its host: which of the host's devices it takes.
-    pub local_rank: usize,
-    /// Set when the ranks agreed that the run failed (so no rank is left waiting, and each
-    /// may finish normally): whether all of them failed the same way.
-    pub agreed_failure: std::cell::Cell<Option<bool>>,
-}
-
-impl Ranks {
-    /// Whether every rank started (read its data, opened its device): a collective, so a
-    /// rank that could not start takes the others down with it instead of leaving them
-    /// waiting in the first step.
-    fn started(&self, ok: bool) -> Result<()> {
-        let mut failed = [f32::from(u8::from(!ok))];
-        self.group.sum(&mut failed)?;
-        let failed = failed[0] as usize;
-        if failed > 0 {
-            self.agreed_failure.set(Some(failed == self.group.size()));
-        }
-        match (ok, failed) {
-            (true, n) if n > 0 => Err(Error::Ranks(format!(
-                "{n} of {} MPI ranks could not start (their messages say why)",
-                self.group.size()
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Everything a run needs before it trains: its settings, data and devices.
-struct Prepared {
-    settings: Settings,
-    validation: usize,
-    source: Source,
-    train: Dataset,
-    val: Dataset,
-    config: TrainConfig,
-    resume: Option<(Checkpoint, TrainingState)>,
-    devices: Devices,
-}
-
-impl Prepared {
-    fn new(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Self> {
-        flags::chart_path(&a.plot, "--plot")?;
-        let resume = match &a.resume {
-            Some(path) => {
-                let ckpt = Checkpoint::load(path)?;
-                let (Some(state), Some(on)) = (ckpt.training.clone(), ckpt.model.info.trained_on.clone()) else {
-                    return Err(Error::Checkpoint {
-                        path: path.clone(),
-                        why: format!(
-                            "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
-                            shadergrad::checkpoint::resume_path(path).display()
-                        ),
-                    });
-                };
-                Some((ckpt, state, on))
-            }
-            None => None,
-        };
-        // The data: the flags', or the resumed run's (which the flags may only repeat).
-        let named = a.data.source("train", &[])?;
-        let source = match (&resume, named) {
-            (Some((_, _, on)), Some(s)) if s != on.source => {
-                return Err(Error::invalid(
-                    "--data",
-                    s.describe(),
-                    format!("the resumed run's data, {} (or no --data)", on.source.describe()),
-                ))
-            }
-            (Some((_, _, on)), _) => on.source.clone(),
-            (None, Some(s)) => s,
-            (None, None) => Source::BundledDigits,
-        };
-        let settings = match (&resume, &a.resume) {
-            (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, &a, path)?,
-            _ => Settings::from_flags(&a, data::task(a.task.as_deref(), &source)?)?,
-        };
-        let data = source.load(settings.task)?;
-        let validation = settings.validation.unwrap_or(data.len() / 8);
-        if validation >= data.len() {
-            return Err(Error::invalid(
-                "--validation",
-                validation.to_string(),
-                format!("fewer than the {} examples loaded", data.len()),
-            ));
-        }
-        let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
-        let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
-        let config = settings.config(&data, steps_per_epoch)?;
-        if let (Some((ckpt, _, _)), Some(path)) = (&resume, &a.resume) {
-            ckpt.model.expect_model(&config.mlp, path)?;
-        }
-        let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
-        let devices = choose_devices(a, &config, ranks)?;
-        Ok(Prepared {
-            settings,
-            validation,
-            source,
-            train: train_set,
-            val: val_set,
-            config,
-            resume,
-            devices,
-        })
-    }
-}
-
-/// The devices `--backend` and `--devices` name (one per rank under MPI, by its local rank).
-fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) -> Result<Devices> {
-    let spec = a.devices.as_deref().map(str::trim);
-    let backend = || match &a.backend {
-        Some(name) => name.clone(),
-        None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
-    };
-    if let Some(ranks) = ranks {
-        if spec.is_some_and(|s| s != "1") {
-            return Err(Error::invalid(
-                "--devices",
-                spec.unwrap_or_default(),
-                "1 under MPI: each rank takes one device (start more ranks for more devices)",
-            ));
-        }
-        return shadergrad::Device::nth(&backend(), ranks.local_rank);
-    }
-    let Some(spec) = spec.filter(|&s| s != "1") else {
-        return Ok(match device(&a.backend)? {
-            shadergrad::Device::Gpu(b) => Devices::Gpu(vec![b]),
-            shadergrad::Device::Cpu(b) => Devices::Cpu(vec![b]),
-        });
-    };
-    let devices = shadergrad::Device::several(&backend(), spec)?;
-    if devices.len() > config.batch {
-        return Err(Error::invalid(
-            "--batch",
-            config.batch.to_string(),
-            format!(
-                "at least one example for each of the {} devices of --devices {spec}",
-                devices.len()
-            ),
-        ));
-    }
-    Ok(devices)
-}
-
-/// `llvmpipe (…) [Vulkan, Cpu]`, or `2 devices: A, B` (`2 × A` when they are one adapter).
-fn describe_devices<B: Backend>(backends: &[B]) -> String {
-    let names: Vec<String> = backends.iter().map(Backend::describe).collect();
-    match names.as_slice() {
-        [one] => one.clone(),
-        [first, rest @ ..] if rest.iter().all(|n| n == first) => format!("{} × {first}", names.len()),
-        _ => format!("{} devices: {}", names.len(), names.join(", ")),
     }
 }
 
