@@ -462,7 +462,7 @@ fn devices_split_each_batch_and_bad_device_lists_are_refused() {
         (
             "0,no-such-gpu",
             "64",
-            "no GPU adapter matches --devices \"no-such-gpu\"",
+            "no GPU adapter matches --devices=\"no-such-gpu\"",
         ),
         ("3", "2", "at least one example for each of the 3 devices"),
         ("none", "64", "--devices"),

@@ -198,7 +198,7 @@ fn too_small_batches_and_bad_device_lists_are_refused() {
     );
     let err = Device::several("gpu", "0,no-such-gpu").err().unwrap().to_string();
     assert!(
-        err.contains("--devices \"no-such-gpu\"") && err.contains("0: llvmpipe"),
+        err.contains("--devices=\"no-such-gpu\"") && err.contains("0: llvmpipe"),
         "{err}"
     );
     let err = Device::several("cpu", "0,1").err().unwrap().to_string();

@@ -104,7 +104,7 @@ pub enum Error {
     NoAdapter { detail: String },
 
     /// `SHADERGRAD_ADAPTER` or `--devices` named an adapter that does not exist.
-    #[error("no GPU adapter matches {flag} {wanted:?}; the adapters here are: {available}")]
+    #[error("no GPU adapter matches {flag}={wanted:?}; the adapters here are: {available}")]
     UnknownAdapter {
         flag: String,
         wanted: String,
