@@ -45,7 +45,7 @@ mod mpi_ranks {
     use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
     use mpi::topology::{Communicator, SimpleCommunicator};
 
-    use super::ProcessGroup;
+    use crate::group::ProcessGroup;
     use crate::error::Result;
 
     /// The ranks of an MPI job (`mpirun -np 4 shadergrad train ...`), over the system's Open
