@@ -99,6 +99,8 @@ impl Record {
     ///     roof_pct: None,
     ///     timing: Timing::Wall,
     ///     batch: None,
+    ///     devices: None,
+    ///     reduce_seconds: None,
     /// };
     /// let back: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     /// assert_eq!(back["name"], "a \"quoted\" \\ naïve name");
@@ -533,7 +535,7 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
 /// ```
 /// use shadergrad::{backend::cpu::CpuBackend, bench, nn::{Activation, Mlp}};
 /// let mlp = Mlp::new(&[8, 4, 2], Activation::Relu)?;
-/// let rows = bench::replica_records(&[CpuBackend::new(), CpuBackend::new()], &[1, 2], &mlp, &[16])?;
+/// let rows = bench::replica_records(&[CpuBackend::<f32>::new(), CpuBackend::new()], &[1, 2], &mlp, &[16])?;
 /// assert_eq!(rows.iter().map(|r| r.devices).collect::<Vec<_>>(), [Some(1), Some(2)]);
 /// assert_eq!(rows[0].reduce_seconds, Some(0.0)); // one device sums nothing
 /// # Ok::<(), shadergrad::Error>(())

@@ -126,7 +126,7 @@ impl<B: Backend> Trainer<B> {
     /// };
     /// let batch: Vec<usize> = (0..33).collect();
     /// let mut one = Trainer::new(&CpuBackend::<f32>::new(), config.clone())?;
-    /// let mut two = Trainer::replicated(&[CpuBackend::new(), CpuBackend::new()], config)?; // 17 + 16
+    /// let mut two = Trainer::replicated(&[CpuBackend::<f32>::new(), CpuBackend::new()], config)?; // 17 + 16
     /// for _ in 0..3 {
     ///     let (a, b) = (one.step(&digits, &batch, true)?.unwrap(), two.step(&digits, &batch, true)?.unwrap());
     ///     assert!((a - b).abs() <= 1e-5 * a);
