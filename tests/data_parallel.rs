@@ -11,26 +11,14 @@ use std::sync::atomic::AtomicBool;
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
-use shadergrad::data::{Dataset, Task};
+use shadergrad::data::Dataset;
 use shadergrad::group::ProcessGroup;
-use shadergrad::nn::{Activation, Init, Mlp};
-use shadergrad::optim::{Optimizer, Schedule};
+use shadergrad::optim::Optimizer;
 use shadergrad::train::{fit, Progress, TrainConfig, Trainer};
 use shadergrad::{Device, Devices};
 
 fn config(optimizer: Optimizer, batch: usize, epochs: u64) -> TrainConfig {
-    TrainConfig {
-        mlp: Mlp::new(&[784, 48, 24, 10], Activation::Relu).unwrap(),
-        task: Task::Classify,
-        init: Init::KaimingUniform,
-        optimizer,
-        schedule: Schedule::Constant,
-        batch,
-        epochs,
-        seed: 11,
-        loss_every: 1,
-        regularize: Default::default(),
-    }
+    common::digits_config(&[48, 24], optimizer, batch, epochs, 11)
 }
 
 /// Losses of `n` steps over consecutive batches of `sizes` examples (cycled).
@@ -321,14 +309,7 @@ fn fit_in_group(
                     }
                 })
                 .unwrap();
-                let params = t
-                    .store()
-                    .read_all()
-                    .unwrap()
-                    .into_iter()
-                    .flat_map(|p| p.2)
-                    .map(f64::to_bits)
-                    .collect();
+                let params = common::param_bits(t.store());
                 (done, p, params)
             })
         })

@@ -132,6 +132,18 @@ fn wait_for(path: &Path, child: &mut Child, limit: Duration) {
     }
 }
 
+/// Two ranks training the long run for `epochs`, once rank 0 has saved its first checkpoint.
+fn two_ranks_past_a_checkpoint(dir: &Path, epochs: &str) -> Child {
+    let mut child = mpirun(dir, 2, &[BIN], LONG)
+        .args(["--epochs", epochs])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("model.safetensors"), &mut child, Duration::from_secs(60));
+    child
+}
+
 /// Waits for `child` to end, at most `limit`: its output.
 fn finish(child: Child, limit: Duration) -> Output {
     let pid = child.id();
@@ -175,13 +187,7 @@ fn ctrl_c_stops_every_rank_with_a_checkpoint_that_resumes_bit_for_bit() {
     assert!(whole.status.success(), "{}", text(&whole));
     // The same run, Ctrl-C'd after its first epoch: mpirun passes SIGTERM on to the ranks,
     // which agree to stop after the next step; rank 0 saves where they stopped.
-    let mut child = mpirun(&dir, 2, &[BIN], LONG)
-        .args(["--epochs", "30"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&dir.join("model.safetensors"), &mut child, Duration::from_secs(60));
+    let child = two_ranks_past_a_checkpoint(&dir, "30");
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -241,13 +247,7 @@ fn ranks_with_other_flags_are_refused_with_one_message() {
 #[test]
 fn a_rank_killed_mid_run_ends_the_job_and_the_last_checkpoint_stays() {
     let dir = temp("killed");
-    let mut child = mpirun(&dir, 2, &[BIN], LONG)
-        .args(["--epochs", "40"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&dir.join("model.safetensors"), &mut child, Duration::from_secs(60));
+    let child = two_ranks_past_a_checkpoint(&dir, "40");
     let victim = rank_pid(child.id(), 1).expect("rank 1 among mpirun's children");
     Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
     let started = Instant::now();

@@ -466,14 +466,7 @@ fn halves_or_whole<B: Backend<Elem = f32>>(b: &B, m: &Mlp, steps: usize, halves:
         };
         losses.push(loss.to_bits());
     }
-    let w = store
-        .read_all()
-        .unwrap()
-        .into_iter()
-        .flat_map(|p| p.2)
-        .map(f64::to_bits)
-        .collect();
-    (losses, w)
+    (losses, common::param_bits(&store))
 }
 
 #[test]

@@ -10,29 +10,15 @@ use common::gpu;
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::checkpoint::Checkpoint;
-use shadergrad::data::{Dataset, Task};
+use shadergrad::data::Dataset;
 use shadergrad::model::Model;
-use shadergrad::nn::{Activation, BatchNorm, Init, Mlp, Mode, Norm};
+use shadergrad::nn::{BatchNorm, Mode, Norm};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, Trainer};
 use shadergrad::Element;
 
 fn config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64) -> TrainConfig {
-    let mut sizes = vec![784];
-    sizes.extend(hidden);
-    sizes.push(10);
-    TrainConfig {
-        mlp: Mlp::new(&sizes, Activation::Relu).unwrap(),
-        task: Task::Classify,
-        init: Init::KaimingUniform,
-        optimizer,
-        schedule: Schedule::Constant,
-        batch,
-        epochs,
-        seed: 3,
-        loss_every: 1,
-        regularize: Default::default(),
-    }
+    common::digits_config(hidden, optimizer, batch, epochs, 3)
 }
 
 fn steps<B: Backend>(b: &B, cfg: &TrainConfig, digits: &Dataset, n: usize) -> Vec<f64> {

@@ -45,8 +45,8 @@ mod mpi_ranks {
     use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
     use mpi::topology::{Communicator, SimpleCommunicator};
 
-    use crate::group::ProcessGroup;
     use crate::error::Result;
+    use crate::group::ProcessGroup;
 
     /// The ranks of an MPI job (`mpirun -np 4 shadergrad train ...`), over the system's Open
     /// MPI or MPICH. Dropping it finalises MPI, which every rank must then do too.

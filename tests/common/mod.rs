@@ -5,6 +5,11 @@
 use std::sync::OnceLock;
 
 use shadergrad::backend::wgpu::WgpuBackend;
+use shadergrad::data::Task;
+use shadergrad::nn::{Activation, Init, Mlp};
+use shadergrad::optim::{Optimizer, Schedule};
+use shadergrad::plan::ParamStore;
+use shadergrad::train::TrainConfig;
 
 /// The GPU every test in a binary shares. Never skipped: without an adapter the test fails and
 /// says how to install one.
@@ -217,4 +222,33 @@ pub fn npz(members: &[(&str, &[u8])], deflate: bool) -> Vec<u8> {
         zip.write_all(bytes).unwrap();
     }
     zip.finish().unwrap().into_inner()
+}
+
+/// A ReLU classifier of the 784-pixel digits through `hidden` layers: `optimizer` at a constant
+/// rate, no regularisation, the loss read every step.
+pub fn digits_config(hidden: &[usize], optimizer: Optimizer, batch: usize, epochs: u64, seed: u64) -> TrainConfig {
+    let sizes: Vec<usize> = [784].iter().chain(hidden).chain(&[10]).copied().collect();
+    TrainConfig {
+        mlp: Mlp::new(&sizes, Activation::Relu).unwrap(),
+        task: Task::Classify,
+        init: Init::KaimingUniform,
+        optimizer,
+        schedule: Schedule::Constant,
+        batch,
+        epochs,
+        seed,
+        loss_every: 1,
+        regularize: Default::default(),
+    }
+}
+
+/// Every parameter value of `store` as bits, in the store's order: for bit-for-bit comparisons.
+pub fn param_bits<B: Backend>(store: &ParamStore<B>) -> Vec<u64> {
+    store
+        .read_all()
+        .unwrap()
+        .into_iter()
+        .flat_map(|p| p.2)
+        .map(f64::to_bits)
+        .collect()
 }
