@@ -1,9 +1,10 @@
 //! Where a training step's time goes: the wall time of its phases (upload the batch, run and read
-//! the loss back, run without reading back), then each kernel of a 784-512-10 step plan (forward,
+//! the loss back, run without reading back), then each kernel of an MLP's step plan (forward,
 //! backward, SGD update) timed on its own on the best device, GPU timestamps where the adapter
 //! has them.
 //!
-//! Run: `cargo run --release --example profile_step -- [batch]` (default 512)
+//! Run: `cargo run --release --example profile_step -- [batch] [hidden sizes]` (default 512 and
+//! 512: a 784-512-10 MLP; `-- 128 256,256` is the peers' workload, `../shared/peers/README.md`)
 
 use std::time::Instant;
 
@@ -15,15 +16,24 @@ use shadergrad::Element;
 use shadergrad::{Device, ParamStore, Plan};
 
 fn main() -> shadergrad::Result<()> {
-    let batch: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(512);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let batch: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(512);
+    let mut sizes = vec![784];
+    sizes.extend(
+        args.get(1)
+            .map_or("512", String::as_str)
+            .split(',')
+            .filter_map(|h| h.parse::<usize>().ok()),
+    );
+    sizes.push(10);
+    let mlp = Mlp::new(&sizes, Activation::Relu)?;
     match Device::best()? {
-        Device::Gpu(gpu) => profile(&gpu, batch),
-        Device::Cpu(cpu) => profile(&cpu, batch),
+        Device::Gpu(gpu) => profile(&gpu, batch, &mlp),
+        Device::Cpu(cpu) => profile(&cpu, batch, &mlp),
     }
 }
 
-fn profile<B: Backend>(backend: &B, batch: usize) -> shadergrad::Result<()> {
-    let mlp = Mlp::new(&[784, 512, 10], Activation::Relu)?;
+fn profile<B: Backend>(backend: &B, batch: usize, mlp: &Mlp) -> shadergrad::Result<()> {
     let step_graph = mlp.graph(
         batch,
         Init::KaimingUniform,

@@ -17,7 +17,7 @@ mod engine;
 mod reports;
 mod training;
 
-pub use engine::{autodiff, backend, check, device, element, error, expr, gemm, graph, op, plan, shape};
+pub use engine::{autodiff, backend, check, device, element, error, expr, gemm, graph, op, plan, pool, shape};
 pub use reports::{bench, plot, viz};
 pub use training::{checkpoint, data, group, io, metrics, model, nn, optim, rng, train};
 

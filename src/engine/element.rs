@@ -87,11 +87,10 @@ impl Element for f32 {
     /// The packed AVX-512 / AVX2 product on every core where the processor has one.
     fn matmul(a: &[Self], b: &[Self], c: &mut [Self], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
         use crate::gemm::{available, sgemm, Strided};
-        static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         if !available() {
             return ndarray_matmul(a, b, c, [m, n, k], ta, tb);
         }
-        let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = crate::pool::threads();
         sgemm(
             m,
             n,

@@ -12,4 +12,5 @@ pub mod gemm;
 pub mod graph;
 pub mod op;
 pub mod plan;
+pub mod pool;
 pub mod shape;
