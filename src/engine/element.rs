@@ -25,18 +25,21 @@ pub trait Element:
     /// The word an element made by [`Element::from_word`] holds.
     fn to_word(self) -> u32;
     /// `c[m, n] = op(a)·op(b)`: `a` stored `[m, k]` (`[k, m]` with `ta`), `b` stored `[k, n]`
-    /// (`[n, k]` with `tb`), `c` row-major and overwritten. ndarray's product here; f32 has its
-    /// own ([`crate::gemm`]).
+    /// (`[n, k]` with `tb`), `c` row-major and overwritten; then `finish(row, col, values)` on
+    /// the finished product, in pieces: `values` is `c[row, col..col + values.len()]` (an
+    /// epilogue applied while those values are still in cache, on the thread that computed
+    /// them). ndarray's product here; f32 has its own ([`crate::gemm`]).
     ///
     /// ```
     /// use shadergrad::Element;
     /// let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [1.0, 1.0]); // a [2, 2], b [2, 1]
     /// let mut c = [0.0; 2];
-    /// f64::matmul(&a, &b, &mut c, [2, 1, 2], false, false);
-    /// assert_eq!(c, [3.0, 7.0]);
+    /// f64::matmul(&a, &b, &mut c, [2, 1, 2], false, false, &|row, _, c| c[0] += row as f64);
+    /// assert_eq!(c, [3.0, 8.0]);
     /// ```
-    fn matmul(a: &[Self], b: &[Self], c: &mut [Self], mnk: [usize; 3], ta: bool, tb: bool) {
-        ndarray_matmul(a, b, c, mnk, ta, tb)
+    fn matmul(a: &[Self], b: &[Self], c: &mut [Self], mnk: [usize; 3], ta: bool, tb: bool, finish: &Finish<'_, Self>) {
+        ndarray_matmul(a, b, c, mnk, ta, tb);
+        finish_rows(c, mnk[0], mnk[1], finish);
     }
     /// [`pack_bytes`] for this type.
     fn pack_bytes(bytes: &[u8], out: &mut Vec<Self>) {
@@ -57,6 +60,16 @@ pub trait Element:
 }
 
 /// [`Element::matmul`] by ndarray's product (`matrixmultiply`, threaded).
+/// What runs on each finished piece of a product: `(row, first column, values)`.
+pub type Finish<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
+
+/// `finish` on every row of a row-major `[m, n]` product.
+fn finish_rows<T>(c: &mut [T], m: usize, n: usize, finish: &Finish<'_, T>) {
+    for (row, values) in c[..m * n].chunks_exact_mut(n.max(1)).enumerate() {
+        finish(row, 0, values);
+    }
+}
+
 fn ndarray_matmul<T: Element>(a: &[T], b: &[T], c: &mut [T], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
     fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ndarray::ArrayView2<'_, T> {
         if transposed {
@@ -85,20 +98,28 @@ impl Element for f32 {
         self.to_bits()
     }
     /// The packed AVX-512 / AVX2 product on every core where the processor has one.
-    fn matmul(a: &[Self], b: &[Self], c: &mut [Self], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
-        use crate::gemm::{available, sgemm, Strided};
+    fn matmul(
+        a: &[Self],
+        b: &[Self],
+        c: &mut [Self],
+        [m, n, k]: [usize; 3],
+        ta: bool,
+        tb: bool,
+        finish: &Finish<'_, Self>,
+    ) {
+        use crate::gemm::{available, sgemm_then, Strided};
         if !available() {
-            return ndarray_matmul(a, b, c, [m, n, k], ta, tb);
+            ndarray_matmul(a, b, c, [m, n, k], ta, tb);
+            return finish_rows(c, m, n, finish);
         }
         let threads = crate::pool::threads();
-        sgemm(
-            m,
-            n,
-            k,
+        sgemm_then(
+            [m, n, k],
             Strided::new(a, m, k, ta),
             Strided::new(b, k, n, tb),
             c,
             threads,
+            finish,
         );
     }
     /// A copy: an f32 holding a word is that word's bits (a batch of pixels is on the hot path).

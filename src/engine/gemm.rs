@@ -12,6 +12,8 @@
 //! turn, each step within a block in turn), whatever the number of threads or how the work is
 //! split, so a run is bit for bit the same on any core count.
 
+use crate::element::Finish;
+
 /// Rows of B packed per pass: a strip of `KC × NR` floats stays in L1 beside A's.
 const KC: usize = 256;
 /// Rows of A packed per block (a multiple of every `MR`): `MC × KC` floats stay in L2.
@@ -49,6 +51,9 @@ impl<'a> Strided<'a> {
 enum Kernel {
     /// 12 × 32: 24 zmm accumulators.
     Avx512,
+    /// 24 × 16, for products at most 16 columns wide (a classifier's logits): 24 zmm
+    /// accumulators, none of them computing past the edge the way 12 × 32 would.
+    Avx512Narrow,
     /// 6 × 16: 12 ymm accumulators.
     Avx2,
 }
@@ -76,6 +81,7 @@ impl Kernel {
     fn block(self) -> (usize, usize) {
         match self {
             Kernel::Avx512 => (12, 32),
+            Kernel::Avx512Narrow => (24, 16),
             Kernel::Avx2 => (6, 16),
         }
     }
@@ -108,10 +114,39 @@ pub fn available() -> bool {
 /// assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
 /// ```
 pub fn sgemm(m: usize, n: usize, k: usize, a: Strided<'_>, b: Strided<'_>, c: &mut [f32], threads: usize) {
-    sgemm_on(Kernel::here(), [m, n, k], a, b, c, threads)
+    sgemm_on(Kernel::here(), [m, n, k], a, b, c, threads, &|_, _, _| {})
 }
 
-/// [`sgemm`] on the given kernel (`None`: the plain loop).
+/// [`sgemm`], then `finish(row, col, values)` on each piece `c[row, col..col + values.len()]`
+/// of the product as soon as it has its last term, on the thread that computed it (while the
+/// piece is in cache: a bias and an activation cost next to nothing there).
+///
+/// ```
+/// use shadergrad::gemm::{sgemm_then, Strided};
+/// let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // [2, 3]
+/// let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // [3, 2]
+/// let bias = [-4.5, 0.5];
+/// let relu = |_row: usize, col: usize, c: &mut [f32]| {
+///     for (v, b) in c.iter_mut().zip(&bias[col..]) {
+///         *v = (*v + b).max(0.0);
+///     }
+/// };
+/// let mut c = [0.0; 4];
+/// sgemm_then([2, 2, 3], Strided::new(&a, 2, 3, false), Strided::new(&b, 3, 2, false), &mut c, 2, &relu);
+/// assert_eq!(c, [0.0, 5.5, 5.5, 11.5]);
+/// ```
+pub fn sgemm_then(
+    mnk: [usize; 3],
+    a: Strided<'_>,
+    b: Strided<'_>,
+    c: &mut [f32],
+    threads: usize,
+    finish: &Finish<'_, f32>,
+) {
+    sgemm_on(Kernel::here(), mnk, a, b, c, threads, finish)
+}
+
+/// [`sgemm_then`] on the given kernel (`None`: the plain loop).
 fn sgemm_on(
     kernel: Option<Kernel>,
     [m, n, k]: [usize; 3],
@@ -119,14 +154,23 @@ fn sgemm_on(
     b: Strided<'_>,
     c: &mut [f32],
     threads: usize,
+    finish: &Finish<'_, f32>,
 ) {
     let c = &mut c[..m * n];
-    if k == 0 {
-        c.fill(0.0);
+    let kernel = match kernel {
+        Some(Kernel::Avx512) if n <= 16 => Some(Kernel::Avx512Narrow),
+        other => other,
+    };
+    let Some(kernel) = kernel.filter(|_| k > 0) else {
+        if k == 0 {
+            c.fill(0.0);
+        } else {
+            plain(m, n, k, a, b, c);
+        }
+        for (row, values) in c.chunks_exact_mut(n.max(1)).enumerate() {
+            finish(row, 0, values);
+        }
         return;
-    }
-    let Some(kernel) = kernel else {
-        return plain(m, n, k, a, b, c);
     };
     let (mr, nr) = kernel.block();
     // Each part of C is one thread's.
@@ -146,7 +190,7 @@ fn sgemm_on(
         let part = (parts[p].start, parts[p].end);
         let (rows, cols) = if by_rows { (part, (0, n)) } else { ((0, m), part) };
         // SAFETY: the parts cover disjoint rows (or columns) of C, each written by one thread.
-        unsafe { block(kernel, rows, cols, n, k, a, b, out) }
+        unsafe { block(kernel, rows, cols, n, k, a, b, out, finish) }
     });
 }
 
@@ -166,7 +210,8 @@ fn plain(m: usize, n: usize, k: usize, a: Strided<'_>, b: Strided<'_>, c: &mut [
     }
 }
 
-/// Rows `r0..r1` and columns `c0..c1` of C (`ldc` floats a row).
+/// Rows `r0..r1` and columns `c0..c1` of C (`ldc` floats a row), each `MC` rows finished as
+/// they get their last `KC` terms.
 ///
 /// # Safety
 /// `c` holds C, and no other thread writes these rows and columns meanwhile.
@@ -180,6 +225,7 @@ unsafe fn block(
     a: Strided<'_>,
     b: Strided<'_>,
     c: SendPtr,
+    finish: &Finish<'_, f32>,
 ) {
     let (mr, nr) = kernel.block();
     let width = (c1 - c0).div_ceil(nr) * nr;
@@ -216,10 +262,21 @@ unsafe fn block(
                         #[cfg(target_arch = "x86_64")]
                         Kernel::Avx512 => tile_avx512(&tile),
                         #[cfg(target_arch = "x86_64")]
+                        Kernel::Avx512Narrow => tile_avx512_narrow(&tile),
+                        #[cfg(target_arch = "x86_64")]
                         Kernel::Avx2 => tile_avx2(&tile),
                         #[cfg(not(target_arch = "x86_64"))]
                         _ => unreachable!("kernels are detected on x86-64 only"),
                     }
+                }
+            }
+            if pc + kc == k {
+                for row in ic..ic + mc {
+                    finish(
+                        row,
+                        c0,
+                        std::slice::from_raw_parts_mut(c.0.add(row * ldc + c0), c1 - c0),
+                    );
                 }
             }
         }
@@ -275,7 +332,7 @@ fn pack(
 fn transpose(kernel: Kernel, src: &[f32], s_w: usize, rows: usize, kc: usize, dst: &mut [f32], ld: usize) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if matches!(kernel, Kernel::Avx512 | Kernel::Avx2) {
+    if matches!(kernel, Kernel::Avx512 | Kernel::Avx512Narrow | Kernel::Avx2) {
         // SAFETY: both kernels are detected only where the processor has AVX.
         done = unsafe { transpose_avx(src, s_w, rows, kc, dst, ld) };
     }
@@ -452,6 +509,20 @@ register_kernel!(
     _mm512_storeu_ps
 );
 register_kernel!(
+    tile_avx512_narrow,
+    "avx512f",
+    24,
+    16,
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_storeu_ps
+);
+register_kernel!(
     tile_avx2,
     "avx2,fma",
     6,
@@ -499,7 +570,9 @@ mod tests {
     }
 
     /// Every kernel this processor can run (the AVX-512 machines run AVX2 too) agrees with the
-    /// plain loop to f32 rounding; `tests/gemm.rs` checks the chosen one against f64.
+    /// plain loop to f32 rounding, and the register kernels with each other bit for bit (each
+    /// sums an element's terms in the same order); `tests/gemm.rs` checks the chosen one
+    /// against f64.
     #[test]
     fn every_kernel_here_matches_the_plain_loop() {
         let mut kernels = vec![None];
@@ -509,10 +582,10 @@ mod tests {
                 kernels.push(Some(Kernel::Avx2));
             }
             if is_x86_feature_detected!("avx512f") {
-                kernels.push(Some(Kernel::Avx512));
+                kernels.extend([Some(Kernel::Avx512), Some(Kernel::Avx512Narrow)]);
             }
         }
-        for [m, n, k] in [[1, 1, 1], [7, 17, 3], [13, 33, 257], [97, 290, 70]] {
+        for [m, n, k] in [[1, 1, 1], [7, 17, 3], [13, 33, 257], [97, 290, 70], [50, 10, 600]] {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
             let run = |kernel| {
@@ -524,12 +597,20 @@ mod tests {
                     Strided::new(&b, k, n, false),
                     &mut c,
                     2,
+                    &|_, _, _| {},
                 );
                 c
             };
             let want = run(None);
+            let first = kernels.get(1).map(|&kernel| run(kernel));
             for &kernel in &kernels[1..] {
-                for (g, w) in run(kernel).iter().zip(&want) {
+                let got = run(kernel);
+                let same = got
+                    .iter()
+                    .zip(first.as_ref().unwrap())
+                    .all(|(g, f)| g.to_bits() == f.to_bits());
+                assert!(same, "{kernel:?} [{m}, {n}, {k}]: not the bits of {:?}", kernels[1]);
+                for (g, w) in got.iter().zip(&want) {
                     // k terms of size ≤ 1: their sums differ by at most k·ε in any order.
                     assert!(
                         (g - w).abs() <= k as f32 * f32::EPSILON,

@@ -219,30 +219,36 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
             let (m, n, k) = (d(0), d(1), d(2));
             let (a, b) = (inp(0), inp(1));
             let mut c = out(l.buffers.len() - 1);
-            T::matmul(&a, &b, &mut c, [m, n, k], ta, tb);
-            let c = &mut c[..m * n];
+            // The epilogue runs on each piece of C as the product finishes it (on the thread
+            // that computed it, while it is in cache), one pass either way.
             match epilogue {
-                // The bias and the activation in one pass over the product.
                 Epilogue::None | Epilogue::Activation(_) if bias => {
                     let op = epilogue.op().unwrap_or(UnaryOp::Identity);
                     let bias = inp(2);
-                    with_op(op, |op| {
-                        for row in c.chunks_exact_mut(n.max(1)) {
-                            for (v, &b) in row.iter_mut().zip(bias.iter()) {
+                    let bias: &[T] = &bias;
+                    let finish = |_row: usize, col: usize, c: &mut [T]| {
+                        with_op(op, |op| {
+                            for (v, &b) in c.iter_mut().zip(&bias[col..]) {
                                 *v = op.f(*v + b);
                             }
-                        }
-                    });
+                        })
+                    };
+                    T::matmul(&a, &b, &mut c, [m, n, k], ta, tb, &finish);
                 }
-                Epilogue::None | Epilogue::Activation(_) => {}
+                Epilogue::None | Epilogue::Activation(_) => T::matmul(&a, &b, &mut c, [m, n, k], ta, tb, &|_, _, _| {}),
                 // The gradient into an activation: dy · f'(x, y), from its input and output.
                 Epilogue::ActivationGrad(op) => {
                     let (x, y) = (inp(2), inp(3));
-                    with_op(op, |op| {
-                        for ((v, &x), &y) in c.iter_mut().zip(x.iter()).zip(y.iter()) {
-                            *v = *v * op.df(x, y);
-                        }
-                    });
+                    let (x, y): (&[T], &[T]) = (&x, &y);
+                    let finish = |row: usize, col: usize, c: &mut [T]| {
+                        let at = row * n + col;
+                        with_op(op, |op| {
+                            for ((v, &x), &y) in c.iter_mut().zip(&x[at..]).zip(&y[at..]) {
+                                *v = *v * op.df(x, y);
+                            }
+                        })
+                    };
+                    T::matmul(&a, &b, &mut c, [m, n, k], ta, tb, &finish);
                 }
             }
         }
@@ -325,19 +331,21 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
         }
         Kernel::SoftmaxCe { smoothing } => {
             let (logits, labels) = (inp(0), inp(1));
-            let (probs, loss) = softmax_ce(&logits, &labels, smoothing, d(0), d(1));
-            out(2).copy_from_slice(&probs);
+            let loss = softmax_ce(&logits, &labels, smoothing, d(1), &mut out(2));
             out(3)[0] = loss;
         }
         Kernel::SoftmaxCeGrad { smoothing } => {
             let (probs, labels, dloss) = (inp(0), inp(1), inp(2));
-            softmax_ce_grad(&probs, &labels, smoothing, dloss[0], d(0), d(1), &mut out(3));
+            let mut dx = out(3);
+            dx.copy_from_slice(&probs);
+            softmax_ce_grad(&labels, smoothing, dloss[0], d(1), &mut dx);
         }
         Kernel::SoftmaxCeFused { smoothing } => {
+            // The softmax lands where its gradient goes, and becomes it there.
             let (logits, labels, dloss) = (inp(0), inp(1), inp(2));
-            let (probs, loss) = softmax_ce(&logits, &labels, smoothing, d(0), d(1));
-            out(3)[0] = loss;
-            softmax_ce_grad(&probs, &labels, smoothing, dloss[0], d(0), d(1), &mut out(4));
+            let mut dx = out(4);
+            out(3)[0] = softmax_ce(&logits, &labels, smoothing, d(1), &mut dx);
+            softmax_ce_grad(&labels, smoothing, dloss[0], d(1), &mut dx);
         }
         Kernel::Dropout { .. } => {
             let (stream, step, threshold) = (p.dims[1], p.dims[2], p.dims[3]);
@@ -472,21 +480,24 @@ fn execute<T: Element>(l: &CpuLaunch<T>) {
     }
 }
 
-/// Row-wise softmax of `[rows, cols]` logits and the mean cross-entropy against the labels.
-fn softmax_ce<T: Element>(logits: &[T], labels: &[T], smoothing: f64, rows: usize, cols: usize) -> (Vec<T>, T) {
-    let mut probs = vec![T::zero(); rows * cols];
+/// Row-wise softmax of `[rows, cols]` logits into `probs`, and the mean cross-entropy against the
+/// labels (one label a row).
+fn softmax_ce<T: Element>(logits: &[T], labels: &[T], smoothing: f64, cols: usize, probs: &mut [T]) -> T {
     let mut total = T::zero();
     let s = c::<T>(smoothing);
-    for r in 0..rows {
-        let x = &logits[r * cols..(r + 1) * cols];
+    let cols = cols.max(1);
+    for ((x, p), &label) in logits.chunks_exact(cols).zip(probs.chunks_exact_mut(cols)).zip(labels) {
         // Subtracting the row max keeps exp() finite for logits of ±1e4.
         let max = x.iter().copied().fold(T::neg_infinity(), T::max);
-        let sum: T = x.iter().map(|&v| (v - max).exp()).sum();
-        for j in 0..cols {
-            probs[r * cols + j] = (x[j] - max).exp() / sum;
+        for (p, &v) in p.iter_mut().zip(x) {
+            *p = (v - max).exp();
+        }
+        let sum: T = p.iter().copied().sum();
+        for p in p.iter_mut() {
+            *p = *p / sum;
         }
         total = total
-            + match class_index(labels[r], cols) {
+            + match class_index(label, cols) {
                 // -log p[label] = log Σ e^(x - max) - (x[label] - max)
                 Some(l) if smoothing == 0.0 => sum.ln() - (x[l] - max),
                 // −Σ_j q_j log p_j, q = (1 − s)·onehot + s/cols
@@ -497,7 +508,7 @@ fn softmax_ce<T: Element>(logits: &[T], labels: &[T], smoothing: f64, rows: usiz
                 None => T::nan(),
             };
     }
-    (probs, total / c(rows as f64))
+    total / c(labels.len() as f64)
 }
 
 /// Mean of `softplus(z) − z·t`: −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) written so that neither log
@@ -519,18 +530,9 @@ fn sigmoid_bce_grad<T: Element>(z: &[T], t: &[T], dloss: T, dz: &mut [T]) {
     }
 }
 
-/// `dlogits = (p − onehot) · dloss / rows`.
-#[allow(clippy::too_many_arguments)]
-fn softmax_ce_grad<T: Element>(
-    probs: &[T],
-    labels: &[T],
-    smoothing: f64,
-    dloss: T,
-    rows: usize,
-    cols: usize,
-    dx: &mut [T],
-) {
-    let scale = dloss / c(rows as f64);
+/// `dlogits = (p − onehot) · dloss / rows`, in place: `dx` holds the softmax `p` on entry.
+fn softmax_ce_grad<T: Element>(labels: &[T], smoothing: f64, dloss: T, cols: usize, dx: &mut [T]) {
+    let scale = dloss / c(labels.len() as f64);
     // The smoothed target: (1 − s) on the label, plus s/cols on every class.
     let (on, off) = if smoothing == 0.0 {
         (T::one(), T::zero())
@@ -538,13 +540,15 @@ fn softmax_ce_grad<T: Element>(
         let spread = c::<T>(smoothing / cols as f64);
         (c::<T>(1.0 - smoothing) + spread, spread)
     };
-    for (i, d) in dx.iter_mut().enumerate() {
-        let target = match class_index(labels[i / cols], cols) {
-            Some(l) if l == i % cols => on,
-            Some(_) => off,
-            None => T::nan(),
-        };
-        *d = (probs[i] - target) * scale;
+    for (row, &label) in dx.chunks_exact_mut(cols.max(1)).zip(labels) {
+        match class_index(label, cols) {
+            Some(l) => {
+                for (j, d) in row.iter_mut().enumerate() {
+                    *d = (*d - if j == l { on } else { off }) * scale;
+                }
+            }
+            None => row.fill(T::nan()),
+        }
     }
 }
 
