@@ -66,6 +66,72 @@ pub fn ranges(len: usize, parts: usize, unit: usize) -> Vec<std::ops::Range<usiz
     (0..len).step_by(per).map(|s| s..(s + per).min(len)).collect()
 }
 
+/// Outputs a loop over [`split`] cuts at the same places: a mutable slice, or a pair of them
+/// (nest pairs for more: `((w, m), v)`), all as long as the first.
+pub trait Pieces: Send + Sized {
+    /// The length cut along.
+    fn len(&self) -> usize;
+    /// The first `at` items, and the rest.
+    fn split_at(self, at: usize) -> (Self, Self);
+}
+
+impl<T: Send> Pieces for &mut [T] {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        self.split_at_mut(at)
+    }
+}
+
+impl<A: Pieces, B: Pieces> Pieces for (A, B) {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let ((a0, a1), (b0, b1)) = (self.0.split_at(at), self.1.split_at(at));
+        ((a0, b0), (a1, b1))
+    }
+}
+
+/// Runs `body(start, piece)` on pieces of `out` (each `start` items in) spread over
+/// [`threads`], at least `grain` items a piece: for an elementwise loop whose result does not
+/// depend on where it is cut.
+///
+/// ```
+/// let x: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
+/// let mut y = vec![0.0f32; x.len()];
+/// shadergrad::pool::split(&mut y[..], 1 << 14, |start, y| {
+///     for (y, x) in y.iter_mut().zip(&x[start..]) {
+///         *y = 2.0 * x;
+///     }
+/// });
+/// assert_eq!(y[99_999], 199_998.0);
+/// ```
+pub fn split<P: Pieces>(out: P, grain: usize, body: impl Fn(usize, P) + Sync) {
+    let len = out.len();
+    let parts = (len / grain.max(1)).clamp(1, threads());
+    if parts == 1 {
+        return body(0, out);
+    }
+    // Pieces a multiple of 16 long, so that each starts on a cache line as the slices do.
+    let mut rest = Some(out);
+    let pieces: Vec<Mutex<Option<(usize, P)>>> = ranges(len, parts, 16)
+        .into_iter()
+        .map(|r| {
+            let (piece, after) = rest.take().expect("one left").split_at(r.len());
+            rest = Some(after);
+            Mutex::new(Some((r.start, piece)))
+        })
+        .collect();
+    run(pieces.len(), |i| {
+        let taken = pieces[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((start, piece)) = taken {
+            body(start, piece);
+        }
+    });
+}
+
 thread_local! {
     /// Whether this thread is running a part (a worker, or a caller inside [`run`]).
     static IN_PART: Cell<bool> = const { Cell::new(false) };
