@@ -69,15 +69,15 @@ pub fn ranges(len: usize, parts: usize, unit: usize) -> Vec<std::ops::Range<usiz
 /// Outputs a loop over [`split`] cuts at the same places: a mutable slice, or a pair of them
 /// (nest pairs for more: `((w, m), v)`), all as long as the first.
 pub trait Pieces: Send + Sized {
-    /// The length cut along.
-    fn len(&self) -> usize;
+    /// The items cut along.
+    fn count(&self) -> usize;
     /// The first `at` items, and the rest.
     fn split_at(self, at: usize) -> (Self, Self);
 }
 
 impl<T: Send> Pieces for &mut [T] {
-    fn len(&self) -> usize {
-        <[T]>::len(self)
+    fn count(&self) -> usize {
+        self.len()
     }
     fn split_at(self, at: usize) -> (Self, Self) {
         self.split_at_mut(at)
@@ -85,8 +85,8 @@ impl<T: Send> Pieces for &mut [T] {
 }
 
 impl<A: Pieces, B: Pieces> Pieces for (A, B) {
-    fn len(&self) -> usize {
-        self.0.len()
+    fn count(&self) -> usize {
+        self.0.count()
     }
     fn split_at(self, at: usize) -> (Self, Self) {
         let ((a0, a1), (b0, b1)) = (self.0.split_at(at), self.1.split_at(at));
@@ -109,7 +109,7 @@ impl<A: Pieces, B: Pieces> Pieces for (A, B) {
 /// assert_eq!(y[99_999], 199_998.0);
 /// ```
 pub fn split<P: Pieces>(out: P, grain: usize, body: impl Fn(usize, P) + Sync) {
-    let len = out.len();
+    let len = out.count();
     let parts = (len / grain.max(1)).clamp(1, threads());
     if parts == 1 {
         return body(0, out);
