@@ -1,6 +1,8 @@
 //! The number types backends compute in: `f32` on the GPU and the CPU, `f64` on the CPU for
 //! gradient checking, and how bytes travel packed into them.
 
+use crate::gemm::Finish;
+
 /// The number type a backend computes in: `f32` on the GPU and CPU, `f64` on the CPU for
 /// gradient checking.
 pub trait Element:
@@ -60,9 +62,6 @@ pub trait Element:
 }
 
 /// [`Element::matmul`] by ndarray's product (`matrixmultiply`, threaded).
-/// What runs on each finished piece of a product: `(row, first column, values)`.
-pub type Finish<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
-
 /// `finish` on every row of a row-major `[m, n]` product.
 fn finish_rows<T>(c: &mut [T], m: usize, n: usize, finish: &Finish<'_, T>) {
     for (row, values) in c[..m * n].chunks_exact_mut(n.max(1)).enumerate() {
