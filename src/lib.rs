@@ -27,5 +27,5 @@ pub use element::Element;
 pub use error::{Error, Result};
 pub use graph::{Graph, Op, Tensor};
 pub use op::{BinaryOp, Broadcast, Operand, UnaryOp};
-pub use plan::{ParamStore, Plan, PlanOptions, PlanReport};
+pub use plan::{ParamStore, Plan, PlanOptions, PlanReport, Submitted};
 pub use shape::Shape;

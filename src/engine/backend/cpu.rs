@@ -77,6 +77,7 @@ impl<T: Element> Backend for CpuBackend<T> {
     type Elem = T;
     type Buffer = CpuBuffer<T>;
     type Launch = CpuLaunch<T>;
+    type Pending = Vec<Vec<T>>;
 
     fn describe(&self) -> String {
         format!("cpu {} (ndarray)", std::any::type_name::<T>())
@@ -156,11 +157,16 @@ impl<T: Element> Backend for CpuBackend<T> {
         Ok(())
     }
 
-    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<T>>> {
+    /// Runs at once: what is pending is what was read.
+    fn submit(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<T>>> {
         for l in launches {
             execute(l);
         }
         Ok(read.iter().map(|b| b.values().to_vec()).collect())
+    }
+
+    fn finish(&self, pending: Vec<Vec<T>>) -> Result<Vec<Vec<T>>> {
+        Ok(pending)
     }
 
     fn submissions(&self) -> u64 {

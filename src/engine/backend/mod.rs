@@ -137,6 +137,8 @@ pub trait Backend: Clone {
     type Buffer: Clone;
     /// A launch whose kernel, buffers and params are fixed.
     type Launch;
+    /// Work submitted whose reads are still on their way (see [`Backend::submit`]).
+    type Pending;
 
     /// What this device is, for reports: `"llvmpipe (Vulkan, Cpu)"`, `"cpu f32 (ndarray)"`.
     fn describe(&self) -> String;
@@ -180,7 +182,32 @@ pub trait Backend: Clone {
     fn set_params(&self, launch: &mut Self::Launch, params: Params) -> Result<()>;
 
     /// Runs `launches` in order, then reads `read` back: one submission and at most one wait.
-    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>>;
+    fn run(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>> {
+        let pending = self.submit(launches, read)?;
+        self.finish(pending)
+    }
+
+    /// Runs `launches` in order and starts copying `read` back without waiting: on a GPU one
+    /// submission, left running while the caller prepares the next (uploads made meanwhile land
+    /// after it); the CPU runs them at once. [`Backend::finish`] waits for it.
+    ///
+    /// ```
+    /// use shadergrad::backend::{cpu::CpuBackend, Backend, Kernel, Params};
+    /// use shadergrad::UnaryOp;
+    /// let cpu = CpuBackend::<f32>::new();
+    /// let (x, y) = (cpu.alloc(2, "x")?, cpu.alloc(2, "y")?);
+    /// cpu.upload(&x, &[-1.0, 2.0])?;
+    /// let relu = cpu.prepare(Kernel::Unary(UnaryOp::Relu), Params::dims(&[2]), &[&x, &y])?;
+    /// let pending = cpu.submit(&[relu], &[&y])?;
+    /// cpu.upload(&x, &[5.0, 5.0])?; // the next input, while the first run is on its way
+    /// assert_eq!(cpu.finish(pending)?, [vec![0.0, 2.0]]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    fn submit(&self, launches: &[Self::Launch], read: &[&Self::Buffer]) -> Result<Self::Pending>;
+
+    /// Waits for a [`Backend::submit`]'s work (and what was submitted before it, not after) and
+    /// returns what it read.
+    fn finish(&self, pending: Self::Pending) -> Result<Vec<Vec<Self::Elem>>>;
 
     /// Reads buffers back without running anything.
     fn download(&self, read: &[&Self::Buffer]) -> Result<Vec<Vec<Self::Elem>>> {

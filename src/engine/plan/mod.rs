@@ -57,6 +57,25 @@ impl Default for PlanOptions {
     }
 }
 
+/// A run of a plan on its way ([`Plan::submit`]).
+pub struct Submitted<B: Backend> {
+    backend: B,
+    pending: B::Pending,
+    ids: Vec<NodeId>,
+    names: Arc<HashMap<NodeId, String>>,
+}
+
+impl<B: Backend> Submitted<B> {
+    /// Waits for the run (not for runs submitted after it) and returns its outputs.
+    pub fn wait(self) -> Result<Outputs<B::Elem>> {
+        let values = self.backend.finish(self.pending)?;
+        Ok(Outputs {
+            values: self.ids.into_iter().zip(values).collect(),
+            names: self.names,
+        })
+    }
+}
+
 /// Values read back from a run, by tensor.
 pub struct Outputs<E> {
     values: HashMap<NodeId, Vec<E>>,
@@ -393,13 +412,39 @@ impl<B: Backend> Plan<B> {
 
     /// Runs the plan and reads back every output: one submission on the GPU.
     pub fn run(&mut self) -> Result<Outputs<B::Elem>> {
+        self.submit()?.wait()
+    }
+
+    /// [`Plan::run`] in two calls: starts the run and returns without waiting for it (the CPU
+    /// runs it now). Inputs set and steps changed before [`Submitted::wait`] are for the next
+    /// run, so a training loop gathers and uploads the next batch while the device computes
+    /// this step, and reads this step's loss afterwards.
+    ///
+    /// ```
+    /// use shadergrad::{backend::cpu::CpuBackend, Graph, ParamStore, Plan};
+    /// let g = Graph::new();
+    /// let x = g.input("x", [2]);
+    /// let y = x.relu();
+    /// let cpu = CpuBackend::<f32>::new();
+    /// let mut plan = Plan::compile(&cpu, &g, &[&y], &mut ParamStore::new(&cpu))?;
+    /// plan.set_input(&x, &[-1.0, 2.0])?;
+    /// let first = plan.submit()?;
+    /// plan.set_input(&x, &[3.0, -4.0])?; // the next run's input, while the first is on its way
+    /// let second = plan.submit()?;
+    /// assert_eq!(first.wait()?.get(&y)?, [0.0, 2.0]);
+    /// assert_eq!(second.wait()?.get(&y)?, [3.0, 0.0]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn submit(&mut self) -> Result<Submitted<B>> {
         self.check_fed()?;
         let before = self.backend.submissions();
         let read: Vec<&B::Buffer> = self.outputs.iter().map(|(_, b)| b).collect();
-        let values = self.backend.run(&self.launches, &read)?;
+        let pending = self.backend.submit(&self.launches, &read)?;
         self.report.submits_per_run = self.backend.submissions() - before;
-        Ok(Outputs {
-            values: self.outputs.iter().map(|(id, _)| *id).zip(values).collect(),
+        Ok(Submitted {
+            backend: self.backend.clone(),
+            pending,
+            ids: self.outputs.iter().map(|(id, _)| *id).collect(),
             names: Arc::clone(&self.names),
         })
     }

@@ -220,6 +220,20 @@ impl GpuContext {
         self.check_faults()
     }
 
+    /// Waits for `submission` and the work submitted before it (not after), reporting device loss.
+    pub fn wait_for(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu {
+                during: "waiting for the GPU".into(),
+                message: e.to_string(),
+            })?;
+        self.check_faults()
+    }
+
     /// Lets finished work retire (freeing its staging memory) without blocking.
     pub fn poll_without_waiting(&self) -> Result<()> {
         self.device.poll(wgpu::PollType::Poll).map_err(|e| Error::Gpu {

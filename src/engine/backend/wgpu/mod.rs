@@ -80,6 +80,24 @@ pub struct GpuLaunch {
     _scratch: Option<GpuBuffer>,
 }
 
+/// A submission whose reads are on their way back ([`Backend::submit`]).
+pub struct GpuPending {
+    /// How many buffers were asked for (each read back empty when there are no bytes).
+    reads: usize,
+    readback: Option<Readback>,
+}
+
+/// The staging buffer a submission copies its reads into, and the map request that completes
+/// when the submission does.
+struct Readback {
+    staging: wgpu::Buffer,
+    bytes: u64,
+    /// Each read's byte offset in `staging` and its length in values.
+    parts: Vec<(u64, usize)>,
+    submission: wgpu::SubmissionIndex,
+    mapped: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+}
+
 struct PreparedDispatch {
     key: PipelineKey,
     pipeline: Arc<CachedPipeline>,
@@ -309,41 +327,29 @@ impl WgpuBackend {
         lock(&self.ctx.staging).push(buffer);
     }
 
-    /// Maps `bytes` of a staging buffer and returns the f32 values at each `(offset, len)`.
-    fn read_staging(&self, staging: &wgpu::Buffer, bytes: u64, parts: &[(u64, usize)]) -> Result<Vec<Vec<f32>>> {
-        if bytes == 0 {
-            return Ok(parts.iter().map(|_| Vec::new()).collect());
-        }
-        let slice = staging.slice(..bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.ctx.wait()?;
-        match rx.recv_timeout(Duration::from_secs(60)) {
+    /// Waits for a readback's submission and returns the f32 values at each of its parts.
+    fn collect(&self, r: &Readback) -> Result<Vec<Vec<f32>>> {
+        self.ctx.wait_for(r.submission.clone())?;
+        let failed = |message: String| Error::Gpu {
+            during: "reading results back".into(),
+            message,
+        };
+        match r.mapped.recv_timeout(Duration::from_secs(60)) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 self.ctx.check_faults()?;
-                return Err(Error::Gpu {
-                    during: "reading results back".into(),
-                    message: e.to_string(),
-                });
+                return Err(failed(e.to_string()));
             }
             Err(_) => {
                 self.ctx.check_faults()?;
-                return Err(Error::Gpu {
-                    during: "reading results back".into(),
-                    message: "the buffer was never mapped".into(),
-                });
+                return Err(failed("the buffer was never mapped".into()));
             }
         }
+        let slice = r.staging.slice(..r.bytes);
         let out = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
-                during: "reading results back".into(),
-                message: e.to_string(),
-            })?;
+            let view = slice.get_mapped_range().map_err(|e| failed(e.to_string()))?;
             let all: &[f32] = bytemuck::cast_slice(&view);
-            parts
+            r.parts
                 .iter()
                 .map(|&(offset, len)| {
                     let start = (offset / 4) as usize;
@@ -351,7 +357,7 @@ impl WgpuBackend {
                 })
                 .collect()
         };
-        staging.unmap();
+        r.staging.unmap();
         Ok(out)
     }
 
@@ -430,6 +436,7 @@ impl Backend for WgpuBackend {
     type Elem = f32;
     type Buffer = GpuBuffer;
     type Launch = GpuLaunch;
+    type Pending = GpuPending;
 
     fn describe(&self) -> String {
         self.ctx.describe()
@@ -599,7 +606,7 @@ impl Backend for WgpuBackend {
         Ok(())
     }
 
-    fn run(&self, launches: &[GpuLaunch], read: &[&GpuBuffer]) -> Result<Vec<Vec<f32>>> {
+    fn submit(&self, launches: &[GpuLaunch], read: &[&GpuBuffer]) -> Result<GpuPending> {
         let mut parts = Vec::with_capacity(read.len());
         let mut bytes = 0u64;
         for b in read {
@@ -608,7 +615,7 @@ impl Backend for WgpuBackend {
         }
         let ran = self.run_first_uses(launches)?;
         let staging = (bytes > 0).then(|| self.take_staging(bytes));
-        self.ctx.scoped(
+        let submission = self.ctx.scoped(
             || "running kernels".into(),
             || {
                 let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
@@ -623,24 +630,44 @@ impl Backend for WgpuBackend {
                         }
                     }
                 }
-                self.ctx.queue.submit([encoder.finish()]);
+                self.ctx.queue.submit([encoder.finish()])
             },
         )?;
         self.ctx.submissions.fetch_add(1, Ordering::Relaxed);
-        match staging {
-            Some(staging) => {
-                let values = self.read_staging(&staging, bytes, &parts);
-                if values.is_ok() {
-                    self.return_staging(staging);
-                }
-                values
-            }
-            None => {
-                // Nothing to read: let the GPU run ahead; faults surface from the next call.
-                self.ctx.poll_without_waiting()?;
-                Ok(Vec::new())
-            }
+        let Some(staging) = staging else {
+            // Nothing to read: let the GPU run ahead; faults surface from the next call.
+            self.ctx.poll_without_waiting()?;
+            return Ok(GpuPending {
+                reads: read.len(),
+                readback: None,
+            });
+        };
+        // Mapped once the submission is done; `finish` waits for that.
+        let (tx, mapped) = std::sync::mpsc::channel();
+        staging.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        Ok(GpuPending {
+            reads: read.len(),
+            readback: Some(Readback {
+                staging,
+                bytes,
+                parts,
+                submission,
+                mapped,
+            }),
+        })
+    }
+
+    fn finish(&self, pending: GpuPending) -> Result<Vec<Vec<f32>>> {
+        let Some(readback) = pending.readback else {
+            return Ok(vec![Vec::new(); pending.reads]);
+        };
+        let values = self.collect(&readback);
+        if values.is_ok() {
+            self.return_staging(readback.staging);
         }
+        values
     }
 
     fn submissions(&self) -> u64 {
