@@ -481,3 +481,42 @@ fn devices_split_each_batch_and_bad_device_lists_are_refused() {
         "a refused run writes nothing"
     );
 }
+
+#[test]
+fn a_pipelined_run_trains_the_same_model_on_both_backends() {
+    for backend in ["cpu", "gpu"] {
+        let dir = temp(&format!("pipeline-{backend}"));
+        let run = |out: &str, extra: &[&str]| {
+            let mut args = vec![
+                "train",
+                "--json",
+                "--backend",
+                backend,
+                "--out",
+                out,
+                "--loss-every",
+                "3",
+            ];
+            args.extend(SMALL);
+            args.extend(extra);
+            let o = shadergrad(&dir, &args, &[]);
+            assert!(o.status.success(), "{}", text(&o));
+            let losses: Vec<(u64, u64)> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .map(|r| {
+                    let bits = |k: &str| r[k].as_f64().unwrap().to_bits();
+                    (bits("loss"), bits("val_loss"))
+                })
+                .collect();
+            let model = shadergrad::model::Model::load(&dir.join(out)).unwrap();
+            (losses, model.params)
+        };
+        let (waiting, w) = run("waiting.safetensors", &[]);
+        let (pipelined, p) = run("pipelined.safetensors", &["--pipeline"]);
+        assert_eq!(waiting.len(), 2, "a record per epoch");
+        assert_eq!(waiting, pipelined, "{backend}: epoch losses");
+        assert_eq!(w, p, "{backend}: every parameter");
+        println!("  {backend}: --pipeline trained the same model, epoch losses bit for bit");
+    }
+}

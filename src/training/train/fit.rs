@@ -53,6 +53,14 @@ pub struct BestEpoch {
 }
 
 impl Progress {
+    /// Counts a loss read back in this epoch.
+    fn add_loss(&mut self, loss: Option<f64>) {
+        if let Some(l) = loss {
+            self.loss_sum += l;
+            self.loss_count += 1;
+        }
+    }
+
     /// Whether `patience` epochs have passed since the best one (the run is over).
     ///
     /// ```
@@ -72,7 +80,8 @@ impl Progress {
 
 /// What [`fit`] reports as it goes.
 pub enum Event<'a> {
-    /// After a step: where, the loss if it was read, and the epoch's throughput so far.
+    /// After a step: where, the loss if it was read (pipelined, [`Trainer::set_pipelined`]:
+    /// the step before's), and the epoch's throughput so far.
     Step {
         epoch: u64,
         batch: usize,
@@ -124,21 +133,29 @@ pub fn fit<B: Backend>(
         let mut samples = 0usize;
         while progress.batch < batches {
             // In a group every process stops at the same step: the one after any asked.
-            match trainer.group {
-                Some(_) if trainer.group_stopped => return Ok(false),
-                Some(_) => trainer.stop_requested = stop.load(Ordering::SeqCst),
-                None if stop.load(Ordering::SeqCst) => return Ok(false),
-                None => {}
+            let stopped = match trainer.group {
+                Some(_) if trainer.group_stopped => true,
+                Some(_) => {
+                    trainer.stop_requested = stop.load(Ordering::SeqCst);
+                    false
+                }
+                None => stop.load(Ordering::SeqCst),
+            };
+            if stopped {
+                // The step in flight counts in this epoch's loss, as it will on resuming.
+                progress.add_loss(trainer.flush()?.map(|late| late.loss));
+                return Ok(false);
             }
             let b = progress.batch;
             let indices = &order[b * batch..((b + 1) * batch).min(train.len())];
             // Every loss_every steps, and the epoch's last step, so every epoch reports a loss.
             let read = trainer.store().steps().is_multiple_of(trainer.config.loss_every.max(1)) || b + 1 == batches;
-            let loss = trainer.step(train, indices, read)?;
-            if let Some(l) = loss {
-                progress.loss_sum += l;
-                progress.loss_count += 1;
-            }
+            let loss = if trainer.pipelined {
+                trainer.submit_step(train, indices, read)?.map(|late| late.loss)
+            } else {
+                trainer.step(train, indices, read)?
+            };
+            progress.add_loss(loss);
             samples += indices.len();
             progress.batch += 1;
             let event = Event::Step {
@@ -150,6 +167,7 @@ pub fn fit<B: Backend>(
             };
             on(event, trainer, progress);
         }
+        progress.add_loss(trainer.flush()?.map(|late| late.loss));
         let seconds = start.elapsed().as_secs_f64();
         let eval = if val.is_empty() {
             None

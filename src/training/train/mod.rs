@@ -18,9 +18,12 @@ use crate::optim::{Optimizer, Schedule};
 use crate::plan::{ParamStore, Plan};
 
 mod fit;
+mod pipeline;
 mod shared;
 
 pub use fit::{fit, BestEpoch, EpochRecord, Event, Progress};
+use pipeline::InFlight;
+pub use pipeline::LateLoss;
 pub use shared::ReduceTime;
 use shared::{shares, Replica};
 
@@ -147,6 +150,10 @@ pub struct Trainer<B: Backend> {
     staging: Staging<B::Elem>,
     /// The parameters of the best validation epoch, when the run keeps them.
     pub(crate) best: Option<Tensors>,
+    /// Whether [`fit`] submits each step without waiting for it ([`Trainer::set_pipelined`]).
+    pipelined: bool,
+    /// The step [`Trainer::submit_step`] left running, its loss not yet read.
+    in_flight: Option<InFlight<B>>,
 }
 
 /// A batch gathered on the host, and its numbers in the backend's type.
@@ -236,6 +243,8 @@ impl<B: Backend> Trainer<B> {
             evals: HashMap::new(),
             staging: Staging::default(),
             best: None,
+            pipelined: false,
+            in_flight: None,
         })
     }
 
@@ -390,18 +399,14 @@ impl<B: Backend> Trainer<B> {
     /// gradients and one for the update on each). Reads the loss back only when `read_loss`; a
     /// non-finite loss is an error naming the step and the first node that went non-finite.
     pub fn step(&mut self, data: &Dataset, indices: &[usize], read_loss: bool) -> Result<Option<f64>> {
-        self.check_data(data, Some(indices))?;
-        if indices.is_empty() {
-            return Err(Error::invalid("batch", "[]", "at least one example"));
+        if let Some(late) = &self.in_flight {
+            return Err(Error::invalid(
+                "Trainer::step",
+                format!("called with step {} still in flight", late.t),
+                "Trainer::flush first, after Trainer::submit_step",
+            ));
         }
-        let mut staging = std::mem::take(&mut self.staging);
-        data.gather(indices, &mut staging.batch);
-        let t = self.store().steps() + 1;
-        if let (Augment::Shift { pixels }, Some(image)) = (self.config.regularize.augment, data.image) {
-            let stream = augment_stream(self.config.seed);
-            staging.batch.shift_images(image, pixels, stream, t as u32);
-        }
-        let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
+        let (mut staging, t, lr) = self.stage(data, indices)?;
         let input = Input::of(&data.features);
         let shared = self.devices.len() > 1 || self.group.is_some();
         let result = if shared {
@@ -444,6 +449,24 @@ impl<B: Backend> Trainer<B> {
         };
         self.staging = staging;
         result
+    }
+
+    /// The next step's number and learning rate, and its batch gathered (and shifted) on the
+    /// host, ready to feed.
+    fn stage(&mut self, data: &Dataset, indices: &[usize]) -> Result<(Staging<B::Elem>, u64, f64)> {
+        self.check_data(data, Some(indices))?;
+        if indices.is_empty() {
+            return Err(Error::invalid("batch", "[]", "at least one example"));
+        }
+        let mut staging = std::mem::take(&mut self.staging);
+        data.gather(indices, &mut staging.batch);
+        let t = self.store().steps() + 1;
+        if let (Augment::Shift { pixels }, Some(image)) = (self.config.regularize.augment, data.image) {
+            let stream = augment_stream(self.config.seed);
+            staging.batch.shift_images(image, pixels, stream, t as u32);
+        }
+        let lr = self.config.schedule.lr(self.config.optimizer.lr(), t - 1);
+        Ok((staging, t, lr))
     }
 
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.

@@ -114,6 +114,10 @@ pub struct TrainArgs {
     /// then exit without training.
     #[arg(long)]
     show_plan: bool,
+    /// Submit each step without waiting for it and read its loss a step later: the next batch
+    /// is gathered and uploaded while the GPU computes (the same model bit for bit).
+    #[arg(long)]
+    pipeline: bool,
 }
 
 /// The settings of a run as flags give them (or would give them, for a saved run).
@@ -480,6 +484,7 @@ impl Run<'_> {
         let a = self.args;
         let backend = &backends[0];
         let mut trainer = Trainer::replicated(backends, config.clone())?;
+        trainer.set_pipelined(a.pipeline);
         let lead = self.group.as_ref().is_none_or(|g| g.rank() == 0);
         if let Some(group) = &self.group {
             trainer.join(Rc::clone(group))?;
