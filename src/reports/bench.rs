@@ -44,6 +44,8 @@ pub struct Record {
     /// Of a data-parallel step's time, the host's summing of the gradients and writing them
     /// back (seconds per step, [`Trainer::reduce_time`]).
     pub reduce_seconds: Option<f64>,
+    /// A training step timed as [`Trainer::submit_step`] (pipelined), not [`Trainer::step`].
+    pub pipelined: bool,
 }
 
 fn timing_name<S: serde::Serializer>(t: &Timing, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -80,6 +82,7 @@ impl Record {
             batch: None,
             devices: None,
             reduce_seconds: None,
+            pipelined: false,
         }
     }
 
@@ -101,6 +104,7 @@ impl Record {
     ///     batch: None,
     ///     devices: None,
     ///     reduce_seconds: None,
+    ///     pipelined: false,
     /// };
     /// let back: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     /// assert_eq!(back["name"], "a \"quoted\" \\ naïve name");
@@ -367,10 +371,17 @@ fn warm_trainer<B: Backend>(backends: &[B], mlp: &Mlp, batch: usize) -> Result<(
 }
 
 /// A training step's wall time ([`Trainer::step`] with the loss read back: gather and upload
-/// the batch, forward, backward, update, read the loss) at `batch`, after 300 ms of warm-up.
-pub fn step_spread<B: Backend>(backend: &B, mlp: &Mlp, batch: usize) -> Result<Spread> {
+/// the batch, forward, backward, update, read the loss) at `batch`, after 300 ms of warm-up;
+/// `pipelined`, [`Trainer::submit_step`]'s instead (the same work, the loss read a step later,
+/// the next batch gathered and uploaded while the device computes).
+pub fn step_spread<B: Backend>(backend: &B, mlp: &Mlp, batch: usize, pipelined: bool) -> Result<Spread> {
     let (mut trainer, digits, indices) = warm_trainer(std::slice::from_ref(backend), mlp, batch)?;
-    Spread::measure(0.1, || trainer.step(&digits, &indices, true).map(drop))
+    if !pipelined {
+        return Spread::measure(0.1, || trainer.step(&digits, &indices, true).map(drop));
+    }
+    let spread = Spread::measure(0.1, || trainer.submit_step(&digits, &indices, true).map(drop))?;
+    trainer.flush()?;
+    Ok(spread)
 }
 
 /// Random images and labels of the given size (benchmarks need shapes, not digits).
@@ -501,7 +512,7 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
     let name = if backend.is_gpu() { "gpu" } else { "cpu" };
     let mut out = Vec::new();
     let tiny = Mlp::new(&[2, 2, 2], Activation::Relu)?;
-    let fixed = step_spread(backend, &tiny, 1)?;
+    let fixed = step_spread(backend, &tiny, 1, false)?;
     out.push(Record::wall(
         "fixed cost of a step (2-2-2 MLP)",
         name,
@@ -509,21 +520,26 @@ pub fn step_records<B: Backend>(backend: &B, mlp: &Mlp, batches: &[usize]) -> Re
         fixed.median_s,
         fixed.best_s,
     ));
+    // Pipelining changes nothing on the CPU, which runs each step as it is submitted.
+    let ways: &[bool] = if backend.is_gpu() { &[false, true] } else { &[false] };
     for &batch in batches {
-        let step = step_spread(backend, mlp, batch)?;
-        let seconds = step.median_s;
-        out.push(Record {
-            gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / seconds / 1e9),
-            samples_per_s: Some(batch as f64 / seconds),
-            batch: Some(batch),
-            ..Record::wall(
-                format!("training step {}", mlp.describe()),
-                name,
-                format!("batch {batch}"),
-                seconds,
-                step.best_s,
-            )
-        });
+        for &pipelined in ways {
+            let step = step_spread(backend, mlp, batch, pipelined)?;
+            let seconds = step.median_s;
+            out.push(Record {
+                gflops: Some(6.0 * mlp_macs(mlp) as f64 * batch as f64 / seconds / 1e9),
+                samples_per_s: Some(batch as f64 / seconds),
+                batch: Some(batch),
+                pipelined,
+                ..Record::wall(
+                    format!("training step {}", mlp.describe()),
+                    name,
+                    format!("batch {batch}"),
+                    seconds,
+                    step.best_s,
+                )
+            });
+        }
     }
     Ok(out)
 }

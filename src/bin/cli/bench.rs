@@ -141,7 +141,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             println!("{}", r.to_json());
         }
     } else {
-        print!("{}{}", table(&records, gpu_roof, cpu_roof), replica_table(&records));
+        print!(
+            "{}{}{}",
+            table(&records, gpu_roof, cpu_roof),
+            pipeline_table(&records),
+            replica_table(&records)
+        );
     }
     if let Some(path) = &a.plot {
         chart(&records, &mlp).write(path)?;
@@ -259,7 +264,11 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
             format!("{:.3}", r.best_seconds * 1e3),
         );
     }
-    let single: Vec<Record> = records.iter().filter(|r| r.devices.is_none()).cloned().collect();
+    let single: Vec<Record> = records
+        .iter()
+        .filter(|r| r.devices.is_none() && !r.pipelined)
+        .cloned()
+        .collect();
     let records = single.as_slice();
     let mut batches: Vec<usize> = records.iter().filter_map(|r| r.batch).collect();
     batches.sort_unstable();
@@ -300,6 +309,41 @@ fn table(records: &[Record], gpu_roof: Option<f64>, cpu_roof: Option<f64>) -> St
         };
     }
     s
+}
+
+/// The pipelined step rows beside the step that waits for each loss.
+fn pipeline_table(records: &[Record]) -> String {
+    let rows: Vec<&Record> = records.iter().filter(|r| r.pipelined).collect();
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "\n{:<40} {:>11} {:>9} {:>9} {:>14} {:>14}\n",
+        format!("{}, pipelined", first.name),
+        "batch",
+        "gpu ms",
+        "best",
+        "gpu samples/s",
+        "vs waiting"
+    );
+    for r in &rows {
+        let waiting = records
+            .iter()
+            .find(|w| w.backend == r.backend && w.batch == r.batch && w.devices.is_none() && !w.pipelined);
+        s += &format!(
+            "{:<40} {:>11} {:>9.3} {:>9.3} {:>14.0} {:>14}\n",
+            "",
+            r.batch.unwrap_or(0),
+            r.seconds * 1e3,
+            r.best_seconds * 1e3,
+            r.samples_per_s.unwrap_or(0.0),
+            cell(waiting.map(|w| w.seconds / r.seconds), 2),
+        );
+    }
+    s + &format!(
+        "(Trainer::submit_step: the same step, its loss read back one step later, the next batch gathered and \
+         uploaded while the GPU computes; median and best of {RUNS} runs)\n"
+    )
 }
 
 /// The data-parallel rows: samples/s by device count against one device, and the all-reduce.
@@ -345,7 +389,7 @@ fn chart(records: &[Record], mlp: &Mlp) -> Chart {
         .filter_map(|(backend, color)| {
             let points: Vec<(f64, f64)> = records
                 .iter()
-                .filter(|r| r.backend == backend && r.devices.is_none())
+                .filter(|r| r.backend == backend && r.devices.is_none() && !r.pipelined)
                 .filter_map(|r| Some((r.batch? as f64, r.samples_per_s?)))
                 .collect();
             (!points.is_empty()).then(|| Series {
