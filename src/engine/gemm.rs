@@ -1,16 +1,18 @@
 //! The CPU backend's f32 matrix product: packed panels and an AVX-512 (or AVX2) register
-//! kernel, on every core.
+//! kernel, on every core ([`crate::pool`]).
 //!
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
 //! `KC` rows at a time into strips `NR` columns wide, A into strips `MR` rows tall, and a register
-//! kernel keeps an `MR × NR` block of C in registers over the `KC` steps. Measured on this
-//! project's 2-core machine (Intel Xeon with AVX-512): `matrixmultiply` ran 1024³ at 100 GFLOP/s
-//! and the `gemm` crate at 105–117, both on 256-bit registers; this kernel on 512-bit ones at
-//! 139, and the MLP's batch-2048 products at 123–157 against 87–110 (BENCHMARKS.md).
+//! kernel keeps an `MR × NR` block of C in registers over the `KC` steps. A product's epilogue
+//! (a bias and an activation, or an activation's derivative) runs on each `MC`-row block of C as
+//! it gets its last terms ([`sgemm_then`]). Measured on this project's 2-core machine (Intel Xeon
+//! with AVX-512): `matrixmultiply` ran 1024³ at 100 GFLOP/s and the `gemm` crate at 105–117, both
+//! on 256-bit registers; this kernel on 512-bit ones at 130–139 on one core and 245–268 on two
+//! (JAX: 180–248), the MLP's batch-2048 products at 230–270 (BENCHMARKS.md).
 //!
 //! Deterministic: every element of C sums its k terms in one fixed order (the `KC` blocks in
-//! turn, each step within a block in turn), whatever the number of threads or how the work is
-//! split, so a run is bit for bit the same on any core count.
+//! turn, each step within a block in turn), whatever the number of threads, how the work is
+//! split or which register kernel runs, so a run is bit for bit the same on any core count.
 
 /// What runs on each finished piece of a product: `(row, first column, values)`, the values
 /// being `c[row, column..column + values.len()]`.

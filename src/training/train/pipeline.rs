@@ -33,6 +33,33 @@ impl<B: Backend> Trainer<B> {
     /// Makes [`fit`](super::fit) train with [`Trainer::submit_step`] (off by default): the same
     /// steps in the same order, so the same parameters bit for bit, each loss (and a
     /// non-finite one's error) reported one step late.
+    ///
+    /// ```
+    /// use std::sync::atomic::AtomicBool;
+    /// use shadergrad::{backend::cpu::CpuBackend, data::{Dataset, Task}, nn::{Activation, Init, Mlp}, optim::{Optimizer, Schedule}};
+    /// use shadergrad::train::{fit, Progress, TrainConfig, Trainer};
+    /// let digits = Dataset::bundled_digits()?.subset(&(0..256).collect::<Vec<_>>());
+    /// let config = TrainConfig {
+    ///     mlp: Mlp::new(&[784, 16, 10], Activation::Relu)?,
+    ///     task: Task::Classify,
+    ///     init: Init::KaimingUniform,
+    ///     optimizer: Optimizer::sgd(0.1),
+    ///     schedule: Schedule::Constant,
+    ///     batch: 64,
+    ///     epochs: 1,
+    ///     seed: 0,
+    ///     loss_every: 1,
+    ///     regularize: Default::default(),
+    /// };
+    /// let mut trainer = Trainer::new(&CpuBackend::<f32>::new(), config)?;
+    /// trainer.set_pipelined(true);
+    /// let mut progress = Progress::default();
+    /// let no_validation = digits.subset(&[]);
+    /// fit(&mut trainer, &digits, &no_validation, &mut progress, &AtomicBool::new(false), &mut |_, _, _| {})?;
+    /// assert_eq!(progress.history[0].loss.is_finite(), true); // every step's loss, read a step late
+    /// assert_eq!(trainer.store().steps(), 4);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
     pub fn set_pipelined(&mut self, on: bool) {
         self.pipelined = on;
     }
