@@ -1,7 +1,7 @@
 //! The number types backends compute in: `f32` on the GPU and the CPU, `f64` on the CPU for
 //! gradient checking, and how bytes travel packed into them.
 
-use crate::gemm::Finish;
+use crate::gemm::{finish_rows, Finish};
 
 /// The number type a backend computes in: `f32` on the GPU and CPU, `f64` on the CPU for
 /// gradient checking.
@@ -62,13 +62,6 @@ pub trait Element:
 }
 
 /// [`Element::matmul`] by ndarray's product (`matrixmultiply`, threaded).
-/// `finish` on every row of a row-major `[m, n]` product.
-fn finish_rows<T>(c: &mut [T], m: usize, n: usize, finish: &Finish<'_, T>) {
-    for (row, values) in c[..m * n].chunks_exact_mut(n.max(1)).enumerate() {
-        finish(row, 0, values);
-    }
-}
-
 fn ndarray_matmul<T: Element>(a: &[T], b: &[T], c: &mut [T], [m, n, k]: [usize; 3], ta: bool, tb: bool) {
     fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> ndarray::ArrayView2<'_, T> {
         if transposed {

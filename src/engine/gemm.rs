@@ -18,6 +18,14 @@
 /// being `c[row, column..column + values.len()]`.
 pub type Finish<'a, T> = dyn Fn(usize, usize, &mut [T]) + Sync + 'a;
 
+/// `finish` on every row of a row-major `[m, n]` product computed whole (no blocks to finish
+/// one by one).
+pub(crate) fn finish_rows<T>(c: &mut [T], m: usize, n: usize, finish: &Finish<'_, T>) {
+    for (row, values) in c[..m * n].chunks_exact_mut(n.max(1)).enumerate() {
+        finish(row, 0, values);
+    }
+}
+
 /// Rows of B packed per pass: a strip of `KC × NR` floats stays in L1 beside A's.
 const KC: usize = 256;
 /// Rows of A packed per block (a multiple of every `MR`): `MC × KC` floats stay in L2.
@@ -171,10 +179,7 @@ fn sgemm_on(
         } else {
             plain(m, n, k, a, b, c);
         }
-        for (row, values) in c.chunks_exact_mut(n.max(1)).enumerate() {
-            finish(row, 0, values);
-        }
-        return;
+        return finish_rows(c, m, n, finish);
     };
     let (mr, nr) = kernel.block();
     // Each part of C is one thread's.
@@ -337,7 +342,7 @@ fn transpose(kernel: Kernel, src: &[f32], s_w: usize, rows: usize, kc: usize, ds
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if matches!(kernel, Kernel::Avx512 | Kernel::Avx512Narrow | Kernel::Avx2) {
-        // SAFETY: both kernels are detected only where the processor has AVX.
+        // SAFETY: every kernel is detected only where the processor has AVX.
         done = unsafe { transpose_avx(src, s_w, rows, kc, dst, ld) };
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -390,11 +395,7 @@ unsafe fn transpose_avx(src: &[f32], s_w: usize, rows: usize, kc: usize, dst: &m
             }
             p0 += 8;
         }
-        for p in p0..kc {
-            for (r, l) in lines.iter().enumerate() {
-                dst[p * ld + i0 + r] = l[p];
-            }
-        }
+        transpose_tail(&lines, p0, dst, ld, i0);
         i0 += 8;
     }
     while i0 + 4 <= rows {
@@ -415,14 +416,21 @@ unsafe fn transpose_avx(src: &[f32], s_w: usize, rows: usize, kc: usize, dst: &m
             }
             p0 += 4;
         }
-        for p in p0..kc {
-            for (r, l) in lines.iter().enumerate() {
-                dst[p * ld + i0 + r] = l[p];
-            }
-        }
+        transpose_tail(&lines, p0, dst, ld, i0);
         i0 += 4;
     }
     i0
+}
+
+/// The columns from `p0` on of a block of `lines` (rows `i0..` of [`transpose`]'s source), one
+/// value at a time: what a register block leaves of each line.
+#[cfg(target_arch = "x86_64")]
+fn transpose_tail(lines: &[&[f32]], p0: usize, dst: &mut [f32], ld: usize, i0: usize) {
+    for p in p0..lines.first().map_or(0, |l| l.len()) {
+        for (r, l) in lines.iter().enumerate() {
+            dst[p * ld + i0 + r] = l[p];
+        }
+    }
 }
 
 /// One register block: `rows × cols` of C (at most the kernel's), from packed strips of A and B,
@@ -453,6 +461,23 @@ unsafe fn store<const MR: usize, const NR: usize>(t: &Tile, acc: &[[f32; NR]; MR
 }
 
 macro_rules! register_kernel {
+    // An AVX-512 kernel of `$mr × $nr`: 512-bit registers of 16 floats.
+    ($name:ident, avx512, $mr:literal, $nr:literal) => {
+        register_kernel!(
+            $name,
+            "avx512f",
+            $mr,
+            $nr,
+            __m512,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_add_ps,
+            _mm512_storeu_ps
+        );
+    };
     ($name:ident, $feature:literal, $mr:literal, $nr:literal, $vec:ty, $lanes:literal,
      $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $put:ident) => {
         /// The register kernel: `$mr × $nr` of C in registers over the tile's `kc` steps.
@@ -498,34 +523,8 @@ macro_rules! register_kernel {
     };
 }
 
-register_kernel!(
-    tile_avx512,
-    "avx512f",
-    12,
-    32,
-    __m512,
-    16,
-    _mm512_setzero_ps,
-    _mm512_loadu_ps,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_add_ps,
-    _mm512_storeu_ps
-);
-register_kernel!(
-    tile_avx512_narrow,
-    "avx512f",
-    24,
-    16,
-    __m512,
-    16,
-    _mm512_setzero_ps,
-    _mm512_loadu_ps,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_add_ps,
-    _mm512_storeu_ps
-);
+register_kernel!(tile_avx512, avx512, 12, 32);
+register_kernel!(tile_avx512_narrow, avx512, 24, 16);
 register_kernel!(
     tile_avx2,
     "avx2,fma",

@@ -115,15 +115,13 @@ pub fn split<P: Pieces>(out: P, grain: usize, body: impl Fn(usize, P) + Sync) {
         return body(0, out);
     }
     // Pieces a multiple of 16 long, so that each starts on a cache line as the slices do.
-    let mut rest = Some(out);
-    let pieces: Vec<Mutex<Option<(usize, P)>>> = ranges(len, parts, 16)
-        .into_iter()
-        .map(|r| {
-            let (piece, after) = rest.take().expect("one left").split_at(r.len());
-            rest = Some(after);
-            Mutex::new(Some((r.start, piece)))
-        })
-        .collect();
+    let mut pieces = Vec::with_capacity(parts);
+    let mut rest = out;
+    for r in ranges(len, parts, 16) {
+        let (piece, after) = rest.split_at(r.len());
+        pieces.push(Mutex::new(Some((r.start, piece))));
+        rest = after;
+    }
     run(pieces.len(), |i| {
         let taken = pieces[i].lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some((start, piece)) = taken {

@@ -15,7 +15,7 @@ use crate::io::Tensors;
 use crate::metrics::{self, Evaluation};
 use crate::nn::{Init, Input, Mlp, MlpGraph, Mode};
 use crate::optim::{Optimizer, Schedule};
-use crate::plan::{ParamStore, Plan};
+use crate::plan::{ParamStore, Plan, Submitted};
 
 mod fit;
 mod pipeline;
@@ -412,17 +412,8 @@ impl<B: Backend> Trainer<B> {
         let result = if shared {
             self.step_shared(&staging, indices.len(), input, t, lr).map(Some)
         } else {
-            (|| {
-                let sg = self.compiled(indices.len(), input, true)?;
-                Self::feed(sg, &mut staging)?;
-                sg.plan.set_step(t, lr)?;
-                if read_loss {
-                    Ok(Some(sg.plan.run()?.scalar(&sg.mlp.loss)?))
-                } else {
-                    sg.plan.run_without_readback()?;
-                    Ok(None)
-                }
-            })()
+            self.submit_one(&mut staging, indices.len(), input, (t, lr), read_loss)
+                .and_then(|run| run.map(|(run, loss)| run.wait()?.scalar(&loss)).transpose())
         };
         let result = match result {
             Ok(loss) => {
@@ -449,6 +440,28 @@ impl<B: Backend> Trainer<B> {
         };
         self.staging = staging;
         result
+    }
+
+    /// Feeds the batch in `staging` (`rows` examples) to the one device's step plan, sets step
+    /// `t` and its learning rate, and submits the step: with `read_loss`, the run and the loss
+    /// tensor to read from it once it is done.
+    fn submit_one(
+        &mut self,
+        staging: &mut Staging<B::Elem>,
+        rows: usize,
+        input: Input,
+        (t, lr): (u64, f64),
+        read_loss: bool,
+    ) -> Result<Option<(Submitted<B>, Tensor)>> {
+        let sg = self.compiled(rows, input, true)?;
+        Self::feed(sg, staging)?;
+        sg.plan.set_step(t, lr)?;
+        if read_loss {
+            Ok(Some((sg.plan.submit()?, sg.mlp.loss.clone())))
+        } else {
+            sg.plan.run_without_readback()?;
+            Ok(None)
+        }
     }
 
     /// The next step's number and learning rate, and its batch gathered (and shifted) on the

@@ -64,11 +64,6 @@ impl<B: Backend> Trainer<B> {
         self.pipelined = on;
     }
 
-    /// Whether [`fit`](super::fit) pipelines its steps.
-    pub fn pipelined(&self) -> bool {
-        self.pipelined
-    }
-
     /// [`Trainer::step`] without waiting for it: the step is submitted, then the step submitted
     /// before it is waited for, and its loss returned (when it read one). The device computes
     /// this step while the caller gathers the next batch; [`Trainer::flush`] waits for the last.
@@ -114,18 +109,7 @@ impl<B: Backend> Trainer<B> {
         }
         let (mut staging, t, lr) = self.stage(data, indices)?;
         let input = Input::of(&data.features);
-        let submitted = (|| {
-            let sg = self.compiled(indices.len(), input, true)?;
-            Self::feed(sg, &mut staging)?;
-            sg.plan.set_step(t, lr)?;
-            if read_loss {
-                Ok(Some((sg.plan.submit()?, sg.mlp.loss.clone())))
-            } else {
-                sg.plan.run_without_readback()?;
-                Ok(None)
-            }
-        })();
-        let run = match submitted {
+        let run = match self.submit_one(&mut staging, indices.len(), input, (t, lr), read_loss) {
             Ok(run) => run,
             Err(e) => {
                 self.staging = staging;
