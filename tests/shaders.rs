@@ -1,22 +1,25 @@
 //! The WGSL against the Rust that drives it, checked with naga: every file parses and validates;
 //! every kernel's spec (entry point, `@workgroup_size`, the storage bindings the entry point
 //! really uses and whether it writes them) matches its shader, for every dispatch the GPU backend
-//! can choose (tiled, split-k, 128-tiles, register-blocked); every op of the op tables has a case
+//! can choose (tiled, split-k, 128-tiles, register-blocked, mixed precision on 8×8 and 16×16
+//! cooperative matrices); every op of the op tables has a case
 //! in each switch that selects by op code; and `Kernel::examples` covers every kind of kernel.
 
 use std::collections::BTreeSet;
 
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
-use shadergrad::backend::wgpu::{launch_plan, Dispatch, ShaderFile, Source};
+use shadergrad::backend::wgpu::{launch_plan, CoopShape, Dispatch, MatmulPath, ShaderFile, Source};
 use shadergrad::backend::{Kernel, Params};
 use shadergrad::{BinaryOp, UnaryOp};
 
-fn parse(name: &str, source: &str) -> (naga::Module, ModuleInfo) {
+/// Parses and validates WGSL with the capabilities `caps` (none but for the mixed-precision
+/// matmul's f16, subgroups and cooperative matrices).
+fn parse(name: &str, source: &str, caps: Capabilities) -> (naga::Module, ModuleInfo) {
     let module = match naga::front::wgsl::parse_str(source) {
         Ok(m) => m,
         Err(e) => panic!("{name}: {}", e.emit_to_string(source)),
     };
-    let info = match Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module) {
+    let info = match Validator::new(ValidationFlags::all(), caps).validate(&module) {
         Ok(info) => info,
         Err(e) => panic!("{name}: {}", e.emit_to_string(source)),
     };
@@ -26,7 +29,7 @@ fn parse(name: &str, source: &str) -> (naga::Module, ModuleInfo) {
 #[test]
 fn every_shader_file_validates() {
     for file in ShaderFile::ALL {
-        let (module, _) = parse(file.file_name(), &file.source());
+        let (module, _) = parse(file.file_name(), &file.source(), Capabilities::empty());
         for ep in &module.entry_points {
             let [x, y, z] = ep.workgroup_size;
             assert!(
@@ -70,7 +73,13 @@ fn storage_used(module: &naga::Module, info: &ModuleInfo, ep: usize) -> BTreeSet
 fn check_dispatch(kernel: &Kernel, d: &Dispatch, checked: &mut BTreeSet<String>) {
     let source = d.key.source.text();
     let label = format!("{} via {}::{}", kernel.name(), d.key.source.name(), d.key.entry);
-    let (module, info) = parse(&label, &source);
+    let caps = match d.key.source {
+        Source::Cooperative(_) => {
+            Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP | Capabilities::COOPERATIVE_MATRIX
+        }
+        _ => Capabilities::empty(),
+    };
+    let (module, info) = parse(&label, &source, caps);
     let Some(ep) = module.entry_points.iter().position(|e| e.name == d.key.entry) else {
         panic!("{label}: no such entry point");
     };
@@ -105,10 +114,16 @@ fn every_kernel_spec_matches_its_shader() {
     let mut checked = BTreeSet::new();
     for kernel in Kernel::examples() {
         for p in &sizes {
-            for blocked in [false, true] {
-                let plan = launch_plan(&kernel, p, blocked).unwrap();
+            for path in [
+                MatmulPath::Tiled,
+                MatmulPath::Blocked,
+                // lavapipe's matrices, and NVIDIA's.
+                MatmulPath::Cooperative(CoopShape { tile: 8, subgroup: 8 }),
+                MatmulPath::Cooperative(CoopShape { tile: 16, subgroup: 32 }),
+            ] {
+                let plan = launch_plan(&kernel, p, path).unwrap();
                 for d in &plan.dispatches {
-                    if let Source::Blocked(_) = d.key.source {
+                    if let Source::Blocked(_) | Source::Cooperative(_) = d.key.source {
                         // Generated per block and layout: one representative each is enough.
                         if !checked.insert(format!("{:?} {:?}", d.key.source, d.key.constants)) {
                             continue;
@@ -145,7 +160,7 @@ fn switch_cases(module: &naga::Module, name: &str) -> BTreeSet<u32> {
 
 #[test]
 fn every_op_of_the_tables_has_a_case_in_each_switch() {
-    let (unary, _) = parse("unary.wgsl", &ShaderFile::Unary.source());
+    let (unary, _) = parse("unary.wgsl", &ShaderFile::Unary.source(), Capabilities::empty());
     let codes: BTreeSet<u32> = UnaryOp::ALL.iter().map(|op| op.code()).collect();
     for f in ["unary_f", "unary_df"] {
         assert_eq!(
@@ -154,7 +169,7 @@ fn every_op_of_the_tables_has_a_case_in_each_switch() {
             "unary_math.wgsl {f}: one case per UnaryOp"
         );
     }
-    let (binary, _) = parse("binary.wgsl", &ShaderFile::Binary.source());
+    let (binary, _) = parse("binary.wgsl", &ShaderFile::Binary.source(), Capabilities::empty());
     let codes: BTreeSet<u32> = BinaryOp::ALL.iter().map(|op| op.code()).collect();
     for f in ["f", "df_da", "df_db"] {
         assert_eq!(
@@ -188,7 +203,7 @@ fn kernel_examples_cover_every_kind_of_kernel() {
 #[test]
 fn storage_buffers_per_entry_point_stay_within_webgpu_limits() {
     for file in ShaderFile::ALL {
-        let (module, info) = parse(file.file_name(), &file.source());
+        let (module, info) = parse(file.file_name(), &file.source(), Capabilities::empty());
         for (i, ep) in module.entry_points.iter().enumerate() {
             let used = storage_used(&module, &info, i).len();
             assert!(

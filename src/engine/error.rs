@@ -128,6 +128,11 @@ pub enum Error {
         device: String,
     },
 
+    /// A capability the device does not have (the mixed-precision matmul on an adapter without
+    /// f16 cooperative matrices), and why.
+    #[error("{device} cannot run {what}: {why}")]
+    Unsupported { what: String, device: String, why: String },
+
     /// A GPU validation error, out-of-memory or internal error, caught instead of panicking.
     #[error("GPU error during {during}: {message}")]
     Gpu { during: String, message: String },

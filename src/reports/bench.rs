@@ -491,19 +491,57 @@ pub fn step_batches(quick: bool) -> Vec<usize> {
 
 /// Kernel rows for one backend.
 pub fn kernel_records<B: Backend>(backend: &B, sizes: &[u32], roof: Option<f64>) -> Result<Vec<Record>> {
-    let name = if backend.is_gpu() { "gpu" } else { "cpu" };
     let mut out = Vec::new();
     for (label, shape, kernel, params, flops) in kernel_cases(sizes) {
-        let (wall, timestamp_seconds) = time_kernel(backend, kernel, params)?;
-        let gflops = flops / wall.median_s / 1e9;
-        out.push(Record {
-            timestamp_seconds,
-            gflops: Some(gflops),
-            roof_pct: roof.map(|r| 100.0 * gflops / r),
-            ..Record::wall(label, name, shape, wall.median_s, wall.best_s)
-        });
+        out.push(kernel_record(backend, label, shape, kernel, params, flops, roof)?);
     }
     Ok(out)
+}
+
+/// Name of the square-matmul rows of a mixed-precision backend.
+pub const MIXED_MATMUL: &str = "matmul, f16 in, f32 sums";
+
+/// The square-matmul rows of a mixed-precision GPU ([`WgpuBackend::mixed_precision`]), as
+/// [`MIXED_MATMUL`]: against no fp32 roof, since cooperative matrices (tensor cores) have
+/// their own.
+///
+/// [`WgpuBackend::mixed_precision`]: crate::backend::wgpu::WgpuBackend::mixed_precision
+pub fn mixed_matmul_records<B: Backend>(backend: &B, sizes: &[u32]) -> Result<Vec<Record>> {
+    let squares = kernel_cases(sizes).into_iter().take(sizes.len());
+    let mut out = Vec::new();
+    for (_, shape, kernel, params, flops) in squares {
+        out.push(kernel_record(
+            backend,
+            MIXED_MATMUL.into(),
+            shape,
+            kernel,
+            params,
+            flops,
+            None,
+        )?);
+    }
+    Ok(out)
+}
+
+/// One kernel row: wall-clock median and best, GFLOP/s from the median, share of `roof`.
+fn kernel_record<B: Backend>(
+    backend: &B,
+    label: String,
+    shape: String,
+    kernel: Kernel,
+    params: Params,
+    flops: f64,
+    roof: Option<f64>,
+) -> Result<Record> {
+    let name = if backend.is_gpu() { "gpu" } else { "cpu" };
+    let (wall, timestamp_seconds) = time_kernel(backend, kernel, params)?;
+    let gflops = flops / wall.median_s / 1e9;
+    Ok(Record {
+        timestamp_seconds,
+        gflops: Some(gflops),
+        roof_pct: roof.map(|r| 100.0 * gflops / r),
+        ..Record::wall(label, name, shape, wall.median_s, wall.best_s)
+    })
 }
 
 /// Training-step rows for one backend, after a first row for the fixed cost of a step: a 2-2-2

@@ -111,6 +111,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         records.extend(bench::kernel_records(g, &sizes, gpu_roof)?);
         records.extend(bench::step_records(g, &mlp, &batches)?);
         records.push(compile_record(&g.pipeline_times()));
+        // Mixed precision where the adapter offers it, on a device of its own.
+        match WgpuBackend::mixed_precision() {
+            Ok(mixed) => records.extend(bench::mixed_matmul_records(&mixed, &sizes)?),
+            Err(e @ Error::Unsupported { .. }) => eprintln!("shadergrad bench: no mixed-precision rows: {e}"),
+            Err(e) => return Err(e),
+        }
     }
     if let Some(c) = &cpu {
         records.extend(bench::kernel_records(c, &sizes, cpu_roof)?);

@@ -38,6 +38,9 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// The cooperative matrices the device was opened to multiply with (see
+    /// [`super::WgpuBackend::mixed_precision`]); `None` on a device opened without them.
+    pub coop: Option<CoopShape>,
     faults: Arc<Faults>,
     pub(super) modules: Mutex<HashMap<Source, wgpu::ShaderModule>>,
     pub(super) pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
@@ -115,30 +118,110 @@ pub fn some_adapters() -> Result<Vec<wgpu::Adapter>> {
     Ok(list)
 }
 
+/// The cooperative matrices of an adapter that the mixed-precision matmul uses: f16 × f16 + f32,
+/// `tile`×`tile`, in subgroups of `subgroup` invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopShape {
+    pub tile: u32,
+    pub subgroup: u32,
+}
+
+/// The features a device needs for [`CoopShape`] kernels.
+const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// The shape the mixed-precision matmul would use on `adapter`, or why it cannot run there.
+pub fn coop_shape(adapter: &wgpu::Adapter) -> std::result::Result<CoopShape, String> {
+    let missing: Vec<&str> = [
+        (wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX, "cooperative matrices"),
+        (wgpu::Features::SHADER_F16, "f16 in shaders"),
+        (wgpu::Features::SUBGROUP, "subgroups"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| !adapter.features().contains(*f))
+    .map(|(_, name)| name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!("it offers no {} (wgpu features)", missing.join(", no ")));
+    }
+    use wgpu::CooperativeScalarType::{F16, F32};
+    let offered = adapter.cooperative_matrix_properties();
+    // The largest square f16 × f16 + f32 matrix: 16×16 where there is one (NVIDIA), else 8×8.
+    let tile = [16, 8].into_iter().find(|&t| {
+        offered
+            .iter()
+            .any(|c| (c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type) == (t, t, t, F16, F32))
+    });
+    let Some(tile) = tile else {
+        return Err(format!(
+            "it offers no 8×8 or 16×16 cooperative matrix with f16 inputs and f32 sums (it offers {offered:?})"
+        ));
+    };
+    let info = adapter.get_info();
+    let subgroup = info.subgroup_max_size;
+    if info.subgroup_min_size != subgroup {
+        return Err(format!(
+            "its subgroups vary from {} to {subgroup} invocations, and the kernel needs exactly four to a workgroup",
+            info.subgroup_min_size
+        ));
+    }
+    let limits = adapter.limits();
+    // Workgroup memory: two f16 slices of 8·tile² and four f32 tiles.
+    let bytes = 48 * tile * tile;
+    let invocations = 4 * subgroup;
+    if subgroup > tile * tile
+        || invocations > limits.max_compute_invocations_per_workgroup
+        || bytes > limits.max_compute_workgroup_storage_size
+    {
+        return Err(format!(
+            "a workgroup of {invocations} invocations and {bytes} bytes of workgroup memory does not fit it"
+        ));
+    }
+    Ok(CoopShape { tile, subgroup })
+}
+
 impl GpuContext {
     /// Opens the best adapter, or the one `SHADERGRAD_ADAPTER` names (as [`find_adapter`]
-    /// reads a name).
-    pub fn new() -> Result<Self> {
+    /// reads a name); `coop` asks for its cooperative matrices too.
+    pub fn new(coop: bool) -> Result<Self> {
         let list = some_adapters()?;
         let at = match std::env::var("SHADERGRAD_ADAPTER") {
             Ok(wanted) if !wanted.trim().is_empty() => find_adapter(&list, &wanted, "SHADERGRAD_ADAPTER")?,
             _ => 0,
         };
-        Self::open(list[at].clone())
+        Self::open(list[at].clone(), coop)
     }
 
     /// Opens a device on `adapter` (each call a device of its own, so one adapter can hold
-    /// several).
-    pub fn open(adapter: wgpu::Adapter) -> Result<Self> {
+    /// several); `coop` asks for its cooperative matrices too, an error where it has none.
+    pub fn open(adapter: wgpu::Adapter, coop: bool) -> Result<Self> {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big tensors need more than WebGPU's defaults
         // (128 MiB per binding), and timestamps let benchmarks time the GPU itself.
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let coop = match coop {
+            false => None,
+            true => Some(coop_shape(&adapter).map_err(|why| Error::Unsupported {
+                what: "the mixed-precision (f16 cooperative matrix) matmul".into(),
+                device: describe_adapter(&info),
+                why,
+            })?),
+        };
+        // Experimental features only on request: wgpu warns that they may still hold bugs.
+        let mut experimental_features = wgpu::ExperimentalFeatures::disabled();
+        if coop.is_some() {
+            features |= COOP_FEATURES;
+            // SAFETY: the token only unlocks EXPERIMENTAL_COOPERATIVE_MATRIX; the kernels that
+            // use it (coop.rs) are tested against the CPU backend on every adapter offering it.
+            experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadergrad"),
             required_features: features,
             required_limits: limits.clone(),
+            experimental_features,
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu {
@@ -165,6 +248,7 @@ impl GpuContext {
             info,
             limits,
             features,
+            coop,
             faults,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),

@@ -4,6 +4,7 @@
 
 pub mod blocked;
 mod context;
+mod coop;
 mod dispatch;
 mod matmul;
 mod shaders;
@@ -12,8 +13,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use context::{adapters, describe_adapter, find_adapter, some_adapters, GpuContext};
-pub use dispatch::{launch_plan, Dispatch, LaunchPlan, PipelineKey, Slot, Source};
+pub use context::{adapters, coop_shape, describe_adapter, find_adapter, some_adapters, CoopShape, GpuContext};
+pub use coop::Spec as CoopSpec;
+pub use dispatch::{launch_plan, Dispatch, LaunchPlan, MatmulPath, PipelineKey, Slot, Source};
 pub use shaders::ShaderFile;
 
 use self::context::{lock, CachedPipeline};
@@ -44,6 +46,9 @@ pub enum MatmulKernels {
     Tiled,
     /// Always the generated register-blocked kernel.
     Blocked,
+    /// The mixed-precision kernel on cooperative matrices (f16 operands, f32 sums): only on a
+    /// device opened by [`WgpuBackend::mixed_precision`], an error elsewhere.
+    Cooperative,
 }
 
 /// A GPU tensor's storage: `len` f32 values from byte `offset` of a storage buffer (0 unless
@@ -109,8 +114,31 @@ impl WgpuBackend {
     /// Opens the best GPU (see [`GpuContext::new`] for `SHADERGRAD_ADAPTER`).
     pub fn new() -> Result<Self> {
         Ok(WgpuBackend {
-            ctx: Arc::new(GpuContext::new()?),
+            ctx: Arc::new(GpuContext::new(false)?),
             matmul: MatmulKernels::Auto,
+        })
+    }
+
+    /// Opens the best GPU (as [`WgpuBackend::new`] picks it) for mixed precision: every matrix
+    /// product rounds its operands to f16 and sums in f32 on the adapter's cooperative matrices
+    /// (tensor cores on NVIDIA), through wgpu's experimental `EXPERIMENTAL_COOPERATIVE_MATRIX`.
+    /// A product then keeps about three significant digits of each operand (f32: seven), and
+    /// operands past ±65,504 overflow; everything else runs in f32 as before. An
+    /// [`Error::Unsupported`] saying why where the adapter cannot: it needs square 16×16 or
+    /// 8×8 f16 × f16 + f32 matrices (NVIDIA on Vulkan; lavapipe from Mesa 25.1) and subgroups
+    /// of one size.
+    ///
+    /// ```no_run
+    /// use shadergrad::backend::{wgpu::WgpuBackend, Backend};
+    /// match WgpuBackend::mixed_precision() {
+    ///     Ok(gpu) => println!("f16 products on {}", gpu.describe()),
+    ///     Err(e) => println!("f32 only: {e}"),
+    /// }
+    /// ```
+    pub fn mixed_precision() -> Result<Self> {
+        Ok(WgpuBackend {
+            ctx: Arc::new(GpuContext::new(true)?),
+            matmul: MatmulKernels::Cooperative,
         })
     }
 
@@ -118,7 +146,7 @@ impl WgpuBackend {
     /// adapter are separate devices, as data-parallel replicas on one GPU are.
     pub fn on_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         Ok(WgpuBackend {
-            ctx: Arc::new(GpuContext::open(adapter)?),
+            ctx: Arc::new(GpuContext::open(adapter, false)?),
             matmul: MatmulKernels::Auto,
         })
     }
@@ -173,14 +201,24 @@ impl WgpuBackend {
         Ok((module, start.elapsed().as_secs_f64()))
     }
 
-    /// True when matmuls run the register-blocked kernel: on a CPU Vulkan driver (lavapipe),
-    /// where it wins, unless told otherwise.
-    fn blocked_matmul(&self) -> bool {
-        match self.matmul {
-            MatmulKernels::Auto => self.ctx.info.device_type == wgpu::DeviceType::Cpu,
-            MatmulKernels::Tiled => false,
-            MatmulKernels::Blocked => true,
-        }
+    /// The matmul kernels this backend runs: by default the register-blocked one on a CPU
+    /// Vulkan driver (lavapipe), where it wins, and the tiled ones elsewhere.
+    fn matmul_path(&self) -> Result<MatmulPath> {
+        Ok(match self.matmul {
+            MatmulKernels::Auto if self.ctx.info.device_type == wgpu::DeviceType::Cpu => MatmulPath::Blocked,
+            MatmulKernels::Auto | MatmulKernels::Tiled => MatmulPath::Tiled,
+            MatmulKernels::Blocked => MatmulPath::Blocked,
+            MatmulKernels::Cooperative => match self.ctx.coop {
+                Some(shape) => MatmulPath::Cooperative(shape),
+                None => {
+                    return Err(Error::Unsupported {
+                        what: "the mixed-precision (f16 cooperative matrix) matmul".into(),
+                        device: self.describe(),
+                        why: "this device was not opened for it (use WgpuBackend::mixed_precision)".into(),
+                    })
+                }
+            },
+        })
     }
 
     fn pipeline(&self, key: &PipelineKey, bindings: &[(u32, bool, Slot)]) -> Result<Arc<CachedPipeline>> {
@@ -439,7 +477,15 @@ impl Backend for WgpuBackend {
     type Pending = GpuPending;
 
     fn describe(&self) -> String {
-        self.ctx.describe()
+        match (self.matmul, self.ctx.coop) {
+            (MatmulKernels::Cooperative, Some(c)) => format!(
+                "{}, f16 products on {}×{} cooperative matrices",
+                self.ctx.describe(),
+                c.tile,
+                c.tile
+            ),
+            _ => self.ctx.describe(),
+        }
     }
 
     fn is_gpu(&self) -> bool {
@@ -516,7 +562,7 @@ impl Backend for WgpuBackend {
     fn prepare(&self, kernel: Kernel, params: Params, buffers: &[&GpuBuffer]) -> Result<GpuLaunch> {
         let lens: Vec<usize> = buffers.iter().map(|b| b.len).collect();
         kernel.check_buffers(&params, &lens)?;
-        let plan = dispatch::launch_plan(&kernel, &params, self.blocked_matmul())?;
+        let plan = dispatch::launch_plan(&kernel, &params, self.matmul_path()?)?;
         let scratch = match plan.scratch {
             0 => None,
             len => Some(self.alloc(len, "split-k partial products")?),
@@ -582,7 +628,7 @@ impl Backend for WgpuBackend {
 
     fn set_params(&self, launch: &mut GpuLaunch, params: Params) -> Result<()> {
         launch.kernel.check_buffers(&params, &launch.lens)?;
-        let plan = dispatch::launch_plan(&launch.kernel, &params, self.blocked_matmul())?;
+        let plan = dispatch::launch_plan(&launch.kernel, &params, self.matmul_path()?)?;
         let same = plan.dispatches.len() == launch.dispatches.len()
             && plan
                 .dispatches

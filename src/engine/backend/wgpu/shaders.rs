@@ -94,6 +94,12 @@ impl ShaderFile {
         let codes = op_codes(UnaryOp::ALL.map(|op| (op.name(), op.code())));
         format!("{COMMON}\n{codes}\n{UNARY_MATH}\n{body}")
     }
+
+    /// `body` after `common.wgsl`, with `directives` (`enable f16;`, which WGSL wants before
+    /// any declaration) ahead of both.
+    pub fn with_common(directives: &str, body: &str) -> String {
+        format!("{directives}{COMMON}\n{body}")
+    }
 }
 
 /// `const NAME: u32 = code;` for each `(name, code)` of an op table.
