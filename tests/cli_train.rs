@@ -520,3 +520,60 @@ fn a_pipelined_run_trains_the_same_model_on_both_backends() {
         println!("  {backend}: --pipeline trained the same model, epoch losses bit for bit");
     }
 }
+
+#[test]
+fn mixed_precision_trains_where_offered_and_is_refused_by_name_elsewhere() {
+    // Where the adapter has f16 cooperative matrices the run trains and says so; elsewhere (Mesa
+    // 22.3's lavapipe) it fails naming the adapter and what it lacks. Either way a refused run
+    // writes nothing, and the CPU backend or several devices are refused outright.
+    let dir = temp("mixed");
+    let offered = shadergrad::backend::wgpu::coop_shape(&shadergrad::backend::wgpu::adapters()[0]);
+    let o = shadergrad(
+        &dir,
+        &[
+            "train",
+            "--mixed-precision",
+            "--backend",
+            "gpu",
+            "--hidden",
+            "24",
+            "--epochs",
+            "1",
+        ],
+        &[],
+    );
+    match offered {
+        Ok(shape) => {
+            assert!(o.status.success(), "{}", text(&o));
+            let tile = format!("f16 products on {}×{} cooperative matrices", shape.tile, shape.tile);
+            assert!(text(&o).contains(&tile), "{}", text(&o));
+        }
+        Err(why) => {
+            assert!(!o.status.success());
+            assert!(
+                text(&o).contains("cannot run the mixed-precision") && text(&o).contains(&why),
+                "{}",
+                text(&o)
+            );
+            assert_eq!(
+                std::fs::read_dir(&dir).unwrap().count(),
+                0,
+                "a refused run writes nothing"
+            );
+        }
+    }
+    let bad = temp("mixed-bad");
+    for (flags, says) in [
+        (["--backend", "cpu"], "gpu or auto with --mixed-precision"),
+        (["--devices", "2"], "one device: not with --devices"),
+    ] {
+        let o = shadergrad(&bad, &[&["train", "--mixed-precision"], &flags[..]].concat(), &[]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains(says), "{flags:?}: {}", text(&o));
+    }
+    assert_eq!(
+        std::fs::read_dir(&bad).unwrap().count(),
+        0,
+        "a refused run writes nothing"
+    );
+}

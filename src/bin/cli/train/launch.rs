@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::checkpoint::{Checkpoint, TrainingState};
 use shadergrad::data::{Dataset, Source};
@@ -130,6 +131,9 @@ fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) ->
         Some(name) => name.clone(),
         None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
     };
+    if a.mixed_precision {
+        return mixed_precision_device(&backend(), spec, ranks.is_some());
+    }
     if let Some(ranks) = ranks {
         if spec.is_some_and(|s| s != "1") {
             return Err(Error::invalid(
@@ -158,6 +162,26 @@ fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) ->
         ));
     }
     Ok(devices)
+}
+
+/// The one GPU `--mixed-precision` trains on: not the CPU backend, and not one of several
+/// devices or ranks, each of which would need a device of its own opened for it.
+fn mixed_precision_device(backend: &str, spec: Option<&str>, under_mpi: bool) -> Result<Devices> {
+    if backend == "cpu" {
+        return Err(Error::invalid(
+            "--backend",
+            backend,
+            "gpu or auto with --mixed-precision (the CPU backend has no f16 cooperative matrices)",
+        ));
+    }
+    if under_mpi || spec.is_some_and(|s| s != "1") {
+        return Err(Error::invalid(
+            "--mixed-precision",
+            "on",
+            "one device: not with --devices or MPI ranks",
+        ));
+    }
+    Ok(Devices::Gpu(vec![WgpuBackend::mixed_precision()?]))
 }
 
 /// `llvmpipe (…) [Vulkan, Cpu]`, or `2 devices: A, B` (`2 × A` when they are one adapter).

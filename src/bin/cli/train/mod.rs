@@ -75,6 +75,10 @@ pub struct TrainArgs {
     /// number or name part, as SHADERGRAD_ADAPTER names one: 0,2 [default: 1].
     #[arg(long)]
     devices: Option<String>,
+    /// Matrix products in mixed precision: f16 operands, f32 sums, on the GPU's cooperative
+    /// matrices (tensor cores); an error saying what is missing on a GPU without them.
+    #[arg(long)]
+    mixed_precision: bool,
     /// Where the model is saved (atomically), after every epoch and at the end; what --resume
     /// needs besides (optimizer state, progress) goes beside it in <OUT>.resume.
     #[arg(long, default_value = "model.safetensors")]
