@@ -126,6 +126,9 @@ pub struct CoopShape {
     pub subgroup: u32,
 }
 
+/// What [`Error::Unsupported`] calls the mixed-precision path.
+pub(super) const MIXED_PRECISION: &str = "the mixed-precision (f16 cooperative matrix) matmul";
+
 /// The features a device needs for [`CoopShape`] kernels.
 const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
     .union(wgpu::Features::SHADER_F16)
@@ -204,7 +207,7 @@ impl GpuContext {
         let coop = match coop {
             false => None,
             true => Some(coop_shape(&adapter).map_err(|why| Error::Unsupported {
-                what: "the mixed-precision (f16 cooperative matrix) matmul".into(),
+                what: MIXED_PRECISION.into(),
                 device: describe_adapter(&info),
                 why,
             })?),
