@@ -12,11 +12,11 @@
 //!   Together under 2⁻⁹ of the terms' magnitudes; the 1e-6 covers operands below f16's normal
 //!   range (2⁻¹⁴), whose rounding is absolute.
 //!
-//! These need an adapter with f16 cooperative matrices: NVIDIA on Vulkan, or lavapipe from Mesa
-//! 25.1. Debian 12's Mesa 22.3 has none, so there each numeric test says loudly that it did not
-//! run, and the refusal is what gets checked; `.ci/run` then runs this file again under Mesa
-//! 26.1's lavapipe (`.ci/lavapipe-coop`) with `SHADERGRAD_REQUIRE_COOP=1`, which makes a missing
-//! adapter a failure.
+//! These need an adapter with f16 cooperative matrices: NVIDIA on Vulkan, or Mesa 26.1's
+//! lavapipe (25.0's has none). Debian 12's Mesa 22.3 has none either, so there each numeric test
+//! says loudly that it did not run, and the refusal is what gets checked; `.ci/run` then runs
+//! this file again under Mesa 26.1's lavapipe (`.ci/lavapipe-coop`) with
+//! `SHADERGRAD_REQUIRE_COOP=1`, which makes a missing adapter a failure.
 
 mod common;
 

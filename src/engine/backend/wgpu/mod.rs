@@ -126,7 +126,7 @@ impl WgpuBackend {
     /// A product then keeps about three significant digits of each operand (f32: seven), and
     /// operands past ±65,504 overflow; everything else runs in f32 as before. An
     /// [`Error::Unsupported`] saying why where the adapter cannot: it needs square 16×16 or
-    /// 8×8 f16 × f16 + f32 matrices (NVIDIA on Vulkan; lavapipe from Mesa 25.1) and subgroups
+    /// 8×8 f16 × f16 + f32 matrices (NVIDIA on Vulkan; Mesa 26.1's lavapipe, not 25.0's) and subgroups
     /// of one size.
     ///
     /// ```no_run
