@@ -22,7 +22,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
+use common::{assert_close, f32_exact, gpu, run_kernel, Rng, AWKWARD_MATMULS, MATMUL_EPILOGUES, MATMUL_LAYOUTS};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::{adapters, coop_shape, launch_plan, CoopShape, MatmulKernels, MatmulPath, WgpuBackend};
 use shadergrad::backend::{Backend, Kernel, Params};
@@ -30,7 +30,7 @@ use shadergrad::data::Dataset;
 use shadergrad::op::Epilogue;
 use shadergrad::optim::Optimizer;
 use shadergrad::train::{fit, Progress, Trainer};
-use shadergrad::{Error, UnaryOp};
+use shadergrad::Error;
 
 /// The mixed-precision GPU, or None (after saying why) where the adapter has no f16
 /// cooperative matrices.
@@ -51,20 +51,6 @@ fn mixed() -> Option<WgpuBackend> {
         Err(e) => panic!("opening the GPU for mixed precision: {e}"),
     }
 }
-
-const SHAPES: [(usize, usize, usize); 9] = [
-    (1, 1, 1),
-    (7, 13, 5),
-    (1, 37, 19),
-    (37, 1, 19),
-    (65, 63, 17),
-    (64, 64, 64),
-    (33, 47, 129),
-    (130, 70, 300),
-    (13, 7, 0),
-];
-
-const LAYOUTS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
 
 /// Values in [-1, 1] that f16 holds exactly: multiples of 1/8.
 fn eighths(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -101,14 +87,10 @@ fn operands(
 fn exact_operands_give_exact_products_in_every_layout_and_epilogue() {
     let Some(gpu) = mixed() else { return };
     let mut rng = Rng::new(5);
-    for (m, n, k) in SHAPES {
-        for (ta, tb) in LAYOUTS {
-            for (bias, epilogue) in [
-                (false, Epilogue::None),
-                (true, Epilogue::None),
-                (true, Epilogue::Activation(UnaryOp::Relu)),
-                (false, Epilogue::ActivationGrad(UnaryOp::Relu)),
-            ] {
+    let more = [(33, 47, 129), (130, 70, 300), (13, 7, 0)];
+    for (m, n, k) in AWKWARD_MATMULS.into_iter().chain(more) {
+        for (ta, tb) in MATMUL_LAYOUTS {
+            for (bias, epilogue) in MATMUL_EPILOGUES {
                 let kernel = Kernel::Matmul { ta, tb, bias, epilogue };
                 let p = Params::dims(&[m as u32, n as u32, k as u32]);
                 let init = operands(&mut rng, kernel, (m, n, k), eighths);
@@ -127,7 +109,7 @@ fn rounding_to_f16_stays_within_its_bound() {
     let mut rng = Rng::new(9);
     let uniform = |rng: &mut Rng, n: usize| f32_exact(rng.vec(n, -1.0, 1.0));
     for (m, n, k) in [(130, 70, 300), (200, 150, 1000), (9, 300, 40)] {
-        for (ta, tb) in LAYOUTS {
+        for (ta, tb) in MATMUL_LAYOUTS {
             let kernel = Kernel::Matmul {
                 ta,
                 tb,

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{assert_close, f32_exact, gpu, run_kernel, Rng};
+use common::{assert_close, f32_exact, gpu, run_kernel, Rng, AWKWARD_MATMULS, MATMUL_EPILOGUES, MATMUL_LAYOUTS};
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::{MatmulKernels, WgpuBackend};
 use shadergrad::backend::{pack_bytes, Backend, Element, Kernel, Params};
@@ -255,26 +255,10 @@ fn check_matmul(gpu: &WgpuBackend, rng: &mut Rng, kernel: Kernel, (m, n, k): (us
 
 fn matmuls_match_cpu(gpu: &WgpuBackend, label: &str) {
     let mut rng = Rng::new(3);
-    let shapes: [(usize, usize, usize); 10] = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (1, 37, 19),
-        (37, 1, 19),
-        (65, 63, 17),
-        (64, 64, 64),
-        (130, 70, 300),
-        (5, 9, 1001),
-        (13, 7, 0),
-        (600, 520, 530),
-    ];
-    for (m, n, k) in shapes {
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            for (bias, epilogue) in [
-                (false, Epilogue::None),
-                (true, Epilogue::None),
-                (true, Epilogue::Activation(UnaryOp::Relu)),
-                (false, Epilogue::ActivationGrad(UnaryOp::Relu)),
-            ] {
+    let more = [(130, 70, 300), (5, 9, 1001), (13, 7, 0), (600, 520, 530)];
+    for (m, n, k) in AWKWARD_MATMULS.into_iter().chain(more) {
+        for (ta, tb) in MATMUL_LAYOUTS {
+            for (bias, epilogue) in MATMUL_EPILOGUES {
                 if (m, n, k) == (600, 520, 530) && epilogue != Epilogue::None {
                     continue; // the epilogue is covered on the smaller shapes
                 }

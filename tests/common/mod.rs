@@ -252,3 +252,28 @@ pub fn param_bits<B: Backend>(store: &ParamStore<B>) -> Vec<u64> {
         .map(f64::to_bits)
         .collect()
 }
+
+use shadergrad::op::Epilogue;
+
+/// Matmul shapes `(m, n, k)` every matmul path is tested on first: 1×1, primes, 1×K and K×1,
+/// edges in every dimension, whole tiles.
+pub const AWKWARD_MATMULS: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 13, 5),
+    (1, 37, 19),
+    (37, 1, 19),
+    (65, 63, 17),
+    (64, 64, 64),
+];
+
+/// Every operand layout `(ta, tb)` of a matmul.
+pub const MATMUL_LAYOUTS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// The bias and epilogue combinations each matmul path is tested with: none, a bias, a bias and
+/// an activation, an activation's derivative.
+pub const MATMUL_EPILOGUES: [(bool, Epilogue); 4] = [
+    (false, Epilogue::None),
+    (true, Epilogue::None),
+    (true, Epilogue::Activation(shadergrad::UnaryOp::Relu)),
+    (false, Epilogue::ActivationGrad(shadergrad::UnaryOp::Relu)),
+];

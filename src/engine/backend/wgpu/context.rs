@@ -126,8 +126,14 @@ pub struct CoopShape {
     pub subgroup: u32,
 }
 
-/// What [`Error::Unsupported`] calls the mixed-precision path.
-pub(super) const MIXED_PRECISION: &str = "the mixed-precision (f16 cooperative matrix) matmul";
+/// The error for a device that cannot run the mixed-precision matmul, and why.
+pub(super) fn no_mixed_precision(device: String, why: String) -> Error {
+    Error::Unsupported {
+        what: "the mixed-precision (f16 cooperative matrix) matmul".into(),
+        device,
+        why,
+    }
+}
 
 /// The features a device needs for [`CoopShape`] kernels.
 const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
@@ -206,11 +212,7 @@ impl GpuContext {
         let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let coop = match coop {
             false => None,
-            true => Some(coop_shape(&adapter).map_err(|why| Error::Unsupported {
-                what: MIXED_PRECISION.into(),
-                device: describe_adapter(&info),
-                why,
-            })?),
+            true => Some(coop_shape(&adapter).map_err(|why| no_mixed_precision(describe_adapter(&info), why))?),
         };
         // Experimental features only on request: wgpu warns that they may still hold bugs.
         let mut experimental_features = wgpu::ExperimentalFeatures::disabled();

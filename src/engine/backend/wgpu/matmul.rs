@@ -90,18 +90,53 @@ fn reduce(kernel: &Kernel, bias: bool, epilogue: Epilogue, m: u32, n: u32) -> Re
     })
 }
 
-/// The product alone into the scratch buffer: the first dispatch of a split or blocked launch.
-fn product_into_scratch(key: PipelineKey, grid: [u32; 3], workgroup: [u32; 3]) -> Dispatch {
-    Dispatch {
-        key,
+/// The product alone into `slabs` slabs of scratch, then the reduction that adds them up into c
+/// with the epilogue: split-k, and the products whose epilogue runs as a pass of its own.
+fn then_reduce(
+    kernel: &Kernel,
+    params: &Params,
+    product: Dispatch,
+    slabs: u32,
+    bias: bool,
+    epilogue: Epilogue,
+) -> Result<LaunchPlan> {
+    let [m, n, ..] = params.dims;
+    let product = Dispatch {
         bindings: vec![
             (1, true, Slot::Arg(0)),
             (2, true, Slot::Arg(1)),
             (4, false, Slot::Scratch),
         ],
-        grid,
-        workgroup,
+        ..product
+    };
+    let mut uniform = *params;
+    uniform.dims[3] = slabs;
+    Ok(LaunchPlan {
+        dispatches: vec![product, reduce(kernel, bias, epilogue, m, n)?],
+        scratch: (slabs * m * n) as usize,
+        params: uniform,
+    })
+}
+
+/// A launch that is one dispatch on its own buffers.
+fn alone(dispatch: Dispatch, params: &Params) -> LaunchPlan {
+    LaunchPlan {
+        dispatches: vec![dispatch],
+        scratch: 0,
+        params: *params,
     }
+}
+
+/// An error unless a `[x, y]` grid of `what` (tiles, blocks) fits the device's limit per dimension.
+fn check_grid(kernel: &Kernel, [x, y]: [u32; 2], what: &str, params: &Params) -> Result<()> {
+    if x > MAX_GROUPS || y > MAX_GROUPS {
+        let [m, n, ..] = params.dims;
+        return Err(Error::GridTooLarge {
+            kernel: kernel.name(),
+            detail: format!("a {x} × {y} grid of {what} for a [{m}, {n}] output"),
+        });
+    }
+    Ok(())
 }
 
 /// The dispatches that run a matmul `kernel` with `params` on the kernels of `path`.
@@ -121,111 +156,60 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, path: MatmulPath) -> Result
     if let MatmulPath::Cooperative(shape) = path {
         let spec = coop::Spec { shape, ta, tb };
         let grid = spec.grid(m, n);
-        if grid[0] > MAX_GROUPS || grid[1] > MAX_GROUPS {
-            return Err(Error::GridTooLarge {
-                kernel: kernel.name(),
-                detail: format!("a {} × {} grid of blocks for a [{m}, {n}] output", grid[0], grid[1]),
-            });
-        }
-        let key = PipelineKey {
-            source: Source::Cooperative(spec),
-            entry: "matmul_coop",
-            constants: vec![],
+        check_grid(kernel, [grid[0], grid[1]], "blocks", params)?;
+        let product = Dispatch {
+            key: PipelineKey {
+                source: Source::Cooperative(spec),
+                entry: "matmul_coop",
+                constants: vec![],
+            },
+            bindings: own,
+            grid,
+            workgroup: [spec.workgroup(), 1, 1],
         };
-        let workgroup = [spec.workgroup(), 1, 1];
         if !bias && epilogue == Epilogue::None {
-            return Ok(LaunchPlan {
-                dispatches: vec![Dispatch {
-                    key,
-                    bindings: own,
-                    grid,
-                    workgroup,
-                }],
-                scratch: 0,
-                params: *params,
-            });
+            return Ok(alone(product, params));
         }
-        // The product into scratch, then the epilogue over that one slab.
-        let mut uniform = *params;
-        uniform.dims[3] = 1;
-        return Ok(LaunchPlan {
-            dispatches: vec![
-                product_into_scratch(key, grid, workgroup),
-                reduce(kernel, bias, epilogue, m, n)?,
-            ],
-            scratch: (m * n) as usize,
-            params: uniform,
-        });
+        return then_reduce(kernel, params, product, 1, bias, epilogue);
     }
 
     if path == MatmulPath::Blocked {
-        let cores = cpu_cores();
-        let workgroup = [blocked::LANES, 1, 1];
-        if grad {
-            // The product, then the epilogue over one slab: generating the derivative into the
-            // blocked kernel's unrolled epilogue made lavapipe compile for many seconds a kernel.
-            let spec = blocked::Spec::choose(m, n, k, ta, tb, false, cores);
-            let key = PipelineKey {
+        // A derivative epilogue runs as a pass of its own over the product: generating it into
+        // the blocked kernel's unrolled epilogue made lavapipe compile for many seconds a kernel.
+        let fused = if grad { Epilogue::None } else { epilogue };
+        let spec = blocked::Spec::choose(m, n, k, ta, tb, bias && !grad, cpu_cores());
+        let product = Dispatch {
+            key: PipelineKey {
                 source: Source::Blocked(spec),
                 entry: "matmul_blocked",
-                constants: vec![act(Epilogue::None)],
-            };
-            let mut uniform = *params;
-            uniform.dims[3] = 1;
-            return Ok(LaunchPlan {
-                dispatches: vec![
-                    product_into_scratch(key, spec.grid(m, n), workgroup),
-                    reduce(kernel, false, epilogue, m, n)?,
-                ],
-                scratch: (m * n) as usize,
-                params: uniform,
-            });
+                constants: vec![act(fused)],
+            },
+            bindings: own,
+            grid: spec.grid(m, n),
+            workgroup: [blocked::LANES, 1, 1],
+        };
+        if grad {
+            return then_reduce(kernel, params, product, 1, false, epilogue);
         }
-        let spec = blocked::Spec::choose(m, n, k, ta, tb, bias, cores);
-        return Ok(LaunchPlan {
-            dispatches: vec![Dispatch {
-                key: PipelineKey {
-                    source: Source::Blocked(spec),
-                    entry: "matmul_blocked",
-                    constants: vec![act(epilogue)],
-                },
-                bindings: own,
-                grid: spec.grid(m, n),
-                workgroup,
-            }],
-            scratch: 0,
-            params: *params,
-        });
+        return Ok(alone(product, params));
     }
 
     let flags = vec![("TA", ta as u32), ("TB", tb as u32)];
     let split = split_k(params);
     if split > 1 {
-        let mut uniform = *params;
-        uniform.dims[3] = split;
-        return Ok(LaunchPlan {
-            dispatches: vec![
-                product_into_scratch(
-                    file_key("matmul_split", flags),
-                    [n.div_ceil(64), m.div_ceil(64), split],
-                    TILE_WORKGROUP,
-                ),
-                reduce(kernel, bias, epilogue, m, n)?,
-            ],
-            scratch: (split * m * n) as usize,
-            params: uniform,
-        });
+        let product = Dispatch {
+            key: file_key("matmul_split", flags),
+            bindings: own,
+            grid: [n.div_ceil(64), m.div_ceil(64), split],
+            workgroup: TILE_WORKGROUP,
+        };
+        return then_reduce(kernel, params, product, split, bias, epilogue);
     }
 
     let large = large_tiles(params);
     let tile = if large { 128 } else { 64 };
     let (gx, gy) = (n.div_ceil(tile), m.div_ceil(tile));
-    if gx > MAX_GROUPS || gy > MAX_GROUPS {
-        return Err(Error::GridTooLarge {
-            kernel: kernel.name(),
-            detail: format!("a {gx} × {gy} grid of tiles for a [{m}, {n}] output"),
-        });
-    }
+    check_grid(kernel, [gx, gy], "tiles", params)?;
     let entry = match (large, bias, grad) {
         (false, _, true) => "matmul_grad",
         (true, _, true) => "matmul_large_grad",
@@ -239,14 +223,11 @@ pub fn launch_plan(kernel: &Kernel, params: &Params, path: MatmulPath) -> Result
         constants.push(act(epilogue));
     }
     let grid = if m == 0 || n == 0 { [0, 0, 0] } else { [gx, gy, 1] };
-    Ok(LaunchPlan {
-        dispatches: vec![Dispatch {
-            key: file_key(entry, constants),
-            bindings: own,
-            grid,
-            workgroup: TILE_WORKGROUP,
-        }],
-        scratch: 0,
-        params: *params,
-    })
+    let product = Dispatch {
+        key: file_key(entry, constants),
+        bindings: own,
+        grid,
+        workgroup: TILE_WORKGROUP,
+    };
+    Ok(alone(product, params))
 }

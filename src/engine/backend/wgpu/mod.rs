@@ -209,16 +209,10 @@ impl WgpuBackend {
             MatmulKernels::Auto if self.ctx.info.device_type == wgpu::DeviceType::Cpu => MatmulPath::Blocked,
             MatmulKernels::Auto | MatmulKernels::Tiled => MatmulPath::Tiled,
             MatmulKernels::Blocked => MatmulPath::Blocked,
-            MatmulKernels::Cooperative => match self.ctx.coop {
-                Some(shape) => MatmulPath::Cooperative(shape),
-                None => {
-                    return Err(Error::Unsupported {
-                        what: context::MIXED_PRECISION.into(),
-                        device: self.describe(),
-                        why: "this device was not opened for it (use WgpuBackend::mixed_precision)".into(),
-                    })
-                }
-            },
+            MatmulKernels::Cooperative => MatmulPath::Cooperative(self.ctx.coop.ok_or_else(|| {
+                let why = "this device was not opened for it (use WgpuBackend::mixed_precision)";
+                context::no_mixed_precision(self.describe(), why.into())
+            })?),
         })
     }
 
