@@ -174,28 +174,17 @@ fn bad_data_and_corrupt_models_fail_with_a_message() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Starts `shadergrad` with `args` in `dir`, sends it SIGINT once its first epoch's line is out,
+/// and returns what it printed after that; it must exit with 130.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_saves_and_resume_continues() {
-    let dir = temp("sigint");
+fn interrupt_after_first_epoch(dir: &Path, args: &[&str]) -> String {
+    use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .current_dir(&dir)
-        .args([
-            "train",
-            "--hidden",
-            "32",
-            "--epochs",
-            "50",
-            "--batch",
-            "16",
-            "--backend",
-            "cpu",
-        ])
+        .current_dir(dir)
+        .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first epoch's line, then interrupt.
-    use std::io::BufRead;
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
@@ -210,6 +199,27 @@ fn ctrl_c_saves_and_resume_continues() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{rest}");
+    rest
+}
+
+/// A slow run to interrupt: 50 epochs of small batches on the CPU.
+const LONG: &[&str] = &[
+    "train",
+    "--hidden",
+    "32",
+    "--epochs",
+    "50",
+    "--batch",
+    "16",
+    "--backend",
+    "cpu",
+];
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_and_resume_continues() {
+    let dir = temp("sigint");
+    let rest = interrupt_after_first_epoch(&dir, LONG);
     assert!(
         rest.contains("interrupted at epoch") && rest.contains("--resume model.safetensors"),
         "{rest}"
@@ -233,6 +243,89 @@ fn ctrl_c_saves_and_resume_continues() {
     assert!(text(&o).contains("epoch   3/3"), "{}", text(&o));
     let o = shadergrad(&dir, &["train", "--resume", "model.safetensors", "--lr", "0.5"], &[]);
     assert!(!o.status.success() && text(&o).contains("--lr"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The files in `dir`, by name, with their bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn resume_continues_in_its_own_file_and_nothing_saved_is_overwritten_unasked() {
+    // Another run's model sits in the default name; a run with --out is interrupted, and
+    // resuming as its message says continues in its own file, leaving the other alone.
+    let dir = temp("resume-own");
+    std::fs::write(dir.join("model.safetensors"), b"another run's model").unwrap();
+    let rest = interrupt_after_first_epoch(&dir, &[LONG, &["--out", "long.safetensors"]].concat());
+    assert!(rest.contains("--resume long.safetensors"), "{rest}");
+    let interrupted = std::fs::read(dir.join("long.safetensors")).unwrap();
+    let resume = ["train", "--resume", "long.safetensors", "--epochs", "3"];
+    let o = shadergrad(&dir, &resume, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("saved long.safetensors"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        b"another run's model"
+    );
+    assert_ne!(std::fs::read(dir.join("long.safetensors")).unwrap(), interrupted);
+    let saved = shadergrad::checkpoint::Checkpoint::load(&dir.join("long.safetensors")).unwrap();
+    assert_eq!(
+        saved.training.unwrap().progress.epoch,
+        3,
+        "long.safetensors holds the whole run"
+    );
+    assert!(dir.join("long.svg").exists(), "the picture is named after the model");
+
+    // A finished run has nothing left to do, and says so without touching a file; a higher
+    // --epochs trains on.
+    let before = files(&dir);
+    let o = shadergrad(&dir, &resume, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("long.safetensors: the run has trained 3 of 3 epochs: nothing left to do"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("saved"), "{}", text(&o));
+    assert_eq!(files(&dir), before, "nothing written");
+    let o = shadergrad(&dir, &["train", "--resume", "long.safetensors", "--epochs", "4"], &[]);
+    assert!(o.status.success() && text(&o).contains("epoch   4/4"), "{}", text(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Runs that name no file never replace one: the second takes the next free name.
+    let dir = temp("defaults");
+    let quick = ["train", "--hidden", "8", "--epochs", "1", "--backend", "cpu"];
+    let o = shadergrad(&dir, &quick, &[]);
+    assert!(
+        o.status.success() && text(&o).contains("saved model.safetensors and model.svg"),
+        "{}",
+        text(&o)
+    );
+    let first = files(&dir);
+    let o = shadergrad(&dir, &quick, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("model.safetensors holds another run, so this one is saved as model-2.safetensors")
+            && text(&o).contains("saved model-2.safetensors and model-2.svg"),
+        "{}",
+        text(&o)
+    );
+    let second = files(&dir);
+    for (name, bytes) in &first {
+        assert_eq!(&second[name], bytes, "{name} kept");
+    }
+    assert!(second.contains_key("model-2.safetensors.resume"), "{:?}", second.keys());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -12,6 +12,7 @@ use shadergrad::train::TrainConfig;
 use shadergrad::{Devices, Error, Result};
 
 use super::super::{data, device, flags};
+use super::outputs::Outputs;
 use super::{Settings, TrainArgs};
 
 /// The ranks of an MPI job, as the command line sees them.
@@ -55,11 +56,20 @@ pub(super) struct Prepared {
     pub(super) config: TrainConfig,
     pub(super) resume: Option<(Checkpoint, TrainingState)>,
     pub(super) devices: Devices,
+    pub(super) outputs: Outputs,
+}
+
+/// What a run comes to before it trains: ready, or a resumed run with nothing left to do
+/// (and the words that say so).
+pub(super) enum Start {
+    Ready(Box<Prepared>),
+    Complete(String),
 }
 
 impl Prepared {
-    pub(super) fn new(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Self> {
-        flags::chart_path(&a.plot, "--plot")?;
+    pub(super) fn new(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
+        let outputs = Outputs::choose(a.out.as_deref(), a.plot.as_deref(), a.resume.as_deref())?;
+        flags::chart_path(&outputs.plot, "--plot")?;
         let resume = match &a.resume {
             Some(path) => {
                 let ckpt = Checkpoint::load(path)?;
@@ -106,12 +116,15 @@ impl Prepared {
         let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
         let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
         let config = settings.config(&data, steps_per_epoch)?;
-        if let (Some((ckpt, _, _)), Some(path)) = (&resume, &a.resume) {
+        if let (Some((ckpt, state, _)), Some(path)) = (&resume, &a.resume) {
             ckpt.model.expect_model(&config.mlp, path)?;
+            if let Some(why) = nothing_left(state, &config, path) {
+                return Ok(Start::Complete(why));
+            }
         }
         let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
         let devices = choose_devices(a, &config, ranks)?;
-        Ok(Prepared {
+        Ok(Start::Ready(Box::new(Prepared {
             settings,
             validation,
             source,
@@ -120,8 +133,32 @@ impl Prepared {
             config,
             resume,
             devices,
-        })
+            outputs,
+        })))
     }
+}
+
+/// Why a resumed run has nothing left to do, if it has not: it trained every epoch `config`
+/// asks for, or it stopped early, out of patience (which more epochs would not change).
+fn nothing_left(state: &TrainingState, config: &TrainConfig, path: &std::path::Path) -> Option<String> {
+    let p = &state.progress;
+    if p.out_of_patience(config.regularize.patience) {
+        let best = p.best.map_or(0, |b| b.epoch);
+        return Some(format!(
+            "{}: the run stopped early after epoch {}, out of patience (its model is the best epoch, {best}): nothing left to do",
+            path.display(),
+            p.epoch,
+        ));
+    }
+    (p.epoch >= config.epochs).then(|| {
+        format!(
+            "{}: the run has trained {} of {} epochs: nothing left to do (an --epochs above {} trains on)",
+            path.display(),
+            p.epoch,
+            config.epochs,
+            p.epoch
+        )
+    })
 }
 
 /// The devices `--backend` and `--devices` name (one per rank under MPI, by its local rank).

@@ -15,9 +15,11 @@ use shadergrad::train::{fit, Augment, Event, Progress, Regularize, TrainConfig, 
 use shadergrad::{plot, Devices, Error, Result};
 
 mod launch;
+mod outputs;
 
 pub use launch::Ranks;
-use launch::{describe_devices, Prepared};
+use launch::{describe_devices, Prepared, Start};
+use outputs::Outputs;
 
 use super::data::{self, DataArgs};
 use super::progress::TrainingBar;
@@ -80,15 +82,17 @@ pub struct TrainArgs {
     #[arg(long)]
     mixed_precision: bool,
     /// Where the model is saved (atomically), after every epoch and at the end; what --resume
-    /// needs besides (optimizer state, progress) goes beside it in <OUT>.resume.
-    #[arg(long, default_value = "model.safetensors")]
-    out: PathBuf,
-    /// Continue the run saved in this model file (and its .resume file).
+    /// needs besides (optimizer state, progress) goes beside it in <OUT>.resume [default: with
+    /// --resume, the file resumed; otherwise model.safetensors, or the first free
+    /// model-N.safetensors when that holds another run].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run saved in this model file (and its .resume file), saving it there.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// The training-curve picture, .svg or .png.
-    #[arg(long, default_value = "training.svg")]
-    plot: PathBuf,
+    /// The training-curve picture, .svg or .png [default: the model's name with .svg].
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// One JSON record per epoch on stdout.
     #[arg(long)]
     json: bool,
@@ -423,7 +427,23 @@ pub fn train_with(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
     if let Some(ranks) = ranks {
         ranks.started(prepared.is_ok())?;
     }
-    let p = prepared?;
+    let p = match prepared? {
+        Start::Ready(p) => p,
+        Start::Complete(why) => {
+            if ranks.is_none_or(|r| r.group.rank() == 0) {
+                eprintln!("{why}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    if let Some(note) = p
+        .outputs
+        .note
+        .as_deref()
+        .filter(|_| ranks.is_none_or(|r| r.group.rank() == 0))
+    {
+        eprintln!("{note}");
+    }
     let run = Run {
         args: a,
         settings: &p.settings,
@@ -431,6 +451,7 @@ pub fn train_with(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
         source: &p.source,
         train: &p.train,
         val: &p.val,
+        outputs: &p.outputs,
         group: ranks.map(|r| Rc::clone(&r.group)),
     };
     match p.devices {
@@ -473,6 +494,7 @@ struct Run<'a> {
     source: &'a Source,
     train: &'a Dataset,
     val: &'a Dataset,
+    outputs: &'a Outputs,
     /// The other ranks of an MPI job; rank 0 alone reports and saves.
     group: Option<Rc<dyn ProcessGroup>>,
 }
@@ -600,7 +622,10 @@ impl Run<'_> {
                 ));
                 // Saved after every epoch (atomically), so a crash loses at most one epoch.
                 if let Err(e) = self.save(trainer, progress, lead) {
-                    bar.println(&format!("warning: could not save {}: {e}", a.out.display()));
+                    bar.println(&format!(
+                        "warning: could not save {}: {e}",
+                        self.outputs.model.display()
+                    ));
                     save_error = Some(e);
                 }
             }
@@ -619,7 +644,7 @@ impl Run<'_> {
             Err(Error::NonFinite(why)) => {
                 return Err(Error::NonFinite(format!(
                     "{why}. Training stopped; {} keeps the last good epoch's model",
-                    a.out.display()
+                    self.outputs.model.display()
                 )));
             }
             Err(e) => return Err(e),
@@ -636,8 +661,8 @@ impl Run<'_> {
                 "interrupted at epoch {} batch {}: saved {}; continue with --resume {}",
                 progress.epoch + 1,
                 progress.batch,
-                a.out.display(),
-                a.out.display()
+                self.outputs.model.display(),
+                self.outputs.model.display()
             ));
             return Ok(ExitCode::from(130));
         }
@@ -661,7 +686,7 @@ impl Run<'_> {
             );
         }
         plot::write_training_curves(
-            &a.plot,
+            &self.outputs.plot,
             &progress.history,
             &format!("{} on {kind}", config.mlp.describe()),
             config.task,
@@ -682,8 +707,8 @@ impl Run<'_> {
         let (_, score) = validation_score(config.task, score);
         eprintln!(
             "saved {}{kept} and {} in {:.1}s; {score}",
-            a.out.display(),
-            a.plot.display(),
+            self.outputs.model.display(),
+            self.outputs.plot.display(),
             started.elapsed().as_secs_f64(),
         );
         Ok(ExitCode::SUCCESS)
@@ -701,6 +726,6 @@ impl Run<'_> {
             seed: self.settings.seed,
             standardize: self.settings.standardize,
         });
-        ckpt.save(&self.args.out)
+        ckpt.save(&self.outputs.model)
     }
 }
