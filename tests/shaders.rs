@@ -183,7 +183,7 @@ fn every_op_of_the_tables_has_a_case_in_each_switch() {
 #[test]
 fn kernel_examples_cover_every_kind_of_kernel() {
     // The variants as the enum declares them, read from its source.
-    let source = include_str!("../src/engine/backend/kernel.rs");
+    let source = include_str!("../src/engine/kernel.rs");
     let start = source.find("pub enum Kernel {").expect("the enum");
     let body = &source[start..start + source[start..].find("\n}").expect("its end")];
     let variants: BTreeSet<&str> = body

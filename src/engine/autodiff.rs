@@ -1,16 +1,16 @@
-//! Reverse-mode autodiff: every gradient rule, one short arm per op.
-//!
-//! [`backward`] walks the graph from the loss down in id order (ids are a topological order),
-//! asks each node's rule for its inputs' gradients, and sums gradients where a value forks
+//! Reverse-mode autodiff: [`backward`] walks the graph from the loss down in id order (ids are a
+//! topological order), asks each node's rule for its inputs' gradients (the rules live beside
+//! the builders, a file per kernel family in `graph/`), and sums gradients where a value forks
 //! ("gradients add up at forks"). Gradients are themselves graph nodes, so the same plan
 //! machinery runs them, and calling backward twice simply appends a second, independent set.
 
 use std::collections::HashMap;
 
-use crate::backend::Kernel;
-use crate::error::{Error, Result};
-use crate::graph::{Graph, Node, NodeId, Op, Tensor};
-use crate::op::{BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
+use crate::engine::error::{BadShape, Error, Result};
+use crate::engine::graph::rule::Rule;
+use crate::engine::graph::{elementwise, losses, normalization, products, reductions};
+use crate::engine::graph::{Graph, Node, NodeId, Op, Tensor};
+use crate::engine::kernel::Family;
 
 /// The gradients `backward` added, by the node they are the gradient of.
 #[derive(Clone)]
@@ -87,7 +87,7 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
         });
     }
     if loss.shape().len() != 1 {
-        return Err(Error::BadShape(Box::new(crate::error::BadShape {
+        return Err(Error::BadShape(Box::new(BadShape {
             op: "backward".into(),
             name: loss.name(),
             shape: loss.shape(),
@@ -141,123 +141,22 @@ pub fn backward(graph: &Graph, loss: &Tensor) -> Result<Gradients> {
 }
 
 /// The gradient rule of one node: from `dy`, the gradient of each input (None where an input
-/// takes none, per `wants`).
+/// takes none, per `wants`). Leaves and detached values pass nothing on; a kernel's rule lives
+/// beside its builder, in the file of its family.
 fn rule(g: &Graph, id: NodeId, node: &Node, dy: &Tensor, wants: &[bool]) -> Result<Vec<Option<Tensor>>> {
-    let y = g.tensor(id);
-    let x: Vec<Tensor> = node.inputs.iter().map(|&i| g.tensor(i)).collect();
-    let want = |k: usize| wants.get(k).copied().unwrap_or(false);
-    let only = |k: usize, f: &dyn Fn() -> Tensor| if want(k) { Some(f()) } else { None };
-    let grad = |op: Op, inputs: &[&Tensor], like: &Tensor| Tensor::grad_node(g, op, inputs, like);
-
-    let kernel = |k: Kernel| Op::Kernel(k);
-    let Op::Kernel(k) = &node.op else {
-        return Ok(match &node.op {
-            Op::Input | Op::Param | Op::Constant | Op::Detach | Op::UnpackBytes(_) => vec![None; x.len()],
-            _ => return Err(not_differentiable(node)),
-        });
+    let r = Rule::new(g, id, node, dy, wants);
+    let Op::Kernel(kernel) = node.op else {
+        return match node.op {
+            Op::Input | Op::Param | Op::Constant | Op::Detach | Op::UnpackBytes(_) => Ok(vec![None; node.inputs.len()]),
+            _ => Err(r.not_differentiable()),
+        };
     };
-    Ok(match *k {
-        Kernel::Unary(UnaryOp::Identity | UnaryOp::AddScalar(_)) => vec![Some(dy.clone())],
-        Kernel::Unary(UnaryOp::Neg) => vec![Some(-dy)],
-        Kernel::Unary(UnaryOp::Scale(c)) => vec![Some(dy.scale(c))],
-        Kernel::Unary(op) => vec![Some(grad(kernel(Kernel::UnaryGrad(op)), &[&x[0], &y, dy], &x[0]))],
-        Kernel::Binary(BinaryOp::Add) => vec![only(0, &|| dy.clone()), only(1, &|| dy.clone())],
-        Kernel::Binary(BinaryOp::Sub) => vec![only(0, &|| dy.clone()), only(1, &|| -dy)],
-        Kernel::Binary(BinaryOp::Mul) => vec![only(0, &|| dy * &x[1]), only(1, &|| dy * &x[0])],
-        Kernel::Binary(op) => vec![
-            only(0, &|| {
-                grad(kernel(Kernel::BinaryGrad(op, Operand::A)), &[&x[0], &x[1], dy], &x[0])
-            }),
-            only(1, &|| {
-                grad(kernel(Kernel::BinaryGrad(op, Operand::B)), &[&x[0], &x[1], dy], &x[1])
-            }),
-        ],
-        // C = op(A)·op(B): dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC, each written as one
-        // matmul with flags on the stored matrices, so no transpose is ever materialised.
-        Kernel::Matmul {
-            ta,
-            tb,
-            bias: false,
-            epilogue: Epilogue::None,
-        } => {
-            let (a, b) = (&x[0], &x[1]);
-            vec![
-                only(0, &|| {
-                    if ta {
-                        b.matmul_t(dy, tb, true)
-                    } else {
-                        dy.matmul_t(b, false, !tb)
-                    }
-                }),
-                only(1, &|| {
-                    if tb {
-                        dy.matmul_t(a, true, ta)
-                    } else {
-                        a.matmul_t(dy, !ta, false)
-                    }
-                }),
-            ]
-        }
-        Kernel::BiasAdd => vec![only(0, &|| dy.clone()), only(1, &|| dy.col_sum())],
-        Kernel::SumAll => vec![Some(dy.broadcast(Broadcast::Scalar, &x[0].shape()))],
-        Kernel::RowSum => vec![Some(dy.broadcast(Broadcast::Rows, &x[0].shape()))],
-        Kernel::ColSum => vec![Some(dy.broadcast(Broadcast::Cols, &x[0].shape()))],
-        Kernel::RowMax => vec![Some(grad(kernel(Kernel::RowMaxGrad), &[&x[0], &y, dy], &x[0]))],
-        Kernel::Broadcast(Broadcast::Scalar) => vec![Some(dy.sum())],
-        Kernel::Broadcast(Broadcast::Rows) => vec![Some(dy.row_sum())],
-        Kernel::Broadcast(Broadcast::Cols) => vec![Some(dy.col_sum())],
-        // y = x − ln Σ eˣ: dx = dy − softmax(x)·Σ dy, softmax read off y as e^y.
-        Kernel::LogSoftmax => vec![Some(grad(kernel(Kernel::LogSoftmaxGrad), &[&y, dy], &x[0]))],
-        Kernel::SoftmaxCe { smoothing } => vec![
-            only(0, &|| {
-                grad(kernel(Kernel::SoftmaxCeGrad { smoothing }), &[&y, &x[1], dy], &x[0])
-            }),
-            None, // labels are class indices: no gradient
-        ],
-        // The same counters draw the same mask: dx = dropout(dy).
-        Kernel::Dropout { .. } => vec![Some(grad(kernel(*k), &[dy], &x[0]))],
-        // y = x̂·gain + bias: dgain = Σ_rows dy·x̂ (x̂ recomputed), dbias = Σ_rows dy.
-        Kernel::Normalize { axis, eps } => vec![
-            only(0, &|| {
-                let rule = Kernel::NormalizeGrad { axis, eps };
-                grad(kernel(rule), &[&x[0], &x[1], dy], &x[0])
-            }),
-            only(1, &|| (dy * &x[0].normalize(axis, eps)).col_sum()),
-            only(2, &|| dy.col_sum()),
-        ],
-        Kernel::SigmoidBce => vec![
-            only(0, &|| grad(kernel(Kernel::SigmoidBceGrad), &[&x[0], &x[1], dy], &x[0])),
-            None, // targets are labels: no gradient
-        ],
-        Kernel::Mse => {
-            let dp = grad(kernel(Kernel::MseGrad), &[&x[0], &x[1], dy], &x[0]);
-            let dt = only(1, &|| -&dp);
-            vec![want(0).then_some(dp), dt]
-        }
-        // Gradient kernels, fused kernels and optimizer updates are never differentiated.
-        Kernel::Matmul { .. }
-        | Kernel::UnaryGrad(_)
-        | Kernel::BinaryGrad(..)
-        | Kernel::RowMaxGrad
-        | Kernel::LogSoftmaxGrad
-        | Kernel::SoftmaxCeGrad { .. }
-        | Kernel::SoftmaxCeFused { .. }
-        | Kernel::NormalizeGrad { .. }
-        | Kernel::SigmoidBceGrad
-        | Kernel::SigmoidBceFused
-        | Kernel::MseGrad
-        | Kernel::UnpackBytes
-        | Kernel::Sgd
-        | Kernel::Momentum
-        | Kernel::Adam
-        | Kernel::FmaRoof => return Err(not_differentiable(node)),
-    })
-}
-
-fn not_differentiable(node: &Node) -> Error {
-    Error::NotDifferentiable {
-        op: node.op.name(),
-        name: node.name.clone(),
-        why: "gradient and update nodes have no gradient rule of their own (no higher-order derivatives)".into(),
+    match kernel.family() {
+        Family::Elementwise => elementwise::rule(&r, kernel),
+        Family::Products => products::rule(&r, kernel),
+        Family::Reductions => reductions::rule(&r, kernel),
+        Family::Losses => losses::rule(&r, kernel),
+        Family::Normalization => normalization::rule(&r, kernel),
+        Family::Optimizer => Err(r.not_differentiable()),
     }
 }

@@ -6,11 +6,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use crate::backend::cpu::CpuBackend;
-use crate::backend::{Backend, Element};
-use crate::error::{Error, Result};
-use crate::graph::{Graph, NodeId, Op, Tensor};
-use crate::plan::{ParamStore, Plan, PlanOptions};
+use crate::engine::backend::cpu::CpuBackend;
+use crate::engine::backend::Backend;
+use crate::engine::element::Element;
+use crate::engine::error::{Error, Result};
+use crate::engine::graph::{Graph, NodeId, Op, Tensor};
+use crate::engine::plan::{ParamStore, Plan, PlanOptions};
 
 /// Input data for a run, as f64 (converted to each backend's number type).
 pub type Feeds<'a> = &'a [(&'a Tensor, &'a [f64])];

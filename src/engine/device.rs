@@ -3,10 +3,10 @@
 
 use std::sync::Once;
 
-use crate::backend::cpu::CpuBackend;
-use crate::backend::wgpu::WgpuBackend;
-use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::engine::backend::cpu::CpuBackend;
+use crate::engine::backend::wgpu::WgpuBackend;
+use crate::engine::backend::Backend;
+use crate::engine::error::{Error, Result};
 
 /// A device to run plans on: the wgpu GPU backend or the f32 CPU backend.
 #[derive(Clone)]
@@ -104,7 +104,7 @@ impl Device {
     /// and the next of its kind on the same graphics API, sharing them round-robin when there
     /// are fewer than `N` (saying so once: two devices on one adapter run one after the other);
     /// on the CPU backend it makes `N` CPU replicas. A list `0,2` or `nvidia,amd` names
-    /// adapters as `SHADERGRAD_ADAPTER` does, or by their place in [`adapters`](crate::backend::wgpu::adapters);
+    /// adapters as `SHADERGRAD_ADAPTER` does, or by their place in [`adapters`](crate::engine::backend::wgpu::adapters);
     /// naming one that is not there, or one twice, is an error listing the adapters.
     ///
     /// ```
@@ -137,18 +137,18 @@ impl Device {
                 (0..count.unwrap_or(1)).map(|_| CpuBackend::new()).collect(),
             ));
         }
-        let list = crate::backend::wgpu::some_adapters()?;
+        let list = crate::engine::backend::wgpu::some_adapters()?;
         let chosen = match count {
             Some(n) => spread(&list, n)?,
             None => {
                 let mut chosen: Vec<usize> = Vec::new();
                 for name in &names {
-                    let at = crate::backend::wgpu::find_adapter(&list, name, "--devices")?;
+                    let at = crate::engine::backend::wgpu::find_adapter(&list, name, "--devices")?;
                     if let Some(j) = chosen.iter().position(|&c| c == at) {
                         return Err(bad(&format!(
                             "each adapter once: `{}` and `{name}` both name {}",
                             names[j],
-                            crate::backend::wgpu::describe_adapter(&list[at].get_info())
+                            crate::engine::backend::wgpu::describe_adapter(&list[at].get_info())
                         )));
                     }
                     chosen.push(at);
@@ -178,7 +178,7 @@ impl Device {
         match Self::named(backend)? {
             Device::Cpu(cpu) => Ok(Devices::Cpu(vec![cpu])),
             Device::Gpu(_) => {
-                let list = crate::backend::wgpu::some_adapters()?;
+                let list = crate::engine::backend::wgpu::some_adapters()?;
                 let at = spread(&list, index + 1)?[index];
                 Ok(Devices::Gpu(vec![WgpuBackend::on_adapter(list[at].clone())?]))
             }
@@ -190,7 +190,7 @@ impl Device {
 /// of its kind (hardware or software) on the same graphics API, round-robin when too few.
 fn spread(list: &[wgpu::Adapter], n: usize) -> Result<Vec<usize>> {
     let first = match std::env::var("SHADERGRAD_ADAPTER") {
-        Ok(w) if !w.trim().is_empty() => crate::backend::wgpu::find_adapter(list, &w, "SHADERGRAD_ADAPTER")?,
+        Ok(w) if !w.trim().is_empty() => crate::engine::backend::wgpu::find_adapter(list, &w, "SHADERGRAD_ADAPTER")?,
         _ => 0,
     };
     let lead = list[first].get_info();
@@ -207,7 +207,7 @@ fn spread(list: &[wgpu::Adapter], n: usize) -> Result<Vec<usize>> {
                 "shadergrad: {n} devices on {} adapter{} ({}): replicas on one adapter share it",
                 kin.len(),
                 if kin.len() == 1 { "" } else { "s" },
-                crate::backend::wgpu::describe_adapter(&lead)
+                crate::engine::backend::wgpu::describe_adapter(&lead)
             )
         });
     }

@@ -1,7 +1,7 @@
 //! The number types backends compute in: `f32` on the GPU and the CPU, `f64` on the CPU for
 //! gradient checking, and how bytes travel packed into them.
 
-use crate::gemm::{finish_rows, Finish};
+use crate::engine::gemm::{finish_rows, Finish};
 
 /// The number type a backend computes in: `f32` on the GPU and CPU, `f64` on the CPU for
 /// gradient checking.
@@ -30,7 +30,7 @@ pub trait Element:
     /// (`[n, k]` with `tb`), `c` row-major and overwritten; then `finish(row, col, values)` on
     /// the finished product, in pieces: `values` is `c[row, col..col + values.len()]` (an
     /// epilogue applied while those values are still in cache, on the thread that computed
-    /// them). ndarray's product here; f32 has its own ([`crate::gemm`]).
+    /// them). ndarray's product here; f32 has its own ([`crate::engine::gemm`]).
     ///
     /// ```
     /// use shadergrad::Element;
@@ -99,12 +99,12 @@ impl Element for f32 {
         tb: bool,
         finish: &Finish<'_, Self>,
     ) {
-        use crate::gemm::{available, sgemm_then, Strided};
+        use crate::engine::gemm::{available, sgemm_then, Strided};
         if !available() {
             ndarray_matmul(a, b, c, [m, n, k], ta, tb);
             return finish_rows(c, m, n, finish);
         }
-        let threads = crate::pool::threads();
+        let threads = crate::engine::pool::threads();
         sgemm_then(
             [m, n, k],
             Strided::new(a, m, k, ta),
@@ -148,7 +148,7 @@ impl Element for f64 {
 }
 
 /// Packs bytes four to an element, little-endian (the last word padded with zeros), for a
-/// [`Kernel::UnpackBytes`](crate::backend::Kernel::UnpackBytes) launch: a batch of 8-bit pixels travels to the device in a quarter of
+/// [`Kernel::UnpackBytes`](crate::engine::kernel::Kernel::UnpackBytes) launch: a batch of 8-bit pixels travels to the device in a quarter of
 /// the bytes f32 values take.
 ///
 /// ```

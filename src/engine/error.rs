@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::shape::Shape;
+use crate::engine::shape::Shape;
 
 /// Everything that can go wrong in shadergrad, from a bad shape to a lost GPU.
 #[derive(Clone, Debug, thiserror::Error)]

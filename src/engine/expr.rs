@@ -3,10 +3,10 @@
 //! are the seeds' gates: a constant operand folds into a unary gate (`*-1`, `+1`, `^2`), so the
 //! circuit drawn is the one CS231n draws.
 
-use crate::error::{Error, Result};
-use crate::graph::{Graph, Tensor};
-use crate::op::{BinaryOp, Broadcast, Role, UnaryOp};
-use crate::shape::Shape;
+use crate::engine::error::{Error, Result};
+use crate::engine::graph::{Graph, Tensor};
+use crate::engine::op::{BinaryOp, Broadcast, Role, UnaryOp};
+use crate::engine::shape::Shape;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Token {

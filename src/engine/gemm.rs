@@ -1,5 +1,5 @@
 //! The CPU backend's f32 matrix product: packed panels and an AVX-512 (or AVX2) register
-//! kernel, on every core ([`crate::pool`]).
+//! kernel, on every core ([`crate::engine::pool`]).
 //!
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
 //! `KC` rows at a time into strips `NR` columns wide, A into strips `MR` rows tall, and a register
@@ -114,7 +114,7 @@ pub fn available() -> bool {
 }
 
 /// `c[m, n] = a[m, k] · b[k, n]` (c row-major, overwritten), split into `threads` parts that
-/// run on the CPU workers ([`crate::pool`]).
+/// run on the CPU workers ([`crate::engine::pool`]).
 /// Falls back to a plain loop where [`available`] is false.
 ///
 /// ```
@@ -193,9 +193,9 @@ fn sgemm_on(
         n.div_ceil(nr) < threads
     };
     let (unit, len) = if by_rows { (mr, m) } else { (nr, n) };
-    let parts = crate::pool::ranges(len, threads, unit);
+    let parts = crate::engine::pool::ranges(len, threads, unit);
     let out = SendPtr(c.as_mut_ptr());
-    crate::pool::run(parts.len(), |p| {
+    crate::engine::pool::run(parts.len(), |p| {
         let part = (parts[p].start, parts[p].end);
         let (rows, cols) = if by_rows { (part, (0, n)) } else { ((0, m), part) };
         // SAFETY: the parts cover disjoint rows (or columns) of C, each written by one thread.

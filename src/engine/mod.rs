@@ -10,6 +10,7 @@ pub mod error;
 pub mod expr;
 pub mod gemm;
 pub mod graph;
+pub mod kernel;
 pub mod op;
 pub mod plan;
 pub mod pool;

@@ -11,14 +11,18 @@
 
 use std::time::Instant;
 
-use crate::backend::{Backend, Element, Kernel, Params, Timing};
-use crate::data::{Dataset, Digits, Task};
-use crate::error::{Error, Result};
-use crate::nn::{Activation, Init, Mlp};
-use crate::op::{Epilogue, UnaryOp};
-use crate::optim::{Optimizer, Schedule};
-use crate::rng::Rng;
-use crate::train::{TrainConfig, Trainer};
+use crate::engine::backend::{Backend, Timing};
+
+use crate::engine::element::Element;
+
+use crate::engine::error::{Error, Result};
+use crate::engine::kernel::{Kernel, Params};
+use crate::engine::op::{Epilogue, UnaryOp};
+use crate::training::data::{Dataset, Digits, Task};
+use crate::training::nn::{Activation, Init, Mlp};
+use crate::training::optim::{Optimizer, Schedule};
+use crate::training::rng::Rng;
+use crate::training::train::{TrainConfig, Trainer};
 
 /// One measurement, as `shadergrad bench --json` writes it (one object per line).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -182,7 +186,7 @@ pub fn time_kernel<B: Backend>(backend: &B, kernel: Kernel, params: Params) -> R
             _ => None,
         }
     } else {
-        crate::backend::warm_up(backend, launches)?;
+        crate::engine::backend::warm_up(backend, launches)?;
         None
     };
     let wall = Spread::measure(0.1, || {
@@ -394,7 +398,7 @@ fn synthetic_digits(n: usize, features: usize, classes: usize) -> Dataset {
         cols: features,
     }
     .into_dataset();
-    if let crate::data::Targets::Classes { labels, .. } = &mut data.targets {
+    if let crate::training::data::Targets::Classes { labels, .. } = &mut data.targets {
         *labels = (0..classes).map(|c| c as f64).collect();
     }
     data
@@ -505,7 +509,7 @@ pub const MIXED_MATMUL: &str = "matmul, f16 in, f32 sums";
 /// [`MIXED_MATMUL`]: against no fp32 roof, since cooperative matrices (tensor cores) have
 /// their own.
 ///
-/// [`WgpuBackend::mixed_precision`]: crate::backend::wgpu::WgpuBackend::mixed_precision
+/// [`WgpuBackend::mixed_precision`]: crate::engine::backend::wgpu::WgpuBackend::mixed_precision
 pub fn mixed_matmul_records<B: Backend>(backend: &B, sizes: &[u32]) -> Result<Vec<Record>> {
     let squares = kernel_cases(sizes).into_iter().take(sizes.len());
     let mut out = Vec::new();

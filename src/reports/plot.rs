@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::data::Task;
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 use crate::reports::escape_xml;
-use crate::train::EpochRecord;
+use crate::training::data::Task;
+use crate::training::train::EpochRecord;
 
 /// An RGB colour.
 pub type Rgb = [u8; 3];
@@ -211,7 +211,7 @@ impl Chart {
                 ))
             }
         };
-        crate::io::write_atomic(path, &bytes)
+        crate::training::io::write_atomic(path, &bytes)
     }
 }
 

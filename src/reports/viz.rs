@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::backend::{Backend, Element};
-use crate::check::Feeds;
-use crate::error::Result;
-use crate::graph::{Graph, NodeId, Op, Tensor};
-use crate::plan::{ParamStore, Plan, PlanOptions};
+use crate::engine::backend::Backend;
+
+use crate::engine::check::Feeds;
+use crate::engine::element::Element;
+use crate::engine::error::Result;
+use crate::engine::graph::{Graph, NodeId, Op, Tensor};
+use crate::engine::plan::{ParamStore, Plan, PlanOptions};
 use crate::reports::escape_xml;
 
 /// One gate (or input) of a circuit: the value on its output wire, the gradient of the output

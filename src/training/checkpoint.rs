@@ -1,5 +1,5 @@
 //! Checkpoints: a training run saved so that it can continue. The model file (see
-//! [`crate::model`]) holds the model's own tensors and nothing else, so PyTorch loads it
+//! [`crate::training::model`]) holds the model's own tensors and nothing else, so PyTorch loads it
 //! strictly; what `--resume` needs besides (the optimizer state, the run's configuration and
 //! progress, where its data came from) is a second file beside it, `<model>.resume`, tied to
 //! the model by the model's checksum. Both are written atomically, the model first.
@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
-use crate::data::Dataset;
-use crate::error::{Error, Result};
-use crate::model::{checksum, read_safetensors, to_safetensors, Model, ModelInfo, Tensors, METADATA_KEY};
-use crate::train::{Progress, TrainConfig, Trainer};
+use crate::engine::backend::Backend;
+use crate::engine::error::{Error, Result};
+use crate::training::data::Dataset;
+use crate::training::model::{checksum, read_safetensors, to_safetensors, Model, ModelInfo, Tensors, METADATA_KEY};
+use crate::training::train::{Progress, TrainConfig, Trainer};
 
 /// A training run as a checkpoint records it: with the model's info (which says what data it
 /// was trained on), enough to continue it exactly.
@@ -76,7 +76,7 @@ impl Checkpoint {
                 model_checksum,
                 checksum: checksum(&self.state),
             };
-            crate::io::write_atomic(&resume_path(path), &to_safetensors(&self.state, &record)?)?;
+            crate::training::io::write_atomic(&resume_path(path), &to_safetensors(&self.state, &record)?)?;
         }
         Ok(())
     }

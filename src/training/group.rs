@@ -1,9 +1,9 @@
 //! Processes that train one model together, data-parallel: each holds a replica, takes its share
 //! of every batch, and the processes sum their gradients with one collective per step. The
-//! [`ProcessGroup`] trait is what a [`Trainer`](crate::train::Trainer) needs of them; MPI ranks
+//! [`ProcessGroup`] trait is what a [`Trainer`](crate::training::train::Trainer) needs of them; MPI ranks
 //! (`--features mpi`, [`Mpi`]) are the group it ships with.
 
-use crate::error::Result;
+use crate::engine::error::Result;
 
 /// Processes training one model together, numbered `0..size()`.
 ///
@@ -45,8 +45,8 @@ mod mpi_ranks {
     use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
     use mpi::topology::{Communicator, SimpleCommunicator};
 
-    use crate::error::Result;
-    use crate::group::ProcessGroup;
+    use crate::engine::error::Result;
+    use crate::training::group::ProcessGroup;
 
     /// The ranks of an MPI job (`mpirun -np 4 shadergrad train ...`), over the system's Open
     /// MPI or MPICH. Dropping it finalises MPI, which every rank must then do too.
@@ -78,7 +78,7 @@ mod mpi_ranks {
                 return Ok(None);
             }
             let universe = mpi::initialize().ok_or_else(|| {
-                crate::error::Error::invalid("MPI", "already initialised", "one initialisation per process")
+                crate::engine::error::Error::invalid("MPI", "already initialised", "one initialisation per process")
             })?;
             let world = universe.world();
             if world.size() == 1 {

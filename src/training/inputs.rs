@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::{image, npy, table, Features};
-use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::engine::error::{Error, Result};
+use crate::training::data::{image, npy, table, Features};
+use crate::training::model::Model;
 
 impl Model {
     /// The features of every row of `path`: a `.csv` whose header names the model's features

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// Tensors by name, f32, with their shapes: what model and resume files hold.
 pub type Tensors = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::data::{Dataset, Targets};
-use crate::op::UnaryOp;
+use crate::engine::op::UnaryOp;
+use crate::training::data::{Dataset, Targets};
 
 /// The fit of one regressed target (or of all of them).
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -11,16 +11,16 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
-use crate::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
-use crate::error::{Error, Result};
-use crate::metrics;
-use crate::nn::{Activation, Init, Mlp};
-use crate::op::UnaryOp;
-use crate::optim::{Optimizer, Schedule};
-use crate::train::{TrainConfig, Trainer};
+use crate::engine::backend::Backend;
+use crate::engine::error::{Error, Result};
+use crate::engine::op::UnaryOp;
+use crate::training::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
+use crate::training::metrics;
+use crate::training::nn::{Activation, Init, Mlp};
+use crate::training::optim::{Optimizer, Schedule};
+use crate::training::train::{TrainConfig, Trainer};
 
-pub use crate::io::Tensors;
+pub use crate::training::io::Tensors;
 
 /// What a model is, besides its parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -223,7 +223,8 @@ fn legacy_mlp(sizes: &str, activation: Option<&String>) -> std::result::Result<M
         .map(|s| s.trim().parse::<usize>())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| format!("metadata sizes `{sizes}` are not a list of numbers"))?;
-    let activation = crate::nn::activation(activation.map_or("relu", String::as_str)).map_err(|e| e.to_string())?;
+    let activation =
+        crate::training::nn::activation(activation.map_or("relu", String::as_str)).map_err(|e| e.to_string())?;
     Mlp::new(&sizes, activation).map_err(|e| e.to_string())
 }
 
@@ -281,7 +282,7 @@ impl Model {
     /// [`Model::save`], returning the checksum the file records.
     pub(crate) fn write(&self, path: &Path) -> Result<String> {
         let (bytes, checksum) = self.bytes_and_checksum()?;
-        crate::io::write_atomic(path, &bytes)?;
+        crate::training::io::write_atomic(path, &bytes)?;
         Ok(checksum)
     }
 

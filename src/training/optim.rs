@@ -2,10 +2,10 @@
 //! inside a training step's plan, and learning-rate schedules. The update rules themselves are
 //! plain data of the engine (`op::UpdateRule`); this is how a model applies them.
 
-use crate::autodiff::Gradients;
-use crate::error::Result;
-use crate::graph::{Graph, Tensor};
-use crate::op::UpdateRule;
+use crate::engine::autodiff::Gradients;
+use crate::engine::error::Result;
+use crate::engine::graph::{Graph, Tensor};
+use crate::engine::op::UpdateRule;
 
 /// An optimizer: an update rule (plain data the engine runs as one kernel per parameter block),
 /// built with [`UpdateRule::sgd`], [`UpdateRule::momentum`], [`UpdateRule::nesterov`],

@@ -11,7 +11,7 @@ use shadergrad::nn::{Activation, Mlp};
 use shadergrad::plot::{Axis, Chart, Series};
 use shadergrad::{Devices, Error, Result};
 
-use super::flags;
+use crate::cli::flags;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {

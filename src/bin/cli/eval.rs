@@ -8,8 +8,8 @@ use shadergrad::metrics::{Evaluation, Metrics};
 use shadergrad::model::Model;
 use shadergrad::{Device, Error, Result};
 
-use super::data::DataArgs;
-use super::{device, flags};
+use crate::cli::data::DataArgs;
+use crate::cli::flags::{self, device};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {

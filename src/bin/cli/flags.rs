@@ -6,6 +6,21 @@ use shadergrad::nn::{self, Activation};
 use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::{Error, Result};
 
+/// The device a `--backend` flag names, or the best one (see `Device::best`).
+pub fn device(flag: &Option<String>) -> Result<shadergrad::Device> {
+    match flag {
+        Some(name) => shadergrad::Device::named(name).map_err(|e| match e {
+            shadergrad::Error::InvalidValue { value, expected, .. } => shadergrad::Error::InvalidValue {
+                name: "--backend".into(),
+                value,
+                expected,
+            },
+            other => other,
+        }),
+        None => shadergrad::Device::best(),
+    }
+}
+
 /// `256,256` as sizes, for `flag`.
 pub fn sizes(text: &str, flag: &str) -> Result<Vec<usize>> {
     if text.trim().is_empty() {

@@ -6,7 +6,7 @@ use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::{expr, viz, Error, Result, Tensor};
 
-use super::flags;
+use crate::cli::flags;
 
 #[derive(clap::Args)]
 pub struct GradArgs {

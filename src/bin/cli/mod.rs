@@ -11,6 +11,7 @@ mod progress;
 #[cfg(feature = "mpi")]
 mod ranks;
 mod runtime_dir;
+mod stdout;
 mod train;
 
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     runtime_dir::ensure();
     match cli.command {
-        Command::Train(a) => train::train(*a),
+        Command::Train(a) => train_command(&a),
         Command::Eval(a) => eval::eval(a).map(|_| ExitCode::SUCCESS),
         Command::Grads(a) => eval::grads(a).map(|_| ExitCode::SUCCESS),
         Command::Predict(a) => predict::predict(a).map(|_| ExitCode::SUCCESS),
@@ -58,26 +59,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Writes command output to stdout; a reader that has gone (`| head`) ends it quietly.
-pub fn print_out(text: &str) -> Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(shadergrad::Error::io("stdout", e)),
-        _ => Ok(()),
+/// `shadergrad train`: as one rank of an MPI job when an MPI launcher started the process
+/// (built with `--features mpi`), else alone.
+fn train_command(a: &train::TrainArgs) -> Result<ExitCode> {
+    #[cfg(feature = "mpi")]
+    if let Some(mpi) = shadergrad::group::Mpi::from_launcher()? {
+        return ranks::train(a, mpi);
     }
-}
-
-/// The device a `--backend` flag names, or the best one (see `Device::best`).
-pub fn device(flag: &Option<String>) -> Result<shadergrad::Device> {
-    match flag {
-        Some(name) => shadergrad::Device::named(name).map_err(|e| match e {
-            shadergrad::Error::InvalidValue { value, expected, .. } => shadergrad::Error::InvalidValue {
-                name: "--backend".into(),
-                value,
-                expected,
-            },
-            other => other,
-        }),
-        None => shadergrad::Device::best(),
-    }
+    train::train(a, None)
 }

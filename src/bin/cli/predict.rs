@@ -6,8 +6,9 @@ use shadergrad::data::Features;
 use shadergrad::model::{Model, Predictions};
 use shadergrad::{Device, Error, Result};
 
-use super::device;
-use super::eval::label_json;
+use crate::cli::eval::label_json;
+use crate::cli::flags::device;
+use crate::cli::stdout::print_out;
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
@@ -171,6 +172,6 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let text = if a.json { as_json(&p) } else { as_csv(&p, &model)? };
     match &a.out {
         Some(path) => shadergrad::io::write_atomic(path, text.as_bytes()),
-        None => super::print_out(&text),
+        None => print_out(&text),
     }
 }

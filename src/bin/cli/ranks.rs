@@ -8,7 +8,7 @@ use std::rc::Rc;
 use shadergrad::group::{Mpi, ProcessGroup};
 use shadergrad::{Error, Result};
 
-use super::train::{train_with, Ranks, TrainArgs};
+use crate::cli::train::{self, Ranks, TrainArgs};
 
 /// Trains as this rank of `mpi`'s job. Errors are printed here: once (by rank 0) when every
 /// rank failed alike, by each failing rank otherwise; a failure the other ranks did not share
@@ -31,7 +31,7 @@ pub fn train(a: &TrainArgs, mpi: Mpi) -> Result<ExitCode> {
         local_rank: mpi.local_rank(),
         agreed_failure: Default::default(),
     };
-    let result = train_with(a, Some(&ranks));
+    let result = train::train(a, Some(&ranks));
     let Err(e) = result else {
         return result;
     };

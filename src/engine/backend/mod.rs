@@ -2,17 +2,16 @@
 //! and read buffers back) and its two implementations, [`cpu::CpuBackend`] (the ndarray reference,
 //! f32 or f64) and [`wgpu::WgpuBackend`] (WGSL compute shaders).
 //!
-//! Every kernel is named by a [`Kernel`] and sized by [`Params`]; its spec (`kernel.rs`) lists the
-//! buffers a launch takes and their lengths, so both backends check launches the same way.
+//! Every kernel is named by a [`Kernel`] of the engine's kernel set and sized by [`Params`]; the
+//! set says which buffers a launch takes and their lengths, so both backends check launches the
+//! same way, and each maps a kernel to its own way of running it.
 
 pub mod cpu;
-mod kernel;
 pub mod wgpu;
 
-pub use crate::element::{pack_bytes, Element};
-pub use kernel::{Binding, Grid, Kernel, Params, Shader, Spec};
-
-use crate::error::{Error, Result};
+use crate::engine::element::Element;
+use crate::engine::error::{Error, Result};
+use crate::engine::kernel::{Kernel, Params};
 
 /// How a time was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

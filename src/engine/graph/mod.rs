@@ -1,22 +1,29 @@
 //! The computational graph: an arena of nodes whose ids grow monotonically, so id order is a
-//! topological order (no DFS needed), and [`Tensor`] handles; the op builders are in
-//! `builders.rs`.
+//! topological order (no DFS needed), and [`Tensor`] handles. The op builders, each beside its
+//! gradient rule, are in a file per kernel family: `elementwise.rs`, `products.rs`,
+//! `reductions.rs`, `losses.rs`, `normalization.rs` (`rule.rs` is what a rule works from).
 //!
 //! Builders never panic. A wrong shape is caught when the node is added and recorded, with both
 //! shapes, the op and the source line that made it; [`Graph::backward`] and plan compilation
 //! then return that error. So `&a + &b` can be written with operators and still fail cleanly.
 
-mod builders;
+pub(crate) mod elementwise;
+pub(crate) mod losses;
+pub(crate) mod normalization;
+pub(crate) mod products;
+pub(crate) mod reductions;
+pub(crate) mod rule;
 
 use std::cell::RefCell;
 use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 
-use crate::backend::Kernel;
-use crate::error::{BadShape, Error, Result, ShapeMismatch};
-use crate::op::{BinaryOp, Operand, UnaryOp, UpdateRule};
-use crate::shape::Shape;
+use crate::engine::autodiff::{self, Gradients};
+use crate::engine::error::{BadShape, Error, Result, ShapeMismatch};
+use crate::engine::kernel::Kernel;
+use crate::engine::op::{fmt_num, BinaryOp, Operand, UnaryOp, UpdateRule};
+use crate::engine::shape::Shape;
 
 /// The index of a node in its graph. Smaller ids never depend on larger ones.
 pub type NodeId = usize;
@@ -26,7 +33,7 @@ pub type NodeId = usize;
 pub enum Op {
     /// Data fed before each run.
     Input,
-    /// A trainable tensor that lives in a [`ParamStore`](crate::plan::ParamStore) across runs.
+    /// A trainable tensor that lives in a [`ParamStore`](crate::engine::plan::ParamStore) across runs.
     Param,
     /// Fixed values, uploaded once.
     Constant,
@@ -250,7 +257,7 @@ impl Graph {
     }
 
     /// Data fed as bytes (8-bit pixels, class labels) and used as `scale · byte`: a quarter of
-    /// the upload of f32 values. Feed it with [`Plan::set_input_bytes`](crate::Plan::set_input_bytes);
+    /// the upload of f32 values. Feed it with [`Plan::set_input_bytes`](crate::engine::plan::Plan::set_input_bytes);
     /// the bytes travel packed in an input named `"{name} bytes"` and are spread on the device.
     ///
     /// ```
@@ -274,13 +281,13 @@ impl Graph {
     }
 
     /// A trainable parameter with its initial values; it lives in the plan's
-    /// [`ParamStore`](crate::plan::ParamStore) under `name` and keeps its value between runs.
+    /// [`ParamStore`](crate::engine::plan::ParamStore) under `name` and keeps its value between runs.
     #[track_caller]
     pub fn param(&self, name: &str, shape: impl Into<Shape>, init: Vec<f64>) -> Tensor {
         self.leaf(Op::Param, name, shape.into(), Some(init), Location::caller())
     }
 
-    /// A non-trainable tensor kept in the [`ParamStore`](crate::plan::ParamStore) like a
+    /// A non-trainable tensor kept in the [`ParamStore`](crate::engine::plan::ParamStore) like a
     /// parameter (PyTorch's buffers: a batch norm's running statistics): it takes no gradient,
     /// only [`Graph::update`]s, and lives in an arena apart from the trainable parameters, so
     /// their optimizer launch is not split.
@@ -319,7 +326,7 @@ impl Graph {
     pub fn scalar(&self, value: f64) -> Tensor {
         self.leaf(
             Op::Constant,
-            &crate::op::fmt_num(value),
+            &fmt_num(value),
             Shape::scalar(),
             Some(vec![value]),
             Location::caller(),
@@ -338,8 +345,8 @@ impl Graph {
     /// assert!(grads.of(&x).is_ok());
     /// # Ok::<(), shadergrad::Error>(())
     /// ```
-    pub fn backward(&self, loss: &Tensor) -> Result<crate::autodiff::Gradients> {
-        crate::autodiff::backward(self, loss)
+    pub fn backward(&self, loss: &Tensor) -> Result<Gradients> {
+        autodiff::backward(self, loss)
     }
 
     /// An optimizer update of `param` from `grad` by `rule`, run in place when a plan runs it.

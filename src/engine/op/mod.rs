@@ -16,8 +16,8 @@ mod update;
 
 pub use update::UpdateRule;
 
-use crate::element::Element;
-use crate::error::{Error, Result};
+use crate::engine::element::Element;
+use crate::engine::error::{Error, Result};
 
 /// What a unary op is for, which decides where it can be named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

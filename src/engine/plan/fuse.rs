@@ -1,6 +1,6 @@
 //! The fusion passes: each one rewrite of the launch list, applied where nothing else needs the
 //! values it removes, and each leaving a note of what it fused and of the near misses it did not
-//! (printed by [`crate::Plan::describe`]).
+//! (printed by [`crate::engine::plan::Plan::describe`]).
 //!
 //! 1. [`linear`]: matmul → bias add (→ activation) becomes one matmul with the bias and the
 //!    activation in its epilogue.
@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::lower::{update_kernel, Ir, Launch, Place};
 use super::params::ParamStore;
-use crate::backend::{Backend, Kernel, Params};
-use crate::graph::Node;
-use crate::op::{Epilogue, UnaryOp};
+use crate::engine::backend::Backend;
+use crate::engine::graph::Node;
+use crate::engine::kernel::{Kernel, Params};
+use crate::engine::op::{Epilogue, UnaryOp};
 
 const PLAIN: Epilogue = Epilogue::None;
 
@@ -357,7 +358,7 @@ pub(crate) fn arena_updates<B: Backend>(ir: &mut Ir, store: &ParamStore<B>) {
             ));
             continue;
         }
-        let shape = |n: usize| crate::shape::Shape::from([n]);
+        let shape = |n: usize| crate::engine::shape::Shape::from([n]);
         let params = ir.value("parameters".into(), shape(len), Place::ParamArena(block));
         let grads = ir.value("gradients".into(), shape(len), Place::GradArena(block));
         let mut states = Vec::new();

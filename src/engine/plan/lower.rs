@@ -6,11 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::backend::{Kernel, Params};
-use crate::error::{Error, Result};
-use crate::graph::{Node, NodeId, Op};
-use crate::op::{UnaryOp, UpdateRule};
-use crate::shape::Shape;
+use crate::engine::error::{Error, Result};
+use crate::engine::graph::{Node, NodeId, Op};
+use crate::engine::kernel::{Kernel, Params};
+use crate::engine::op::{UnaryOp, UpdateRule};
+use crate::engine::shape::Shape;
 
 /// Index of a value in [`Ir::values`].
 pub(crate) type ValueId = usize;
@@ -94,7 +94,7 @@ pub(crate) struct Ir {
     pub of_node: HashMap<NodeId, ValueId>,
     /// Values read back after a run: never fused away, never handed to another value.
     pub kept: HashSet<ValueId>,
-    /// What the fusion passes decided, for [`crate::Plan::describe`].
+    /// What the fusion passes decided, for [`crate::engine::plan::Plan::describe`].
     pub notes: Vec<String>,
 }
 
@@ -180,55 +180,6 @@ pub(crate) fn update_kernel(rule: &UpdateRule, n: usize, t: u64, lr: f64) -> (Ke
     }
 }
 
-/// The params of node `id`'s kernel, from its shape and its inputs' shapes.
-fn params_for(nodes: &[Node], id: NodeId, kernel: &Kernel) -> Result<Params> {
-    let n = &nodes[id];
-    let matrix = |s: &Shape| {
-        let (r, c) = s.as_matrix();
-        Params::dims(&[r as u32, c as u32])
-    };
-    let input = |k: usize| &nodes[n.inputs[k]].shape;
-    Ok(match *kernel {
-        Kernel::Unary(_)
-        | Kernel::UnaryGrad(_)
-        | Kernel::Binary(_)
-        | Kernel::BinaryGrad(..)
-        | Kernel::MseGrad
-        | Kernel::SigmoidBceGrad => Params::dims(&[n.shape.len() as u32]),
-        Kernel::Matmul { ta, .. } => {
-            let a = input(0).dims();
-            let k = if ta { a[0] } else { a[1] };
-            let (m, cols) = n.shape.as_matrix();
-            Params::dims(&[m as u32, cols as u32, k as u32])
-        }
-        Kernel::BiasAdd | Kernel::RowMaxGrad | Kernel::Broadcast(_) | Kernel::LogSoftmax | Kernel::LogSoftmaxGrad => {
-            matrix(&n.shape)
-        }
-        Kernel::SoftmaxCeGrad { smoothing } => matrix(&n.shape).with_scalars(&[smoothing]),
-        Kernel::Normalize { eps, .. } | Kernel::NormalizeGrad { eps, .. } => matrix(&n.shape).with_scalars(&[eps]),
-        Kernel::Dropout { p, stream } => {
-            // The step (dims[2]) is set per run by Plan::set_step.
-            let threshold = crate::op::random::drop_threshold(p);
-            Params::dims(&[n.shape.len() as u32, stream, 0, threshold]).with_scalars(&[1.0 / (1.0 - p)])
-        }
-        Kernel::SumAll | Kernel::Mse | Kernel::SigmoidBce => Params::dims(&[input(0).len() as u32]),
-        Kernel::RowSum | Kernel::ColSum | Kernel::RowMax => matrix(input(0)),
-        Kernel::SoftmaxCe { smoothing } => matrix(input(0)).with_scalars(&[smoothing]),
-        Kernel::SoftmaxCeFused { .. }
-        | Kernel::SigmoidBceFused
-        | Kernel::UnpackBytes
-        | Kernel::Sgd
-        | Kernel::Momentum
-        | Kernel::Adam
-        | Kernel::FmaRoof => {
-            return Err(Error::InvalidKernel {
-                kernel: kernel.name(),
-                why: "the graph builders make no node of it",
-            })
-        }
-    })
-}
-
 /// Lowers the `needed` nodes (id order) to values and launches. `kept` nodes are read back.
 pub(crate) fn lower(nodes: &[Node], needed: &[bool], kept: &[NodeId]) -> Result<Ir> {
     let mut ir = Ir {
@@ -292,7 +243,8 @@ pub(crate) fn lower(nodes: &[Node], needed: &[bool], kept: &[NodeId]) -> Result<
                 vec![input(0)],
             ),
             Op::Kernel(kernel) => {
-                let params = params_for(nodes, id, kernel)?;
+                let shapes: Vec<Shape> = n.inputs.iter().map(|&i| nodes[i].shape.clone()).collect();
+                let params = kernel.node_params(&n.shape, &shapes)?;
                 let reads = (0..n.inputs.len())
                     .map(|k| match (kernel, k) {
                         // The probabilities its forward node kept, not the loss.

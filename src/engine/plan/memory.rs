@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use super::lower::{Ir, Place, ValueId};
 use super::params::ParamStore;
 use super::report::PlanReport;
-use crate::backend::{Backend, Element};
-use crate::error::Result;
+use crate::engine::backend::Backend;
+use crate::engine::element::Element;
+use crate::engine::error::Result;
 
 /// Buffers of dead values, for later values to take. A value gets the smallest free buffer that
 /// holds it, as a view of its start, if that wastes at most half the buffer; each buffer is

@@ -25,12 +25,16 @@ use std::sync::Arc;
 pub use params::ParamStore;
 pub use report::PlanReport;
 
-use crate::backend::{Backend, Element, Kernel, Params};
-use crate::error::{Error, Result};
-use crate::graph::{Graph, NodeId, Op, Tensor};
-use crate::op::UpdateRule;
-use crate::shape::Shape;
-use lower::{update_kernel, Place};
+use crate::engine::backend::Backend;
+
+use crate::engine::element::Element;
+
+use crate::engine::error::{Error, Result};
+use crate::engine::graph::{Graph, Node, NodeId, Op, Tensor};
+use crate::engine::kernel::{Kernel, Params};
+use crate::engine::op::UpdateRule;
+use crate::engine::shape::Shape;
+use lower::{update_kernel, Ir, Place};
 use report::Description;
 
 /// What [`Plan::read_gradients`] reads: the outputs, and the gradient arenas' values.
@@ -165,6 +169,70 @@ pub struct Plan<B: Backend> {
     split: Option<(usize, Vec<B::Buffer>)>,
 }
 
+/// The nodes up to the last of `outputs`, which of them the outputs need, and which are read
+/// back (the outputs, or with `keep_all` every value computed); an error for a graph that
+/// recorded a fault or an output of another graph.
+fn needed_nodes(graph: &Graph, outputs: &[&Tensor], keep_all: bool) -> Result<(Vec<Node>, Vec<bool>, Vec<NodeId>)> {
+    graph.check()?;
+    for t in outputs {
+        if !graph.same(t.graph()) {
+            return Err(Error::ForeignTensor {
+                name: t.name(),
+                context: "plan compile".into(),
+            });
+        }
+    }
+    let mut nodes = graph.nodes();
+    let count = outputs.iter().map(|t| t.id() + 1).max().unwrap_or(0);
+    nodes.truncate(count);
+    let mut needed = vec![false; count];
+    for t in outputs {
+        needed[t.id()] = true;
+    }
+    for id in (0..count).rev() {
+        if needed[id] {
+            for &i in &nodes[id].inputs {
+                needed[i] = true;
+            }
+        }
+    }
+    let mut read_back: Vec<NodeId> = if keep_all {
+        (0..count)
+            .filter(|&id| needed[id] && !nodes[id].op.is_effect())
+            .collect()
+    } else {
+        outputs
+            .iter()
+            .map(|t| t.id())
+            .filter(|&id| !nodes[id].op.is_effect())
+            .collect()
+    };
+    read_back.dedup();
+    Ok((nodes, needed, read_back))
+}
+
+/// Creates the needed parameters new to `store` together, in one arena (and the buffers, which
+/// take no gradient, in another).
+fn create_params<B: Backend>(nodes: &[Node], needed: &[bool], store: &mut ParamStore<B>) -> Result<()> {
+    let zeros: Vec<Vec<f64>> = nodes
+        .iter()
+        .map(|n| match (&n.op, &n.init) {
+            (Op::Param, None) => vec![0.0; n.shape.len()],
+            _ => Vec::new(),
+        })
+        .collect();
+    for trainable in [true, false] {
+        let new_params: Vec<(&str, &Shape, &[f64])> = nodes
+            .iter()
+            .enumerate()
+            .filter(|&(id, n)| needed[id] && n.op == Op::Param && n.requires_grad == trainable)
+            .map(|(id, n)| (n.name.as_str(), &n.shape, n.init.as_deref().unwrap_or(&zeros[id])))
+            .collect();
+        store.create(&new_params)?;
+    }
+    Ok(())
+}
+
 impl<B: Backend> Plan<B> {
     /// Compiles the part of `graph` that `outputs` need, with default options.
     ///
@@ -187,7 +255,9 @@ impl<B: Backend> Plan<B> {
         Self::compile_with(backend, graph, outputs, store, PlanOptions::default())
     }
 
-    /// Compiles with explicit [`PlanOptions`].
+    /// Compiles with explicit [`PlanOptions`]: finds what the outputs need, creates the
+    /// parameters new to the store, runs the passes (lower, fuse, allocate), then prepares the
+    /// launches and binds the values a caller feeds or reads.
     pub fn compile_with(
         backend: &B,
         graph: &Graph,
@@ -195,60 +265,9 @@ impl<B: Backend> Plan<B> {
         store: &mut ParamStore<B>,
         options: PlanOptions,
     ) -> Result<Self> {
-        graph.check()?;
-        for t in outputs {
-            if !graph.same(t.graph()) {
-                return Err(Error::ForeignTensor {
-                    name: t.name(),
-                    context: "plan compile".into(),
-                });
-            }
-        }
-        let nodes = graph.nodes();
-        let count = outputs.iter().map(|t| t.id() + 1).max().unwrap_or(0);
-        let nodes = &nodes[..count];
-
-        // What the outputs need, and what is read back.
-        let mut needed = vec![false; count];
-        for t in outputs {
-            needed[t.id()] = true;
-        }
-        for id in (0..count).rev() {
-            if needed[id] {
-                for &i in &nodes[id].inputs {
-                    needed[i] = true;
-                }
-            }
-        }
-        let mut read_back: Vec<NodeId> = outputs
-            .iter()
-            .map(|t| t.id())
-            .filter(|&id| !nodes[id].op.is_effect())
-            .collect();
-        if options.keep_all {
-            read_back = (0..count)
-                .filter(|&id| needed[id] && !nodes[id].op.is_effect())
-                .collect();
-        }
-        read_back.dedup();
-
-        // Parameters new to the store are created together, in one arena (buffers in another).
-        let zeros: Vec<Vec<f64>> = nodes
-            .iter()
-            .map(|n| match (&n.op, &n.init) {
-                (Op::Param, None) => vec![0.0; n.shape.len()],
-                _ => Vec::new(),
-            })
-            .collect();
-        for trainable in [true, false] {
-            let new_params: Vec<(&str, &Shape, &[f64])> = nodes
-                .iter()
-                .enumerate()
-                .filter(|&(id, n)| needed[id] && n.op == Op::Param && n.requires_grad == trainable)
-                .map(|(id, n)| (n.name.as_str(), &n.shape, n.init.as_deref().unwrap_or(&zeros[id])))
-                .collect();
-            store.create(&new_params)?;
-        }
+        let (nodes, needed, read_back) = needed_nodes(graph, outputs, options.keep_all)?;
+        let nodes = &nodes[..];
+        create_params(nodes, &needed, store)?;
 
         // The passes.
         let mut ir = lower::lower(nodes, &needed, &read_back)?;
@@ -261,7 +280,7 @@ impl<B: Backend> Plan<B> {
             fuse::fuse(&mut ir, nodes, store);
         }
         let mut report = PlanReport {
-            nodes: (0..count).filter(|&id| needed[id]).count(),
+            nodes: needed.iter().filter(|&&n| n).count(),
             dispatches: ir.launches.len(),
             fused: ir.launches.iter().filter(|l| l.nodes.len() > 1).count(),
             ..PlanReport::default()
@@ -290,15 +309,23 @@ impl<B: Backend> Plan<B> {
             packed: Vec::new(),
             split: None,
         };
+        plan.prepare_launches(&ir, &buffer)?;
+        plan.bind_values(&ir, nodes, &read_back, &buffer)?;
+        Ok(plan)
+    }
+
+    /// Prepares every launch of `ir` on its buffers, noting the dropout launches (their step
+    /// changes per run) and the optimizer updates (their learning rate and step do).
+    fn prepare_launches(&mut self, ir: &Ir, buffer: &dyn Fn(usize) -> Result<B::Buffer>) -> Result<()> {
         for (i, l) in ir.launches.iter().enumerate() {
             let bufs = l.args.iter().map(|&v| buffer(v)).collect::<Result<Vec<_>>>()?;
             let refs: Vec<&B::Buffer> = bufs.iter().collect();
-            plan.launches.push(backend.prepare(l.kernel, l.params, &refs)?);
+            self.launches.push(self.backend.prepare(l.kernel, l.params, &refs)?);
             if let Kernel::Dropout { .. } = l.kernel {
-                plan.dropouts.push((i, l.params));
+                self.dropouts.push((i, l.params));
             }
             if let Some((rule, len)) = l.update {
-                plan.updates.push(UpdateLaunch {
+                self.updates.push(UpdateLaunch {
                     launch: i,
                     rule,
                     len,
@@ -306,12 +333,25 @@ impl<B: Backend> Plan<B> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Binds what a caller touches to its buffer: the inputs it feeds, the parameters,
+    /// constants and outputs it reads; and finds where the updates from gradient arenas
+    /// begin, if they are all at the end (see [`Plan::run_to_gradients`]).
+    fn bind_values(
+        &mut self,
+        ir: &Ir,
+        nodes: &[Node],
+        read_back: &[NodeId],
+        buffer: &dyn Fn(usize) -> Result<B::Buffer>,
+    ) -> Result<()> {
         for (&id, &v) in &ir.of_node {
             let n = &nodes[id];
             match ir.values[v].place {
                 Place::Input => {
                     let b = buffer(v)?;
-                    plan.inputs.insert(
+                    self.inputs.insert(
                         id,
                         FedInput {
                             name: n.name.clone(),
@@ -320,10 +360,10 @@ impl<B: Backend> Plan<B> {
                             fed: false,
                         },
                     );
-                    plan.kept.insert(id, b);
+                    self.kept.insert(id, b);
                 }
                 Place::Param(_) | Place::Constant(_) => {
-                    plan.kept.insert(id, buffer(v)?);
+                    self.kept.insert(id, buffer(v)?);
                 }
                 _ => {}
             }
@@ -336,15 +376,15 @@ impl<B: Backend> Plan<B> {
             let tail = &ir.launches[at..];
             if tail.iter().all(from_arena) {
                 let arenas = tail.iter().map(|l| buffer(l.args[1])).collect::<Result<_>>()?;
-                plan.split = Some((at, arenas));
+                self.split = Some((at, arenas));
             }
         }
-        for &id in &read_back {
+        for &id in read_back {
             let b = buffer(ir.of_node[&id])?;
-            plan.outputs.push((id, b.clone()));
-            plan.kept.insert(id, b);
+            self.outputs.push((id, b.clone()));
+            self.kept.insert(id, b);
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// Uploads data for an input. Only inputs are ever uploaded between runs. An input of the
@@ -387,7 +427,7 @@ impl<B: Backend> Plan<B> {
             });
         }
         let mut words = std::mem::take(&mut self.packed);
-        crate::element::pack_bytes(bytes, &mut words);
+        crate::engine::element::pack_bytes(bytes, &mut words);
         let packed = self.graph.tensor(self.graph.node(t.id()).inputs[0]);
         let result = self.set_input(&packed, &words);
         self.packed = words;

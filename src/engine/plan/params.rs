@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::{Backend, Element};
-use crate::error::{Error, Result};
-use crate::shape::Shape;
+use crate::engine::backend::Backend;
+
+use crate::engine::element::Element;
+use crate::engine::error::{Error, Result};
+use crate::engine::shape::Shape;
 
 /// Trainable parameters (and their optimizer state) on one backend, by name.
 ///
-/// Parameters first met together (by one [`Plan::compile`](crate::Plan::compile)) share one
+/// Parameters first met together (by one [`Plan::compile`](crate::engine::plan::Plan::compile)) share one
 /// arena buffer, each a view of it at an aligned offset, and so do their gradients and each kind
 /// of optimizer state: a training step then updates them all with one launch of the optimizer
 /// kernel.
@@ -126,14 +128,14 @@ impl<B: Backend> ParamStore<B> {
     }
 
     /// Creates the parameters of `graph` the store does not hold yet, in one arena and its buffers in another (as
-    /// [`Plan::compile`](crate::Plan::compile) would): so that parameters restored or set
+    /// [`Plan::compile`](crate::engine::plan::Plan::compile) would): so that parameters restored or set
     /// before any plan is compiled still share an arena.
-    pub fn create_from(&mut self, graph: &crate::graph::Graph) -> Result<()> {
+    pub fn create_from(&mut self, graph: &crate::engine::graph::Graph) -> Result<()> {
         let nodes = graph.nodes();
         for trainable in [true, false] {
             let params: Vec<(&str, &Shape, &[f64])> = nodes
                 .iter()
-                .filter(|n| n.op == crate::graph::Op::Param && n.requires_grad == trainable)
+                .filter(|n| n.op == crate::engine::graph::Op::Param && n.requires_grad == trainable)
                 .filter_map(|n| n.init.as_deref().map(|init| (n.name.as_str(), &n.shape, init)))
                 .collect();
             self.create(&params)?;
@@ -196,7 +198,7 @@ impl<B: Backend> ParamStore<B> {
     pub(crate) fn existing(&self, name: &str, shape: &Shape) -> Result<B::Buffer> {
         let p = self.stored(name)?;
         if &p.shape != shape {
-            return Err(Error::Shape(Box::new(crate::error::ShapeMismatch {
+            return Err(Error::Shape(Box::new(crate::engine::error::ShapeMismatch {
                 op: "parameter".into(),
                 lhs_name: format!("stored `{name}`"),
                 lhs: p.shape.clone(),

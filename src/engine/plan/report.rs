@@ -1,11 +1,11 @@
 //! What a compiled plan does: the figures of [`PlanReport`], and the launch-by-launch account
-//! of [`crate::Plan::describe`] (kernels, sizes, buffers, and what the fusion passes decided).
+//! of [`crate::engine::plan::Plan::describe`] (kernels, sizes, buffers, and what the fusion passes decided).
 
 use std::fmt;
 
 use super::lower::{Ir, Place};
-use crate::backend::Kernel;
-use crate::graph::Node;
+use crate::engine::graph::Node;
+use crate::engine::kernel::Kernel;
 
 /// What a compiled plan does per run, for reports.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,7 +60,7 @@ impl fmt::Display for PlanReport {
     }
 }
 
-/// One launch, as [`crate::Plan::describe`] prints it.
+/// One launch, as [`crate::engine::plan::Plan::describe`] prints it.
 #[derive(Clone, Debug)]
 struct LaunchLine {
     kernel: String,

@@ -5,7 +5,7 @@
 //! note in BENCHMARKS.md), and it adds no launch to the step.
 
 use super::Batch;
-use crate::op::random::{below, counter_hash};
+use crate::engine::op::random::{below, counter_hash};
 
 impl Batch {
     /// Translates every `[rows, cols]` grayscale image of the batch by offsets in

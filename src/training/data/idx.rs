@@ -11,8 +11,8 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use super::{Dataset, Features, Scaling, Targets};
-use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::engine::error::{Error, Result};
+use crate::training::rng::Rng;
 
 const BUNDLED_IMAGES: &[u8] = include_bytes!("../../../data/mnist8k-images-idx3-ubyte.gz");
 const BUNDLED_LABELS: &[u8] = include_bytes!("../../../data/mnist8k-labels-idx1-ubyte.gz");
@@ -293,4 +293,11 @@ pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     Rng::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch)).shuffle(&mut order);
     order
+}
+
+impl Dataset {
+    /// The 8,000 MNIST digits shipped inside the crate, as a data set.
+    pub fn bundled_digits() -> Result<Dataset> {
+        Ok(Digits::bundled()?.into_dataset())
+    }
 }

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// An 8-bit grayscale image, row-major.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{Dataset, Features, Scaling, Targets, Task};
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// An array read from a `.npy`, as f64 values in C order.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{Dataset, Features, Scaling, Targets, Task};
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// Which columns of a CSV are targets and which features.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

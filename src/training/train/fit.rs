@@ -4,11 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::Trainer;
-use crate::backend::Backend;
-use crate::data::{epoch_order, Dataset};
-use crate::error::{Error, Result};
-use crate::nn::Norm;
+use crate::engine::backend::Backend;
+use crate::engine::error::{Error, Result};
+use crate::training::data::{epoch_order, Dataset};
+use crate::training::nn::Norm;
+
+use super::trainer::Trainer;
 
 /// One epoch's figures.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

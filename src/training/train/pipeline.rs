@@ -3,31 +3,14 @@
 //! computes the current one (on a fast GPU a small MLP's step is shorter than the host's share of
 //! it: gathering, uploading, submitting, waiting and reading back).
 
-use super::{InputKey, Staging, Trainer};
-use crate::backend::Backend;
-use crate::data::Dataset;
-use crate::error::Result;
-use crate::graph::Tensor;
-use crate::nn::Input;
-use crate::plan::Submitted;
+use crate::engine::backend::Backend;
+use crate::engine::error::Result;
+use crate::training::data::Dataset;
+use crate::training::nn::Input;
 
-/// A step's loss, read once the step after it had been submitted ([`Trainer::submit_step`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LateLoss {
-    /// The step it is the loss of (1-based, as the optimizer counts them).
-    pub step: u64,
-    pub loss: f64,
-}
-
-/// A step submitted and not waited for yet.
-pub(super) struct InFlight<B: Backend> {
-    pub(super) t: u64,
-    key: (usize, InputKey),
-    /// The run and its loss tensor, when the step reads its loss.
-    run: Option<(Submitted<B>, Tensor)>,
-    /// Its batch, to name the first non-finite node should its loss not be finite.
-    staging: Staging<B::Elem>,
-}
+use super::compiled::InputKey;
+use super::in_flight::{InFlight, LateLoss};
+use super::trainer::Trainer;
 
 impl<B: Backend> Trainer<B> {
     /// Makes [`fit`](super::fit) train with [`Trainer::submit_step`] (off by default): the same

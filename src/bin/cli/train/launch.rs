@@ -11,9 +11,11 @@ use shadergrad::group::ProcessGroup;
 use shadergrad::train::TrainConfig;
 use shadergrad::{Devices, Error, Result};
 
-use super::super::{data, device, flags};
+use super::args::TrainArgs;
 use super::outputs::Outputs;
-use super::{Settings, TrainArgs};
+use super::settings::Settings;
+use crate::cli::data;
+use crate::cli::flags::{self, device};
 
 /// The ranks of an MPI job, as the command line sees them.
 pub struct Ranks {
@@ -66,76 +68,76 @@ pub(super) enum Start {
     Complete(String),
 }
 
-impl Prepared {
-    pub(super) fn new(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
-        let outputs = Outputs::choose(a.out.as_deref(), a.plot.as_deref(), a.resume.as_deref())?;
-        flags::chart_path(&outputs.plot, "--plot")?;
-        let resume = match &a.resume {
-            Some(path) => {
-                let ckpt = Checkpoint::load(path)?;
-                let (Some(state), Some(on)) = (ckpt.training.clone(), ckpt.model.info.trained_on.clone()) else {
-                    return Err(Error::Checkpoint {
-                        path: path.clone(),
-                        why: format!(
-                            "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
-                            shadergrad::checkpoint::resume_path(path).display()
-                        ),
-                    });
-                };
-                Some((ckpt, state, on))
-            }
-            None => None,
-        };
-        // The data: the flags', or the resumed run's (which the flags may only repeat).
-        let named = a.data.source("train", &[])?;
-        let source = match (&resume, named) {
-            (Some((_, _, on)), Some(s)) if s != on.source => {
-                return Err(Error::invalid(
-                    "--data",
-                    s.describe(),
-                    format!("the resumed run's data, {} (or no --data)", on.source.describe()),
-                ))
-            }
-            (Some((_, _, on)), _) => on.source.clone(),
-            (None, Some(s)) => s,
-            (None, None) => Source::BundledDigits,
-        };
-        let settings = match (&resume, &a.resume) {
-            (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, a, path)?,
-            _ => Settings::from_flags(a, data::task(a.task.as_deref(), &source)?)?,
-        };
-        let data = source.load(settings.task)?;
-        let validation = settings.validation.unwrap_or(data.len() / 8);
-        if validation >= data.len() {
+/// What the flags come to before any training: the run's settings, data and devices, or a
+/// resumed run that has nothing left to do.
+pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
+    let outputs = Outputs::choose(a.out.as_deref(), a.plot.as_deref(), a.resume.as_deref())?;
+    flags::chart_path(&outputs.plot, "--plot")?;
+    let resume = match &a.resume {
+        Some(path) => {
+            let ckpt = Checkpoint::load(path)?;
+            let (Some(state), Some(on)) = (ckpt.training.clone(), ckpt.model.info.trained_on.clone()) else {
+                return Err(Error::Checkpoint {
+                    path: path.clone(),
+                    why: format!(
+                        "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
+                        shadergrad::checkpoint::resume_path(path).display()
+                    ),
+                });
+            };
+            Some((ckpt, state, on))
+        }
+        None => None,
+    };
+    // The data: the flags', or the resumed run's (which the flags may only repeat).
+    let named = a.data.source("train", &[])?;
+    let source = match (&resume, named) {
+        (Some((_, _, on)), Some(s)) if s != on.source => {
             return Err(Error::invalid(
-                "--validation",
-                validation.to_string(),
-                format!("fewer than the {} examples loaded", data.len()),
-            ));
+                "--data",
+                s.describe(),
+                format!("the resumed run's data, {} (or no --data)", on.source.describe()),
+            ))
         }
-        let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
-        let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
-        let config = settings.config(&data, steps_per_epoch)?;
-        if let (Some((ckpt, state, _)), Some(path)) = (&resume, &a.resume) {
-            ckpt.model.expect_model(&config.mlp, path)?;
-            if let Some(why) = nothing_left(state, &config, path) {
-                return Ok(Start::Complete(why));
-            }
-        }
-        let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
-        let devices = choose_devices(a, &config, ranks)?;
-        Ok(Start::Ready(Box::new(Prepared {
-            settings,
-            validation,
-            source,
-            train: train_set,
-            val: val_set,
-            config,
-            resume,
-            devices,
-            outputs,
-        })))
+        (Some((_, _, on)), _) => on.source.clone(),
+        (None, Some(s)) => s,
+        (None, None) => Source::BundledDigits,
+    };
+    let settings = match (&resume, &a.resume) {
+        (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, a, path)?,
+        _ => Settings::from_flags(a, data::task(a.task.as_deref(), &source)?)?,
+    };
+    let data = source.load(settings.task)?;
+    let validation = settings.validation.unwrap_or(data.len() / 8);
+    if validation >= data.len() {
+        return Err(Error::invalid(
+            "--validation",
+            validation.to_string(),
+            format!("fewer than the {} examples loaded", data.len()),
+        ));
     }
+    let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
+    let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
+    let config = settings.config(&data, steps_per_epoch)?;
+    if let (Some((ckpt, state, _)), Some(path)) = (&resume, &a.resume) {
+        ckpt.model.expect_model(&config.mlp, path)?;
+        if let Some(why) = nothing_left(state, &config, path) {
+            return Ok(Start::Complete(why));
+        }
+    }
+    let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
+    let devices = choose_devices(a, &config, ranks)?;
+    Ok(Start::Ready(Box::new(Prepared {
+        settings,
+        validation,
+        source,
+        train: train_set,
+        val: val_set,
+        config,
+        resume,
+        devices,
+        outputs,
+    })))
 }
 
 /// Why a resumed run has nothing left to do, if it has not: it trained every epoch `config`

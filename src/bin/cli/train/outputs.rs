@@ -64,7 +64,7 @@ fn taken(path: &Path) -> bool {
 /// file and, when `with_plot`, its picture) exists yet, with a note saying why.
 fn free_default(with_plot: bool) -> Result<(PathBuf, Option<String>)> {
     let first = PathBuf::from(DEFAULT_MODEL);
-    let free = |model: &Path| !taken(model) && !taken(&resume_path(model)) && !(with_plot && taken(&picture_of(model)));
+    let free = |model: &Path| !(taken(model) || taken(&resume_path(model)) || with_plot && taken(&picture_of(model)));
     if free(&first) {
         return Ok((first, None));
     }

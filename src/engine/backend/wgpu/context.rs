@@ -11,8 +11,10 @@ use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use super::dispatch::{PipelineKey, Source};
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
+
+use super::coop::CoopShape;
+use super::launch::{PipelineKey, Source};
 
 /// What went wrong on the device outside any error scope, kept for the next call to report.
 #[derive(Default)]
@@ -39,12 +41,13 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     /// The cooperative matrices the device was opened to multiply with (see
-    /// [`super::WgpuBackend::mixed_precision`]); `None` on a device opened without them.
+    /// [`WgpuBackend::mixed_precision`](super::WgpuBackend::mixed_precision)); `None` on a device
+    /// opened without them.
     pub coop: Option<CoopShape>,
     faults: Arc<Faults>,
     pub(super) modules: Mutex<HashMap<Source, wgpu::ShaderModule>>,
     pub(super) pipelines: Mutex<HashMap<PipelineKey, Arc<CachedPipeline>>>,
-    /// The same pipelines in the order they were made, for [`crate::backend::Backend::pipeline_times`].
+    /// The same pipelines in the order they were made, for `Backend::pipeline_times`.
     pub(super) made: Mutex<Vec<Arc<CachedPipeline>>>,
     /// MAP_READ buffers for readbacks, reused: a run takes one out and puts it back unmapped.
     pub(super) staging: Mutex<Vec<wgpu::Buffer>>,
@@ -116,14 +119,6 @@ pub fn some_adapters() -> Result<Vec<wgpu::Adapter>> {
         });
     }
     Ok(list)
-}
-
-/// The cooperative matrices of an adapter that the mixed-precision matmul uses: f16 × f16 + f32,
-/// `tile`×`tile`, in subgroups of `subgroup` invocations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CoopShape {
-    pub tile: u32,
-    pub subgroup: u32,
 }
 
 /// The error for a device that cannot run the mixed-precision matmul, and why.

@@ -14,7 +14,13 @@
 //! control flow, as it must, so the workgroup holds exactly four subgroups: the path needs an
 //! adapter whose subgroups have one size.
 
-use super::context::CoopShape;
+/// The cooperative matrices of an adapter that the mixed-precision matmul uses: f16 × f16 + f32,
+/// `tile`×`tile`, in subgroups of `subgroup` invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopShape {
+    pub tile: u32,
+    pub subgroup: u32,
+}
 
 /// Subgroups per workgroup, as a 2×2 arrangement of 2×2 groups of tiles.
 const SUBGROUPS: u32 = 4;

@@ -7,13 +7,14 @@
 //! in the kernel's binding order: a, b, then the bias or the activation's input and output where
 //! present, then c.
 
+use crate::engine::error::{Error, Result};
+use crate::engine::kernel::{Kernel, Params};
+use crate::engine::op::{Epilogue, UnaryOp};
+
 use super::blocked;
 use super::coop;
-use super::dispatch::{fold, Dispatch, LaunchPlan, MatmulPath, PipelineKey, Slot, Source, MAX_GROUPS};
+use super::launch::{fold, Dispatch, LaunchPlan, MatmulPath, PipelineKey, Slot, Source, MAX_GROUPS};
 use super::shaders::ShaderFile;
-use crate::backend::{Kernel, Params};
-use crate::error::{Error, Result};
-use crate::op::{Epilogue, UnaryOp};
 
 /// Invocations of every tiled entry point: 16×16, each a 4×4 (64-tiles) or 8×8 (128-tiles) block.
 const TILE_WORKGROUP: [u32; 3] = [16, 16, 1];

@@ -4,7 +4,7 @@
 //! `src/engine/op.rs` (`const RELU: u32 = 2u;`), and for the files that apply unary ops,
 //! `shaders/unary_math.wgsl`.
 
-use crate::op::{BinaryOp, Broadcast, UnaryOp};
+use crate::engine::op::{BinaryOp, Broadcast, UnaryOp};
 
 /// One WGSL file of `shaders/`: an op family, forward and backward entry points side by side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

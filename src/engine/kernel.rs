@@ -1,13 +1,14 @@
-//! The kernel set, one spec per kernel: the buffers a launch binds (slot, role, length, written
-//! or read), and where its WGSL entry point lives and how its workgroups cover the work. Both
-//! backends check launches against [`Kernel::bindings`]; the GPU dispatches by [`Kernel::spec`];
-//! `tests/shaders.rs` checks every spec against the WGSL with naga (entry point, workgroup size,
-//! and the storage bindings the entry point really uses, read-only or written).
+//! The kernel set: every computation a launch can run, what each binds (its buffers' roles,
+//! lengths from the launch's sizes, and whether it writes them) and how its sizes follow from
+//! the shapes of a graph node. No backend is named here: the CPU backend runs each kernel as its
+//! reference (`backend/cpu/`, a file per family), the GPU through WGSL (`backend/wgpu/kernels.rs`
+//! maps each to its entry point and grid); both check a launch's buffers with
+//! [`Kernel::check_buffers`]. The graph's nodes and gradient rules are kernels of this set.
 
-use crate::error::{Error, Result};
-use crate::op::{Axis, BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
-
-use super::wgpu::ShaderFile;
+use crate::engine::error::{Error, Result};
+use crate::engine::op::random::drop_threshold;
+use crate::engine::op::{Axis, BinaryOp, Broadcast, Epilogue, Operand, UnaryOp};
+use crate::engine::shape::Shape;
 
 /// A kernel of the kernel set: which computation a launch runs. Sizes come with [`Params`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,7 +63,7 @@ pub enum Kernel {
     /// `dloss`, without keeping the probabilities; dims `[rows, cols]`; scalars `[s]`.
     SoftmaxCeFused { smoothing: f64 },
     /// Inverted dropout: `y[i] = x[i] / (1 − p)` where the counter hash of `(stream, step, i)`
-    /// is at least `p · 2³²` (see [`random`](crate::op::random)), else 0. The backward is the same
+    /// is at least `p · 2³²` (see [`random`](crate::engine::op::random)), else 0. The backward is the same
     /// launch on `dy` (the same counters draw the same mask). dims `[n, stream, step,
     /// threshold]`; scalars `[1 / (1 − p)]`.
     Dropout { p: f64, stream: u32 },
@@ -75,7 +76,7 @@ pub enum Kernel {
     /// scalars `[eps]`.
     NormalizeGrad { axis: Axis, eps: f64 },
     /// `y[i] = scale · byte i` of bytes packed four to an element by
-    /// [`pack_bytes`](crate::element::pack_bytes); dims `[n]`; scalars `[scale]`.
+    /// [`pack_bytes`](crate::engine::element::pack_bytes); dims `[n]`; scalars `[scale]`.
     UnpackBytes,
     /// Mean binary cross-entropy of logits `z` against 0/1 targets `t` (PyTorch's
     /// `BCEWithLogitsLoss`): `Σ max(z, 0) − z·t + ln(1 + e^−|z|)` over the `n` elements, / n,
@@ -130,12 +131,14 @@ impl Params {
         self
     }
 
-    fn d(&self, i: usize) -> usize {
+    /// `dims[i]` as a count.
+    pub fn d(&self, i: usize) -> usize {
         self.dims[i] as usize
     }
 }
 
-/// One buffer a kernel binds: its binding slot in the shader, its role, how many values it must
+/// One buffer a kernel binds: its slot (the `@binding` of its WGSL, and the order a launch's
+/// buffers come in on any backend is the order of [`Kernel::bindings`]), its role, how many values it must
 /// hold, and whether the kernel writes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Binding {
@@ -163,142 +166,95 @@ const fn write(slot: u32, role: &'static str, len: usize) -> Binding {
     }
 }
 
-/// How a kernel's workgroups cover its work.
+/// The families kernels come in, each a file of the CPU reference and of the graph's builders
+/// and gradient rules, and (but for the products, which the GPU tiles as it sees fit) a WGSL file
+/// or two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Grid {
-    /// One workgroup does everything (losses and small reductions).
-    Single,
-    /// One workgroup per row.
-    Rows(usize),
-    /// One workgroup per `workgroup[0]` columns (each x lane a column).
-    Columns(usize),
-    /// `count` elements, `per_invocation` per invocation (4: one vec4).
-    Elements { count: usize, per_invocation: usize },
-}
-
-/// Where a kernel's GPU code lives and how it is dispatched: the entry point of a `shaders/` file,
-/// its override constants and `@workgroup_size`, and its grid.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Shader {
-    pub file: ShaderFile,
-    pub entry: &'static str,
-    pub constants: Vec<(&'static str, u32)>,
-    pub workgroup: [u32; 3],
-    pub grid: Grid,
-}
-
-impl Shader {
-    /// Workgroups the grid needs (before folding onto a 2-D grid).
-    pub fn groups(&self) -> usize {
-        let [x, y, z] = self.workgroup.map(|v| v as usize);
-        match self.grid {
-            Grid::Single => 1,
-            Grid::Rows(rows) => rows,
-            Grid::Columns(cols) => cols.div_ceil(x),
-            Grid::Elements { count, per_invocation } => count.div_ceil(x * y * z * per_invocation),
-        }
-    }
-}
-
-/// A kernel's spec: its bindings, and its shader (None for the matrix product, whose tiling the
-/// GPU backend chooses by size and adapter).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
-    pub bindings: Vec<Binding>,
-    pub shader: Option<Shader>,
-}
-
-/// The usual elementwise launch: `count` values, four per invocation of 256.
-fn vec4s(file: ShaderFile, entry: &'static str, constants: Vec<(&'static str, u32)>, count: usize) -> Shader {
-    Shader {
-        file,
-        entry,
-        constants,
-        workgroup: [256, 1, 1],
-        grid: Grid::Elements {
-            count,
-            per_invocation: 4,
-        },
-    }
-}
-
-/// Which outputs of an elementwise loss a kernel writes.
-#[derive(Clone, Copy, PartialEq)]
-enum LossPass {
-    Forward,
-    Backward,
-    Both,
+pub enum Family {
+    /// One value out per value in: unary and binary ops and their gradients, the bias add,
+    /// dropout, unpacking bytes, the FMA roof.
+    Elementwise,
+    /// The matrix product with its epilogues.
+    Products,
+    /// Sums and maxima over rows, columns or everything, their broadcasts, the log-softmax.
+    Reductions,
+    /// Softmax cross-entropy, sigmoid binary cross-entropy, mean squared error.
+    Losses,
+    /// Layer and batch norm.
+    Normalization,
+    /// Optimizer updates.
+    Optimizer,
 }
 
 /// The bindings of a loss over `n` elements of a prediction and a target (`names`: the
-/// prediction, the target and the prediction's gradient), as `shaders/loss.wgsl` binds them:
-/// the forward writes the mean loss, the backward reads `dloss` and writes the gradient.
-fn elementwise_loss(pass: LossPass, [pred, target, grad]: [&'static str; 3], n: usize) -> Vec<Binding> {
+/// prediction, the target and the prediction's gradient): the forward writes the mean loss, the
+/// backward reads `dloss` and writes the gradient.
+fn elementwise_loss(forward: bool, backward: bool, [pred, target, grad]: [&'static str; 3], n: usize) -> Vec<Binding> {
     let mut b = vec![read(1, pred, n), read(2, target, n)];
-    if pass != LossPass::Forward {
+    if backward {
         b.push(read(6, "dloss", 1));
     }
-    if pass != LossPass::Backward {
+    if forward {
         b.push(write(4, "loss", 1));
     }
-    if pass != LossPass::Forward {
+    if backward {
         b.push(write(7, grad, n));
     }
     b
 }
 
-/// How many rows or columns a normalisation along `axis` has statistics for (a workgroup each).
-fn lines(axis: Axis, rows: usize, cols: usize) -> usize {
-    match axis {
-        Axis::Rows => rows,
-        Axis::Columns => cols,
-    }
-}
-
-/// An entry point of `file` over a grid with workgroups of `workgroup` invocations along x.
-fn entry(file: ShaderFile, name: &'static str, workgroup: u32, grid: Grid) -> Shader {
-    Shader {
-        file,
-        entry: name,
-        constants: Vec::new(),
-        workgroup: [workgroup, 1, 1],
-        grid,
-    }
-}
-
 impl Kernel {
-    /// The kernel's spec for a launch with `p`.
-    pub fn spec(&self, p: &Params) -> Spec {
-        use ShaderFile::*;
+    /// Its family.
+    pub fn family(&self) -> Family {
+        match self {
+            Kernel::Unary(_)
+            | Kernel::UnaryGrad(_)
+            | Kernel::Binary(_)
+            | Kernel::BinaryGrad(..)
+            | Kernel::BiasAdd
+            | Kernel::Dropout { .. }
+            | Kernel::UnpackBytes
+            | Kernel::FmaRoof => Family::Elementwise,
+            Kernel::Matmul { .. } => Family::Products,
+            Kernel::ColSum
+            | Kernel::RowSum
+            | Kernel::RowMax
+            | Kernel::RowMaxGrad
+            | Kernel::SumAll
+            | Kernel::Broadcast(_)
+            | Kernel::LogSoftmax
+            | Kernel::LogSoftmaxGrad => Family::Reductions,
+            Kernel::SoftmaxCe { .. }
+            | Kernel::SoftmaxCeGrad { .. }
+            | Kernel::SoftmaxCeFused { .. }
+            | Kernel::SigmoidBce
+            | Kernel::SigmoidBceGrad
+            | Kernel::SigmoidBceFused
+            | Kernel::Mse
+            | Kernel::MseGrad => Family::Losses,
+            Kernel::Normalize { .. } | Kernel::NormalizeGrad { .. } => Family::Normalization,
+            Kernel::Sgd | Kernel::Momentum | Kernel::Adam => Family::Optimizer,
+        }
+    }
+
+    /// The buffers a launch of this kernel takes, in order, with the lengths `p` implies.
+    /// Slots are the `@binding` numbers of the kernel's WGSL (slot 0 is the params uniform).
+    ///
+    /// ```
+    /// use shadergrad::backend::{Kernel, Params};
+    /// let b = Kernel::BiasAdd.bindings(&Params::dims(&[2, 3]));
+    /// let roles: Vec<(&str, usize, bool)> = b.iter().map(|b| (b.role, b.len, b.write)).collect();
+    /// assert_eq!(roles, [("x", 6, false), ("bias", 3, false), ("y", 6, true)]);
+    /// ```
+    pub fn bindings(&self, p: &Params) -> Vec<Binding> {
         let n = p.d(0);
         let (rows, cols) = (p.d(0), p.d(1));
         let items = rows * cols;
-        let scalar = |count| Grid::Elements {
-            count,
-            per_invocation: 1,
-        };
-        let (bindings, shader) = match *self {
-            Kernel::Unary(op) => (
-                vec![read(1, "x", n), write(2, "y", n)],
-                vec4s(Unary, "unary_forward", vec![("OP", op.code())], n),
-            ),
-            Kernel::UnaryGrad(op) => (
-                vec![read(1, "x", n), read(3, "y", n), read(4, "dy", n), write(5, "dx", n)],
-                vec4s(Unary, "unary_backward", vec![("OP", op.code())], n),
-            ),
-            Kernel::Binary(op) => (
-                vec![read(1, "a", n), read(2, "b", n), write(3, "c", n)],
-                vec4s(Binary, "binary_forward", vec![("OP", op.code())], n),
-            ),
-            Kernel::BinaryGrad(op, wrt) => (
-                vec![read(1, "a", n), read(2, "b", n), read(4, "dc", n), write(5, "grad", n)],
-                vec4s(
-                    Binary,
-                    "binary_backward",
-                    vec![("OP", op.code()), ("WRT", (wrt == Operand::B) as u32)],
-                    n,
-                ),
-            ),
+        match *self {
+            Kernel::Unary(_) | Kernel::Dropout { .. } => vec![read(1, "x", n), write(2, "y", n)],
+            Kernel::UnaryGrad(_) => vec![read(1, "x", n), read(3, "y", n), read(4, "dy", n), write(5, "dx", n)],
+            Kernel::Binary(_) => vec![read(1, "a", n), read(2, "b", n), write(3, "c", n)],
+            Kernel::BinaryGrad(..) => vec![read(1, "a", n), read(2, "b", n), read(4, "dc", n), write(5, "grad", n)],
             Kernel::Matmul { bias, epilogue, .. } => {
                 let (m, n, k) = (p.d(0), p.d(1), p.d(2));
                 let mut b = vec![read(1, "a", m * k), read(2, "b", k * n)];
@@ -310,169 +266,130 @@ impl Kernel {
                     b.push(read(7, "y", m * n));
                 }
                 b.push(write(4, "c", m * n));
-                return Spec {
-                    bindings: b,
-                    shader: None,
-                };
+                b
             }
-            Kernel::BiasAdd => (
-                vec![read(1, "x", items), read(2, "bias", cols), write(3, "y", items)],
-                entry(Bias, "bias_forward", 256, scalar(items)),
-            ),
-            Kernel::ColSum => (
-                vec![read(1, "x", items), write(4, "y", cols)],
-                Shader {
-                    workgroup: [32, 8, 1],
-                    ..entry(Bias, "bias_backward", 32, Grid::Columns(cols))
-                },
-            ),
-            Kernel::RowSum => (
-                vec![read(1, "x", items), write(2, "y", rows)],
-                entry(Reduce, "row_sum", 64, Grid::Rows(rows)),
-            ),
-            Kernel::RowMax => (
-                vec![read(1, "x", items), write(2, "y", rows)],
-                entry(Reduce, "row_max", 64, Grid::Rows(rows)),
-            ),
-            Kernel::RowMaxGrad => (
-                vec![
-                    read(1, "x", items),
-                    read(3, "y", rows),
-                    read(4, "dy", rows),
-                    write(5, "dx", items),
-                ],
-                entry(Reduce, "row_max_backward", 256, scalar(items)),
-            ),
-            Kernel::SumAll => (
-                vec![read(1, "x", n), write(2, "y", 1)],
-                entry(Reduce, "sum_all", 256, Grid::Single),
-            ),
+            Kernel::BiasAdd => vec![read(1, "x", items), read(2, "bias", cols), write(3, "y", items)],
+            Kernel::ColSum => vec![read(1, "x", items), write(4, "y", cols)],
+            Kernel::RowSum | Kernel::RowMax => vec![read(1, "x", items), write(2, "y", rows)],
+            Kernel::RowMaxGrad => vec![
+                read(1, "x", items),
+                read(3, "y", rows),
+                read(4, "dy", rows),
+                write(5, "dx", items),
+            ],
+            Kernel::SumAll => vec![read(1, "x", n), write(2, "y", 1)],
             Kernel::Broadcast(mode) => {
                 let src = match mode {
                     Broadcast::Scalar => 1,
                     Broadcast::Rows => rows,
                     Broadcast::Cols => cols,
                 };
-                (
-                    vec![read(1, "src", src), write(5, "dst", items)],
-                    Shader {
-                        constants: vec![("MODE", mode.code())],
-                        ..entry(Reduce, "broadcast", 256, scalar(items))
-                    },
-                )
+                vec![read(1, "src", src), write(5, "dst", items)]
             }
-            Kernel::LogSoftmax => (
-                vec![read(1, "x", items), write(2, "y", items)],
-                entry(Reduce, "log_softmax_forward", 64, Grid::Rows(rows)),
-            ),
-            Kernel::LogSoftmaxGrad => (
-                vec![read(3, "y", items), read(4, "dy", items), write(5, "dx", items)],
-                entry(Reduce, "log_softmax_backward", 64, Grid::Rows(rows)),
-            ),
-            Kernel::SoftmaxCe { .. } => (
-                vec![
-                    read(1, "logits", items),
-                    read(2, "labels", rows),
-                    write(3, "probs", items),
-                    write(4, "loss", 1),
-                ],
-                entry(Loss, "softmax_ce_forward", 256, Grid::Single),
-            ),
-            Kernel::SoftmaxCeGrad { .. } => (
-                vec![
-                    read(5, "probs", items),
-                    read(2, "labels", rows),
-                    read(6, "dloss", 1),
-                    write(7, "dlogits", items),
-                ],
-                entry(Loss, "softmax_ce_backward", 256, scalar(items)),
-            ),
-            Kernel::SoftmaxCeFused { .. } => (
-                vec![
-                    read(1, "logits", items),
-                    read(2, "labels", rows),
-                    read(6, "dloss", 1),
-                    write(4, "loss", 1),
-                    write(7, "dlogits", items),
-                ],
-                entry(Loss, "softmax_ce_fused", 256, Grid::Single),
-            ),
-            Kernel::SigmoidBce => (
-                elementwise_loss(LossPass::Forward, ["logits", "targets", "dlogits"], n),
-                entry(Loss, "sigmoid_bce_forward", 256, Grid::Single),
-            ),
-            Kernel::SigmoidBceGrad => (
-                elementwise_loss(LossPass::Backward, ["logits", "targets", "dlogits"], n),
-                entry(Loss, "sigmoid_bce_backward", 256, scalar(n)),
-            ),
-            Kernel::SigmoidBceFused => (
-                elementwise_loss(LossPass::Both, ["logits", "targets", "dlogits"], n),
-                entry(Loss, "sigmoid_bce_fused", 256, Grid::Single),
-            ),
-            Kernel::Dropout { .. } => (
-                vec![read(1, "x", n), write(2, "y", n)],
-                vec4s(Unary, "dropout", vec![], n),
-            ),
-            Kernel::Normalize { axis, .. } => (
-                vec![
-                    read(1, "x", items),
-                    read(6, "gain", cols),
-                    read(7, "bias", cols),
-                    write(2, "y", items),
-                ],
-                Shader {
-                    constants: vec![("AXIS", axis.code())],
-                    ..entry(Reduce, "normalize_forward", 64, Grid::Rows(lines(axis, rows, cols)))
-                },
-            ),
-            Kernel::NormalizeGrad { axis, .. } => (
-                vec![
-                    read(1, "x", items),
-                    read(6, "gain", cols),
-                    read(4, "dy", items),
-                    write(5, "dx", items),
-                ],
-                Shader {
-                    constants: vec![("AXIS", axis.code())],
-                    ..entry(Reduce, "normalize_backward", 64, Grid::Rows(lines(axis, rows, cols)))
-                },
-            ),
-            Kernel::UnpackBytes => (
-                vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
-                vec4s(Data, "unpack_bytes", vec![], n),
-            ),
-            Kernel::Mse => (
-                elementwise_loss(LossPass::Forward, ["pred", "target", "dpred"], n),
-                entry(Loss, "mse_forward", 256, Grid::Single),
-            ),
-            Kernel::MseGrad => (
-                elementwise_loss(LossPass::Backward, ["pred", "target", "dpred"], n),
-                entry(Loss, "mse_backward", 256, scalar(n)),
-            ),
-            Kernel::Sgd => (vec![write(1, "w", n), read(2, "g", n)], vec4s(Optim, "sgd", vec![], n)),
-            Kernel::Momentum => (
-                vec![write(1, "w", n), read(2, "g", n), write(3, "v", n)],
-                vec4s(Optim, "momentum", vec![], n),
-            ),
-            Kernel::Adam => (
-                vec![write(1, "w", n), read(2, "g", n), write(3, "m", n), write(4, "v", n)],
-                vec4s(Optim, "adam", vec![], n),
-            ),
-            Kernel::FmaRoof => (
-                vec![write(1, "sink", p.d(1))],
-                entry(Roof, "fma_roof", 256, scalar(p.d(1))),
-            ),
-        };
-        Spec {
-            bindings,
-            shader: Some(shader),
+            Kernel::LogSoftmax => vec![read(1, "x", items), write(2, "y", items)],
+            Kernel::LogSoftmaxGrad => vec![read(3, "y", items), read(4, "dy", items), write(5, "dx", items)],
+            Kernel::SoftmaxCe { .. } => vec![
+                read(1, "logits", items),
+                read(2, "labels", rows),
+                write(3, "probs", items),
+                write(4, "loss", 1),
+            ],
+            Kernel::SoftmaxCeGrad { .. } => vec![
+                read(5, "probs", items),
+                read(2, "labels", rows),
+                read(6, "dloss", 1),
+                write(7, "dlogits", items),
+            ],
+            Kernel::SoftmaxCeFused { .. } => vec![
+                read(1, "logits", items),
+                read(2, "labels", rows),
+                read(6, "dloss", 1),
+                write(4, "loss", 1),
+                write(7, "dlogits", items),
+            ],
+            Kernel::SigmoidBce => elementwise_loss(true, false, ["logits", "targets", "dlogits"], n),
+            Kernel::SigmoidBceGrad => elementwise_loss(false, true, ["logits", "targets", "dlogits"], n),
+            Kernel::SigmoidBceFused => elementwise_loss(true, true, ["logits", "targets", "dlogits"], n),
+            Kernel::Mse => elementwise_loss(true, false, ["pred", "target", "dpred"], n),
+            Kernel::MseGrad => elementwise_loss(false, true, ["pred", "target", "dpred"], n),
+            Kernel::Normalize { .. } => vec![
+                read(1, "x", items),
+                read(6, "gain", cols),
+                read(7, "bias", cols),
+                write(2, "y", items),
+            ],
+            Kernel::NormalizeGrad { .. } => vec![
+                read(1, "x", items),
+                read(6, "gain", cols),
+                read(4, "dy", items),
+                write(5, "dx", items),
+            ],
+            Kernel::UnpackBytes => vec![read(1, "bytes", n.div_ceil(4)), write(2, "y", n)],
+            Kernel::Sgd => vec![write(1, "w", n), read(2, "g", n)],
+            Kernel::Momentum => vec![write(1, "w", n), read(2, "g", n), write(3, "v", n)],
+            Kernel::Adam => vec![write(1, "w", n), read(2, "g", n), write(3, "m", n), write(4, "v", n)],
+            Kernel::FmaRoof => vec![write(1, "sink", p.d(1))],
         }
     }
 
-    /// The buffers a launch of this kernel takes, in order, with the lengths `params` imply.
-    /// Slots match the `@binding` numbers in the kernel's WGSL file (slot 0 is the uniform).
-    pub fn bindings(&self, p: &Params) -> Vec<Binding> {
-        self.spec(p).bindings
+    /// The params of a graph node running this kernel, from the node's shape and its inputs'
+    /// (in the order of its bindings). An error for the kernels no builder makes a node of
+    /// (fused kernels, optimizer updates, unpacking bytes, the FMA roof).
+    ///
+    /// ```
+    /// use shadergrad::backend::{Kernel, Params};
+    /// use shadergrad::{op::Epilogue, Shape};
+    /// let matmul = Kernel::Matmul { ta: true, tb: false, bias: false, epilogue: Epilogue::None };
+    /// let p = matmul.node_params(&Shape::from([4, 5]), &[Shape::from([3, 4]), Shape::from([3, 5])])?;
+    /// assert_eq!(p.dims, [4, 5, 3, 0]);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn node_params(&self, shape: &Shape, inputs: &[Shape]) -> Result<Params> {
+        let matrix = |s: &Shape| {
+            let (r, c) = s.as_matrix();
+            Params::dims(&[r as u32, c as u32])
+        };
+        let input = |k: usize| inputs.get(k).cloned().unwrap_or_else(Shape::scalar);
+        Ok(match *self {
+            Kernel::Unary(_)
+            | Kernel::UnaryGrad(_)
+            | Kernel::Binary(_)
+            | Kernel::BinaryGrad(..)
+            | Kernel::MseGrad
+            | Kernel::SigmoidBceGrad => Params::dims(&[shape.len() as u32]),
+            Kernel::Matmul { ta, .. } => {
+                let a = input(0);
+                let k = a.dims().get(if ta { 0 } else { 1 }).copied().unwrap_or(0);
+                let (m, cols) = shape.as_matrix();
+                Params::dims(&[m as u32, cols as u32, k as u32])
+            }
+            Kernel::BiasAdd
+            | Kernel::RowMaxGrad
+            | Kernel::Broadcast(_)
+            | Kernel::LogSoftmax
+            | Kernel::LogSoftmaxGrad => matrix(shape),
+            Kernel::SoftmaxCeGrad { smoothing } => matrix(shape).with_scalars(&[smoothing]),
+            Kernel::Normalize { eps, .. } | Kernel::NormalizeGrad { eps, .. } => matrix(shape).with_scalars(&[eps]),
+            Kernel::Dropout { p, stream } => {
+                // The step (dims[2]) is set per run by Plan::set_step.
+                Params::dims(&[shape.len() as u32, stream, 0, drop_threshold(p)]).with_scalars(&[1.0 / (1.0 - p)])
+            }
+            Kernel::SumAll | Kernel::Mse | Kernel::SigmoidBce => Params::dims(&[input(0).len() as u32]),
+            Kernel::RowSum | Kernel::ColSum | Kernel::RowMax => matrix(&input(0)),
+            Kernel::SoftmaxCe { smoothing } => matrix(&input(0)).with_scalars(&[smoothing]),
+            Kernel::SoftmaxCeFused { .. }
+            | Kernel::SigmoidBceFused
+            | Kernel::UnpackBytes
+            | Kernel::Sgd
+            | Kernel::Momentum
+            | Kernel::Adam
+            | Kernel::FmaRoof => {
+                return Err(Error::InvalidKernel {
+                    kernel: self.name(),
+                    why: "the graph builders make no node of it",
+                })
+            }
+        })
     }
 
     /// The unary op whose constant the kernel's uniform carries (in its first scalar).

@@ -1,34 +1,17 @@
-//! Layers and models: `Linear` in PyTorch's layout (weight `[out, in]`, bias `[out]`), an `Mlp`
-//! built from sizes and an activation, seeded initialisers, and the graph of an MLP over a batch.
-//!
-//! Parameters are named as PyTorch's `nn.Sequential` names them: each module of the stack
-//! ([`Mlp::modules`]: `Linear`, then optionally `LayerNorm`, the activation, optionally `Dropout`,
-//! per hidden layer) takes the next index, so a plain MLP's are `0.weight`, `0.bias`, `2.weight`,
-//! ... and a checkpoint loads into the `torch.nn.Sequential` that [`Mlp::torch`] writes with
-//! `load_state_dict(strict=True)`.
+//! The MLP: linear layers of the given sizes with an activation between them, optionally
+//! normalised before each activation and dropped out after it; its parameters named as
+//! PyTorch's `nn.Sequential` names them, and its graph over a batch.
 
-use crate::data::{Features, Task};
-use crate::error::{Error, Result};
-use crate::graph::{Graph, Tensor};
-use crate::op::{random, Axis, Broadcast, Role, UnaryOp, UpdateRule};
-use crate::rng::Rng;
+use crate::engine::error::{Error, Result};
+use crate::engine::graph::{Graph, Tensor};
+use crate::engine::op::{random, Role, UnaryOp};
+use crate::training::data::Task;
+use crate::training::rng::Rng;
 
-/// PyTorch's `LayerNorm` and `BatchNorm1d` epsilon.
-pub const LAYER_NORM_EPS: f64 = 1e-5;
-
-/// PyTorch's `BatchNorm1d` momentum: `running = 0.9·running + 0.1·batch statistic`.
-pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
-
-/// How a linear layer's weights start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Init {
-    /// PyTorch's default for `nn.Linear`: Kaiming-uniform with a = √5, which is
-    /// `U(−1/√fan_in, 1/√fan_in)` for weights and biases alike.
-    KaimingUniform,
-    /// Glorot/Xavier uniform `U(−√(6/(fan_in + fan_out)), +…)`, zero biases.
-    Xavier,
-}
+use super::linear::{Init, Linear};
+use super::mode::{Input, Mode};
+use super::norm::{BatchNorm, LayerNorm, Norm, NormLayer};
+use super::torch::{self, Module};
 
 /// The activation between an MLP's linear layers: a unary op the op table marks as an
 /// activation (`relu`, `leaky_relu`, `elu`, `sigmoid`, `tanh`, `gelu`, `silu`, `softplus`).
@@ -62,82 +45,6 @@ fn not_an_activation(name: &str) -> Error {
     Error::invalid("activation", name, format!("one of {}", names.join(", ")))
 }
 
-/// The normalisation after each hidden linear layer, before its activation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Norm {
-    #[default]
-    None,
-    /// PyTorch's `LayerNorm(features)`: each example's features to mean 0 and variance 1, then
-    /// a learnt gain (`weight`, starting at 1) and `bias` (starting at 0) per feature.
-    Layer,
-    /// PyTorch's `BatchNorm1d(features)`: each feature to mean 0 and variance 1 over the batch
-    /// in training (which also updates `running_mean` and the unbiased `running_var`, momentum
-    /// 0.1), over the running statistics in evaluation; then a gain and a bias.
-    Batch,
-}
-
-impl Norm {
-    /// `none` or `layer`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Norm::None => "none",
-            Norm::Layer => "layer",
-            Norm::Batch => "batch",
-        }
-    }
-}
-
-/// One module of an MLP's `nn.Sequential` stack.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Module {
-    Linear { inputs: usize, outputs: usize },
-    LayerNorm { features: usize },
-    BatchNorm { features: usize },
-    Activation(Activation),
-    Dropout(f64),
-}
-
-impl Module {
-    /// Its parameters' names after the module's index, and their shapes.
-    pub fn parameters(&self) -> Vec<(&'static str, Vec<usize>)> {
-        match *self {
-            Module::Linear { inputs, outputs } => vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])],
-            Module::LayerNorm { features } => vec![("weight", vec![features]), ("bias", vec![features])],
-            Module::BatchNorm { features } => vec![
-                ("weight", vec![features]),
-                ("bias", vec![features]),
-                ("running_mean", vec![features]),
-                ("running_var", vec![features]),
-                ("num_batches_tracked", vec![]),
-            ],
-            Module::Activation(_) | Module::Dropout(_) => Vec::new(),
-        }
-    }
-
-    /// The module as PyTorch writes it: `nn.Linear(784, 256)`, `nn.ReLU()`, `nn.Dropout(0.1)`.
-    pub fn torch(&self) -> String {
-        match *self {
-            Module::Linear { inputs, outputs } => format!("nn.Linear({inputs}, {outputs})"),
-            Module::LayerNorm { features } => format!("nn.LayerNorm({features})"),
-            Module::BatchNorm { features } => format!("nn.BatchNorm1d({features})"),
-            Module::Dropout(p) => format!("nn.Dropout({p})"),
-            Module::Activation(op) => match op {
-                UnaryOp::Relu => "nn.ReLU()".into(),
-                UnaryOp::LeakyRelu(a) => format!("nn.LeakyReLU({a})"),
-                UnaryOp::Elu(a) => format!("nn.ELU({a})"),
-                UnaryOp::Sigmoid => "nn.Sigmoid()".into(),
-                UnaryOp::Tanh => "nn.Tanh()".into(),
-                // PyTorch's exact (erf) GELU; ours is the tanh approximation.
-                UnaryOp::Gelu => "nn.GELU(approximate='tanh')".into(),
-                UnaryOp::Silu => "nn.SiLU()".into(),
-                UnaryOp::Softplus => "nn.Softplus()".into(),
-                other => format!("<{}>", other.spec()),
-            },
-        }
-    }
-}
-
 /// A multilayer perceptron: linear layers of the given sizes with an activation between them,
 /// optionally normalised before each activation and dropped out after it.
 ///
@@ -161,96 +68,6 @@ pub struct Mlp {
     pub norm: Norm,
 }
 
-/// A layer norm's parameters in a graph.
-#[derive(Clone, Debug)]
-pub struct LayerNorm {
-    pub weight: Tensor,
-    pub bias: Tensor,
-}
-
-impl LayerNorm {
-    /// `features` gains named `{prefix}.weight` (ones) and biases `{prefix}.bias` (zeros).
-    pub fn new(graph: &Graph, prefix: &str, features: usize) -> LayerNorm {
-        LayerNorm {
-            weight: graph.param(&format!("{prefix}.weight"), [features], vec![1.0; features]),
-            bias: graph.param(&format!("{prefix}.bias"), [features], vec![0.0; features]),
-        }
-    }
-
-    /// `(x − mean) / √(var + 1e-5) · weight + bias`, the statistics of each row of `x`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.normalize_affine(Axis::Rows, LAYER_NORM_EPS, &self.weight, &self.bias)
-    }
-}
-
-/// A batch norm's parameters and running statistics in a graph.
-#[derive(Clone, Debug)]
-pub struct BatchNorm {
-    pub weight: Tensor,
-    pub bias: Tensor,
-    pub running_mean: Tensor,
-    pub running_var: Tensor,
-}
-
-impl BatchNorm {
-    /// `features` gains (ones) and biases (zeros), and running statistics starting at mean 0
-    /// and variance 1, named `{prefix}.weight`, ... as PyTorch names them.
-    pub fn new(graph: &Graph, prefix: &str, features: usize) -> BatchNorm {
-        BatchNorm {
-            weight: graph.param(&format!("{prefix}.weight"), [features], vec![1.0; features]),
-            bias: graph.param(&format!("{prefix}.bias"), [features], vec![0.0; features]),
-            running_mean: graph.buffer(&format!("{prefix}.running_mean"), [features], vec![0.0; features]),
-            running_var: graph.buffer(&format!("{prefix}.running_var"), [features], vec![1.0; features]),
-        }
-    }
-
-    /// In training, `x` `[batch, features]` normalised by its batch's statistics, and the
-    /// updates of the running statistics (none for a batch of one, whose variance is
-    /// undefined); in evaluation, by the running statistics. Then the gain and the bias.
-    pub fn forward(&self, x: &Tensor, mode: Mode, updates: &mut Vec<Tensor>) -> Tensor {
-        let g = x.graph();
-        let shape = x.shape();
-        let cols = |t: &Tensor| t.broadcast(Broadcast::Cols, &shape);
-        match mode {
-            Mode::Train { .. } => {
-                let rows = shape.as_matrix().0;
-                if rows > 1 {
-                    let mean = x.col_sum().scale(1.0 / rows as f64);
-                    let var = (x - &cols(&mean)).square().col_sum().scale(1.0 / (rows - 1) as f64);
-                    let rule = UpdateRule::RunningAverage {
-                        momentum: BATCH_NORM_MOMENTUM,
-                    };
-                    updates.push(g.update(&self.running_mean, &mean, rule));
-                    updates.push(g.update(&self.running_var, &var, rule));
-                }
-                x.normalize_affine(Axis::Columns, LAYER_NORM_EPS, &self.weight, &self.bias)
-            }
-            Mode::Eval => {
-                let rstd = self.running_var.add_scalar(LAYER_NORM_EPS).sqrt().recip();
-                let xhat = &(x - &cols(&self.running_mean)) * &cols(&rstd);
-                (&xhat * &cols(&self.weight)).bias_add(&self.bias)
-            }
-        }
-    }
-}
-
-/// The normalisation of a hidden layer in a graph.
-#[derive(Clone, Debug)]
-pub enum NormLayer {
-    Layer(LayerNorm),
-    Batch(BatchNorm),
-}
-
-impl NormLayer {
-    /// Its trainable parameters: gain, then bias.
-    pub fn params(&self) -> [Tensor; 2] {
-        match self {
-            NormLayer::Layer(n) => [n.weight.clone(), n.bias.clone()],
-            NormLayer::Batch(n) => [n.weight.clone(), n.bias.clone()],
-        }
-    }
-}
-
 /// The layers of an MLP in a graph: its linear layers, and the norm after each hidden one.
 #[derive(Clone, Debug)]
 pub struct Layers {
@@ -270,58 +87,6 @@ impl Layers {
             }
         }
         out
-    }
-}
-
-/// A linear layer's parameters in a graph.
-#[derive(Clone, Debug)]
-pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Tensor,
-}
-
-impl Linear {
-    /// Adds a `fan_in → fan_out` layer's parameters, named `{prefix}.weight` and `{prefix}.bias`.
-    pub fn new(graph: &Graph, prefix: &str, fan_in: usize, fan_out: usize, init: Init, rng: &mut Rng) -> Linear {
-        let (wb, bb) = match init {
-            Init::KaimingUniform => {
-                let b = 1.0 / (fan_in as f64).sqrt();
-                (b, b)
-            }
-            Init::Xavier => ((6.0 / (fan_in + fan_out) as f64).sqrt(), 0.0),
-        };
-        let w: Vec<f64> = (0..fan_in * fan_out).map(|_| rng.uniform(-wb, wb)).collect();
-        let b: Vec<f64> = (0..fan_out)
-            .map(|_| if bb > 0.0 { rng.uniform(-bb, bb) } else { 0.0 })
-            .collect();
-        Linear {
-            weight: graph.param(&format!("{prefix}.weight"), [fan_out, fan_in], w),
-            bias: graph.param(&format!("{prefix}.bias"), [fan_out], b),
-        }
-    }
-
-    /// `x · Wᵀ + b`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, &self.bias)
-    }
-}
-
-/// How a batch's features enter a graph.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Input {
-    /// Bytes used as `scale · byte` (pixels), fed with `Plan::set_input_bytes`.
-    Bytes { scale: f64 },
-    /// Numbers.
-    Floats,
-}
-
-impl Input {
-    /// How `features` enter.
-    pub fn of(features: &Features) -> Input {
-        match features {
-            Features::Bytes { scale, .. } => Input::Bytes { scale: *scale },
-            Features::Floats(_) => Input::Floats,
-        }
     }
 }
 
@@ -351,14 +116,6 @@ impl MlpGraph {
     pub fn params(&self) -> Vec<Tensor> {
         self.layers.params()
     }
-}
-
-/// What an MLP's graph is for: training draws dropout masks and smooths labels; evaluation
-/// and prediction do neither.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Mode {
-    Train { label_smoothing: f64 },
-    Eval,
 }
 
 impl Mlp {
@@ -415,27 +172,7 @@ impl Mlp {
 
     /// The `nn.Sequential` stack, in order: each module's index is its position.
     pub fn modules(&self) -> Vec<Module> {
-        let mut out = Vec::new();
-        let last = self.sizes.len() - 2;
-        for (i, w) in self.sizes.windows(2).enumerate() {
-            out.push(Module::Linear {
-                inputs: w[0],
-                outputs: w[1],
-            });
-            if i == last {
-                break;
-            }
-            match self.norm {
-                Norm::None => {}
-                Norm::Layer => out.push(Module::LayerNorm { features: w[1] }),
-                Norm::Batch => out.push(Module::BatchNorm { features: w[1] }),
-            }
-            out.push(Module::Activation(self.activation));
-            if self.dropout > 0.0 {
-                out.push(Module::Dropout(self.dropout));
-            }
-        }
-        out
+        torch::stack(&self.sizes, self.activation, self.norm, self.dropout)
     }
 
     /// The PyTorch module this MLP is: `nn.Sequential(nn.Linear(784, 256), nn.ReLU(), ...)`.

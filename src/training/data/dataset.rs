@@ -1,0 +1,409 @@
+//! A data set in memory: its features (bytes or numbers, `[n, features]` row-major), its targets
+//! (class ids, values to regress, or 0/1 labels), what they are called, and the standardisation
+//! already applied; splits, subsets and the batches a trainer gathers from it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::error::{Error, Result};
+use crate::training::rng::Rng;
+
+/// What a model's outputs mean, and so how it is trained and scored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One class per example: softmax cross-entropy; accuracy and a confusion matrix.
+    #[default]
+    Classify,
+    /// Values per example: mean squared error (on standardised targets); RMSE, MAE and R².
+    Regress,
+    /// Several 0/1 labels per example: sigmoid and binary cross-entropy; accuracy per label.
+    Multilabel,
+}
+
+impl Task {
+    /// `classify`, `regress` or `multilabel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classify => "classify",
+            Task::Regress => "regress",
+            Task::Multilabel => "multilabel",
+        }
+    }
+}
+
+/// A data set's features, `[n, count]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Features {
+    /// 8-bit values used as `scale · byte` (pixels); they cross to the device as bytes.
+    Bytes { values: Vec<u8>, scale: f64 },
+    /// Numbers; they cross to the device as f32.
+    Floats(Vec<f32>),
+}
+
+impl Features {
+    fn len(&self) -> usize {
+        match self {
+            Features::Bytes { values, .. } => values.len(),
+            Features::Floats(v) => v.len(),
+        }
+    }
+}
+
+/// A data set's targets.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// The class of each example, as an index into `labels`, the classes' original values
+    /// (a table whose classes are 3, 7, 9 has `labels` `[3, 7, 9]` and ids 0, 1, 2).
+    Classes { ids: Vec<u32>, labels: Vec<f64> },
+    /// `k` values per example (standardised where the data set's [`Scaling`] says so).
+    Values { values: Vec<f32>, k: usize },
+    /// `k` labels per example, each 0 or 1.
+    Labels { values: Vec<f32>, k: usize },
+}
+
+/// Per-column standardisation, `(v − mean) / std`, fitted on a training split. A constant
+/// column gets std 1, so it becomes 0 rather than NaN.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Standardizer {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Standardizer {
+    /// The mean and (population) standard deviation of each of the `k` columns of `values`.
+    ///
+    /// ```
+    /// use shadergrad::data::Standardizer;
+    /// let s = Standardizer::fit(&[1.0, 5.0, 3.0, 5.0], 2);
+    /// assert_eq!((s.mean.clone(), s.std.clone()), (vec![2.0, 5.0], vec![1.0, 1.0]));
+    /// assert_eq!(s.apply(3.0, 0), 1.0);
+    /// ```
+    pub fn fit(values: &[f32], k: usize) -> Self {
+        let k = k.max(1);
+        let n = (values.len() / k).max(1) as f64;
+        let mut mean = vec![0.0; k];
+        for row in values.chunks(k) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0.0; k];
+        for row in values.chunks(k) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        let std = var
+            .iter()
+            .map(|s| {
+                let sd = (s / n).sqrt();
+                // A constant column (or one of a single value): centred, not divided by zero.
+                if sd > 1e-12 {
+                    sd
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Standardizer { mean, std }
+    }
+
+    /// Column `j`'s value `v` in standard units.
+    pub fn apply(&self, v: f64, j: usize) -> f64 {
+        (v - self.mean[j]) / self.std[j]
+    }
+
+    /// Column `j`'s standard value `z` back in original units.
+    pub fn invert(&self, z: f64, j: usize) -> f64 {
+        z * self.std[j] + self.mean[j]
+    }
+
+    fn apply_all(&self, values: &mut [f32]) {
+        let k = self.mean.len().max(1);
+        for row in values.chunks_mut(k) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = self.apply(*v as f64, j) as f32;
+            }
+        }
+    }
+}
+
+/// How a data set's numbers were transformed from their original units.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    pub features: Option<Standardizer>,
+    pub targets: Option<Standardizer>,
+}
+
+/// A data set: features, targets and what they are called.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub features: Features,
+    /// Values per example.
+    pub feature_count: usize,
+    pub feature_names: Vec<String>,
+    pub targets: Targets,
+    pub target_names: Vec<String>,
+    /// `[rows, cols]` of each example when the features are an image's pixels.
+    pub image: Option<[usize; 2]>,
+    /// The standardisation already applied to the features and targets.
+    pub scaling: Scaling,
+}
+
+/// Rows `indices` of the row-major `values` (`width` per row), appended to `out`.
+fn extend_rows<T: Copy>(out: &mut Vec<T>, values: &[T], width: usize, indices: &[usize]) {
+    for &i in indices {
+        out.extend_from_slice(&values[i * width..(i + 1) * width]);
+    }
+}
+
+/// A batch gathered for upload, its buffers kept between steps.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub bytes: Vec<u8>,
+    pub floats: Vec<f32>,
+    pub targets: Vec<f32>,
+}
+
+impl Batch {
+    /// Examples `rows` of this batch of `examples`, into `out` (a data-parallel replica's
+    /// share of a batch gathered and augmented once).
+    pub(crate) fn copy_rows(&self, rows: std::ops::Range<usize>, examples: usize, out: &mut Batch) {
+        fn part<T: Copy>(all: &[T], rows: &std::ops::Range<usize>, examples: usize, out: &mut Vec<T>) {
+            let width = all.len() / examples.max(1);
+            out.clear();
+            out.extend_from_slice(&all[rows.start * width..rows.end * width]);
+        }
+        part(&self.bytes, &rows, examples, &mut out.bytes);
+        part(&self.floats, &rows, examples, &mut out.floats);
+        part(&self.targets, &rows, examples, &mut out.targets);
+    }
+}
+
+impl Dataset {
+    /// Checks that the parts agree (lengths, ids in range, finite numbers, 0/1 labels), so
+    /// every loader hands out only data a model can train on. `source` names it in errors.
+    pub fn check(&self, source: &str) -> Result<()> {
+        let n = self.len();
+        let bad = |why: String| Error::bad_file(source, why);
+        if self.feature_count == 0 || self.features.len() != n * self.feature_count {
+            return Err(bad(format!(
+                "holds {} feature values for {n} examples of {} features",
+                self.features.len(),
+                self.feature_count
+            )));
+        }
+        if self.feature_names.len() != self.feature_count {
+            return Err(bad("names a different number of features than it has".into()));
+        }
+        match &self.targets {
+            Targets::Classes { ids, labels } => {
+                if let Some(i) = ids.iter().position(|&c| c as usize >= labels.len()) {
+                    return Err(Error::LabelOutOfRange {
+                        label: ids[i] as usize,
+                        index: i,
+                        classes: labels.len(),
+                    });
+                }
+            }
+            Targets::Values { values, k } | Targets::Labels { values, k } => {
+                if *k == 0 || values.len() != n * k {
+                    return Err(bad(format!("holds {} target values for {n} examples", values.len())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        match &self.targets {
+            Targets::Classes { ids, .. } => ids.len(),
+            Targets::Values { values, k } | Targets::Labels { values, k } => values.len() / (*k).max(1),
+        }
+    }
+
+    /// True when there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The task its targets are for.
+    pub fn task(&self) -> Task {
+        match self.targets {
+            Targets::Classes { .. } => Task::Classify,
+            Targets::Values { .. } => Task::Regress,
+            Targets::Labels { .. } => Task::Multilabel,
+        }
+    }
+
+    /// Outputs a model of it needs: classes, values or labels per example.
+    pub fn outputs(&self) -> usize {
+        match &self.targets {
+            Targets::Classes { labels, .. } => labels.len(),
+            Targets::Values { k, .. } | Targets::Labels { k, .. } => *k,
+        }
+    }
+
+    /// The examples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let f = self.feature_count;
+        fn rows<T: Copy>(values: &[T], width: usize, indices: &[usize]) -> Vec<T> {
+            let mut out = Vec::with_capacity(indices.len() * width);
+            extend_rows(&mut out, values, width, indices);
+            out
+        }
+        let features = match &self.features {
+            Features::Bytes { values, scale } => Features::Bytes {
+                values: rows(values, f, indices),
+                scale: *scale,
+            },
+            Features::Floats(v) => Features::Floats(rows(v, f, indices)),
+        };
+        let targets = match &self.targets {
+            Targets::Classes { ids, labels } => Targets::Classes {
+                ids: indices.iter().map(|&i| ids[i]).collect(),
+                labels: labels.clone(),
+            },
+            Targets::Values { values, k } => Targets::Values {
+                values: rows(values, *k, indices),
+                k: *k,
+            },
+            Targets::Labels { values, k } => Targets::Labels {
+                values: rows(values, *k, indices),
+                k: *k,
+            },
+        };
+        Dataset {
+            features,
+            feature_count: f,
+            feature_names: self.feature_names.clone(),
+            targets,
+            target_names: self.target_names.clone(),
+            image: self.image,
+            scaling: self.scaling.clone(),
+        }
+    }
+
+    /// Splits off `validation` examples chosen by a seeded shuffle: `(train, validation)`.
+    ///
+    /// ```
+    /// let d = shadergrad::data::Dataset::bundled_digits()?;
+    /// let (train, val) = d.split(1000, 0);
+    /// assert_eq!((train.len(), val.len()), (7000, 1000));
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn split(&self, validation: usize, seed: u64) -> (Dataset, Dataset) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        Rng::new(seed ^ 0x5911).shuffle(&mut order);
+        let cut = self.len() - validation.min(self.len());
+        (self.subset(&order[..cut]), self.subset(&order[cut..]))
+    }
+
+    /// Like [`Dataset::split`], but for classes each class gives the validation split its own
+    /// share (rounded, at least one where it has two or more examples), so a rare class is not
+    /// left out of either side. Other tasks split as [`Dataset::split`] does.
+    pub fn split_stratified(&self, validation: usize, seed: u64) -> (Dataset, Dataset) {
+        let Targets::Classes { ids, labels } = &self.targets else {
+            return self.split(validation, seed);
+        };
+        let n = self.len().max(1);
+        let share = validation.min(self.len()) as f64 / n as f64;
+        let mut rng = Rng::new(seed ^ 0x5911);
+        let mut by_class = vec![Vec::new(); labels.len()];
+        for (i, &c) in ids.iter().enumerate() {
+            by_class[c as usize].push(i);
+        }
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for mut members in by_class {
+            rng.shuffle(&mut members);
+            let mut take = (members.len() as f64 * share).round() as usize;
+            if take == 0 && share > 0.0 && members.len() >= 2 {
+                take = 1;
+            }
+            let cut = members.len() - take.min(members.len());
+            train.extend_from_slice(&members[..cut]);
+            val.extend_from_slice(&members[cut..]);
+        }
+        // Back to a mixed order, the same for the same seed.
+        rng.shuffle(&mut train);
+        rng.shuffle(&mut val);
+        (self.subset(&train), self.subset(&val))
+    }
+
+    /// The standardisation of this (training) split: per feature, and per target for regression.
+    pub fn fit_scaling(&self, features: bool, targets: bool) -> Scaling {
+        Scaling {
+            features: match (&self.features, features) {
+                (Features::Floats(v), true) => Some(Standardizer::fit(v, self.feature_count)),
+                _ => None,
+            },
+            targets: match (&self.targets, targets) {
+                (Targets::Values { values, k }, true) => Some(Standardizer::fit(values, *k)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Applies `scaling` (fitted on the training split) to this data set's numbers and records
+    /// it. Byte features are left as they are.
+    pub fn standardize(&mut self, scaling: &Scaling) {
+        if let (Features::Floats(v), Some(s)) = (&mut self.features, &scaling.features) {
+            s.apply_all(v);
+            self.scaling.features = Some(s.clone());
+        }
+        if let (Targets::Values { values, .. }, Some(s)) = (&mut self.targets, &scaling.targets) {
+            s.apply_all(values);
+            self.scaling.targets = Some(s.clone());
+        }
+    }
+
+    /// The features of the examples at `indices` into `batch.bytes` or `batch.floats`, and
+    /// their targets (class ids as numbers, or values) into `batch.targets`.
+    pub(crate) fn gather(&self, indices: &[usize], batch: &mut Batch) {
+        let f = self.feature_count;
+        batch.bytes.clear();
+        batch.floats.clear();
+        batch.targets.clear();
+        match &self.features {
+            Features::Bytes { values, .. } => extend_rows(&mut batch.bytes, values, f, indices),
+            Features::Floats(v) => extend_rows(&mut batch.floats, v, f, indices),
+        }
+        match &self.targets {
+            Targets::Classes { ids, .. } => batch.targets.extend(indices.iter().map(|&i| ids[i] as f32)),
+            Targets::Values { values, k } | Targets::Labels { values, k } => {
+                extend_rows(&mut batch.targets, values, *k, indices)
+            }
+        }
+    }
+
+    /// Re-expresses the class ids against `labels` (a model's classes, by id), so a file that
+    /// holds only some of the classes, or holds them in another order, still means the model's
+    /// ids. A class the model does not know is an error naming it; `source` names the data.
+    pub fn relabel(&mut self, labels: &[f64], source: &str) -> Result<()> {
+        let Targets::Classes { ids, labels: own } = &mut self.targets else {
+            return Ok(());
+        };
+        let map: Vec<u32> = own
+            .iter()
+            .map(|l| {
+                labels.iter().position(|m| m == l).map(|p| p as u32).ok_or_else(|| {
+                    let known: Vec<String> = labels.iter().map(|m| m.to_string()).collect();
+                    Error::bad_file(
+                        source,
+                        format!(
+                            "holds class {l}, which is not one of the model's classes ({})",
+                            known.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        for id in ids.iter_mut() {
+            *id = map[*id as usize];
+        }
+        *own = labels.to_vec();
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! A training step's (or an evaluation's) compiled plan and the graph it runs, keyed by batch
+//! size and input kind, and the host buffers a batch is staged in on its way to the device.
+
+use crate::engine::backend::Backend;
+use crate::engine::element::Element;
+use crate::engine::error::Result;
+use crate::engine::plan::{ParamStore, Plan};
+use crate::training::data::Batch;
+use crate::training::nn::{Input, MlpGraph, Mode};
+
+use super::config::TrainConfig;
+
+/// How a batch's features enter a plan, as a key (bytes at a scale, or numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct InputKey(Option<u64>);
+
+impl From<Input> for InputKey {
+    fn from(i: Input) -> Self {
+        match i {
+            Input::Bytes { scale } => InputKey(Some(scale.to_bits())),
+            Input::Floats => InputKey(None),
+        }
+    }
+}
+
+/// A compiled plan and the graph it runs (a training step's, or an evaluation's).
+pub(super) struct Compiled<B: Backend> {
+    pub(super) mlp: MlpGraph,
+    pub(super) plan: Plan<B>,
+}
+
+/// A batch gathered on the host, and its numbers in the backend's type.
+pub(super) struct Staging<E> {
+    pub(super) batch: Batch,
+    pub(super) x: Vec<E>,
+    pub(super) y: Vec<E>,
+}
+
+impl<E> Default for Staging<E> {
+    fn default() -> Self {
+        Staging {
+            batch: Batch::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+        }
+    }
+}
+
+/// The counter stream of a run's augmentation (apart from its dropout streams).
+pub(super) fn augment_stream(seed: u64) -> u32 {
+    crate::engine::op::random::counter_hash(seed as u32 ^ 0xa5a5_a5a5, (seed >> 32) as u32, u32::MAX)
+}
+
+/// `values` into `out`, in the backend's type, reusing `out`'s memory.
+pub(super) fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
+    out.clear();
+    out.extend(values.iter().map(|&v| E::from_f64(v as f64)));
+}
+
+pub(super) const EVAL_BATCH: usize = 1000;
+
+/// `config`'s training step (or its evaluation) for `batch` examples on `backend`, its
+/// dropout drawn from `seed`'s streams.
+pub(super) fn compile<B: Backend>(
+    backend: &B,
+    store: &mut ParamStore<B>,
+    c: &TrainConfig,
+    seed: u64,
+    batch: usize,
+    input: Input,
+    training: bool,
+) -> Result<Compiled<B>> {
+    let mode = if training {
+        Mode::Train {
+            label_smoothing: c.regularize.label_smoothing,
+        }
+    } else {
+        Mode::Eval
+    };
+    let mlp = c.mlp.graph_for(batch, c.init, seed, input, c.task, mode);
+    let plan = if training {
+        let grads = mlp.graph.backward(&mlp.loss)?;
+        let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;
+        let buffers = mlp.graph.group("buffer updates", &mlp.buffer_updates);
+        Plan::compile(backend, &mlp.graph, &[&mlp.loss, &step, &buffers], store)?
+    } else {
+        Plan::compile(backend, &mlp.graph, &[&mlp.logits], store)?
+    };
+    Ok(Compiled { mlp, plan })
+}
