@@ -27,10 +27,12 @@ pub use reports::{bench, plot, viz};
 pub use training::{checkpoint, data, group, io, metrics, model, nn, optim, rng, train};
 
 /// The device layer: a narrow backend trait (allocate, upload, prepare a kernel launch, run
-/// launches and read buffers back) and its two implementations, [`cpu::CpuBackend`] (the ndarray
-/// reference, f32 or f64) and [`wgpu::WgpuBackend`] (WGSL compute shaders); with the kernel set
-/// ([`Kernel`], [`Params`], [`Binding`]) and the element types ([`Element`]) they run, as the
-/// device layer has always offered them.
+/// launches and read buffers back) and its two implementations,
+/// [`cpu::CpuBackend`](crate::backend::cpu::CpuBackend) (the ndarray reference, f32 or f64) and
+/// [`wgpu::WgpuBackend`](crate::backend::wgpu::WgpuBackend) (WGSL compute shaders); with the
+/// kernel set ([`Kernel`](crate::kernel::Kernel), [`Params`](crate::kernel::Params),
+/// [`Binding`](crate::kernel::Binding)) and the element types ([`Element`]) they
+/// run, as the device layer has always offered them.
 pub mod backend {
     pub use crate::engine::backend::*;
     pub use crate::engine::element::{pack_bytes, Element};

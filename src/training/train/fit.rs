@@ -40,7 +40,7 @@ pub struct Progress {
     pub loss_sum: f64,
     pub loss_count: u64,
     /// The epoch with the best validation score so far, when the run keeps its best model
-    /// ([`Regularize::patience`]).
+    /// ([`Regularize::patience`](super::Regularize::patience)).
     #[serde(default)]
     pub best: Option<BestEpoch>,
 }

@@ -6,7 +6,7 @@ use crate::engine::plan::Submitted;
 
 use super::compiled::{InputKey, Staging};
 
-/// A step's loss, read once the step after it had been submitted ([`Trainer::submit_step`]).
+/// A step's loss, read once the step after it had been submitted ([`Trainer::submit_step`](super::Trainer::submit_step)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LateLoss {
     /// The step it is the loss of (1-based, as the optimizer counts them).

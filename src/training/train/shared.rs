@@ -78,7 +78,7 @@ impl<B: Backend> Trainer<B> {
     /// runs the same steps on the same batches, takes its share of each (its devices' shares,
     /// the processes in rank order), and one [`ProcessGroup::sum`] per step adds up the
     /// weighted gradients and the loss, so that every process applies the same update.
-    /// [`fit`] then stops every process at the same step when any one is asked to stop, and
+    /// [`fit`](super::fit) then stops every process at the same step when any one is asked to stop, and
     /// evaluates on process 0 for all. Every process must start from the same parameters
     /// (the same seed, or the same checkpoint restored).
     pub fn join(&mut self, group: Rc<dyn ProcessGroup>) -> Result<()> {
