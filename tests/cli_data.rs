@@ -3,23 +3,16 @@
 //! table, JSON lines, or into a file) and from images; bad input fails with a message and
 //! leaves no half-written file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+mod common;
+
+use common::cli::{run, temp, text};
+
+/// `shadergrad args` in `dir`.
 fn shadergrad(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run shadergrad")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    run(dir, args, &[])
 }
 
 /// Runs `args` (words split at spaces; no path here has one) and expects success; returns stdout.
@@ -39,13 +32,6 @@ fn fails(dir: &Path, args: &str, wants: &[&str]) {
         assert!(t.contains(w), "expected `{w}` in: {t}");
     }
     println!("  refused: {}", t.trim());
-}
-
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sg-cli-data-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// 300 rows of two features on unlike scales and three kinds of targets: `kind` (3, 7 or 9,
@@ -128,7 +114,8 @@ fn classify_a_csv_then_eval_and_predict_by_column_name() {
         &dir,
         &format!("{train} --task classify --json --out shapes.safetensors {FAST}"),
     ));
-    let last = epochs.last().unwrap();
+    // The last epoch's record (a summary record follows it).
+    let last = epochs.iter().rev().find(|r| r["record"] == "epoch").unwrap();
     // 300 rows, 37 held out: 5 steps an epoch at batch 64, so 20 epochs make the 100 steps.
     assert_eq!(last["epoch"], 20, "{last}");
     assert!(last["val_accuracy"].as_f64().unwrap() > 0.85, "{last}");
@@ -271,7 +258,11 @@ fn predict_digits_from_images_of_the_models_size() {
         "predict --model digits.safetensors blank.pgm blank.pgm --json --backend cpu",
     ));
     assert_eq!(json.len(), 2);
-    assert_eq!((json[0]["row"].as_u64(), json[1]["row"].as_u64()), (Some(0), Some(1)));
+    // Each prediction carries the file it is of.
+    assert_eq!(
+        (&json[0]["file"], &json[1]["file"]),
+        (&"blank.pgm".into(), &"blank.pgm".into())
+    );
     assert_eq!(
         (&json[0]["class"], &json[0]["probabilities"]),
         (&json[1]["class"], &json[1]["probabilities"])

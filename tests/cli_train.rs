@@ -2,32 +2,12 @@
 //! Ctrl-C saves and resume continues, and bad data, corrupt models and diverging runs fail with
 //! a message and a non-zero exit, writing nothing over what was saved.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn shadergrad(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shadergrad"));
-    c.current_dir(dir).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run shadergrad")
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sg-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::cli::{run as shadergrad, temp, text};
 
 const SMALL: &[&str] = &["--hidden", "32", "--epochs", "2", "--batch", "64"];
 
@@ -39,8 +19,13 @@ fn train_then_eval_and_grads() {
     let o = shadergrad(&dir, &args, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(stdout.lines().count(), 2, "one JSON record per epoch: {stdout}");
-    for line in stdout.lines() {
+    let epochs: Vec<&str> = stdout.lines().filter(|l| l.contains("\"record\":\"epoch\"")).collect();
+    assert_eq!(epochs.len(), 2, "one JSON record per epoch: {stdout}");
+    assert!(
+        stdout.lines().last().unwrap().contains("\"record\":\"summary\""),
+        "{stdout}"
+    );
+    for line in epochs {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(
             record["val_accuracy"].as_f64().is_some() && record["device"].is_string(),
@@ -597,6 +582,7 @@ fn a_pipelined_run_trains_the_same_model_on_both_backends() {
             let losses: Vec<(u64, u64)> = String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|r| r["record"] == "epoch")
                 .map(|r| {
                     let bits = |k: &str| r[k].as_f64().unwrap().to_bits();
                     (bits("loss"), bits("val_loss"))

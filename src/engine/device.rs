@@ -17,8 +17,7 @@ pub enum Device {
 
 impl Device {
     /// The best device: the GPU, unless `SHADERGRAD_BACKEND` says otherwise. When no GPU
-    /// adapter exists (and the GPU was not demanded) it says so once on stderr and falls back to
-    /// the CPU.
+    /// adapter exists (and the GPU was not demanded) it falls back to the CPU.
     ///
     /// ```
     /// let device = shadergrad::Device::best()?;
@@ -38,31 +37,38 @@ impl Device {
     /// `auto`: a hardware GPU if there is one, else the CPU backend. A software rasterizer
     /// (Mesa's lavapipe) counts as no GPU for `auto` unless `SHADERGRAD_ADAPTER` asks for an
     /// adapter: on a 2-core machine it trained the digits MLP 5× slower than the CPU backend
-    /// and first compiled shaders for 8 s (BENCHMARKS.md).
+    /// and first compiled shaders for 8 s (BENCHMARKS.md). Says nothing; see
+    /// [`Device::with_note`] for why `auto` chose what it chose.
     pub fn named(name: &str) -> Result<Device> {
+        Self::with_note(name).map(|(device, _)| device)
+    }
+
+    /// [`Device::named`], and a line for the user when `auto` passed over a GPU: a software
+    /// one, or none that would open (with why).
+    ///
+    /// ```
+    /// let (device, note) = shadergrad::Device::with_note("cpu")?;
+    /// assert!(note.is_none() && !device.describe().is_empty());
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn with_note(name: &str) -> Result<(Device, Option<String>)> {
         match name.to_ascii_lowercase().as_str() {
-            "cpu" => Ok(Device::Cpu(CpuBackend::new())),
-            "gpu" => Ok(Device::Gpu(WgpuBackend::new()?)),
+            "cpu" => Ok((Device::Cpu(CpuBackend::new()), None)),
+            "gpu" => Ok((Device::Gpu(WgpuBackend::new()?), None)),
             "auto" => match WgpuBackend::new() {
                 Ok(gpu) if is_software(&gpu) => {
-                    static NOTE: Once = Once::new();
-                    NOTE.call_once(|| {
-                        eprintln!(
-                            "shadergrad: {} is a software GPU; the CPU backend runs the same plans faster \
-                             and compiles no shaders, so auto uses it (--backend gpu, or SHADERGRAD_ADAPTER, \
-                             picks the adapter)",
-                            gpu.context().info.name
-                        )
-                    });
-                    Ok(Device::Cpu(CpuBackend::new()))
+                    let note = format!(
+                        "note: {} is a software GPU, so the CPU backend runs this (faster here; --backend gpu picks the GPU)",
+                        gpu.context().info.name
+                    );
+                    Ok((Device::Cpu(CpuBackend::new()), Some(note)))
                 }
-                Ok(gpu) => Ok(Device::Gpu(gpu)),
+                Ok(gpu) => Ok((Device::Gpu(gpu), None)),
                 Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
-                Err(e) => {
-                    static WARN: Once = Once::new();
-                    WARN.call_once(|| eprintln!("shadergrad: {e}\nshadergrad: falling back to the CPU backend"));
-                    Ok(Device::Cpu(CpuBackend::new()))
-                }
+                Err(e) => Ok((
+                    Device::Cpu(CpuBackend::new()),
+                    Some(format!("note: {e}\nnote: the CPU backend runs this instead")),
+                )),
             },
             other => Err(Error::invalid("backend", other, "one of gpu, cpu, auto")),
         }

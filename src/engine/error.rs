@@ -119,6 +119,11 @@ pub enum Error {
         expected: String,
     },
 
+    /// A setting, option or input that must be given and was not: what it is, and what it is
+    /// for or what to give.
+    #[error("{name} is required {why}")]
+    Required { name: String, why: String },
+
     /// A tensor larger than the device can bind to one shader.
     #[error("tensor `{name}` needs {bytes} bytes but the device allows at most {limit} bytes per storage binding ({device})")]
     TooLarge {
@@ -242,6 +247,19 @@ impl Error {
     pub fn bad_file(path: impl Into<PathBuf>, why: impl Into<String>) -> Self {
         Error::BadFile {
             path: path.into(),
+            why: why.into(),
+        }
+    }
+
+    /// A setting, option or input that is required and missing: `--task is required for ...`.
+    ///
+    /// ```
+    /// let e = shadergrad::Error::required("--task", "for a table: classify, regress or multilabel");
+    /// assert_eq!(e.to_string(), "--task is required for a table: classify, regress or multilabel");
+    /// ```
+    pub fn required(name: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Required {
+            name: name.into(),
             why: why.into(),
         }
     }

@@ -48,14 +48,19 @@ trait Surface {
 }
 
 const W: f64 = 720.0;
-const H: f64 = 420.0;
+const H: f64 = 460.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 70.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 60.0;
+const TOP: f64 = 50.0;
+/// Below the plotted area: the x ticks, the x axis's label, and the legend's row.
+const BOTTOM: f64 = 96.0;
 const GREY: Rgb = [200, 200, 200];
 const INK: Rgb = [40, 40, 40];
+/// About how wide a character of the charts' 12-pixel text is.
+const CHAR_W: f64 = 6.5;
 
+/// The smallest and largest finite values, padded by 5% (zero kept as the floor of data that
+/// never goes below it); `(0, 1)` when there are none.
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
@@ -75,13 +80,53 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (floor, hi + pad)
 }
 
+/// A round step for about `intervals` intervals over `span`: 1, 2 or 5 × 10ⁿ.
+///
+/// ```
+/// use shadergrad::plot::round_step;
+/// assert_eq!(round_step(0.84, 4), 0.2);
+/// assert_eq!(round_step(29.0, 5), 5.0);
+/// assert_eq!(round_step(3.0, 4), 1.0);
+/// ```
+pub fn round_step(span: f64, intervals: usize) -> f64 {
+    let raw = (span / intervals.max(1) as f64).max(1e-12);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let unit = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|&u| raw <= u * magnitude * (1.0 + 1e-9));
+    unit.unwrap_or(10.0) * magnitude
+}
+
+/// Ticks at whole multiples of `step` from `from` to `to` (inclusive, within rounding).
+fn multiples(from: f64, to: f64, step: f64) -> Vec<f64> {
+    let first = (from / step - 1e-9).ceil() as i64;
+    let last = (to / step + 1e-9).floor() as i64;
+    // Multiplied from whole numbers, so 0.1 × 3 is written as 0.3, not 0.30000000000000004.
+    (first..=last).map(|i| round_to(i as f64 * step, step)).collect()
+}
+
+/// `v` rounded to the decimals `step` has.
+fn round_to(v: f64, step: f64) -> f64 {
+    let decimals = (-step.log10().floor()).max(0.0) as i32;
+    let scale = 10f64.powi(decimals);
+    (v * scale).round() / scale
+}
+
+/// An axis of values: its range widened to round ticks (1, 2 or 5 × 10ⁿ apart), about five
+/// intervals.
+fn value_axis(lo: f64, hi: f64) -> (f64, f64, Vec<f64>, f64) {
+    let step = round_step(hi - lo, 5);
+    let (from, to) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    (from, to, multiples(from, to, step), step)
+}
+
 /// A tick label with as many decimals as the spacing of the ticks, `step`, needs.
 fn label(v: f64, step: f64) -> String {
     if v.abs() >= 1e4 && step >= 100.0 {
-        return format!("{:.0}k", v / 1e3);
+        return format!("{}k", v / 1e3);
     }
     let decimals = if step > 0.0 {
-        (1.0 - step.log10().floor()).clamp(0.0, 6.0) as usize
+        (-step.log10().floor()).clamp(0.0, 6.0) as usize
     } else {
         2
     };
@@ -92,72 +137,41 @@ impl Chart {
     fn draw(&self, s: &mut dyn Surface) {
         let fx = |x: f64| if self.log_x { x.max(1e-300).log10() } else { x };
         let (x0, x1) = range(self.series.iter().flat_map(|s| s.points.iter().map(|p| fx(p.0))));
-        let axis_range = |axis: Axis| {
-            range(
+        let axis = |axis: Axis| {
+            let (lo, hi) = range(
                 self.series
                     .iter()
                     .filter(|s| s.axis == axis)
                     .flat_map(|s| s.points.iter().map(|p| p.1)),
-            )
+            );
+            value_axis(lo, hi)
         };
-        let (l0, l1) = axis_range(Axis::Left);
-        let (r0, r1) = axis_range(Axis::Right);
+        let (l0, l1, left_ticks, left_step) = axis(Axis::Left);
+        let (r0, r1, right_ticks, right_step) = axis(Axis::Right);
         let px = |x: f64| LEFT + (fx(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT);
         let py = |y: f64, (lo, hi): (f64, f64)| H - BOTTOM - (y - lo) / (hi - lo) * (H - TOP - BOTTOM);
 
         s.text((W / 2.0, 22.0), &self.title, INK, 1);
-        for i in 0..=4 {
-            let t = i as f64 / 4.0;
-            let y = H - BOTTOM - t * (H - TOP - BOTTOM);
+        for &v in &left_ticks {
+            let y = py(v, (l0, l1));
             s.line((LEFT, y), (W - RIGHT, y), GREY, 1.0);
-            s.text(
-                (LEFT - 6.0, y + 4.0),
-                &label(l0 + t * (l1 - l0), (l1 - l0) / 4.0),
-                INK,
-                2,
-            );
-            if self.series.iter().any(|s| s.axis == Axis::Right) {
-                s.text(
-                    (W - RIGHT + 6.0, y + 4.0),
-                    &label(r0 + t * (r1 - r0), (r1 - r0) / 4.0),
-                    INK,
-                    0,
-                );
+            s.text((LEFT - 6.0, y + 4.0), &label(v, left_step), INK, 2);
+        }
+        if self.series.iter().any(|s| s.axis == Axis::Right) {
+            for &v in &right_ticks {
+                let y = py(v, (r0, r1));
+                s.line((W - RIGHT, y), (W - RIGHT + 4.0, y), INK, 1.0);
+                s.text((W - RIGHT + 7.0, y + 4.0), &label(v, right_step), INK, 0);
             }
+            s.line((W - RIGHT, TOP), (W - RIGHT, H - BOTTOM), INK, 1.0);
+            s.text((W - 8.0, TOP - 12.0), &self.right_label, INK, 2);
         }
-        // x ticks at the data's own x values when there are few (epochs, batch sizes), else five.
-        let mut xs: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        if xs.len() > 12 || xs.is_empty() {
-            xs = (0..=4)
-                .map(|i| {
-                    let v = x0 + i as f64 / 4.0 * (x1 - x0);
-                    if self.log_x {
-                        10f64.powf(v)
-                    } else {
-                        v
-                    }
-                })
-                .collect();
-        }
-        let step = if xs.len() > 1 {
-            (xs[xs.len() - 1] - xs[0]) / (xs.len() - 1) as f64
-        } else {
-            1.0
-        };
-        for &xv in &xs {
-            let x = px(xv);
-            s.line((x, H - BOTTOM), (x, H - BOTTOM + 4.0), INK, 1.0);
-            let shown_step = if self.log_x { (xv * 10.0).max(1e-300) } else { step };
-            s.text((x, H - BOTTOM + 18.0), &label(xv, shown_step), INK, 1);
-        }
+        self.x_ticks(s, &px, (x0, x1));
         s.line((LEFT, H - BOTTOM), (W - RIGHT, H - BOTTOM), INK, 1.0);
         s.line((LEFT, TOP), (LEFT, H - BOTTOM), INK, 1.0);
-        s.text((W / 2.0, H - 18.0), &self.x_label, INK, 1);
+        s.text((W / 2.0, H - BOTTOM + 40.0), &self.x_label, INK, 1);
         s.text((8.0, TOP - 12.0), &self.left_label, INK, 0);
-        s.text((W - 8.0, TOP - 12.0), &self.right_label, INK, 2);
-        for (k, series) in self.series.iter().enumerate() {
+        for series in &self.series {
             let range = if series.axis == Axis::Left { (l0, l1) } else { (r0, r1) };
             let pts: Vec<(f64, f64)> = series
                 .points
@@ -171,9 +185,57 @@ impl Chart {
             for &p in &pts {
                 s.line((p.0 - 2.5, p.1), (p.0 + 2.5, p.1), series.color, 5.0);
             }
-            let ly = TOP + 14.0 + 16.0 * k as f64;
-            s.line((LEFT + 12.0, ly - 4.0), (LEFT + 32.0, ly - 4.0), series.color, 3.0);
-            s.text((LEFT + 38.0, ly), &series.name, INK, 0);
+        }
+        self.legend(s);
+    }
+
+    /// The x axis's ticks: on a log axis the data's own values (batch sizes) when there are few;
+    /// on a linear one round values inside the data's range, whole numbers when the data's x
+    /// are whole (epochs).
+    fn x_ticks(&self, s: &mut dyn Surface, px: &dyn Fn(f64) -> f64, (x0, x1): (f64, f64)) {
+        let mut xs: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let ticks: Vec<(f64, String)> = if self.log_x {
+            if xs.len() > 12 || xs.is_empty() {
+                let step = round_step(x1 - x0, 4).max(1.0);
+                multiples(x0, x1, step)
+                    .into_iter()
+                    .map(|e| (10f64.powf(e), label(10f64.powf(e), 10f64.powf(e))))
+                    .collect()
+            } else {
+                xs.iter().map(|&x| (x, label(x, x * 10.0))).collect()
+            }
+        } else {
+            let whole = xs.iter().all(|x| x.fract() == 0.0);
+            let mut step = round_step(x1 - x0, 8);
+            if whole {
+                step = step.max(1.0).round();
+            }
+            multiples(x0, x1, step)
+                .into_iter()
+                .map(|x| (x, label(x, step)))
+                .collect()
+        };
+        for (xv, text) in ticks {
+            let x = px(xv);
+            s.line((x, H - BOTTOM), (x, H - BOTTOM + 4.0), INK, 1.0);
+            s.text((x, H - BOTTOM + 18.0), &text, INK, 1);
+        }
+    }
+
+    /// The series' names and colours in one row below the plotted area, centred.
+    fn legend(&self, s: &mut dyn Surface) {
+        let width = |name: &str| 20.0 + 6.0 + CHAR_W * name.chars().count() as f64;
+        let gap = 24.0;
+        let total: f64 =
+            self.series.iter().map(|x| width(&x.name)).sum::<f64>() + gap * self.series.len().saturating_sub(1) as f64;
+        let mut x = (W - total) / 2.0;
+        let y = H - 18.0;
+        for series in &self.series {
+            s.line((x, y - 4.0), (x + 20.0, y - 4.0), series.color, 3.0);
+            s.text((x + 26.0, y), &series.name, INK, 0);
+            x += width(&series.name) + gap;
         }
     }
 
@@ -229,23 +291,15 @@ pub fn training_chart(history: &[EpochRecord], title: &str, task: Task) -> Chart
         Task::Regress => ("validation R²", 1.0),
         Task::Classify | Task::Multilabel => ("validation accuracy %", 100.0),
     };
-    Chart {
-        title: format!("training: {title}"),
-        x_label: "epoch".into(),
-        left_label: "loss".into(),
-        right_label: if task == Task::Regress {
-            "R²".into()
-        } else {
-            "accuracy %".into()
-        },
-        log_x: false,
-        series: vec![
-            Series {
-                name: "training loss".into(),
-                color: [31, 119, 180],
-                axis: Axis::Left,
-                points: history.iter().map(|r| (r.epoch as f64, r.loss)).collect(),
-            },
+    let mut series = vec![Series {
+        name: "training loss".into(),
+        color: [31, 119, 180],
+        axis: Axis::Left,
+        points: history.iter().map(|r| (r.epoch as f64, r.loss)).collect(),
+    }];
+    // A run without a validation split (`--validation 0`) has nothing else to draw.
+    if history.iter().any(|r| r.val_loss.is_finite()) {
+        series.extend([
             Series {
                 name: "validation loss".into(),
                 color: [44, 160, 44],
@@ -258,7 +312,19 @@ pub fn training_chart(history: &[EpochRecord], title: &str, task: Task) -> Chart
                 axis: Axis::Right,
                 points: history.iter().map(|r| (r.epoch as f64, scale * r.val_score)).collect(),
             },
-        ],
+        ]);
+    }
+    Chart {
+        title: format!("training: {title}"),
+        x_label: "epoch".into(),
+        left_label: "loss".into(),
+        right_label: if task == Task::Regress {
+            "R²".into()
+        } else {
+            "accuracy %".into()
+        },
+        log_x: false,
+        series,
     }
 }
 

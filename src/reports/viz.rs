@@ -119,6 +119,77 @@ pub fn evaluate<B: Backend>(backend: &B, graph: &Graph, output: &Tensor, feeds: 
     Ok(Circuit { gates })
 }
 
+/// A wire from `from` through the columns it crosses (`via`: where it passes each, straight
+/// across) to a gate's port at `to`: between columns a slant, then a short straight lead into
+/// the next place. Slants run in the first part of the gap between columns and leads in the
+/// rest, so no wire crosses another's lead; the value sits above the last lead in green, the
+/// gradient flowing back below it in red.
+fn wire(s: &mut String, from: (f64, f64), via: &[(f64, f64)], to: (f64, f64), value: &[f64], grad: Option<&[f64]>) {
+    let mut points = vec![from];
+    for &(x, y) in via {
+        points.extend([(x - LEAD, y), (x + BOX_W, y)]);
+    }
+    points.extend([(to.0 - LEAD, to.1), to]);
+    let path: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    let _ = writeln!(
+        s,
+        r#"<polyline points="{}" fill="none" stroke="black"/>"#,
+        path.join(" ")
+    );
+    let lx = to.0 - LEAD / 2.0;
+    let _ = writeln!(
+        s,
+        r##"<text x="{lx:.1}" y="{:.1}" fill="#1a7f37" text-anchor="middle">{}</text>"##,
+        to.1 - 4.0,
+        escape_xml(&show(value))
+    );
+    if let Some(grad) = grad {
+        let _ = writeln!(
+            s,
+            r##"<text x="{lx:.1}" y="{:.1}" fill="#cf222e" text-anchor="middle">{}</text>"##,
+            to.1 + 13.0,
+            escape_xml(&show(grad))
+        );
+    }
+}
+
+/// A gate's box and label at `(x, y)`, or an input's name and its summed gradient.
+fn gate(s: &mut String, g: &Gate, (x, y): (f64, f64)) {
+    if g.leaf {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{}</text>"#,
+            x + 36.0,
+            y + 4.0,
+            escape_xml(&g.label)
+        );
+        if let Some(total) = &g.grad {
+            // The gradient of an input: its wires' gradients added up.
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#cf222e" font-size="11">Σ {}</text>"##,
+                x + 36.0,
+                y + 20.0,
+                escape_xml(&show(total))
+            );
+        }
+        return;
+    }
+    let h = PORT_GAP * (g.inputs.len().max(1) as f64 - 1.0) + 28.0;
+    let _ = writeln!(
+        s,
+        r##"<rect x="{x:.1}" y="{:.1}" width="{BOX_W}" height="{h:.1}" rx="8" fill="#f6f8fa" stroke="black"/>"##,
+        y - h / 2.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        x + BOX_W / 2.0,
+        y + 4.0,
+        escape_xml(&g.label)
+    );
+}
+
 /// A value as the seeds write it: two decimals for one number, the count for a tensor.
 fn show(v: &[f64]) -> String {
     match v {
@@ -134,121 +205,100 @@ const BOX_W: f64 = 96.0;
 const PORT_GAP: f64 = 36.0;
 const LEAD: f64 = 56.0;
 
+/// Where the gates and the wires between them are drawn.
+struct Layout {
+    /// Each gate's position: its column's left edge and its middle row.
+    gates: Vec<(f64, f64)>,
+    /// Per gate, per input: the heights at which that wire crosses each column between its
+    /// source and the gate (a wire longer than one column passes through a place of its own in
+    /// each column it crosses, so it never cuts a gate or a label there).
+    waypoints: Vec<Vec<Vec<(f64, f64)>>>,
+}
+
 impl Circuit {
-    /// Columns by depth (inputs at the left); within a column, gates sit in the order of the
-    /// mean height of their inputs, which keeps most wires from crossing.
-    fn layout(&self) -> Vec<(f64, f64)> {
+    /// Columns by depth (inputs at the left). A wire that skips columns gets a place in each
+    /// column it crosses, as a gate would; within a column, gates and crossing wires sit in the
+    /// order of the mean height of what feeds them, which keeps most wires from crossing.
+    fn layout(&self) -> Layout {
         let mut depth = vec![0usize; self.gates.len()];
         for (i, g) in self.gates.iter().enumerate() {
             depth[i] = g.inputs.iter().map(|&j| depth[j] + 1).max().unwrap_or(0);
         }
+        // Every place in a column: a gate, or a wire (into gate, input) crossing it.
+        #[derive(Clone, Copy)]
+        enum Place {
+            Gate(usize),
+            Crossing(usize, usize),
+        }
         let columns = depth.iter().max().map_or(0, |d| d + 1);
-        let mut pos = vec![(0.0, 0.0); self.gates.len()];
-        for d in 0..columns {
-            let mut members: Vec<(f64, usize)> = (0..self.gates.len())
-                .filter(|&i| depth[i] == d)
-                .map(|i| {
-                    let ins = &self.gates[i].inputs;
-                    let mean = if ins.is_empty() {
-                        i as f64
-                    } else {
-                        ins.iter().map(|&j| pos[j].1).sum::<f64>() / ins.len() as f64
-                    };
-                    (mean, i)
-                })
-                .collect();
-            members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            for (row, &(_, i)) in members.iter().enumerate() {
-                pos[i] = (30.0 + d as f64 * COL, 50.0 + row as f64 * ROW);
+        let mut members: Vec<Vec<Place>> = vec![Vec::new(); columns];
+        for (i, g) in self.gates.iter().enumerate() {
+            members[depth[i]].push(Place::Gate(i));
+            for (k, &j) in g.inputs.iter().enumerate() {
+                for column in &mut members[depth[j] + 1..depth[i]] {
+                    column.push(Place::Crossing(i, k));
+                }
             }
         }
-        pos
+        let mut gates = vec![(0.0, 0.0); self.gates.len()];
+        let mut waypoints: Vec<Vec<Vec<(f64, f64)>>> =
+            self.gates.iter().map(|g| vec![Vec::new(); g.inputs.len()]).collect();
+        for (d, places) in members.iter().enumerate() {
+            // What feeds each place: a gate's inputs, or a crossing's previous place.
+            let fed_at = |p: &Place| -> f64 {
+                match *p {
+                    Place::Gate(i) if self.gates[i].inputs.is_empty() => i as f64,
+                    Place::Gate(i) => {
+                        let ins = &self.gates[i].inputs;
+                        ins.iter().map(|&j| gates[j].1).sum::<f64>() / ins.len() as f64
+                    }
+                    Place::Crossing(i, k) => waypoints[i][k].last().map_or(gates[self.gates[i].inputs[k]].1, |w| w.1),
+                }
+            };
+            let mut order: Vec<(f64, usize)> = places.iter().enumerate().map(|(n, p)| (fed_at(p), n)).collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (row, &(_, n)) in order.iter().enumerate() {
+                let at = (30.0 + d as f64 * COL, 50.0 + row as f64 * ROW);
+                match places[n] {
+                    Place::Gate(i) => gates[i] = at,
+                    Place::Crossing(i, k) => waypoints[i][k].push(at),
+                }
+            }
+        }
+        Layout { gates, waypoints }
     }
 
     /// The diagram as a standalone SVG document.
     pub fn to_svg(&self) -> String {
-        let pos = self.layout();
-        let width = pos.iter().map(|p| p.0).fold(0.0, f64::max) + BOX_W + COL;
-        let height = pos.iter().map(|p| p.1).fold(0.0, f64::max) + ROW;
+        let layout = self.layout();
+        let pos = &layout.gates;
+        let all = pos.iter().chain(layout.waypoints.iter().flatten().flatten());
+        let (right, bottom) = all.fold((0.0f64, 0.0f64), |(r, b), p| (r.max(p.0), b.max(p.1)));
+        let width = right + BOX_W + COL;
+        let height = bottom + ROW;
         let mut s = String::new();
         let _ = writeln!(
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="monospace" font-size="12">"#
         );
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        // A wire runs from its source to a short straight lead into the gate's port; the value
-        // sits above the lead in green, the gradient flowing back below it in red.
-        let wire = |s: &mut String, x0: f64, y0: f64, x1: f64, y1: f64, value: &[f64], grad: Option<&[f64]>| {
-            let _ = writeln!(
-                s,
-                r#"<polyline points="{x0:.1},{y0:.1} {:.1},{y1:.1} {x1:.1},{y1:.1}" fill="none" stroke="black"/>"#,
-                x1 - LEAD
-            );
-            let lx = x1 - LEAD / 2.0;
-            let _ = writeln!(
-                s,
-                r##"<text x="{lx:.1}" y="{:.1}" fill="#1a7f37" text-anchor="middle">{}</text>"##,
-                y1 - 4.0,
-                escape_xml(&show(value))
-            );
-            if let Some(grad) = grad {
-                let _ = writeln!(
-                    s,
-                    r##"<text x="{lx:.1}" y="{:.1}" fill="#cf222e" text-anchor="middle">{}</text>"##,
-                    y1 + 13.0,
-                    escape_xml(&show(grad))
-                );
-            }
-        };
         for (i, g) in self.gates.iter().enumerate() {
             let (x, y) = pos[i];
             for (k, &j) in g.inputs.iter().enumerate() {
                 let (sx, sy) = pos[j];
                 let start = if self.gates[j].leaf { sx + 40.0 } else { sx + BOX_W };
                 let port = y + (k as f64 - (g.inputs.len() as f64 - 1.0) / 2.0) * PORT_GAP;
+                let via = &layout.waypoints[i][k];
                 wire(
                     &mut s,
-                    start,
-                    sy,
-                    x,
-                    port,
+                    (start, sy),
+                    via,
+                    (x, port),
                     &self.gates[j].value,
                     g.input_grads[k].as_deref(),
                 );
             }
-            if g.leaf {
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{}</text>"#,
-                    x + 36.0,
-                    y + 4.0,
-                    escape_xml(&g.label)
-                );
-                if let Some(total) = &g.grad {
-                    // The gradient of an input: its wires' gradients added up.
-                    let _ = writeln!(
-                        s,
-                        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#cf222e" font-size="11">Σ {}</text>"##,
-                        x + 36.0,
-                        y + 20.0,
-                        escape_xml(&show(total))
-                    );
-                }
-            } else {
-                let h = PORT_GAP * (g.inputs.len().max(1) as f64 - 1.0) + 28.0;
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{x:.1}" y="{:.1}" width="{BOX_W}" height="{h:.1}" rx="8" fill="#f6f8fa" stroke="black"/>"##,
-                    y - h / 2.0
-                );
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                    x + BOX_W / 2.0,
-                    y + 4.0,
-                    escape_xml(&g.label)
-                );
-            }
+            gate(&mut s, g, (x, y));
         }
         if let Some(last) = self.gates.last() {
             let (x, y) = pos[self.gates.len() - 1];
@@ -256,10 +306,9 @@ impl Circuit {
             // The output's own gradient is 1: the seed of the backward pass.
             wire(
                 &mut s,
-                start,
-                y,
-                start + COL - 40.0,
-                y,
+                (start, y),
+                &[],
+                (start + COL - 40.0, y),
                 &last.value,
                 last.grad.as_deref(),
             );

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::engine::error::{Error, Result};
+use crate::training::data::image::PixelStats;
 use crate::training::data::{image, npy, table, Features};
 use crate::training::model::Model;
 
@@ -100,5 +101,31 @@ impl Model {
             values: bytes,
             scale: info.byte_scale.unwrap_or(1.0),
         })
+    }
+
+    /// The images among `images` (as [`Model::read_images`] reads them) that look unlike the
+    /// model's training images, by position, each with why (see [`PixelStats::unlike`]); none
+    /// when the model records no statistics of its training images.
+    ///
+    /// ```no_run
+    /// use shadergrad::model::Model;
+    /// let model = Model::load("model.safetensors".as_ref())?;
+    /// let images = model.read_images(&["inverted.png".into()])?;
+    /// for (i, why) in model.unlike_training(&images) {
+    ///     eprintln!("image {i} is unlike the training images: {why}");
+    /// }
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn unlike_training(&self, images: &Features) -> Vec<(usize, String)> {
+        let (Some(trained), Some(size), Features::Bytes { values, .. }) = (self.info.pixels, self.info.image, images)
+        else {
+            return Vec::new();
+        };
+        let pixels = size[0] * size[1];
+        values
+            .chunks_exact(pixels.max(1))
+            .enumerate()
+            .filter_map(|(i, image)| Some((i, trained.unlike(&PixelStats::of(image, size)?)?)))
+            .collect()
     }
 }

@@ -1,7 +1,9 @@
 //! Writing files so that nothing a user saved is lost: write a temporary file beside the target,
 //! flush it to disk, then rename it over the target (a rename is atomic on one file system). An
-//! interrupted or failed write leaves the previous file intact and no temporary file behind.
-//! And what those files hold: [`Tensors`].
+//! interrupted or failed write leaves the previous file intact and no temporary file behind. The
+//! file gets the mode an ordinary write would give it: an existing file's own, a new one
+//! `0666 & !umask` (a temporary file is private until then). And what those files hold:
+//! [`Tensors`].
 
 use std::fs;
 use std::io::Write;
@@ -37,14 +39,63 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut fs::File) -> std::i
         .map_or("out".into(), |n| n.to_string_lossy().into_owned());
     let result = (|| {
         // Dropping the temporary file on an early return deletes it.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
+        let mut tmp = temporary_beside(dir, &name)?;
+        // An existing file keeps its mode, as an ordinary write would leave it.
+        if let Ok(existing) = fs::metadata(path) {
+            tmp.as_file().set_permissions(existing.permissions())?;
+        }
         fill(tmp.as_file_mut())?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     })();
     result.map_err(|e| Error::io(path, e))
+}
+
+/// A temporary file in `dir` named after `name`, created with the mode an ordinary new file
+/// gets (`0666`, less the umask, which the system applies), not the temporary file's private one.
+fn temporary_beside(dir: &Path, name: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
+/// Checks, before any work, that [`write_atomic`] could write `path`: that it is not a
+/// directory, and that its directory exists and takes a new file (one is made there and
+/// removed). The error names what is wrong.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(shadergrad::io::check_writable(&dir.path().join("model.safetensors")).is_ok());
+/// let err = shadergrad::io::check_writable(&dir.path().join("no/such/dir/m.safetensors")).unwrap_err();
+/// assert!(err.to_string().contains("no/such/dir"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    temporary_beside(dir, &name).map(drop).map_err(|e| Error::io(dir, e))
 }

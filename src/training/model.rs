@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::backend::Backend;
 use crate::engine::error::{Error, Result};
 use crate::engine::op::UnaryOp;
+use crate::training::data::image::PixelStats;
 use crate::training::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
 use crate::training::metrics;
 use crate::training::nn::{Activation, Init, Mlp};
@@ -46,6 +47,9 @@ pub struct ModelInfo {
     /// The data it was trained on and the split held out from it, when a training run says.
     #[serde(default)]
     pub trained_on: Option<TrainedOn>,
+    /// What its training images looked like (a model of images), to tell images unlike them.
+    #[serde(default)]
+    pub pixels: Option<PixelStats>,
 }
 
 /// Where a model's training data came from, and which examples were held out for validation.
@@ -86,6 +90,10 @@ impl ModelInfo {
             scaling: data.scaling.clone(),
             note: None,
             trained_on: None,
+            pixels: match (&data.features, data.image) {
+                (Features::Bytes { values, .. }, Some(size)) => PixelStats::of(values, size),
+                _ => None,
+            },
         }
     }
 
@@ -104,6 +112,7 @@ impl ModelInfo {
             scaling: Scaling::default(),
             note: None,
             trained_on: None,
+            pixels: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! data, and closeness checks that print what they compared.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod cli;
+
 use std::sync::OnceLock;
 
 use shadergrad::backend::wgpu::WgpuBackend;

@@ -16,9 +16,9 @@ use crate::cli::flags;
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// gpu, cpu or both.
-    #[arg(long, default_value = "both")]
+    #[arg(long, default_value = "both", value_parser = ["gpu", "cpu", "both"])]
     backend: String,
-    /// One JSON record per row on stdout.
+    /// One JSON object per line on stdout (JSON Lines), a row each.
     #[arg(long)]
     json: bool,
     /// Samples/s against batch size per backend, .svg or .png.

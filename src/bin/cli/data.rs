@@ -11,7 +11,7 @@ use shadergrad::{Error, Result};
 pub struct DataArgs {
     /// A CSV table, a NumPy .npy of features (with --targets) or .npz (arrays x and y), or a
     /// directory holding <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz]
-    /// [default: the 8,000 bundled digits].
+    /// (each command says its default).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// An IDX images file (with --labels).
@@ -81,10 +81,9 @@ impl DataArgs {
                     self.target.clone()
                 };
                 if target.is_empty() {
-                    return Err(Error::invalid(
+                    return Err(Error::required(
                         "--target",
-                        "none",
-                        format!("the column(s) of {} to predict", path.display()),
+                        format!("with a CSV: the column(s) of {} to predict", path.display()),
                     ));
                 }
                 Ok(Some(Source::Csv {
@@ -101,10 +100,9 @@ impl DataArgs {
                     return Err(not_with("--target/--features/--drop", "a CSV file, not NumPy arrays"));
                 }
                 if extension(path) == "npy" && self.targets.is_none() {
-                    return Err(Error::invalid(
+                    return Err(Error::required(
                         "--targets",
-                        "none",
-                        format!("the .npy of targets for the features in {}", path.display()),
+                        format!("with a .npy of features: the .npy of targets for {}", path.display()),
                     ));
                 }
                 Ok(Some(Source::Npy {
@@ -130,11 +128,11 @@ pub fn task(flag: Option<&str>, source: &Source) -> Result<Task> {
         Some("regress") => Ok(Task::Regress),
         Some("multilabel") => Ok(Task::Multilabel),
         Some(other) => Err(Error::invalid("--task", other, "classify, regress or multilabel")),
-        None if source.is_table() => Err(Error::invalid(
+        None if source.is_table() => Err(Error::required(
             "--task",
-            "none",
             format!(
-                "classify, regress or multilabel: say what the targets of {} are",
+                "for a table or arrays: classify, regress or multilabel, to say what the targets of {} are \
+                 (an integer column can be a class or a count, so shadergrad never guesses)",
                 source.describe()
             ),
         )),

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use shadergrad::checkpoint::Checkpoint;
 use shadergrad::data::{Dataset, Source, Task};
 use shadergrad::metrics::{Evaluation, Metrics};
-use shadergrad::model::Model;
+use shadergrad::model::{Model, TrainedOn};
 use shadergrad::{Device, Error, Result};
 
 use crate::cli::data::DataArgs;
 use crate::cli::flags::{self, device};
 
 #[derive(clap::Args)]
+#[command(mut_arg("data", |a| a.help("A CSV table, a NumPy .npy of features (with --targets) or .npz (arrays x and y), or a directory holding <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz] [default: the examples held out from the model's training, as its run recorded them; all the bundled digits for a digits model that records no run]")))]
 pub struct EvalArgs {
     /// The model (safetensors) to evaluate.
     #[arg(long)]
@@ -19,12 +20,12 @@ pub struct EvalArgs {
     #[command(flatten)]
     data: DataArgs,
     /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
-    #[arg(long)]
+    #[arg(long, value_parser = ["gpu", "cpu", "auto"])]
     backend: Option<String>,
     /// The activation of a model without metadata (a PyTorch state dict) [default: relu].
     #[arg(long)]
     activation: Option<String>,
-    /// Print the task's metrics as one JSON object.
+    /// Print the task's metrics as one JSON object (on one line).
     #[arg(long)]
     json: bool,
 }
@@ -60,26 +61,92 @@ pub fn labelled(data: &DataArgs, model: &Model, prefer: &str) -> Result<Option<(
     Ok(Some((d, format!("the examples of {}", source.describe()))))
 }
 
+/// Where a model's own run took its data from, checked to be still there: what `eval` and
+/// `grads` use without `--data`. `command` says what for, in the message that asks for `--data`
+/// when the data has gone.
+fn recorded_source(model: &Path, on: &TrainedOn, command: &str) -> Result<()> {
+    let paths: Vec<&Path> = match &on.source {
+        Source::BundledDigits => vec![],
+        Source::Idx { images, labels } => vec![images, labels],
+        Source::Csv { path, .. } => vec![path],
+        Source::Npy { data, targets } => [Some(data.as_path()), targets.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+    };
+    match paths.iter().find(|p| !p.exists()) {
+        Some(gone) => Err(Error::required(
+            "--data",
+            format!(
+                "to {command} {}: {}, the data it was trained on, is not there any more",
+                model.display(),
+                gone.display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The data to evaluate on: those named, else the examples held out from the model's training
 /// (the split its run recorded), else all the bundled digits for a model of digits.
-fn eval_data(data: &DataArgs, ckpt: &Checkpoint) -> Result<(Dataset, String)> {
+fn eval_data(data: &DataArgs, ckpt: &Checkpoint, path: &Path) -> Result<(Dataset, String)> {
     if let Some(d) = labelled(data, &ckpt.model, "t10k")? {
         return Ok(d);
     }
     match &ckpt.model.info.trained_on {
+        Some(t) if t.validation == 0 => Err(Error::required(
+            "--data",
+            format!(
+                "to evaluate {}: it was trained with --validation 0, so it holds out no examples",
+                path.display()
+            ),
+        )),
         Some(t) => {
+            recorded_source(path, t, "evaluate")?;
             let all = t.source.load(ckpt.model.info.task)?;
             let (_, val) = t.source.split(&all, t.validation, t.seed, t.standardize);
-            let what = format!("the examples of {} held out from its training", t.source.describe());
+            let what = format!(
+                "the examples of {} held out from its training (its validation split of the {} rows, seed {})",
+                t.source.describe(),
+                all.len(),
+                t.seed
+            );
             Ok((val, what))
         }
         None if ckpt.model.info.image == Some([28, 28]) => {
             Ok((Dataset::bundled_digits()?, "all the bundled digits".into()))
         }
-        None => Err(Error::invalid(
+        None => Err(Error::required(
             "--data",
-            "none",
-            "the labelled data to evaluate on (the model records no training run)",
+            format!(
+                "to evaluate {}: the labelled data (the model records no training run)",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// The data to take gradients on: those named, else the model's own training split (as its
+/// run recorded it), else the bundled digits for a model of digits; and what they are.
+fn grads_data(data: &DataArgs, model: &Model, path: &Path) -> Result<(Dataset, String)> {
+    if let Some(d) = labelled(data, model, "train")? {
+        return Ok(d);
+    }
+    match &model.info.trained_on {
+        Some(t) => {
+            recorded_source(path, t, "take gradients of")?;
+            let all = t.source.load(model.info.task)?;
+            let (train, _) = t.source.split(&all, t.validation, t.seed, t.standardize);
+            let what = format!("the training split of {} (seed {})", t.source.describe(), t.seed);
+            Ok((train, what))
+        }
+        None if model.info.image == Some([28, 28]) => Ok((Dataset::bundled_digits()?, "the bundled digits".into())),
+        None => Err(Error::required(
+            "--data",
+            format!(
+                "to take gradients of {}: the labelled data (the model records no training run)",
+                path.display()
+            ),
         )),
     }
 }
@@ -172,14 +239,16 @@ fn print_eval(e: &Evaluation, names: &[String]) {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let ckpt = load(&a.model, &a.activation)?;
-    let (data, what) = eval_data(&a.data, &ckpt)?;
+    let (data, what) = eval_data(&a.data, &ckpt, &a.model)?;
     let e = match device(&a.backend)? {
         Device::Gpu(b) => ckpt.model.trainer(&b)?.evaluate(&data)?,
         Device::Cpu(b) => ckpt.model.trainer(&b)?.evaluate(&data)?,
     };
     let names = &data.target_names;
     if a.json {
-        println!("{}", eval_json(&e, &a.model, names));
+        let mut record = eval_json(&e, &a.model, names);
+        record["data"] = serde_json::json!(what);
+        println!("{record}");
         return Ok(());
     }
     let summary = match &e.metrics {
@@ -195,6 +264,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 }
 
 #[derive(clap::Args)]
+#[command(mut_arg("data", |a| a.help("A CSV table, a NumPy .npy of features (with --targets) or .npz (arrays x and y), or a directory holding <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz] [default: the model's training split, as its run recorded it; the bundled digits for a digits model that records no run]")))]
 pub struct GradsArgs {
     /// The model (safetensors).
     #[arg(long)]
@@ -208,7 +278,7 @@ pub struct GradsArgs {
     #[arg(long)]
     out: PathBuf,
     /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
-    #[arg(long)]
+    #[arg(long, value_parser = ["gpu", "cpu", "auto"])]
     backend: Option<String>,
     /// The activation of a model without metadata [default: relu].
     #[arg(long)]
@@ -219,11 +289,9 @@ pub fn grads(a: GradsArgs) -> Result<()> {
     if a.batch == 0 {
         return Err(Error::invalid("--batch", "0", "at least one example"));
     }
+    flags::output_path(&a.out, "--out")?;
     let model = load(&a.model, &a.activation)?.model;
-    let data = match labelled(&a.data, &model, "train")? {
-        Some((d, _)) => d,
-        None => Dataset::bundled_digits()?,
-    };
+    let (data, what) = grads_data(&a.data, &model, &a.model)?;
     let grads = match device(&a.backend)? {
         Device::Gpu(b) => model.trainer(&b)?.gradients(&data, a.batch)?,
         Device::Cpu(b) => model.trainer(&b)?.gradients(&data, a.batch)?,
@@ -244,7 +312,7 @@ pub fn grads(a: GradsArgs) -> Result<()> {
     };
     out.save(&a.out)?;
     eprintln!(
-        "wrote the gradients of {} parameters over {n} examples to {}",
+        "wrote the gradients of {} parameters over the first {n} examples of {what} to {}",
         out.params.len(),
         a.out.display()
     );

@@ -8,17 +8,28 @@ use shadergrad::{Error, Result};
 
 /// The device a `--backend` flag names, or the best one (see `Device::best`).
 pub fn device(flag: &Option<String>) -> Result<shadergrad::Device> {
-    match flag {
-        Some(name) => shadergrad::Device::named(name).map_err(|e| match e {
-            shadergrad::Error::InvalidValue { value, expected, .. } => shadergrad::Error::InvalidValue {
-                name: "--backend".into(),
-                value,
-                expected,
-            },
-            other => other,
-        }),
-        None => shadergrad::Device::best(),
-    }
+    device_with_note(flag).map(|(device, _)| device)
+}
+
+/// [`device`], and the line that says why `auto` passed over a GPU, if it did (see
+/// `Device::with_note`): said by `train` alone, once.
+pub fn device_with_note(flag: &Option<String>) -> Result<(shadergrad::Device, Option<String>)> {
+    let env = std::env::var("SHADERGRAD_BACKEND")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (name, from) = match (flag, &env) {
+        (Some(name), _) => (name.as_str(), "--backend"),
+        (None, Some(name)) => (name.trim(), "SHADERGRAD_BACKEND"),
+        (None, None) => ("auto", "--backend"),
+    };
+    shadergrad::Device::with_note(name).map_err(|e| match e {
+        shadergrad::Error::InvalidValue { value, expected, .. } => shadergrad::Error::InvalidValue {
+            name: from.into(),
+            value,
+            expected,
+        },
+        other => other,
+    })
 }
 
 /// `256,256` as sizes, for `flag`.
@@ -89,11 +100,24 @@ pub fn activation(name: &str) -> Result<Activation> {
     })
 }
 
-/// `--plot` (or any chart file): checked before the work that ends in writing it.
+/// A file `flag` names for output, checked before the work that ends in writing it: its
+/// directory exists and takes a file.
+pub fn output_path(path: &Path, flag: &str) -> Result<()> {
+    shadergrad::io::check_writable(path).map_err(|e| {
+        Error::invalid(
+            flag,
+            path.display().to_string(),
+            format!("a file that can be written ({e})"),
+        )
+    })
+}
+
+/// `--plot` (or any chart file): an `.svg` or `.png` that can be written, checked before the work
+/// that ends in writing it.
 pub fn chart_path(path: &Path, flag: &str) -> Result<()> {
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
     match ext.as_deref() {
-        Some("svg" | "png") => Ok(()),
+        Some("svg" | "png") => output_path(path, flag),
         _ => Err(Error::invalid(
             flag,
             path.display().to_string(),

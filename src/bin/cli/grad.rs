@@ -16,7 +16,7 @@ pub struct GradArgs {
     #[arg(long, default_value = "")]
     at: String,
     /// cpu (f64, exact) or gpu (f32 WGSL kernels).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     backend: String,
     /// Print {"value": f, "gradients": {...}}.
     #[arg(long)]
@@ -30,6 +30,11 @@ pub struct GradArgs {
 }
 
 pub fn grad(a: &GradArgs) -> Result<()> {
+    for (path, flag) in [(&a.svg, "--svg"), (&a.dot, "--dot")] {
+        if let Some(path) = path {
+            flags::output_path(path, flag)?;
+        }
+    }
     let e = expr::parse(&a.expression)?;
     let at = flags::bindings(&a.at)?;
     for (name, _) in &at {

@@ -216,6 +216,58 @@ impl Dataset {
         Ok(())
     }
 
+    /// Refuses class targets that cannot be trained on as classes: a single class (there is
+    /// nothing to tell apart), or more distinct classes than half the examples (an identifier, or
+    /// values to regress). One rule for every format; `source` names the data in the message.
+    ///
+    /// ```
+    /// use shadergrad::data::{Dataset, Features, Scaling, Targets};
+    /// let with = |ids: Vec<u32>, labels: Vec<f64>| Dataset {
+    ///     features: Features::Floats(vec![0.0; ids.len()]),
+    ///     feature_count: 1,
+    ///     feature_names: vec!["x".into()],
+    ///     targets: Targets::Classes { ids, labels },
+    ///     target_names: vec!["y".into()],
+    ///     image: None,
+    ///     scaling: Scaling::default(),
+    /// };
+    /// assert!(with(vec![0, 1, 0, 1], vec![3.0, 7.0]).check_classes("t.csv").is_ok());
+    /// let e = with(vec![0, 1, 2, 0], vec![1.0, 2.0, 3.0]).check_classes("t.csv").unwrap_err();
+    /// assert!(e.to_string().contains("--task regress"), "{e}");
+    /// assert!(with(vec![0, 0, 0], vec![5.0]).check_classes("t.csv").is_err());
+    /// ```
+    pub fn check_classes(&self, source: &str) -> Result<()> {
+        let Targets::Classes { ids, labels } = &self.targets else {
+            return Ok(());
+        };
+        let target = self.target_names.join(", ");
+        let mut seen = vec![false; labels.len()];
+        for &id in ids {
+            seen[id as usize] = true;
+        }
+        let distinct = seen.iter().filter(|&&s| s).count();
+        let n = ids.len();
+        if distinct == 1 {
+            let only = labels[ids[0] as usize];
+            return Err(Error::bad_file(
+                source,
+                format!(
+                    "target `{target}` holds one class only ({only}) in its {n} rows: there is nothing to classify"
+                ),
+            ));
+        }
+        if 2 * distinct > n {
+            return Err(Error::bad_file(
+                source,
+                format!(
+                    "target `{target}` holds {distinct} distinct values in {n} rows, more than half: it is not a set of \
+                     classes to learn but an identifier, or values to predict (--task regress)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         match &self.targets {

@@ -15,6 +15,83 @@ pub struct Image {
     pub pixels: Vec<u8>,
 }
 
+/// What a set of images looks like, in pixel values (0–255): the mean pixel of an image
+/// (averaged over the set, with its spread), and its border's (the outermost ring: the background
+/// of a centred subject). A model records its training images' so that images unlike them (a
+/// dark digit on white where training had light on black) can be told apart before a confident,
+/// meaningless prediction.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PixelStats {
+    pub mean: f64,
+    /// The standard deviation of the images' mean pixels.
+    pub spread: f64,
+    pub border: f64,
+}
+
+impl PixelStats {
+    /// How many spreads an image's mean may lie from the set's before it is unlike them.
+    const MEAN_SPREADS: f64 = 6.0;
+    /// How far (of 255) an image's border may lie from the set's.
+    const BORDER: f64 = 64.0;
+
+    /// The statistics of `images`, row-major `[n, rows·cols]` bytes of `[rows, cols]` each;
+    /// None for no images.
+    ///
+    /// ```
+    /// use shadergrad::data::image::PixelStats;
+    /// let dark = [0, 0, 0, 0, 0, 200, 0, 0, 0]; // a bright dot on black, 3×3
+    /// let s = PixelStats::of(&dark, [3, 3]).unwrap();
+    /// assert_eq!((s.border, s.spread), (0.0, 0.0));
+    /// let inverted: Vec<u8> = dark.iter().map(|p| 255 - p).collect();
+    /// assert!(s.unlike(&PixelStats::of(&inverted, [3, 3]).unwrap()).is_some());
+    /// assert!(s.unlike(&s).is_none());
+    /// ```
+    pub fn of(images: &[u8], [rows, cols]: [usize; 2]) -> Option<PixelStats> {
+        let size = rows * cols;
+        if size == 0 || images.len() < size {
+            return None;
+        }
+        let on_border = |i: usize| {
+            let (r, c) = (i / cols, i % cols);
+            r == 0 || c == 0 || r + 1 == rows || c + 1 == cols
+        };
+        let ring = (0..size).filter(|&i| on_border(i)).count().max(1) as f64;
+        let (mut means, mut border) = (Vec::new(), 0.0);
+        for image in images.chunks_exact(size) {
+            means.push(image.iter().map(|&p| p as f64).sum::<f64>() / size as f64);
+            border += image
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| on_border(*i))
+                .map(|(_, &p)| p as f64)
+                .sum::<f64>()
+                / ring;
+        }
+        let n = means.len() as f64;
+        let mean = means.iter().sum::<f64>() / n;
+        let spread = (means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Some(PixelStats {
+            mean,
+            spread,
+            border: border / n,
+        })
+    }
+
+    /// Why an image (its own statistics) is unlike the images these describe, if it is: its mean
+    /// pixel more than six spreads (at least one grey level each) from theirs, or its border a
+    /// quarter of the range or more from theirs.
+    pub fn unlike(&self, image: &PixelStats) -> Option<String> {
+        let far_mean = (image.mean - self.mean).abs() > Self::MEAN_SPREADS * self.spread.max(1.0);
+        let far_border = (image.border - self.border).abs() >= Self::BORDER;
+        (far_mean || far_border).then(|| {
+            format!(
+                "mean pixel {:.0} against {:.0} ± {:.0}, background {:.0} against {:.0}",
+                image.mean, self.mean, self.spread, image.border, self.border
+            )
+        })
+    }
+}
+
 /// More pixels than this is no image a model here reads (and the header is not trusted).
 const MAX_PIXELS: usize = 1 << 26;
 

@@ -125,7 +125,7 @@ fn csv_fault(e: &csv::Error) -> String {
 pub(crate) fn classes(values: &[f64], at: impl Fn(usize) -> String) -> std::result::Result<Targets, String> {
     if let Some(i) = values.iter().position(|v| v.fract() != 0.0) {
         return Err(format!(
-            "{}: {} is not a whole number, which a class label must be",
+            "{}: {} is not a whole number, which a class label must be (values to predict are --task regress)",
             at(i),
             values[i]
         ));

@@ -5,16 +5,17 @@ use std::path::PathBuf;
 use crate::cli::data::DataArgs;
 
 #[derive(clap::Args)]
+#[command(mut_arg("data", |a| a.help("A CSV table, a NumPy .npy of features (with --targets) or .npz (arrays x and y), or a directory holding <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz] [default: the 8,000 bundled digits]")))]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// What the targets are: classify, regress or multilabel [default: classify for digits;
     /// for a CSV or NumPy file it must be given].
-    #[arg(long)]
+    #[arg(long, value_parser = ["classify", "regress", "multilabel"])]
     pub task: Option<String>,
     /// Standardise the features (and regression targets) of a CSV or NumPy file by the
     /// training split's mean and deviation: on or off [default: on].
-    #[arg(long)]
+    #[arg(long, value_parser = ["on", "off"])]
     pub standardize: Option<String>,
     /// Hidden layer sizes [default: 256,256].
     #[arg(long)]
@@ -23,7 +24,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub activation: Option<String>,
     /// sgd, momentum, nesterov, adam, adamw [default: momentum].
-    #[arg(long)]
+    #[arg(long, value_parser = ["sgd", "momentum", "nesterov", "adam", "adamw"])]
     pub optimizer: Option<String>,
     /// Learning rate [default: 0.05 for sgd/momentum, 0.001 for adam].
     #[arg(long)]
@@ -43,13 +44,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Weight initialisation: kaiming (PyTorch's default) or xavier [default: kaiming].
-    #[arg(long)]
+    #[arg(long, value_parser = ["kaiming", "xavier"])]
     pub init: Option<String>,
     /// Examples held out for validation [default: one eighth of the data].
     #[arg(long)]
     pub validation: Option<usize>,
     /// gpu, cpu or auto [default: auto, or SHADERGRAD_BACKEND].
-    #[arg(long)]
+    #[arg(long, value_parser = ["gpu", "cpu", "auto"])]
     pub backend: Option<String>,
     /// Split every batch across devices, data-parallel: a number of devices (the best GPUs of
     /// one kind, shared when there are fewer; CPU replicas on --backend cpu), or adapters by
@@ -72,7 +73,8 @@ pub struct TrainArgs {
     /// The training-curve picture, .svg or .png [default: the model's name with .svg].
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// One JSON record per epoch on stdout.
+    /// One JSON object per line on stdout (JSON Lines): a record per epoch, then one that sums
+    /// up the run.
     #[arg(long)]
     pub json: bool,
     /// Read the loss back every N steps [default: 10].
@@ -83,7 +85,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub dropout: Option<f64>,
     /// Normalisation before each hidden activation: none, layer or batch [default: none].
-    #[arg(long)]
+    #[arg(long, value_parser = ["none", "layer", "batch"])]
     pub norm: Option<String>,
     /// Label smoothing of the cross-entropy, in [0, 1) (classify) [default: 0.1 for images,
     /// 0 otherwise].

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
-use shadergrad::checkpoint::{Checkpoint, TrainingState};
+use shadergrad::checkpoint::{resume_path, Checkpoint, TrainingState};
 use shadergrad::data::{Dataset, Source};
 use shadergrad::group::ProcessGroup;
 use shadergrad::train::TrainConfig;
@@ -15,7 +15,7 @@ use super::args::TrainArgs;
 use super::outputs::Outputs;
 use super::settings::Settings;
 use crate::cli::data;
-use crate::cli::flags::{self, device};
+use crate::cli::flags::{self, device_with_note};
 
 /// The ranks of an MPI job, as the command line sees them.
 pub struct Ranks {
@@ -58,6 +58,8 @@ pub(super) struct Prepared {
     pub(super) config: TrainConfig,
     pub(super) resume: Option<(Checkpoint, TrainingState)>,
     pub(super) devices: Devices,
+    /// Why `auto` passed over a GPU, said once before training.
+    pub(super) device_note: Option<String>,
     pub(super) outputs: Outputs,
 }
 
@@ -71,7 +73,17 @@ pub(super) enum Start {
 /// What the flags come to before any training: the run's settings, data and devices, or a
 /// resumed run that has nothing left to do.
 pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
+    if let Some(out) = &a.out {
+        flags::output_path(out, "--out")?;
+    }
     let outputs = Outputs::choose(a.out.as_deref(), a.plot.as_deref(), a.resume.as_deref())?;
+    let model_flag = if a.out.is_some() || a.resume.is_none() {
+        "--out"
+    } else {
+        "--resume"
+    };
+    flags::output_path(&outputs.model, model_flag)?;
+    flags::output_path(&resume_path(&outputs.model), model_flag)?;
     flags::chart_path(&outputs.plot, "--plot")?;
     let resume = match &a.resume {
         Some(path) => {
@@ -81,7 +93,7 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
                     path: path.clone(),
                     why: format!(
                         "has no resume file beside it ({}): only a run `shadergrad train` saved can continue",
-                        shadergrad::checkpoint::resume_path(path).display()
+                        resume_path(path).display()
                     ),
                 });
             };
@@ -108,12 +120,20 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         _ => Settings::from_flags(a, data::task(a.task.as_deref(), &source)?)?,
     };
     let data = source.load(settings.task)?;
+    data.check_classes(&source.describe())?;
     let validation = settings.validation.unwrap_or(data.len() / 8);
     if validation >= data.len() {
         return Err(Error::invalid(
             "--validation",
             validation.to_string(),
             format!("fewer than the {} examples loaded", data.len()),
+        ));
+    }
+    if validation == 0 && settings.patience.is_some() {
+        return Err(Error::invalid(
+            "--patience with --validation",
+            "0",
+            "some examples held out: patience stops on the validation score, and --validation 0 keeps none",
         ));
     }
     let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
@@ -126,7 +146,7 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         }
     }
     let resume = resume.map(|(ckpt, state, _)| (ckpt, state));
-    let devices = choose_devices(a, &config, ranks)?;
+    let (devices, device_note) = choose_devices(a, &config, ranks)?;
     Ok(Start::Ready(Box::new(Prepared {
         settings,
         validation,
@@ -136,6 +156,7 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         config,
         resume,
         devices,
+        device_note,
         outputs,
     })))
 }
@@ -163,15 +184,16 @@ fn nothing_left(state: &TrainingState, config: &TrainConfig, path: &std::path::P
     })
 }
 
-/// The devices `--backend` and `--devices` name (one per rank under MPI, by its local rank).
-fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) -> Result<Devices> {
+/// The devices `--backend` and `--devices` name (one per rank under MPI, by its local rank),
+/// and the line that says why `auto` passed over a GPU, if it did.
+fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) -> Result<(Devices, Option<String>)> {
     let spec = a.devices.as_deref().map(str::trim);
     let backend = || match &a.backend {
         Some(name) => name.clone(),
         None => std::env::var("SHADERGRAD_BACKEND").unwrap_or_else(|_| "auto".into()),
     };
     if a.mixed_precision {
-        return mixed_precision_device(&backend(), spec, ranks.is_some());
+        return Ok((mixed_precision_device(&backend(), spec, ranks.is_some())?, None));
     }
     if let Some(ranks) = ranks {
         if spec.is_some_and(|s| s != "1") {
@@ -181,13 +203,15 @@ fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) ->
                 "1 under MPI: each rank takes one device (start more ranks for more devices)",
             ));
         }
-        return shadergrad::Device::nth(&backend(), ranks.local_rank);
+        return Ok((shadergrad::Device::nth(&backend(), ranks.local_rank)?, None));
     }
     let Some(spec) = spec.filter(|&s| s != "1") else {
-        return Ok(match device(&a.backend)? {
+        let (device, note) = device_with_note(&a.backend)?;
+        let devices = match device {
             shadergrad::Device::Gpu(b) => Devices::Gpu(vec![b]),
             shadergrad::Device::Cpu(b) => Devices::Cpu(vec![b]),
-        });
+        };
+        return Ok((devices, note));
     };
     let devices = shadergrad::Device::several(&backend(), spec)?;
     if devices.len() > config.batch {
@@ -200,7 +224,7 @@ fn choose_devices(a: &TrainArgs, config: &TrainConfig, ranks: Option<&Ranks>) ->
             ),
         ));
     }
-    Ok(devices)
+    Ok((devices, None))
 }
 
 /// The one GPU `--mixed-precision` trains on: not the CPU backend, and not one of several

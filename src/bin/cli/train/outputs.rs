@@ -79,10 +79,9 @@ fn free_default(with_plot: bool) -> Result<(PathBuf, Option<String>)> {
             return Ok((model, Some(note)));
         }
     }
-    Err(Error::invalid(
+    Err(Error::required(
         "--out",
-        "none",
-        format!("a model file to write: {DEFAULT_MODEL} and model-2 to model-{MOST_NUMBERED} are all taken here"),
+        format!("here: {DEFAULT_MODEL} and model-2 to model-{MOST_NUMBERED} are all taken"),
     ))
 }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use shadergrad::backend::{describe_compile, Backend, PipelineTime};
-use shadergrad::checkpoint::{Checkpoint, TrainingState};
+use shadergrad::checkpoint::{resume_path, Checkpoint, TrainingState};
 use shadergrad::data::{Dataset, Source, Task};
 use shadergrad::group::ProcessGroup;
 use shadergrad::model::TrainedOn;
@@ -37,7 +37,7 @@ pub fn train(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    if let Some(note) = p.outputs.note.as_deref().filter(|_| lead) {
+    for note in [&p.outputs.note, &p.device_note].into_iter().flatten().filter(|_| lead) {
         eprintln!("{note}");
     }
     let run = Run {
@@ -199,8 +199,9 @@ impl Run<'_> {
         );
     }
 
-    /// After training stopped or finished: the interrupted run saved and told how to continue,
-    /// or the finished one's figures, plot and summary.
+    /// After training stopped or finished: the model saved (an interrupted run where it
+    /// stopped; a finished one has just saved its last epoch), the plot drawn, and the run's
+    /// summary (a line; with `--json`, a last record); an interrupted run says how to continue.
     fn conclude<B: Backend>(
         &self,
         trainer: &Trainer<B>,
@@ -209,60 +210,107 @@ impl Run<'_> {
         save_error: Option<Error>,
         started: Instant,
     ) -> Result<ExitCode> {
-        // An interrupted run saves where it stopped; a finished one has just saved its last epoch.
         if !finished {
             self.save(trainer, progress)?;
         }
         if let Some(e) = save_error {
             return Err(e);
         }
-        let model = self.outputs.model.display();
-        if !finished {
-            if self.lead() {
-                eprintln!(
-                    "interrupted at epoch {} batch {}: saved {model}; continue with --resume {model}",
-                    progress.epoch + 1,
-                    progress.batch,
-                );
-            }
-            return Ok(ExitCode::from(130));
-        }
         if !self.lead() {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(if finished {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(130)
+            });
         }
-        self.tell_costs(trainer, started);
         let config = trainer.config();
         let kind = if trainer.store().backend().is_gpu() {
             "gpu"
         } else {
             "cpu"
         };
-        plot::write_training_curves(
-            &self.outputs.plot,
-            &progress.history,
-            &format!("{} on {kind}", config.mlp.describe()),
-            config.task,
-        )?;
-        let last = progress.history.last().map_or(f64::NAN, |r| r.val_score);
-        let (kept, score) = match progress.best {
-            Some(b) => (
+        if !progress.history.is_empty() {
+            plot::write_training_curves(
+                &self.outputs.plot,
+                &progress.history,
+                &format!("{} on {kind}", config.mlp.describe()),
+                config.task,
+            )?;
+        }
+        if self.args.json {
+            println!("{}", self.summary(config, progress, finished, started));
+        }
+        let model = self.outputs.model.display();
+        if !finished {
+            eprintln!(
+                "interrupted at epoch {} batch {}: saved {model}; continue with --resume {model}",
+                progress.epoch + 1,
+                progress.batch,
+            );
+            return Ok(ExitCode::from(130));
+        }
+        self.tell_costs(trainer, started);
+        let (kept, score) = match (progress.best, progress.history.last()) {
+            (Some(b), _) => (
                 format!(" (the best validation epoch, {} of {}", b.epoch, progress.history.len())
                     + if progress.history.len() < config.epochs as usize {
                         ": stopped early, out of patience)"
                     } else {
                         ")"
                     },
-                b.val_score,
+                validation_score(config.task, b.val_score).1,
             ),
-            None => (String::new(), last),
+            (None, _) if self.val.is_empty() => (String::new(), "no validation split (--validation 0)".into()),
+            (None, last) => (
+                String::new(),
+                validation_score(config.task, last.map_or(f64::NAN, |r| r.val_score)).1,
+            ),
         };
-        let (_, score) = validation_score(config.task, score);
         eprintln!(
             "saved {model}{kept} and {} in {:.1}s; {score}",
             self.outputs.plot.display(),
             started.elapsed().as_secs_f64(),
         );
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// The `--json` record that ends a run: where its files are, how far it went, its last and
+    /// best scores, its time.
+    fn summary(
+        &self,
+        config: &TrainConfig,
+        progress: &Progress,
+        finished: bool,
+        started: Instant,
+    ) -> serde_json::Value {
+        let last = progress.history.last();
+        let mut record = serde_json::json!({
+            "record": "summary",
+            "model": self.outputs.model.display().to_string(),
+            "resume": resume_path(&self.outputs.model).display().to_string(),
+            "plot": self.outputs.plot.display().to_string(),
+            "finished": finished,
+            "epochs": progress.history.len(),
+            "loss": last.map(|r| r.loss),
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if !self.val.is_empty() {
+            let (key, _) = validation_score(config.task, 0.0);
+            let best = progress.best.map(|b| (b.epoch, b.val_score));
+            let best = best.or_else(|| {
+                let top = progress
+                    .history
+                    .iter()
+                    .max_by(|a, b| a.val_score.total_cmp(&b.val_score));
+                top.map(|r| (r.epoch, r.val_score))
+            });
+            record["val_loss"] = serde_json::json!(last.map(|r| r.val_loss));
+            record[key] = serde_json::json!(last.map(|r| r.val_score));
+            record["best_epoch"] = serde_json::json!(best.map(|b| b.0));
+            record[format!("best_{key}")] = serde_json::json!(best.map(|b| b.1));
+            record["saved_epoch"] = serde_json::json!(progress.best.map_or(progress.history.len() as u64, |b| b.epoch));
+        }
+        record
     }
 
     /// What the step plan does per run, and what summing gradients across devices cost.
@@ -362,27 +410,37 @@ impl<'a, B: Backend> Report<'a, B> {
         }
     }
 
-    /// An epoch's line, and its JSON record with `--json`.
+    /// An epoch's line, and its JSON record with `--json` (without the validation figures when
+    /// the run holds out no examples).
     fn epoch(&self, r: &EpochRecord) {
         let kind = Run::kind(self.backends);
+        let validated = !self.run.val.is_empty();
         let (key, score) = validation_score(self.config.task, r.val_score);
         if self.run.args.json && self.run.lead() {
             let mut record = serde_json::json!({
+                "record": "epoch",
                 "epoch": r.epoch,
                 "loss": r.loss,
-                "val_loss": r.val_loss,
                 "samples_per_s": r.samples_per_s,
                 "seconds": r.seconds,
                 "backend": kind,
                 "device": self.backends[0].describe(),
                 "devices": self.run.device_count(self.backends),
             });
-            record[key] = serde_json::json!(r.val_score);
+            if validated {
+                record["val_loss"] = serde_json::json!(r.val_loss);
+                record[key] = serde_json::json!(r.val_score);
+            }
             self.bar.suspend_print(&record.to_string());
         }
+        let validation = if validated {
+            format!("  validation loss {:.4}  {score}", r.val_loss)
+        } else {
+            String::new()
+        };
         self.bar.println(&format!(
-            "epoch {:>3}/{}: loss {:.4}  validation loss {:.4}  {score}  {:.0} samples/s ({kind})  {:.1}s",
-            r.epoch, self.config.epochs, r.loss, r.val_loss, r.samples_per_s, r.seconds
+            "epoch {:>3}/{}: loss {:.4}{validation}  {:.0} samples/s ({kind})  {:.1}s",
+            r.epoch, self.config.epochs, r.loss, r.samples_per_s, r.seconds
         ));
     }
 
