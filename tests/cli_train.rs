@@ -231,6 +231,65 @@ fn ctrl_c_saves_and_resume_continues() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Starts `args` in `dir`, waits for its first epoch's line, and kills it as a crash would
+/// (SIGKILL: nothing is saved on the way out).
+#[cfg(unix)]
+fn crash_after_first_epoch(dir: &Path, args: &[&str]) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .current_dir(dir)
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
+        line.clear();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn checkpoints_are_written_at_most_once_per_checkpoint_every() {
+    // Every epoch: a crash after the first leaves it saved, and it resumes from there.
+    let dir = temp("checkpoint-every");
+    crash_after_first_epoch(&dir, &[LONG, &["--checkpoint-every", "0"]].concat());
+    let saved = shadergrad::checkpoint::Checkpoint::load(&dir.join("model.safetensors")).unwrap();
+    let at = saved.training.unwrap().progress;
+    assert!(at.epoch >= 1, "saved at epoch {} batch {}", at.epoch, at.batch);
+    let o = shadergrad(&dir, &["train", "--resume", "model.safetensors", "--epochs", "3"], &[]);
+    assert!(
+        o.status.success() && text(&o).contains("resuming at epoch"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // By default at most once a minute: a crash in the first seconds loses the run and writes
+    // nothing, while a run that ends writes its model once, at the end.
+    let dir = temp("checkpoint-default");
+    crash_after_first_epoch(&dir, LONG);
+    assert_eq!(files(&dir).len(), 0, "{:?}", files(&dir).keys());
+    let o = shadergrad(
+        &dir,
+        &["train", "--hidden", "8", "--epochs", "3", "--backend", "cpu"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let saved = shadergrad::checkpoint::Checkpoint::load(&dir.join("model.safetensors")).unwrap();
+    assert_eq!(saved.training.unwrap().progress.epoch, 3);
+    let o = shadergrad(&dir, &[LONG, &["--checkpoint-every", "soon"]].concat(), &[]);
+    assert!(
+        !o.status.success() && text(&o).contains("--checkpoint-every"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The files in `dir`, by name, with their bytes.
 fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)

@@ -174,7 +174,18 @@ fn rank_pid(mpirun: u32, rank: usize) -> Option<u32> {
         })
 }
 
-const LONG: &[&str] = &["train", "--backend", "cpu", "--hidden", "64", "--batch", "64"];
+/// A long run that checkpoints after every epoch (the tests wait for its first checkpoint).
+const LONG: &[&str] = &[
+    "train",
+    "--backend",
+    "cpu",
+    "--hidden",
+    "64",
+    "--batch",
+    "64",
+    "--checkpoint-every",
+    "0",
+];
 
 #[test]
 fn ctrl_c_stops_every_rank_with_a_checkpoint_that_resumes_bit_for_bit() {

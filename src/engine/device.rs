@@ -55,22 +55,31 @@ impl Device {
         match name.to_ascii_lowercase().as_str() {
             "cpu" => Ok((Device::Cpu(CpuBackend::new()), None)),
             "gpu" => Ok((Device::Gpu(WgpuBackend::new()?), None)),
-            "auto" => match WgpuBackend::new() {
-                Ok(gpu) if is_software(&gpu) => {
+            "auto" => match best_software_adapter() {
+                // Told from the adapter's info, before opening a device on it (which costs tens
+                // of milliseconds, most of a small table's run).
+                Some(name) => {
                     let note = format!(
-                        "note: {} is a software GPU, so the CPU backend runs this (faster here; --backend gpu picks the GPU)",
-                        gpu.context().info.name
+                        "note: {name} is a software GPU, so the CPU backend runs this (faster here; --backend gpu picks the GPU)"
                     );
                     Ok((Device::Cpu(CpuBackend::new()), Some(note)))
                 }
-                Ok(gpu) => Ok((Device::Gpu(gpu), None)),
-                Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
-                Err(e) => Ok((
-                    Device::Cpu(CpuBackend::new()),
-                    Some(format!("note: {e}\nnote: the CPU backend runs this instead")),
-                )),
+                None => Self::auto_gpu(),
             },
             other => Err(Error::invalid("backend", other, "one of gpu, cpu, auto")),
+        }
+    }
+
+    /// `auto` when the best adapter is not a software one: the GPU, or the CPU backend with a
+    /// note saying why when no GPU would open.
+    fn auto_gpu() -> Result<(Device, Option<String>)> {
+        match WgpuBackend::new() {
+            Ok(gpu) => Ok((Device::Gpu(gpu), None)),
+            Err(e @ (Error::UnknownAdapter { .. } | Error::InvalidValue { .. })) => Err(e),
+            Err(e) => Ok((
+                Device::Cpu(CpuBackend::new()),
+                Some(format!("note: {e}\nnote: the CPU backend runs this instead")),
+            )),
         }
     }
 
@@ -220,8 +229,13 @@ fn spread(list: &[wgpu::Adapter], n: usize) -> Result<Vec<usize>> {
     Ok((0..n).map(|i| kin[i % kin.len()]).collect())
 }
 
-/// Whether `auto` should pass over this adapter: a CPU-emulated one, unless the user named one.
-fn is_software(gpu: &WgpuBackend) -> bool {
-    let named = std::env::var("SHADERGRAD_ADAPTER").is_ok_and(|v| !v.trim().is_empty());
-    !named && gpu.context().info.device_type == wgpu::DeviceType::Cpu
+/// The name of the adapter `auto` would open when it is a CPU-emulated one (Mesa's lavapipe),
+/// which `auto` passes over; None when it is a hardware GPU, when there is none, or when the user
+/// named an adapter with `SHADERGRAD_ADAPTER`.
+fn best_software_adapter() -> Option<String> {
+    if std::env::var("SHADERGRAD_ADAPTER").is_ok_and(|v| !v.trim().is_empty()) {
+        return None;
+    }
+    let info = crate::engine::backend::wgpu::adapters().first()?.get_info();
+    (info.device_type == wgpu::DeviceType::Cpu).then_some(info.name)
 }

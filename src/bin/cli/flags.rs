@@ -126,6 +126,26 @@ pub fn chart_path(path: &Path, flag: &str) -> Result<()> {
     }
 }
 
+/// A duration such as `90s`, `5m`, `1h`, `0` (seconds when no unit is given), for `flag`.
+pub fn duration(text: &str, flag: &str) -> Result<std::time::Duration> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let seconds = match unit {
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * seconds)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| Error::invalid(flag, text, "a duration such as 90s, 5m or 1h, or 0"))
+}
+
 /// `--at x=3,y=-4` (commas or spaces between pairs) as `(name, value)` pairs.
 pub fn bindings(text: &str) -> Result<Vec<(String, f64)>> {
     let mut out = Vec::new();
@@ -167,5 +187,9 @@ mod tests {
             vec![("x".to_string(), 3.0), ("y".to_string(), -4.0)]
         );
         assert!(bindings("x:3").unwrap_err().to_string().contains("--at"));
+        assert_eq!(duration("90s", "--every").unwrap().as_secs(), 90);
+        assert_eq!(duration("2m", "--every").unwrap().as_secs(), 120);
+        assert_eq!(duration("0", "--every").unwrap().as_secs(), 0);
+        assert!(duration("soon", "--every").unwrap_err().to_string().contains("--every"));
     }
 }

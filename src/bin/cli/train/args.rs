@@ -67,6 +67,11 @@ pub struct TrainArgs {
     /// model-N.safetensors when that holds another run].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the model and its resume file at most this often while training (between steps
+    /// or at an epoch's end), besides at the end and on Ctrl-C: 90s, 5m, 1h, or 0 for after
+    /// every epoch [default: 1m]. A crash loses at most this much; a short run writes once.
+    #[arg(long)]
+    pub checkpoint_every: Option<String>,
     /// Continue the run saved in this model file (and its .resume file), saving it there.
     #[arg(long)]
     pub resume: Option<PathBuf>,

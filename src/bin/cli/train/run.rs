@@ -156,6 +156,7 @@ impl Run<'_> {
             &mut |event, trainer, progress| report.event(event, trainer, progress),
         );
         report.bar.finish();
+        let saved = report.saved == Some((progress.epoch, progress.batch));
         let finished = match finished {
             Ok(f) => f,
             Err(Error::NonFinite(why)) => {
@@ -166,7 +167,7 @@ impl Run<'_> {
             }
             Err(e) => return Err(e),
         };
-        self.conclude(&trainer, &progress, finished, report.save_error, started)
+        self.conclude(&trainer, &progress, finished, (saved, report.save_error), started)
     }
 
     /// The line that says what is about to train, on what, from what (and, resuming, from where).
@@ -199,18 +200,18 @@ impl Run<'_> {
         );
     }
 
-    /// After training stopped or finished: the model saved (an interrupted run where it
-    /// stopped; a finished one has just saved its last epoch), the plot drawn, and the run's
+    /// After training stopped or finished: the model saved where it stopped (unless a checkpoint
+    /// just saved it there: `saved`), the plot drawn, and the run's
     /// summary (a line; with `--json`, a last record); an interrupted run says how to continue.
     fn conclude<B: Backend>(
         &self,
         trainer: &Trainer<B>,
         progress: &Progress,
         finished: bool,
-        save_error: Option<Error>,
+        (saved, save_error): (bool, Option<Error>),
         started: Instant,
     ) -> Result<ExitCode> {
-        if !finished {
+        if !saved {
             self.save(trainer, progress)?;
         }
         if let Some(e) = save_error {
@@ -362,6 +363,9 @@ struct Report<'a, B: Backend> {
     validated: bool,
     /// The last checkpoint that could not be written (training goes on; the run fails at the end).
     save_error: Option<Error>,
+    /// When the last checkpoint was written (or the run started), and where it stood then.
+    last_save: Instant,
+    saved: Option<(u64, usize)>,
 }
 
 impl<'a, B: Backend> Report<'a, B> {
@@ -377,7 +381,31 @@ impl<'a, B: Backend> Report<'a, B> {
             steps_seen: false,
             validated: false,
             save_error: None,
+            last_save: Instant::now(),
+            saved: None,
         }
+    }
+
+    /// Writes a checkpoint if `--checkpoint-every` has passed since the last: at an epoch's
+    /// end, or between steps (not while a pipelined step is in flight, whose loss the progress
+    /// does not count yet), so a crash loses at most that much; a short run writes once, at
+    /// its end.
+    fn checkpoint(&mut self, trainer: &Trainer<B>, progress: &Progress, epoch_end: bool) {
+        let every = self.run.settings.checkpoint_every;
+        let due = self.last_save.elapsed() >= every;
+        let between_steps = !epoch_end && !every.is_zero() && !self.run.args.pipeline;
+        if !(due && (epoch_end || between_steps)) {
+            return;
+        }
+        match self.run.save(trainer, progress) {
+            Ok(()) => self.saved = Some((progress.epoch, progress.batch)),
+            Err(e) => {
+                let model = self.run.outputs.model.display();
+                self.bar.println(&format!("warning: could not save {model}: {e}"));
+                self.save_error = Some(e);
+            }
+        }
+        self.last_save = Instant::now();
     }
 
     fn event(&mut self, event: Event<'_>, trainer: &Trainer<B>, progress: &Progress) {
@@ -392,20 +420,17 @@ impl<'a, B: Backend> Report<'a, B> {
                     self.steps_seen = true;
                     self.tell_compile();
                 }
-                self.bar.step(epoch, self.config.epochs, loss, samples_per_s)
+                self.bar.step(epoch, self.config.epochs, loss, samples_per_s);
+                self.checkpoint(trainer, progress, false);
             }
             Event::Epoch(r) => {
                 if !self.validated {
                     self.validated = true;
                     self.tell_compile();
                 }
+                // Saved before the epoch's line, so what the line reports is on disk when it shows.
+                self.checkpoint(trainer, progress, true);
                 self.epoch(r);
-                // Saved after every epoch (atomically), so a crash loses at most one epoch.
-                if let Err(e) = self.run.save(trainer, progress) {
-                    let model = self.run.outputs.model.display();
-                    self.bar.println(&format!("warning: could not save {model}: {e}"));
-                    self.save_error = Some(e);
-                }
             }
         }
     }

@@ -3,6 +3,7 @@
 //! make once the data is known.
 
 use std::path::Path;
+use std::time::Duration;
 
 use shadergrad::checkpoint::TrainingState;
 use shadergrad::data::{Dataset, Task};
@@ -39,7 +40,14 @@ pub struct Settings {
     /// `None`: shift:2 for images, off otherwise.
     pub augment: Option<Augment>,
     pub patience: Option<u64>,
+    /// How often a running run writes its checkpoint (not part of the run: a resume may change it).
+    pub checkpoint_every: Duration,
 }
+
+/// How often a run writes its checkpoint unless `--checkpoint-every` says: often enough that a
+/// crash loses little, rarely enough that a small table's run writes once (its epochs take
+/// milliseconds, and each write is two fsynced files).
+const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 /// `--norm`.
 fn norm_flag(text: Option<&str>) -> Result<Norm> {
@@ -141,6 +149,10 @@ impl Settings {
                 Some(0) => return Err(Error::invalid("--patience", "0", "at least 1 epoch")),
                 p => p,
             },
+            checkpoint_every: match &a.checkpoint_every {
+                Some(text) => flags::duration(text, "--checkpoint-every")?,
+                None => DEFAULT_CHECKPOINT_EVERY,
+            },
         })
     }
 
@@ -166,6 +178,7 @@ impl Settings {
             label_smoothing: Some(c.regularize.label_smoothing),
             augment: Some(c.regularize.augment),
             patience: c.regularize.patience,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
 
@@ -177,6 +190,7 @@ impl Settings {
             saved.epochs = a.epochs;
         }
         let flags = Settings::from_flags(a, saved.task)?;
+        saved.checkpoint_every = flags.checkpoint_every;
         let activation = |s: &str| flags::activation(s).map(|op| op.spec()).unwrap_or_else(|_| s.into());
         let differs: Vec<&str> = [
             ("--hidden", a.hidden.is_some() && flags.hidden != saved.hidden),
