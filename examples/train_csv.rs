@@ -1,8 +1,9 @@
 //! Train on your own table, save the model, load it back and predict: the library side of
 //! `shadergrad train --data plants.csv --target kind --task classify` and `shadergrad predict`.
 //!
-//! The example writes its own CSV (400 plants: two measurements on unlike scales, a kind that
-//! is 3, 7 or 9), so it needs no download.
+//! The example writes its own CSV (400 plants: two measurements on unlike scales, a soil that is
+//! a category, a few missing cells, and a kind written as text: fern, ivy or palm), so it needs
+//! no download.
 //!
 //! Run: `cargo run --release --example train_csv`
 
@@ -16,7 +17,8 @@ use shadergrad::optim::{Optimizer, Schedule};
 use shadergrad::train::{fit, Event, Progress, TrainConfig, Trainer};
 use shadergrad::Device;
 
-/// `rows` plants: leaf length (cm), stem width (m) and their kind, a region of the two.
+/// `rows` plants: leaf length (cm, one in 25 missing), stem width (m), soil (a category) and
+/// their kind, a region of the measurements.
 fn plants(rows: usize, seed: u64) -> String {
     let mut state = seed;
     let mut uniform = || {
@@ -25,17 +27,23 @@ fn plants(rows: usize, seed: u64) -> String {
             .wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut csv = String::from("leaf_cm,stem_m,kind\n");
-    for _ in 0..rows {
+    let mut csv = String::from("leaf_cm,stem_m,soil,kind\n");
+    for i in 0..rows {
         let (leaf, stem) = (5.0 + 10.0 * uniform(), 0.002 + 0.01 * uniform());
         let kind = if leaf > 11.0 {
-            9
+            "palm"
         } else if stem > 0.007 {
-            7
+            "ivy"
         } else {
-            3
+            "fern"
         };
-        csv += &format!("{leaf:.2},{stem:.5},{kind}\n");
+        let soil = ["sand", "clay", "loam"][i % 3];
+        let leaf = if i % 25 == 7 {
+            "NA".to_string()
+        } else {
+            format!("{leaf:.2}")
+        };
+        csv += &format!("{leaf},{stem:.5},{soil},{kind}\n");
     }
     csv
 }
@@ -66,11 +74,13 @@ fn run<B: Backend>(
             ..Columns::default()
         },
     };
-    let data = source.load(Task::Classify)?;
-    // 50 rows held out (stratified by kind); features standardised by the training rows.
-    let (train, val) = source.split(&data, 50, 0, true);
+    // 50 rows held out (stratified by kind); the soil one-hot, missing leaves filled with the
+    // training rows' median (and flagged), numbers standardised by the training rows.
+    let split = source.load_split(Task::Classify, Some(50), 0, true)?;
+    let (train, val) = (split.train, split.validation);
+    println!("inputs: {}", train.feature_names.join(", "));
     let config = TrainConfig {
-        mlp: Mlp::new(&[data.feature_count, 32, 32, data.outputs()], Activation::Relu)?,
+        mlp: Mlp::new(&[train.feature_count, 32, 32, train.outputs()], Activation::Relu)?,
         task: Task::Classify,
         init: Init::KaimingUniform,
         optimizer: Optimizer::adam(0.01),
@@ -103,17 +113,21 @@ fn run<B: Backend>(
         },
     )?;
 
-    // The saved file is the whole model: weights (PyTorch names), feature names, scaling, classes.
+    // The saved file is the whole model: weights (PyTorch names), the table's preprocessing,
+    // scaling, classes.
     trainer.model(&train)?.save(saved)?;
     let model = Model::load(saved)?;
-    let rows = model.read_features(new)?; // by column name; `kind` is ignored
-    let Predictions::Classes { classes, probabilities } = model.predict(backend, &rows)? else {
+    let rows = model.read_features(new)?; // by column name, preprocessed as in training; `kind` ignored
+    let Predictions::Classes {
+        names, probabilities, ..
+    } = model.predict(backend, &rows)?
+    else {
         unreachable!("a classifier predicts classes");
     };
     let truth = std::fs::read_to_string(new).map_err(|e| shadergrad::Error::io(new, e))?;
-    for ((c, p), line) in classes.iter().zip(&probabilities).zip(truth.lines().skip(1)) {
+    for ((kind, p), line) in names.iter().zip(&probabilities).zip(truth.lines().skip(1)) {
         let best = p.iter().copied().fold(0.0, f64::max);
-        println!("{line:>18} → kind {c} ({:.1}%)", 100.0 * best);
+        println!("{line:>26} → {kind} ({:.1}%)", 100.0 * best);
     }
     Ok(())
 }

@@ -225,7 +225,7 @@ fn regress_and_label_a_csv_then_eval_and_predict() {
     fails(
         &dir,
         "train --data bad.csv --target tall --task multilabel",
-        &["bad.csv", "row 2, column `tall`: 3 is not 0 or 1"],
+        &["bad.csv", "row 2 (line 3), column `tall`: `3` is not 0 or 1"],
     );
     std::fs::write(dir.join("bad.csv"), "a,size\n1,0\n2,big\n").unwrap();
     fails(

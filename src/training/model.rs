@@ -15,6 +15,7 @@ use crate::engine::backend::Backend;
 use crate::engine::error::{Error, Result};
 use crate::engine::op::UnaryOp;
 use crate::training::data::image::PixelStats;
+use crate::training::data::table::Schema;
 use crate::training::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
 use crate::training::metrics;
 use crate::training::nn::{Activation, Init, Mlp};
@@ -38,6 +39,10 @@ pub struct ModelInfo {
     pub outputs: Vec<String>,
     /// The classes' original labels, by class id (classification).
     pub classes: Vec<f64>,
+    /// The classes as written, by class id, when they are text (`Adelie`, `yes`); empty when
+    /// they are the numbers of `classes`.
+    #[serde(default)]
+    pub class_names: Vec<String>,
     /// The standardisation of the features (and of regression targets) in training.
     pub scaling: Scaling,
     /// What the tensors are when they are not a model to use (`shadergrad grads` writes
@@ -50,6 +55,10 @@ pub struct ModelInfo {
     /// What its training images looked like (a model of images), to tell images unlike them.
     #[serde(default)]
     pub pixels: Option<PixelStats>,
+    /// For a model of a table: how the table's columns become its inputs (fill values,
+    /// categories, indicator columns), applied to new rows as in training.
+    #[serde(default)]
+    pub schema: Option<Schema>,
 }
 
 /// Where a model's training data came from, and which examples were held out for validation.
@@ -64,6 +73,11 @@ pub struct TrainedOn {
 }
 
 impl ModelInfo {
+    /// Class `id` as written: `Adelie`, or `3`.
+    pub fn class_name(&self, id: usize) -> String {
+        Targets::class_name(&self.classes, &self.class_names, id)
+    }
+
     /// The info of `mlp` trained for `task` on `data` (its names, image size, scaling, classes).
     pub fn describe(mlp: &Mlp, task: Task, data: &Dataset) -> ModelInfo {
         ModelInfo {
@@ -76,6 +90,10 @@ impl ModelInfo {
                 Features::Floats(_) => None,
             },
             outputs: data.target_names.clone(),
+            class_names: match &data.targets {
+                Targets::Classes { names, .. } => names.clone(),
+                _ => Vec::new(),
+            },
             classes: match &data.targets {
                 Targets::Classes { labels, .. } => {
                     // At least one label per output, so every class id names one.
@@ -94,6 +112,7 @@ impl ModelInfo {
                 (Features::Bytes { values, .. }, Some(size)) => PixelStats::of(values, size),
                 _ => None,
             },
+            schema: data.schema.as_deref().cloned(),
         }
     }
 
@@ -109,10 +128,12 @@ impl ModelInfo {
             byte_scale: digits.then_some(PIXEL_SCALE),
             outputs: vec!["label".into()],
             classes: (0..mlp.classes()).map(|c| c as f64).collect(),
+            class_names: Vec::new(),
             scaling: Scaling::default(),
             note: None,
             trained_on: None,
             pixels: None,
+            schema: None,
         }
     }
 }
@@ -120,9 +141,11 @@ impl ModelInfo {
 /// A model's predictions, one per example, in the targets' original terms.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Predictions {
-    /// The predicted class's original label, and every class's probability.
+    /// The predicted class's original label (for classes written as text, its id), as written
+    /// (`Adelie`, `3`), and every class's probability.
     Classes {
         classes: Vec<f64>,
+        names: Vec<String>,
         probabilities: Vec<Vec<f64>>,
     },
     /// The predicted values, in the targets' original units.
@@ -468,6 +491,7 @@ impl Model {
             Task::Classify => Targets::Classes {
                 ids: vec![0; n],
                 labels: info.classes.clone(),
+                names: info.class_names.clone(),
             },
             Task::Regress => Targets::Values {
                 values: vec![0.0; n * k],
@@ -486,6 +510,7 @@ impl Model {
             target_names: info.outputs.clone(),
             image: info.image,
             scaling: Scaling::default(),
+            schema: info.schema.clone().map(std::sync::Arc::new),
         };
         data.standardize(&Scaling {
             features: info.scaling.features.clone(),
@@ -510,13 +535,19 @@ impl Model {
         match info.task {
             Task::Classify => {
                 let mut classes = Vec::new();
+                let mut names = Vec::new();
                 let mut probabilities = Vec::new();
                 for row in outputs.chunks(k) {
                     let best = metrics::argmax(row);
                     classes.push(info.classes.get(best).copied().unwrap_or(best as f64));
+                    names.push(info.class_name(best));
                     probabilities.push(metrics::softmax(row));
                 }
-                Predictions::Classes { classes, probabilities }
+                Predictions::Classes {
+                    classes,
+                    names,
+                    probabilities,
+                }
             }
             Task::Regress => Predictions::Values(
                 outputs

@@ -33,6 +33,14 @@ pub struct DataArgs {
     /// CSV columns to leave out of the features.
     #[arg(long, value_delimiter = ',')]
     drop: Vec<String>,
+    /// CSV columns of numbers to treat as categories (an integer column is a number unless named
+    /// here: a count is never guessed to be a category).
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
+    /// The cells of a CSV that mean "missing", besides empty ones [default: NA,N/A,NaN,null,None,?
+    /// (any case)]; a model records them, and reads new tables with them.
+    #[arg(long, value_delimiter = ',')]
+    na: Option<Vec<String>>,
 }
 
 fn extension(path: &Path) -> String {
@@ -46,7 +54,11 @@ impl DataArgs {
     /// `train` for training, `t10k` for evaluation); None when none was named. `targets` are
     /// the CSV target columns when `--target` gives none (a model's own).
     pub fn source(&self, prefer: &str, targets: &[String]) -> Result<Option<Source>> {
-        let csv_flags = !self.target.is_empty() || self.features.is_some() || !self.drop.is_empty();
+        let csv_flags = !self.target.is_empty()
+            || self.features.is_some()
+            || !self.drop.is_empty()
+            || !self.categorical.is_empty()
+            || self.na.is_some();
         if let (Some(images), Some(labels)) = (&self.images, &self.labels) {
             return Ok(Some(Source::Idx {
                 images: images.clone(),
@@ -65,7 +77,10 @@ impl DataArgs {
         };
         if path.is_dir() {
             if csv_flags || self.targets.is_some() {
-                return Err(not_with("--target/--features/--drop/--targets", "a CSV or NumPy file"));
+                return Err(not_with(
+                    "--target/--features/--drop/--categorical/--na/--targets",
+                    "a CSV or NumPy file",
+                ));
             }
             let (images, labels) = Digits::find(path, prefer)?;
             return Ok(Some(Source::Idx { images, labels }));
@@ -92,12 +107,17 @@ impl DataArgs {
                         targets: target,
                         features: self.features.clone(),
                         drop: self.drop.clone(),
+                        categorical: self.categorical.clone(),
+                        na: self.na.clone(),
                     },
                 }))
             }
             "npy" | "npz" => {
                 if csv_flags {
-                    return Err(not_with("--target/--features/--drop", "a CSV file, not NumPy arrays"));
+                    return Err(not_with(
+                        "--target/--features/--drop/--categorical/--na",
+                        "a CSV file, not NumPy arrays",
+                    ));
                 }
                 if extension(path) == "npy" && self.targets.is_none() {
                     return Err(Error::required(

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use shadergrad::checkpoint::Checkpoint;
-use shadergrad::data::{Dataset, Source, Task};
+use shadergrad::data::{Dataset, Source};
 use shadergrad::metrics::{Evaluation, Metrics};
 use shadergrad::model::{Model, TrainedOn};
 use shadergrad::{Device, Error, Result};
@@ -42,22 +42,10 @@ fn load(path: &Path, activation: &Option<String>) -> Result<Checkpoint> {
 /// Labelled data in the model's terms: its feature columns in its order, its class ids, its
 /// standardisation. `what` says what they are, for messages.
 pub fn labelled(data: &DataArgs, model: &Model, prefer: &str) -> Result<Option<(Dataset, String)>> {
-    let info = &model.info;
-    let Some(mut source) = data.source(prefer, &info.outputs)? else {
+    let Some(source) = data.source(prefer, &model.info.outputs)? else {
         return Ok(None);
     };
-    if let Source::Csv { columns, .. } = &mut source {
-        if columns.features.is_none() {
-            // By name, in the model's order, whatever the file's order; other columns are ignored.
-            columns.features = Some(info.inputs.clone());
-            columns.drop.clear();
-        }
-    }
-    let mut d = source.load(info.task)?;
-    if info.task == Task::Classify {
-        d.relabel(&info.classes, &source.describe())?;
-    }
-    d.standardize(&info.scaling);
+    let d = model.labelled(&source)?;
     Ok(Some((d, format!("the examples of {}", source.describe()))))
 }
 
@@ -103,12 +91,10 @@ fn eval_data(data: &DataArgs, ckpt: &Checkpoint, path: &Path) -> Result<(Dataset
         )),
         Some(t) => {
             recorded_source(path, t, "evaluate")?;
-            let all = t.source.load(ckpt.model.info.task)?;
-            let (_, val) = t.source.split(&all, t.validation, t.seed, t.standardize);
+            let val = ckpt.model.held_out()?;
             let what = format!(
-                "the examples of {} held out from its training (its validation split of the {} rows, seed {})",
+                "the examples of {} held out from its training (its validation split, seed {})",
                 t.source.describe(),
-                all.len(),
                 t.seed
             );
             Ok((val, what))
@@ -160,7 +146,16 @@ pub fn label_json(v: f64) -> serde_json::Value {
     }
 }
 
-fn eval_json(e: &Evaluation, model: &Path, names: &[String]) -> serde_json::Value {
+/// A class as JSON: its name for classes written as text, else its number.
+pub fn class_json(label: f64, name: &str, text: bool) -> serde_json::Value {
+    if text {
+        serde_json::json!(name)
+    } else {
+        label_json(label)
+    }
+}
+
+fn eval_json(e: &Evaluation, model: &Path, names: &[String], text_classes: bool) -> serde_json::Value {
     let mut out = serde_json::json!({
         "model": model.display().to_string(),
         "count": e.count,
@@ -171,11 +166,16 @@ fn eval_json(e: &Evaluation, model: &Path, names: &[String]) -> serde_json::Valu
             accuracy,
             confusion,
             labels,
+            names,
         } => {
             out["task"] = "classify".into();
             out["accuracy"] = serde_json::json!(accuracy);
             out["confusion"] = serde_json::json!(confusion);
-            out["labels"] = labels.iter().map(|&l| label_json(l)).collect();
+            out["labels"] = labels
+                .iter()
+                .zip(names)
+                .map(|(&l, n)| class_json(l, n, text_classes))
+                .collect();
         }
         Metrics::Regress { overall, targets } => {
             out["task"] = "regress".into();
@@ -206,16 +206,20 @@ fn eval_json(e: &Evaluation, model: &Path, names: &[String]) -> serde_json::Valu
 
 fn print_eval(e: &Evaluation, names: &[String]) {
     match &e.metrics {
-        Metrics::Classify { confusion, labels, .. } => {
+        Metrics::Classify {
+            confusion,
+            names: labels,
+            ..
+        } => {
             println!("confusion (rows: label, columns: prediction)");
-            let width = labels.iter().map(|l| format!("{l}").len()).max().unwrap_or(1).max(5) + 1;
+            let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(5) + 1;
             print!("{:>w$}", "", w = width);
             for l in labels {
-                print!("{:>w$}", format!("{l}"), w = width);
+                print!("{l:>width$}");
             }
             println!();
             for (l, row) in labels.iter().zip(confusion) {
-                print!("{:>w$}", format!("{l}"), w = width);
+                print!("{l:>width$}");
                 for n in row {
                     print!("{n:>w$}", w = width);
                 }
@@ -246,7 +250,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     };
     let names = &data.target_names;
     if a.json {
-        let mut record = eval_json(&e, &a.model, names);
+        let text_classes = !ckpt.model.info.class_names.is_empty();
+        let mut record = eval_json(&e, &a.model, names, text_classes);
         record["data"] = serde_json::json!(what);
         println!("{record}");
         return Ok(());

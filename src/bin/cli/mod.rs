@@ -5,6 +5,7 @@ mod data;
 mod eval;
 mod flags;
 mod grad;
+mod inspect;
 mod interrupt;
 mod predict;
 mod progress;
@@ -39,6 +40,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// A saved model's predictions on new data (CSV, NumPy) or images, as CSV or JSON lines.
     Predict(predict::PredictArgs),
+    /// A table's columns as train would read them: each one's type, missing and distinct
+    /// cells, and what it becomes (target, inputs, or left out and why).
+    Inspect(inspect::InspectArgs),
     /// Write the gradient of the mean loss over the first N examples for every parameter.
     Grads(eval::GradsArgs),
     /// Value and every partial derivative of an expression, and its circuit diagram.
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(a) => eval::eval(a).map(|_| ExitCode::SUCCESS),
         Command::Grads(a) => eval::grads(a).map(|_| ExitCode::SUCCESS),
         Command::Predict(a) => predict::predict(a).map(|_| ExitCode::SUCCESS),
+        Command::Inspect(a) => inspect::inspect(&a).map(|_| ExitCode::SUCCESS),
         Command::Grad(a) => grad::grad(&a).map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::bench(&a).map(|_| ExitCode::SUCCESS),
     }

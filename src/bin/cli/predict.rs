@@ -1,12 +1,12 @@
 //! `shadergrad predict`: a saved model on new data, one prediction per row, as CSV or JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use shadergrad::data::Features;
 use shadergrad::model::{Model, Predictions};
 use shadergrad::{Device, Error, Result};
 
-use crate::cli::eval::label_json;
+use crate::cli::eval::class_json;
 use crate::cli::flags::{self, device};
 use crate::cli::stdout::print_out;
 
@@ -15,12 +15,17 @@ pub struct PredictArgs {
     /// The model (safetensors).
     #[arg(long)]
     model: PathBuf,
-    /// The features: a CSV (its columns matched to the model's by header name, in any order;
-    /// others, targets included, ignored), an .npy of [n, features], or an .npz holding x.
+    /// The rows: a CSV (its columns matched to the model's by header name, in any order; others,
+    /// targets included, ignored; missing cells and categories handled as in training), an .npy
+    /// of [n, features], or an .npz holding x.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Images (PNG or PGM, grayscale or colour) for a model trained on images, each of its size.
     images: Vec<PathBuf>,
+    /// The CSV column that names each row, carried into the predictions [default: the table's
+    /// index or id column when it has one (as the model's training table had), else row numbers].
+    #[arg(long)]
+    id: Option<String>,
     /// One JSON object per line (JSON Lines, not one JSON array) instead of a CSV table.
     #[arg(long)]
     json: bool,
@@ -32,18 +37,18 @@ pub struct PredictArgs {
     backend: Option<String>,
 }
 
-/// What each prediction is of: a row's number, or an image's file name.
+/// What each prediction is of: a row's number, an image's file name, or a table's own id.
 enum Ids {
     Rows,
-    Files(Vec<String>),
+    Named { header: String, values: Vec<String> },
 }
 
 impl Ids {
     /// The id column's header.
-    fn header(&self) -> &'static str {
+    fn header(&self) -> &str {
         match self {
             Ids::Rows => "row",
-            Ids::Files(_) => "file",
+            Ids::Named { header, .. } => header,
         }
     }
 
@@ -51,102 +56,95 @@ impl Ids {
     fn text(&self, i: usize) -> String {
         match self {
             Ids::Rows => i.to_string(),
-            Ids::Files(names) => names[i].clone(),
+            Ids::Named { values, .. } => values[i].clone(),
         }
     }
 
-    /// Prediction `i`'s id in its JSON line: a row's number, or a file name.
+    /// Prediction `i`'s id in its JSON line: a row's number, or the name given.
     fn json(&self, i: usize) -> serde_json::Value {
         match self {
             Ids::Rows => serde_json::json!(i),
-            Ids::Files(names) => serde_json::json!(names[i]),
+            Ids::Named { values, .. } => serde_json::json!(values[i]),
         }
     }
 }
 
-/// The rows to predict on, in the model's feature order and original units.
-fn features(a: &PredictArgs, model: &Model) -> Result<Features> {
-    match (&a.data, a.images.is_empty()) {
-        (Some(_), false) => Err(Error::invalid(
-            "--data",
-            "with images",
-            "either --data or image files, not both",
-        )),
-        (None, true) => Err(Error::required("--data", "(a file of features), or image files")),
-        (None, false) => model.read_images(&a.images),
-        (Some(path), true) => model.read_features(path),
+/// A number in the shortest form that reads back as the same number of its type, in exponent
+/// form when it is very small or very large: `0.25`, `1.5e20`, `3.653048e-39`, not 47
+/// characters of zeros.
+fn shortest<T: std::fmt::Display + std::fmt::LowerExp + Copy + Into<f64>>(v: T) -> String {
+    let a = v.into().abs();
+    if a != 0.0 && !(1e-4..1e16).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
-/// Probabilities to the precision they were computed in (f32 outputs), which prints shorter.
-fn short(p: &[f64]) -> Vec<f32> {
-    p.iter().map(|&v| v as f32).collect()
+/// A value in original units (f64).
+fn number(v: f64) -> String {
+    shortest(v)
 }
 
-/// One prediction as a JSON line: its id (`row` or `file`) first, then the task's fields
-/// (absent ones skipped). Probabilities are the f32 the model computed, so they print as short
-/// as f32 allows.
-#[derive(serde::Serialize)]
-struct Line<'a> {
-    #[serde(flatten)]
-    id: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    class: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    values: Option<&'a [f64]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    labels: Option<&'a [u8]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    probabilities: Option<Vec<f32>>,
+/// A probability as the f32 the model computed.
+fn probability(p: f64) -> String {
+    shortest(p as f32)
 }
 
-/// The predictions as one JSON object a line (JSON Lines).
-fn as_json(p: &Predictions, ids: &Ids) -> String {
-    let blank = |row: usize| Line {
-        id: [(ids.header().to_string(), ids.json(row))].into_iter().collect(),
-        class: None,
-        values: None,
-        labels: None,
-        probabilities: None,
+/// Probabilities as JSON numbers, each the shortest f32 (so they print as short as f32 allows).
+fn probabilities_json(p: &[f64]) -> serde_json::Value {
+    p.iter().map(|&v| serde_json::json!(v as f32)).collect()
+}
+
+/// The predictions as one JSON object a line (JSON Lines): the row's id (`row`, `file` or the
+/// table's id column) first, then the task's fields.
+fn as_json(p: &Predictions, model: &Model, ids: &Ids) -> String {
+    let text_classes = !model.info.class_names.is_empty();
+    let line = |i: usize, fields: serde_json::Value| {
+        let mut out = serde_json::Map::new();
+        out.insert(ids.header().to_string(), ids.json(i));
+        if let serde_json::Value::Object(f) = fields {
+            out.extend(f);
+        }
+        serde_json::Value::Object(out).to_string() + "\n"
     };
-    let lines: Vec<Line> = match p {
-        Predictions::Classes { classes, probabilities } => classes
-            .iter()
-            .zip(probabilities)
-            .enumerate()
-            .map(|(row, (c, p))| Line {
-                class: Some(label_json(*c)),
-                probabilities: Some(short(p)),
-                ..blank(row)
+    match p {
+        Predictions::Classes {
+            classes,
+            names,
+            probabilities,
+        } => (0..classes.len())
+            .map(|i| {
+                line(
+                    i,
+                    serde_json::json!({
+                        "class": class_json(classes[i], &names[i], text_classes),
+                        "probabilities": probabilities_json(&probabilities[i]),
+                    }),
+                )
             })
             .collect(),
         Predictions::Values(values) => values
             .iter()
             .enumerate()
-            .map(|(row, v)| Line {
-                values: Some(v),
-                ..blank(row)
-            })
+            .map(|(i, v)| line(i, serde_json::json!({ "values": v })))
             .collect(),
         Predictions::Labels { labels, probabilities } => labels
             .iter()
             .zip(probabilities)
             .enumerate()
-            .map(|(row, (l, p))| Line {
-                labels: Some(l),
-                probabilities: Some(short(p)),
-                ..blank(row)
+            .map(|(i, (l, p))| {
+                line(
+                    i,
+                    serde_json::json!({ "labels": l, "probabilities": probabilities_json(p) }),
+                )
             })
             .collect(),
-    };
-    lines
-        .iter()
-        .map(|l| serde_json::to_string(l).expect("plain numbers serialize") + "\n")
-        .collect()
+    }
 }
 
-/// The predictions as a CSV table: `row,class,p_<label>...`, `row,<target>...` or
-/// `row,<label>...,p_<label>...` (`file` for `row` when they are of images).
+/// The predictions as a CSV table: `row,class,p_<class>...`, `row,<target>...` or
+/// `row,<label>...,p_<label>...` (the row's id column for `row` when there is one).
 fn as_csv(p: &Predictions, model: &Model, ids: &Ids) -> Result<String> {
     let info = &model.info;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -154,37 +152,39 @@ fn as_csv(p: &Predictions, model: &Model, ids: &Ids) -> Result<String> {
         what: "predictions",
         why: e.to_string(),
     };
-    let num = |v: f64| label_json(v).to_string();
+    let id = ids.header().to_string();
     match p {
-        Predictions::Classes { classes, probabilities } => {
-            let mut header = vec![ids.header().to_string(), "class".to_string()];
-            header.extend(info.classes.iter().map(|c| format!("p_{}", num(*c))));
+        Predictions::Classes {
+            names, probabilities, ..
+        } => {
+            let mut header = vec![id, "class".to_string()];
+            header.extend((0..info.classes.len()).map(|c| format!("p_{}", info.class_name(c))));
             w.write_record(&header).map_err(fail)?;
-            for (row, (c, p)) in classes.iter().zip(probabilities).enumerate() {
-                let mut r = vec![ids.text(row), num(*c)];
-                r.extend(short(p).iter().map(|v| v.to_string()));
+            for (row, (c, p)) in names.iter().zip(probabilities).enumerate() {
+                let mut r = vec![ids.text(row), c.clone()];
+                r.extend(p.iter().map(|&v| probability(v)));
                 w.write_record(&r).map_err(fail)?;
             }
         }
         Predictions::Values(values) => {
-            let mut header = vec![ids.header().to_string()];
+            let mut header = vec![id];
             header.extend(info.outputs.iter().cloned());
             w.write_record(&header).map_err(fail)?;
             for (row, v) in values.iter().enumerate() {
                 let mut r = vec![ids.text(row)];
-                r.extend(v.iter().map(|x| x.to_string()));
+                r.extend(v.iter().map(|&x| number(x)));
                 w.write_record(&r).map_err(fail)?;
             }
         }
         Predictions::Labels { labels, probabilities } => {
-            let mut header = vec![ids.header().to_string()];
+            let mut header = vec![id];
             header.extend(info.outputs.iter().cloned());
             header.extend(info.outputs.iter().map(|n| format!("p_{n}")));
             w.write_record(&header).map_err(fail)?;
             for (row, (l, p)) in labels.iter().zip(probabilities).enumerate() {
                 let mut r = vec![ids.text(row)];
                 r.extend(l.iter().map(|x| x.to_string()));
-                r.extend(short(p).iter().map(|x| x.to_string()));
+                r.extend(p.iter().map(|&v| probability(v)));
                 w.write_record(&r).map_err(fail)?;
             }
         }
@@ -198,7 +198,7 @@ fn as_csv(p: &Predictions, model: &Model, ids: &Ids) -> Result<String> {
 
 /// Says once, naming them, which images look unlike the model's training images: its
 /// predictions on those may be confident and meaningless.
-fn warn_unlike(model: &Model, path: &std::path::Path, images: &Features, names: &[String]) {
+fn warn_unlike(model: &Model, path: &Path, images: &Features, names: &[String]) {
     let unlike = model.unlike_training(images);
     let Some((_, why)) = unlike.first() else { return };
     let files: Vec<&str> = unlike.iter().map(|(i, _)| names[*i].as_str()).collect();
@@ -212,31 +212,84 @@ fn warn_unlike(model: &Model, path: &std::path::Path, images: &Features, names: 
     );
 }
 
+/// The rows to predict on, in the model's inputs, and what names each: a file's rows (saying
+/// once what categories training had not seen), or images (warning about those unlike the
+/// training images).
+fn rows(a: &PredictArgs, model: &Model) -> Result<(Features, Ids)> {
+    match (&a.data, a.images.is_empty()) {
+        (Some(_), false) => Err(Error::invalid(
+            "--data",
+            "with images",
+            "either --data or image files, not both",
+        )),
+        (None, true) => Err(Error::required("--data", "(a file of features), or image files")),
+        (None, false) => {
+            if a.id.is_some() {
+                return Err(Error::invalid(
+                    "--id",
+                    "with images",
+                    "a CSV's column: images are named by their files",
+                ));
+            }
+            let images = model.read_images(&a.images)?;
+            let names: Vec<String> = a.images.iter().map(|p| p.display().to_string()).collect();
+            warn_unlike(model, &a.model, &images, &names);
+            Ok((
+                images,
+                Ids::Named {
+                    header: "file".into(),
+                    values: names,
+                },
+            ))
+        }
+        (Some(path), true) => {
+            let rows = model.read_rows(path, a.id.as_deref())?;
+            if let Some(line) = rows.unseen.line() {
+                eprintln!("{}: {line}", path.display());
+            }
+            let ids = match rows.ids {
+                Some((header, values)) => Ids::Named { header, values },
+                None => Ids::Rows,
+            };
+            Ok((rows.features, ids))
+        }
+    }
+}
+
 pub fn predict(a: PredictArgs) -> Result<()> {
     if let Some(path) = &a.out {
         flags::output_path(path, "--out")?;
     }
     let model = Model::load(&a.model)?;
-    let rows = features(&a, &model)?;
-    let ids = if a.images.is_empty() {
-        Ids::Rows
-    } else {
-        Ids::Files(a.images.iter().map(|p| p.display().to_string()).collect())
-    };
-    if let Ids::Files(names) = &ids {
-        warn_unlike(&model, &a.model, &rows, names);
-    }
+    let (features, ids) = rows(&a, &model)?;
     let p = match device(&a.backend)? {
-        Device::Gpu(b) => model.predict(&b, &rows)?,
-        Device::Cpu(b) => model.predict(&b, &rows)?,
+        Device::Gpu(b) => model.predict(&b, &features)?,
+        Device::Cpu(b) => model.predict(&b, &features)?,
     };
     let text = if a.json {
-        as_json(&p, &ids)
+        as_json(&p, &model, &ids)
     } else {
         as_csv(&p, &model, &ids)?
     };
     match &a.out {
         Some(path) => shadergrad::io::write_atomic(path, text.as_bytes()),
         None => print_out(&text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_short_and_read_back_exactly() {
+        assert_eq!(probability(3.653048e-39_f32 as f64), "3.653048e-39");
+        assert_eq!(probability(0.99982303_f32 as f64), "0.99982303");
+        assert_eq!(probability(0.0), "0");
+        assert_eq!(number(1.5e20), "1.5e20");
+        assert_eq!(number(-2.25), "-2.25");
+        for v in [1e-39_f32, 0.1, 123456.79, 9.9e-5] {
+            assert_eq!(probability(v as f64).parse::<f32>().unwrap(), v);
+        }
     }
 }

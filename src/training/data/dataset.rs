@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::engine::error::{Error, Result};
+use crate::training::data::table::Schema;
 use crate::training::rng::Rng;
 
 /// What a model's outputs mean, and so how it is trained and scored.
@@ -53,8 +56,14 @@ impl Features {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
     /// The class of each example, as an index into `labels`, the classes' original values
-    /// (a table whose classes are 3, 7, 9 has `labels` `[3, 7, 9]` and ids 0, 1, 2).
-    Classes { ids: Vec<u32>, labels: Vec<f64> },
+    /// (a table whose classes are 3, 7, 9 has `labels` `[3, 7, 9]` and ids 0, 1, 2). Classes
+    /// written as text (`Adelie`, `yes`) have their `names`, sorted, and `labels` 0, 1, ...;
+    /// `names` is empty for classes that are numbers.
+    Classes {
+        ids: Vec<u32>,
+        labels: Vec<f64>,
+        names: Vec<String>,
+    },
     /// `k` values per example (standardised where the data set's [`Scaling`] says so).
     Values { values: Vec<f32>, k: usize },
     /// `k` labels per example, each 0 or 1.
@@ -149,6 +158,9 @@ pub struct Dataset {
     pub image: Option<[usize; 2]>,
     /// The standardisation already applied to the features and targets.
     pub scaling: Scaling,
+    /// For a table: how its columns became the features (fitted on the training split), for
+    /// the model to record and apply to new rows.
+    pub schema: Option<Arc<Schema>>,
 }
 
 /// Rows `indices` of the row-major `values` (`width` per row), appended to `out`.
@@ -181,6 +193,169 @@ impl Batch {
     }
 }
 
+/// The examples of `targets` split into training and validation (`validation` of them), by a
+/// seeded shuffle; with `stratify`, each class gives the validation split its own share (rounded,
+/// at least one where it has two or more examples), so a rare class is not left out of either
+/// side. The same seed gives the same rows.
+///
+/// ```
+/// use shadergrad::data::{split_rows, Targets};
+/// let t = Targets::Classes { ids: vec![0, 0, 0, 0, 1, 1], labels: vec![0.0, 1.0], names: vec![] };
+/// let (train, val) = split_rows(&t, 2, 7, true);
+/// assert_eq!((train.len(), val.len()), (4, 2));
+/// assert!(val.iter().any(|&i| i >= 4), "the rare class has a row in validation");
+/// ```
+pub fn split_rows(targets: &Targets, validation: usize, seed: u64, stratify: bool) -> (Vec<usize>, Vec<usize>) {
+    let n = targets.len();
+    let mut rng = Rng::new(seed ^ 0x5911);
+    let Targets::Classes { ids, labels, .. } = targets else {
+        return plain_split(n, validation, &mut rng);
+    };
+    if !stratify {
+        return plain_split(n, validation, &mut rng);
+    }
+    let share = validation.min(n) as f64 / n.max(1) as f64;
+    let mut by_class = vec![Vec::new(); labels.len()];
+    for (i, &c) in ids.iter().enumerate() {
+        by_class[c as usize].push(i);
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for mut members in by_class {
+        rng.shuffle(&mut members);
+        let mut take = (members.len() as f64 * share).round() as usize;
+        if take == 0 && share > 0.0 && members.len() >= 2 {
+            take = 1;
+        }
+        let cut = members.len() - take.min(members.len());
+        train.extend_from_slice(&members[..cut]);
+        val.extend_from_slice(&members[cut..]);
+    }
+    // Back to a mixed order, the same for the same seed.
+    rng.shuffle(&mut train);
+    rng.shuffle(&mut val);
+    (train, val)
+}
+
+/// `n` examples in a seeded shuffle, the last `validation` of it held out.
+fn plain_split(n: usize, validation: usize, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let cut = n - validation.min(n);
+    let val = order.split_off(cut);
+    (order, val)
+}
+
+impl Targets {
+    /// How many examples they are the targets of.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes { ids, .. } => ids.len(),
+            Targets::Values { values, k } | Targets::Labels { values, k } => values.len() / (*k).max(1),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// [`Dataset::check_classes`] of these targets, of the column(s) `target` of `source`.
+    pub fn check_classes(&self, target: &str, source: &str) -> Result<()> {
+        let Targets::Classes { ids, labels, names } = self else {
+            return Ok(());
+        };
+        let mut seen = vec![false; labels.len()];
+        for &id in ids {
+            seen[id as usize] = true;
+        }
+        let distinct = seen.iter().filter(|&&s| s).count();
+        let n = ids.len();
+        if distinct == 1 {
+            let only = Targets::class_name(labels, names, ids[0] as usize);
+            return Err(Error::bad_file(
+                source,
+                format!(
+                    "target `{target}` holds one class only ({only}) in its {n} rows: there is nothing to classify"
+                ),
+            ));
+        }
+        if 2 * distinct > n {
+            return Err(Error::bad_file(
+                source,
+                format!(
+                    "target `{target}` holds {distinct} distinct values in {n} rows, more than half: it is not a set of \
+                     classes to learn but an identifier, or values to predict (--task regress)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The targets of the examples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Targets {
+        let rows = |values: &[f32], k: usize| {
+            let mut out = Vec::with_capacity(indices.len() * k);
+            extend_rows(&mut out, values, k, indices);
+            out
+        };
+        match self {
+            Targets::Classes { ids, labels, names } => Targets::Classes {
+                ids: indices.iter().map(|&i| ids[i]).collect(),
+                labels: labels.clone(),
+                names: names.clone(),
+            },
+            Targets::Values { values, k } => Targets::Values {
+                values: rows(values, *k),
+                k: *k,
+            },
+            Targets::Labels { values, k } => Targets::Labels {
+                values: rows(values, *k),
+                k: *k,
+            },
+        }
+    }
+
+    /// Class `id`'s label as written: its name, or its number (`3`, not `3.0`).
+    pub fn class_name(labels: &[f64], names: &[String], id: usize) -> String {
+        match names.get(id) {
+            Some(n) => n.clone(),
+            None => labels.get(id).map_or(id.to_string(), |l| format_label(*l)),
+        }
+    }
+}
+
+/// The validation split a run holds out of `n` examples unless told: one eighth, or none (and
+/// why) when that is too few to be scored: no example, or for regression fewer than the two an
+/// R² needs.
+///
+/// ```
+/// use shadergrad::data::{default_validation, Task};
+/// assert_eq!(default_validation(8000, Task::Classify, "digits"), (1000, None));
+/// let (n, why) = default_validation(4, Task::Regress, "t.csv");
+/// assert!(n == 0 && why.unwrap().contains("too few"));
+/// ```
+pub fn default_validation(n: usize, task: Task, source: &str) -> (usize, Option<String>) {
+    let v = n / 8;
+    let least = if task == Task::Regress { 2 } else { 1 };
+    if v >= least {
+        return (v, None);
+    }
+    let why = format!(
+        "{source} has {n} rows: too few to hold out a validation split that can be scored (one eighth is {v}); \
+         training on all of them, with no validation score (--validation N holds out N)"
+    );
+    (0, Some(why))
+}
+
+/// A number label as written: whole numbers without a decimal point.
+pub fn format_label(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
 impl Dataset {
     /// Checks that the parts agree (lengths, ids in range, finite numbers, 0/1 labels), so
     /// every loader hands out only data a model can train on. `source` names it in errors.
@@ -198,7 +373,7 @@ impl Dataset {
             return Err(bad("names a different number of features than it has".into()));
         }
         match &self.targets {
-            Targets::Classes { ids, labels } => {
+            Targets::Classes { ids, labels, .. } => {
                 if let Some(i) = ids.iter().position(|&c| c as usize >= labels.len()) {
                     return Err(Error::LabelOutOfRange {
                         label: ids[i] as usize,
@@ -226,10 +401,11 @@ impl Dataset {
     ///     features: Features::Floats(vec![0.0; ids.len()]),
     ///     feature_count: 1,
     ///     feature_names: vec!["x".into()],
-    ///     targets: Targets::Classes { ids, labels },
+    ///     targets: Targets::Classes { ids, labels, names: vec![] },
     ///     target_names: vec!["y".into()],
     ///     image: None,
     ///     scaling: Scaling::default(),
+    ///     schema: None,
     /// };
     /// assert!(with(vec![0, 1, 0, 1], vec![3.0, 7.0]).check_classes("t.csv").is_ok());
     /// let e = with(vec![0, 1, 2, 0], vec![1.0, 2.0, 3.0]).check_classes("t.csv").unwrap_err();
@@ -237,43 +413,12 @@ impl Dataset {
     /// assert!(with(vec![0, 0, 0], vec![5.0]).check_classes("t.csv").is_err());
     /// ```
     pub fn check_classes(&self, source: &str) -> Result<()> {
-        let Targets::Classes { ids, labels } = &self.targets else {
-            return Ok(());
-        };
-        let target = self.target_names.join(", ");
-        let mut seen = vec![false; labels.len()];
-        for &id in ids {
-            seen[id as usize] = true;
-        }
-        let distinct = seen.iter().filter(|&&s| s).count();
-        let n = ids.len();
-        if distinct == 1 {
-            let only = labels[ids[0] as usize];
-            return Err(Error::bad_file(
-                source,
-                format!(
-                    "target `{target}` holds one class only ({only}) in its {n} rows: there is nothing to classify"
-                ),
-            ));
-        }
-        if 2 * distinct > n {
-            return Err(Error::bad_file(
-                source,
-                format!(
-                    "target `{target}` holds {distinct} distinct values in {n} rows, more than half: it is not a set of \
-                     classes to learn but an identifier, or values to predict (--task regress)"
-                ),
-            ));
-        }
-        Ok(())
+        self.targets.check_classes(&self.target_names.join(", "), source)
     }
 
     /// Number of examples.
     pub fn len(&self) -> usize {
-        match &self.targets {
-            Targets::Classes { ids, .. } => ids.len(),
-            Targets::Values { values, k } | Targets::Labels { values, k } => values.len() / (*k).max(1),
-        }
+        self.targets.len()
     }
 
     /// True when there are no examples.
@@ -313,20 +458,7 @@ impl Dataset {
             },
             Features::Floats(v) => Features::Floats(rows(v, f, indices)),
         };
-        let targets = match &self.targets {
-            Targets::Classes { ids, labels } => Targets::Classes {
-                ids: indices.iter().map(|&i| ids[i]).collect(),
-                labels: labels.clone(),
-            },
-            Targets::Values { values, k } => Targets::Values {
-                values: rows(values, *k, indices),
-                k: *k,
-            },
-            Targets::Labels { values, k } => Targets::Labels {
-                values: rows(values, *k, indices),
-                k: *k,
-            },
-        };
+        let targets = self.targets.subset(indices);
         Dataset {
             features,
             feature_count: f,
@@ -335,6 +467,7 @@ impl Dataset {
             target_names: self.target_names.clone(),
             image: self.image,
             scaling: self.scaling.clone(),
+            schema: self.schema.clone(),
         }
     }
 
@@ -347,40 +480,15 @@ impl Dataset {
     /// # Ok::<(), shadergrad::Error>(())
     /// ```
     pub fn split(&self, validation: usize, seed: u64) -> (Dataset, Dataset) {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        Rng::new(seed ^ 0x5911).shuffle(&mut order);
-        let cut = self.len() - validation.min(self.len());
-        (self.subset(&order[..cut]), self.subset(&order[cut..]))
+        let (train, val) = split_rows(&self.targets, validation, seed, false);
+        (self.subset(&train), self.subset(&val))
     }
 
     /// Like [`Dataset::split`], but for classes each class gives the validation split its own
     /// share (rounded, at least one where it has two or more examples), so a rare class is not
     /// left out of either side. Other tasks split as [`Dataset::split`] does.
     pub fn split_stratified(&self, validation: usize, seed: u64) -> (Dataset, Dataset) {
-        let Targets::Classes { ids, labels } = &self.targets else {
-            return self.split(validation, seed);
-        };
-        let n = self.len().max(1);
-        let share = validation.min(self.len()) as f64 / n as f64;
-        let mut rng = Rng::new(seed ^ 0x5911);
-        let mut by_class = vec![Vec::new(); labels.len()];
-        for (i, &c) in ids.iter().enumerate() {
-            by_class[c as usize].push(i);
-        }
-        let (mut train, mut val) = (Vec::new(), Vec::new());
-        for mut members in by_class {
-            rng.shuffle(&mut members);
-            let mut take = (members.len() as f64 * share).round() as usize;
-            if take == 0 && share > 0.0 && members.len() >= 2 {
-                take = 1;
-            }
-            let cut = members.len() - take.min(members.len());
-            train.extend_from_slice(&members[..cut]);
-            val.extend_from_slice(&members[cut..]);
-        }
-        // Back to a mixed order, the same for the same seed.
-        rng.shuffle(&mut train);
-        rng.shuffle(&mut val);
+        let (train, val) = split_rows(&self.targets, validation, seed, true);
         (self.subset(&train), self.subset(&val))
     }
 
@@ -430,32 +538,45 @@ impl Dataset {
         }
     }
 
-    /// Re-expresses the class ids against `labels` (a model's classes, by id), so a file that
-    /// holds only some of the classes, or holds them in another order, still means the model's
-    /// ids. A class the model does not know is an error naming it; `source` names the data.
-    pub fn relabel(&mut self, labels: &[f64], source: &str) -> Result<()> {
-        let Targets::Classes { ids, labels: own } = &mut self.targets else {
+    /// Re-expresses the class ids against a model's classes (`labels`, and `names` for classes
+    /// written as text), matched by how each is written, so a file that holds only some of the
+    /// classes, or holds them in another order, still means the model's ids. A class the model
+    /// does not know is an error naming it; `source` names the data.
+    pub fn relabel(&mut self, labels: &[f64], names: &[String], source: &str) -> Result<()> {
+        let Targets::Classes {
+            ids,
+            labels: own,
+            names: own_names,
+        } = &mut self.targets
+        else {
             return Ok(());
         };
-        let map: Vec<u32> = own
-            .iter()
-            .map(|l| {
-                labels.iter().position(|m| m == l).map(|p| p as u32).ok_or_else(|| {
-                    let known: Vec<String> = labels.iter().map(|m| m.to_string()).collect();
-                    Error::bad_file(
-                        source,
-                        format!(
-                            "holds class {l}, which is not one of the model's classes ({})",
-                            known.join(", ")
-                        ),
-                    )
-                })
+        let written: Vec<String> = (0..labels.len())
+            .map(|c| Targets::class_name(labels, names, c))
+            .collect();
+        let map: Vec<u32> = (0..own.len())
+            .map(|c| {
+                let mine = Targets::class_name(own, own_names, c);
+                written
+                    .iter()
+                    .position(|w| *w == mine)
+                    .map(|p| p as u32)
+                    .ok_or_else(|| {
+                        Error::bad_file(
+                            source,
+                            format!(
+                                "holds class {mine}, which is not one of the model's classes ({})",
+                                written.join(", ")
+                            ),
+                        )
+                    })
             })
             .collect::<Result<_>>()?;
         for id in ids.iter_mut() {
             *id = map[*id as usize];
         }
         *own = labels.to_vec();
+        *own_names = names.to_vec();
         Ok(())
     }
 }

@@ -270,10 +270,12 @@ impl Digits {
             targets: Targets::Classes {
                 ids: self.labels.iter().map(|&l| l as u32).collect(),
                 labels: (0..classes).map(|c| c as f64).collect(),
+                names: Vec::new(),
             },
             target_names: vec!["label".into()],
             image: Some([rows, cols]),
             scaling: Scaling::default(),
+            schema: None,
         }
     }
 }

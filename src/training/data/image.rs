@@ -39,7 +39,7 @@ impl PixelStats {
     ///
     /// ```
     /// use shadergrad::data::image::PixelStats;
-    /// let dark = [0, 0, 0, 0, 0, 200, 0, 0, 0]; // a bright dot on black, 3×3
+    /// let dark = [0, 0, 0, 0, 200, 0, 0, 0, 0]; // a bright dot on black, 3×3
     /// let s = PixelStats::of(&dark, [3, 3]).unwrap();
     /// assert_eq!((s.border, s.spread), (0.0, 0.0));
     /// let inverted: Vec<u8> = dark.iter().map(|p| 255 - p).collect();

@@ -13,6 +13,8 @@ mod source;
 pub mod table;
 
 pub(crate) use dataset::Batch;
-pub use dataset::{Dataset, Features, Scaling, Standardizer, Targets, Task};
+pub use dataset::{
+    default_validation, format_label, split_rows, Dataset, Features, Scaling, Standardizer, Targets, Task,
+};
 pub use idx::{epoch_order, Digits};
 pub use source::Source;

@@ -335,7 +335,7 @@ pub fn dataset(x: &Array, y: &Array, task: Task, source: &str) -> Result<Dataset
                     y.shape
                 )));
             }
-            super::table::classes(&y.values, |i| format!("target {}", at(i))).map_err(bad)?
+            super::table::number_classes(&y.values, |i| format!("target {}", at(i))).map_err(bad)?
         }
         Task::Regress => Targets::Values {
             values: y.values.iter().map(|&v| v as f32).collect(),
@@ -363,6 +363,7 @@ pub fn dataset(x: &Array, y: &Array, task: Task, source: &str) -> Result<Dataset
         target_names,
         image: None,
         scaling: Scaling::default(),
+        schema: None,
     };
     data.check(source)?;
     Ok(data)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{Error, Result};
 
-use super::dataset::{Dataset, Task};
+use super::dataset::{default_validation, Dataset, Task};
 use super::idx::Digits;
 use super::{npy, table};
 
@@ -74,11 +74,65 @@ impl Source {
         }
         let (mut train, mut val) = data.split_stratified(validation, seed);
         if standardize {
-            let scaling = train.fit_scaling(true, data.task() == Task::Regress);
+            let mut scaling = train.fit_scaling(true, data.task() == Task::Regress);
+            // A table's 0/1 inputs (categories, missing-cell indicators) stay 0/1.
+            if let (Some(s), Some(schema)) = (&mut scaling.features, &data.schema) {
+                for (j, scaled) in schema.scaled_inputs().into_iter().enumerate() {
+                    if !scaled {
+                        s.mean[j] = 0.0;
+                        s.std[j] = 1.0;
+                    }
+                }
+            }
             train.standardize(&scaling);
             val.standardize(&scaling);
         }
         (train, val)
+    }
+
+    /// The training and validation splits as a run makes them: `validation` examples held out
+    /// (None: one eighth), chosen by `seed` (stratified by class for a table or arrays), and for
+    /// a table or arrays standardised by the training split when `standardize`. A CSV's
+    /// preprocessing (fill values, categories) is fitted on its training rows alone, and the
+    /// lines that say what it left out come with the splits.
+    ///
+    /// ```
+    /// use shadergrad::data::{Source, Task};
+    /// let split = Source::BundledDigits.load_split(Task::Classify, Some(1000), 0, true)?;
+    /// assert_eq!((split.train.len(), split.validation.len(), split.rows), (7000, 1000, 8000));
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn load_split(
+        &self,
+        task: Task,
+        validation: Option<usize>,
+        seed: u64,
+        standardize: bool,
+    ) -> Result<table::Split> {
+        if let Source::Csv { path, columns } = self {
+            return table::load_split(path, columns, task, validation, seed, standardize);
+        }
+        let data = self.load(task)?;
+        data.check_classes(&self.describe())?;
+        let n = data.len();
+        let (validation, note) = match validation {
+            Some(v) => (v, None),
+            None => default_validation(n, task, &self.describe()),
+        };
+        if validation >= n {
+            return Err(Error::invalid(
+                "--validation",
+                validation.to_string(),
+                format!("fewer than the {n} examples loaded"),
+            ));
+        }
+        let (train, validation) = self.split(&data, validation, seed, standardize);
+        Ok(table::Split {
+            train,
+            validation,
+            notes: note.into_iter().collect(),
+            rows: n,
+        })
     }
 
     /// Where it is, for messages: `the bundled digits`, a path.

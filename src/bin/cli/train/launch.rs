@@ -60,6 +60,8 @@ pub(super) struct Prepared {
     pub(super) devices: Devices,
     /// Why `auto` passed over a GPU, said once before training.
     pub(super) device_note: Option<String>,
+    /// What reading a table left out (columns, rows), said before training.
+    pub(super) notes: Vec<String>,
     pub(super) outputs: Outputs,
 }
 
@@ -119,26 +121,18 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         (Some((_, state, on)), Some(path)) => Settings::resumed(state, on, a, path)?,
         _ => Settings::from_flags(a, data::task(a.task.as_deref(), &source)?)?,
     };
-    let data = source.load(settings.task)?;
-    data.check_classes(&source.describe())?;
-    let validation = settings.validation.unwrap_or(data.len() / 8);
-    if validation >= data.len() {
-        return Err(Error::invalid(
-            "--validation",
-            validation.to_string(),
-            format!("fewer than the {} examples loaded", data.len()),
-        ));
-    }
-    if validation == 0 && settings.patience.is_some() {
+    if settings.validation == Some(0) && settings.patience.is_some() {
         return Err(Error::invalid(
             "--patience with --validation",
             "0",
             "some examples held out: patience stops on the validation score, and --validation 0 keeps none",
         ));
     }
-    let (train_set, val_set) = source.split(&data, validation, settings.seed, settings.standardize);
+    let split = source.load_split(settings.task, settings.validation, settings.seed, settings.standardize)?;
+    let validation = split.validation.len();
+    let (train_set, val_set) = (split.train, split.validation);
     let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
-    let config = settings.config(&data, steps_per_epoch)?;
+    let config = settings.config(&train_set, steps_per_epoch)?;
     if let (Some((ckpt, state, _)), Some(path)) = (&resume, &a.resume) {
         ckpt.model.expect_model(&config.mlp, path)?;
         if let Some(why) = nothing_left(state, &config, path) {
@@ -157,6 +151,7 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         resume,
         devices,
         device_note,
+        notes: split.notes,
         outputs,
     })))
 }

@@ -37,7 +37,8 @@ pub fn train(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    for note in [&p.outputs.note, &p.device_note].into_iter().flatten().filter(|_| lead) {
+    let notes = [&p.outputs.note, &p.device_note].into_iter().flatten().chain(&p.notes);
+    for note in notes.filter(|_| lead) {
         eprintln!("{note}");
     }
     let run = Run {
@@ -261,7 +262,7 @@ impl Run<'_> {
                     },
                 validation_score(config.task, b.val_score).1,
             ),
-            (None, _) if self.val.is_empty() => (String::new(), "no validation split (--validation 0)".into()),
+            (None, _) if self.val.is_empty() => (String::new(), "no validation split".into()),
             (None, last) => (
                 String::new(),
                 validation_score(config.task, last.map_or(f64::NAN, |r| r.val_score)).1,

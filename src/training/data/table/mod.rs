@@ -1,0 +1,19 @@
+//! CSV tables: a header row naming the columns, then one example per row, read as a user's
+//! table comes: text labels, categories, missing cells, an id or index column. From the bottom
+//! up: the reader (`read.rs`: typed columns, fast), the columns' kinds and roles (`infer.rs`),
+//! the targets (`targets.rs`), the preprocessing fitted on the training split and recorded
+//! with a model (`schema.rs`), and a CSV as a data set (`load.rs`). Every fault names the row
+//! (and its line in the file), the column and the text.
+
+mod infer;
+mod load;
+mod read;
+mod schema;
+mod targets;
+
+pub use infer::{infer, left_out_notes, ColumnInfo, Columns, Kind, Role, IDENTIFIER_ROWS, IDENTIFIER_SHARE};
+pub(crate) use load::number_classes;
+pub use load::{encoded, load_csv, load_split, parse_csv, read_file, Split};
+pub use read::{number_text, read_csv, Markers, RawColumn, RawTable, DEFAULT_NA, MISSING};
+pub use schema::{Encoding, Feature, Schema, Unseen, MAX_CATEGORIES, MIN_COUNT};
+pub use targets::targets;

@@ -1,0 +1,478 @@
+//! Reading a CSV into typed columns, as fast as the file can be parsed: the bytes are cut at row
+//! boundaries into one piece per worker (quotes respected), each piece is parsed by the `csv`
+//! crate into columns of its own, and the pieces are joined. A column stays numbers (f32, NaN
+//! where a cell is missing) while every present cell parses as a number; the first text cell
+//! turns it into text: each distinct cell stored once, every row a code. No cell of a numeric
+//! column is kept as a string. A byte-order mark, CRLF line ends and quoted cells holding commas
+//! or line ends read like anything else, and every message names the row, its line, the column
+//! and the text.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
+
+use crate::engine::error::{Error, Result};
+use crate::engine::pool;
+
+/// The cells that mean "missing" unless `--na` says otherwise (compared ignoring case; an empty
+/// cell is always missing).
+pub const DEFAULT_NA: [&str; 6] = ["NA", "N/A", "NaN", "null", "None", "?"];
+
+/// The code of a missing cell in a text column.
+pub const MISSING: u32 = u32::MAX;
+
+/// A column as read: numbers, or text codes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawColumn {
+    /// Every present cell a number; NaN where a cell is missing.
+    Numbers(Vec<f32>),
+    /// Text: each row's code into `values` ([`MISSING`] where missing), and how often each
+    /// value occurs.
+    Text {
+        codes: Vec<u32>,
+        values: Vec<String>,
+        counts: Vec<u32>,
+    },
+}
+
+impl RawColumn {
+    /// How many rows are missing.
+    pub fn missing(&self) -> usize {
+        match self {
+            RawColumn::Numbers(v) => v.iter().filter(|x| x.is_nan()).count(),
+            RawColumn::Text { codes, .. } => codes.iter().filter(|&&c| c == MISSING).count(),
+        }
+    }
+
+    /// Row `i`'s cell as text (numbers written as [`number_text`] writes them); None if missing.
+    pub fn text(&self, i: usize) -> Option<String> {
+        match self {
+            RawColumn::Numbers(v) => (!v[i].is_nan()).then(|| number_text(v[i])),
+            RawColumn::Text { codes, values, .. } => values.get(codes[i] as usize).cloned(),
+        }
+    }
+}
+
+/// A number as a category's name: whole numbers without a decimal point (`3`, not `3.0`), others
+/// in the shortest form that reads back as the same f32.
+///
+/// ```
+/// use shadergrad::data::table::number_text;
+/// assert_eq!((number_text(3.0), number_text(2.5), number_text(-0.0)), ("3".into(), "2.5".into(), "0".into()));
+/// ```
+pub fn number_text(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A CSV read into columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawTable {
+    /// The file, for messages.
+    pub name: String,
+    /// The columns' names, in file order (trimmed).
+    pub header: Vec<String>,
+    pub columns: Vec<RawColumn>,
+    pub rows: usize,
+    /// The line of the file each row starts on.
+    pub lines: Vec<u32>,
+}
+
+impl RawTable {
+    /// ` (line N)` for row `i` (0-based), for messages.
+    pub fn line_of(&self, i: usize) -> String {
+        self.lines.get(i).map_or(String::new(), |l| format!(" (line {l})"))
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&RawColumn> {
+        self.header.iter().position(|h| h == name).map(|i| &self.columns[i])
+    }
+}
+
+/// Which cells are missing: empty ones and the markers, ignoring case.
+#[derive(Clone, Debug)]
+pub struct Markers(Vec<Vec<u8>>);
+
+impl Markers {
+    /// `markers` (lower-cased), or [`DEFAULT_NA`] when None.
+    pub fn new(markers: Option<&[String]>) -> Self {
+        let list: Vec<Vec<u8>> = match markers {
+            Some(m) => m.iter().map(|s| s.trim().to_ascii_lowercase().into_bytes()).collect(),
+            None => DEFAULT_NA.iter().map(|s| s.to_ascii_lowercase().into_bytes()).collect(),
+        };
+        Markers(list)
+    }
+
+    /// Whether `cell` (trimmed) means missing.
+    pub fn is_missing(&self, cell: &[u8]) -> bool {
+        cell.is_empty() || self.0.iter().any(|m| m.eq_ignore_ascii_case(cell))
+    }
+}
+
+/// FNV-1a, for interning cells: short keys, no untrusted-input concerns a slower hash guards
+/// against (a file can only slow its own reading down).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Interner = HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>;
+
+/// A column being read.
+enum Builder {
+    Numbers(Vec<f32>),
+    Text {
+        codes: Vec<u32>,
+        index: Interner,
+        values: Vec<String>,
+        counts: Vec<u32>,
+    },
+}
+
+impl Builder {
+    fn intern(index: &mut Interner, values: &mut Vec<String>, counts: &mut Vec<u32>, text: &str) -> u32 {
+        if let Some(&c) = index.get(text) {
+            counts[c as usize] += 1;
+            return c;
+        }
+        let c = values.len() as u32;
+        index.insert(text.into(), c);
+        values.push(text.to_string());
+        counts.push(1);
+        c
+    }
+
+    /// Turns a column of numbers into text, each number written as [`number_text`] writes it.
+    fn to_text(numbers: &[f32]) -> Builder {
+        let (mut index, mut values, mut counts) = (Interner::default(), Vec::new(), Vec::new());
+        let codes = numbers
+            .iter()
+            .map(|&v| match v.is_nan() {
+                true => MISSING,
+                false => Self::intern(&mut index, &mut values, &mut counts, &number_text(v)),
+            })
+            .collect();
+        Builder::Text {
+            codes,
+            index,
+            values,
+            counts,
+        }
+    }
+
+    /// Adds a present cell; `Err` with why when it is not UTF-8 or not a finite number where
+    /// numbers are expected to be finite.
+    fn push(&mut self, cell: &[u8]) -> std::result::Result<(), String> {
+        let text = std::str::from_utf8(cell).map_err(|_| "is not UTF-8 text".to_string())?;
+        if let Builder::Numbers(values) = self {
+            match text.parse::<f32>() {
+                Ok(v) if v.is_finite() => {
+                    values.push(v);
+                    return Ok(());
+                }
+                Ok(_) => return Err(format!("`{text}` is not a finite number")),
+                Err(_) => *self = Builder::to_text(values),
+            }
+        }
+        if let Builder::Text {
+            codes,
+            index,
+            values,
+            counts,
+        } = self
+        {
+            codes.push(Self::intern(index, values, counts, text));
+        }
+        Ok(())
+    }
+
+    fn push_missing(&mut self) {
+        match self {
+            Builder::Numbers(v) => v.push(f32::NAN),
+            Builder::Text { codes, .. } => codes.push(MISSING),
+        }
+    }
+
+    fn finish(self) -> RawColumn {
+        match self {
+            Builder::Numbers(v) => RawColumn::Numbers(v),
+            Builder::Text {
+                codes, values, counts, ..
+            } => RawColumn::Text { codes, values, counts },
+        }
+    }
+}
+
+/// What went wrong reading a piece: at which of its rows and on which line, in which column.
+struct Fault {
+    row: usize,
+    line: u64,
+    column: Option<usize>,
+    why: String,
+}
+
+/// A piece of the file read: its columns and the line each row starts on, or where it went wrong.
+type Piece = std::result::Result<(Vec<RawColumn>, Vec<u32>), Fault>;
+
+/// Reads the rows of `bytes` (no header), whose first line is line `first_line` of the file,
+/// into `width` columns.
+fn read_piece(bytes: &[u8], first_line: u64, width: usize, markers: &Markers) -> Piece {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut builders: Vec<Builder> = (0..width).map(|_| Builder::Numbers(Vec::new())).collect();
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0;
+    let mut lines = Vec::new();
+    loop {
+        let line = |r: &csv::ByteRecord| first_line + r.position().map_or(0, |p| p.line().saturating_sub(1));
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                return Err(Fault {
+                    row: rows + 1,
+                    line: first_line + e.position().map_or(0, |p| p.line().saturating_sub(1)),
+                    column: None,
+                    why: format!("cannot be read as CSV: {e}"),
+                })
+            }
+        }
+        rows += 1;
+        lines.push(line(&record).min(u32::MAX as u64) as u32);
+        if record.len() != width {
+            // A blank line is no row (the csv crate skips them; a lone cell of spaces is not).
+            return Err(Fault {
+                row: rows,
+                line: line(&record),
+                column: None,
+                why: format!("has {} cells, but the header names {width} columns", record.len()),
+            });
+        }
+        for (j, (cell, b)) in record.iter().zip(&mut builders).enumerate() {
+            let cell = cell.trim_ascii();
+            if markers.is_missing(cell) {
+                b.push_missing();
+            } else if let Err(why) = b.push(cell) {
+                return Err(Fault {
+                    row: rows,
+                    line: line(&record),
+                    column: Some(j),
+                    why,
+                });
+            }
+        }
+    }
+    Ok((builders.into_iter().map(Builder::finish).collect(), lines))
+}
+
+/// Where the rows after the header can be cut into about `parts` pieces: at line ends outside
+/// quotes, each cut the start of a piece, with the line it starts on. A file without quotes is
+/// cut between any lines (found and counted at memory speed); one with quotes is walked byte by
+/// byte to know which line ends are inside quoted cells.
+fn cuts(body: &[u8], parts: usize, first_line: u64) -> Vec<(usize, u64)> {
+    let mut out = vec![(0, first_line)];
+    let target = body.len() / parts.max(1);
+    if parts <= 1 || target < (1 << 16) {
+        return out;
+    }
+    let lines_in = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    let quoted = body.contains(&b'"');
+    let (mut at, mut line, mut in_quotes) = (0, first_line, false);
+    for part in 1..parts {
+        let want = (part * target).max(at);
+        let end = if quoted {
+            let mut i = at;
+            while i < body.len() && (i < want || body[i] != b'\n' || in_quotes) {
+                if body[i] == b'"' {
+                    in_quotes = !in_quotes;
+                }
+                i += 1;
+            }
+            i
+        } else {
+            want + body[want.min(body.len())..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(body.len() - want.min(body.len()))
+        };
+        if end + 1 >= body.len() {
+            break;
+        }
+        line += lines_in(&body[at..=end]);
+        at = end + 1;
+        out.push((at, line));
+    }
+    out
+}
+
+/// Joins the pieces' columns, in order: numbers stay numbers where every piece read numbers;
+/// a column any piece read as text is text, its codes re-numbered into one list of values.
+fn join(pieces: Vec<Vec<RawColumn>>, width: usize) -> Vec<RawColumn> {
+    let mut columns: Vec<Vec<RawColumn>> = (0..width).map(|_| Vec::new()).collect();
+    for piece in pieces {
+        for (j, c) in piece.into_iter().enumerate() {
+            columns[j].push(c);
+        }
+    }
+    columns
+        .into_iter()
+        .map(|parts| {
+            if parts.iter().all(|p| matches!(p, RawColumn::Numbers(_))) {
+                let mut all = Vec::new();
+                for p in parts {
+                    if let RawColumn::Numbers(v) = p {
+                        all.extend(v);
+                    }
+                }
+                return RawColumn::Numbers(all);
+            }
+            let mut joined = Builder::Text {
+                codes: Vec::new(),
+                index: Interner::default(),
+                values: Vec::new(),
+                counts: Vec::new(),
+            };
+            for p in parts {
+                let Builder::Text {
+                    codes,
+                    index,
+                    values,
+                    counts,
+                } = &mut joined
+                else {
+                    continue;
+                };
+                match p {
+                    RawColumn::Numbers(v) => codes.extend(v.iter().map(|&x| match x.is_nan() {
+                        true => MISSING,
+                        false => Builder::intern(index, values, counts, &number_text(x)),
+                    })),
+                    RawColumn::Text {
+                        codes: piece_codes,
+                        values: piece_values,
+                        counts: piece_counts,
+                    } => {
+                        let map: Vec<u32> = piece_values
+                            .iter()
+                            .zip(&piece_counts)
+                            .map(|(v, &n)| {
+                                let c = Builder::intern(index, values, counts, v);
+                                counts[c as usize] += n - 1;
+                                c
+                            })
+                            .collect();
+                        codes.extend(
+                            piece_codes
+                                .iter()
+                                .map(|&c| if c == MISSING { MISSING } else { map[c as usize] }),
+                        );
+                    }
+                }
+            }
+            joined.finish()
+        })
+        .collect()
+}
+
+/// Reads CSV `bytes` (a header row, then rows; `name` for messages) into columns, with the cells
+/// `markers` names counted as missing. The work is split over the CPU's workers.
+///
+/// ```
+/// use shadergrad::data::table::{read_csv, Markers, RawColumn};
+/// let t = read_csv(b"\xEF\xBB\xBFsize,colour\r\n1.5,\"red, dark\"\r\nNA,blue\r\n", "t.csv", &Markers::new(None))?;
+/// assert_eq!((t.header.clone(), t.rows), (vec!["size".to_string(), "colour".to_string()], 2));
+/// assert!(matches!(&t.columns[0], RawColumn::Numbers(v) if v[0] == 1.5 && v[1].is_nan()));
+/// assert_eq!(t.columns[1].text(0).as_deref(), Some("red, dark"));
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+pub fn read_csv(bytes: &[u8], name: &str, markers: &Markers) -> Result<RawTable> {
+    let bad = |why: String| Error::bad_file(name, why);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let header: Vec<String> = match reader.byte_headers() {
+        Ok(h) => h
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_string())
+            .collect(),
+        Err(e) => return Err(bad(format!("cannot be read as CSV: {e}"))),
+    };
+    if header.is_empty() || header.iter().all(String::is_empty) {
+        return Err(bad("is empty: a CSV needs a header row naming its columns".into()));
+    }
+    for (i, h) in header.iter().enumerate() {
+        if let Some(j) = header[..i].iter().position(|o| o == h) {
+            return Err(bad(format!(
+                "the column name `{h}` appears twice (columns {} and {})",
+                j + 1,
+                i + 1
+            )));
+        }
+    }
+    // The rows start after the header's record (the position of the first data record).
+    let mut first = csv::ByteRecord::new();
+    let body_start = match reader.read_byte_record(&mut first) {
+        Ok(true) => first.position().map_or(bytes.len(), |p| p.byte() as usize),
+        Ok(false) => return Err(bad("has a header but no rows".into())),
+        Err(e) => {
+            let line = e.position().map_or(2, |p| p.line());
+            return Err(bad(format!("row 1 (line {line}) cannot be read as CSV: {e}")));
+        }
+    };
+    let header_line = first.position().map_or(2, |p| p.line());
+    let body = &bytes[body_start.min(bytes.len())..];
+    let width = header.len();
+    let cut = cuts(body, pool::threads(), header_line);
+    let slots: Vec<Mutex<Option<Piece>>> = cut.iter().map(|_| Mutex::new(None)).collect();
+    pool::run(cut.len(), |i| {
+        let (start, line) = cut[i];
+        let end = cut.get(i + 1).map_or(body.len(), |c| c.0);
+        let piece = read_piece(&body[start..end], line, width, markers);
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(piece);
+    });
+    let mut pieces = Vec::with_capacity(slots.len());
+    let mut lines = Vec::new();
+    for slot in slots {
+        let rows = lines.len();
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok((columns, piece_lines))) => {
+                pieces.push(columns);
+                lines.extend(piece_lines);
+            }
+            Some(Err(f)) => {
+                let at = match f.column {
+                    Some(j) => format!(", column `{}`:", header[j]),
+                    None => String::new(),
+                };
+                return Err(bad(format!("row {} (line {}){at} {}", rows + f.row, f.line, f.why)));
+            }
+            None => return Err(bad("a piece of it was not read".into())),
+        }
+    }
+    Ok(RawTable {
+        name: name.to_string(),
+        header,
+        columns: join(pieces, width),
+        rows: lines.len(),
+        lines,
+    })
+}
