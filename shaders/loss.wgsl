@@ -9,6 +9,10 @@
 //   sigmoid_bce_fused:    both at once
 //   mse_forward:         loss = Σ (pred − targets)² / n
 //   mse_backward:        dpred = 2 (pred − targets) · dloss / n
+//   …_weighted: the same with each example's loss counting by its weight, weights[i] (summing
+//   to 1: the weighted mean Σ wᵢ·lᵢ / Σ wᵢ with the division done by whoever normalised them):
+//   the loss is Σ wᵢ·lᵢ, the gradient wᵢ·∂lᵢ·dloss; for the elementwise losses an example is
+//   n / examples elements (examples = p.dims.y), its loss their mean.
 // rows = p.dims.x, cols = p.dims.y (mse: n = p.dims.x). Labels are class indices stored as f32;
 // a label that is not a whole number in 0..cols makes the loss NaN (the host checks labels first,
 // so this only guards against corruption). Softmax subtracts the row max: finite for ±1e4.
@@ -20,6 +24,7 @@
 @group(0) @binding(5) var<storage, read> probs_saved: array<f32>;
 @group(0) @binding(6) var<storage, read> dloss: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(8) var<storage, read> weights: array<f32>;   // per example, summing to 1
 
 var<workgroup> tree: array<f32, 256>;
 
@@ -41,6 +46,20 @@ fn store_mean(lid: u32, acc: f32, count: u32) {
     if (lid == 0u) {
         loss[0] = total / f32(count);
     }
+}
+
+// The workgroup's sum of `acc` (terms already weighted) over `per` elements an example, into the
+// loss.
+fn store_weighted(lid: u32, acc: f32, per: u32) {
+    let total = tree_sum(lid, acc);
+    if (lid == 0u) {
+        loss[0] = total / f32(per);
+    }
+}
+
+// Elements per example of a weighted elementwise loss: n / examples.
+fn per_example() -> u32 {
+    return max(p.dims.x / max(p.dims.y, 1u), 1u);
 }
 
 // The class a label names, or `cols` (out of range) when it is not a whole number in 0..cols.
@@ -192,5 +211,114 @@ fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let n = p.dims.x;
     if (i < n) {
         dx[i] = 2.0 * (x[i] - targets[i]) * dloss[0] / f32(n);
+    }
+}
+
+// The weighted twins: the same terms, each example's counting by its weight.
+
+@compute @workgroup_size(256)
+fn softmax_ce_forward_weighted(@builtin(local_invocation_index) lid: u32) {
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    var acc = 0.0;
+    for (var r = lid; r < rows; r += 256u) {
+        let base = r * cols;
+        let stats = row_stats(base, cols);
+        for (var j = 0u; j < cols; j++) {
+            probs[base + j] = exp(x[base + j] - stats.x) / stats.y;
+        }
+        acc += weights[r] * row_loss(r, base, cols, stats);
+    }
+    store_weighted(lid, acc, 1u);
+}
+
+@compute @workgroup_size(256)
+fn softmax_ce_fused_weighted(@builtin(local_invocation_index) lid: u32) {
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    var acc = 0.0;
+    for (var r = lid; r < rows; r += 256u) {
+        let base = r * cols;
+        let stats = row_stats(base, cols);
+        let label = class_of(targets[r], cols);
+        let scale = dloss[0] * weights[r];
+        for (var j = 0u; j < cols; j++) {
+            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - smoothed_target(label, j, cols)) * scale;
+        }
+        acc += weights[r] * row_loss(r, base, cols, stats);
+    }
+    store_weighted(lid, acc, 1u);
+}
+
+@compute @workgroup_size(256)
+fn softmax_ce_backward_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let rows = p.dims.x;
+    let cols = p.dims.y;
+    if (i < rows * cols) {
+        let r = i / cols;
+        let label = class_of(targets[r], cols);
+        dx[i] = (probs_saved[i] - smoothed_target(label, i % cols, cols)) * (dloss[0] * weights[r]);
+    }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_forward_weighted(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    let per = per_example();
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        acc += weights[i / per] * bce_term(x[i], targets[i]);
+    }
+    store_weighted(lid, acc, per);
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_backward_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                 @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let n = p.dims.x;
+    let per = per_example();
+    if (i < n) {
+        dx[i] = (sigmoid(vec4<f32>(x[i])).x - targets[i]) * (dloss[0] / f32(per) * weights[i / per]);
+    }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_bce_fused_weighted(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    let per = per_example();
+    let scale = dloss[0] / f32(per);
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        let z = x[i];
+        let w = weights[i / per];
+        acc += w * bce_term(z, targets[i]);
+        dx[i] = (sigmoid(vec4<f32>(z)).x - targets[i]) * (scale * w);
+    }
+    store_weighted(lid, acc, per);
+}
+
+@compute @workgroup_size(256)
+fn mse_forward_weighted(@builtin(local_invocation_index) lid: u32) {
+    let n = p.dims.x;
+    let per = per_example();
+    var acc = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        let d = x[i] - targets[i];
+        acc += weights[i / per] * d * d;
+    }
+    store_weighted(lid, acc, per);
+}
+
+@compute @workgroup_size(256)
+fn mse_backward_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid, 256u);
+    let n = p.dims.x;
+    let per = per_example();
+    if (i < n) {
+        dx[i] = (x[i] - targets[i]) * (2.0 * dloss[0] / f32(per) * weights[i / per]);
     }
 }

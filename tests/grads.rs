@@ -171,11 +171,57 @@ fn bias_reductions_broadcasts_and_losses() {
         );
     }
 
+    // Weighted by example, one weight 0 (that row's gradient is 0): the weights take none.
+    let weights = [0.5, 2.0, 0.0, 1.5];
+    let g = Graph::new();
+    let logits = g.input("logits", [r, c]).with_grad();
+    let labels = g.input("labels", [r]);
+    let w = g.input("weights", [r]);
+    let loss = logits.weighted_cross_entropy(&labels, &w, 0.1);
+    check(
+        "weighted_cross_entropy, smoothing 0.1",
+        &g,
+        &loss,
+        &[
+            (&logits, &rng.vec(r * c, -2.0, 2.0)),
+            (&labels, &[0.0, 2.0, 1.0, 2.0]),
+            (&w, &weights),
+        ],
+    );
+
+    let targets: Vec<f64> = (0..r * c).map(|i| (i % 3 == 0) as u8 as f64).collect();
+    let g = Graph::new();
+    let z = g.input("logits", [r, c]).with_grad();
+    let t = g.input("targets", [r, c]);
+    let w = g.input("weights", [r]);
+    let loss = z.weighted_bce_with_logits(&t, &w);
+    check(
+        "weighted_bce_with_logits",
+        &g,
+        &loss,
+        &[(&z, &rng.vec(r * c, -3.0, 3.0)), (&t, &targets), (&w, &weights)],
+    );
+
+    let g = Graph::new();
+    let p = g.input("pred", [r, c]).with_grad();
+    let t = g.input("target", [r, c]).with_grad();
+    let w = g.input("weights", [r]);
+    let loss = p.weighted_mse(&t, &w).scale(3.0);
+    check(
+        "weighted_mse (pred and target)",
+        &g,
+        &loss,
+        &[
+            (&p, &rng.vec(r * c, -1.0, 1.0)),
+            (&t, &rng.vec(r * c, -1.0, 1.0)),
+            (&w, &weights),
+        ],
+    );
+
     let g = Graph::new();
     let z = g.input("logits", [r, c]).with_grad();
     let t = g.input("targets", [r, c]);
     let loss = z.bce_with_logits(&t);
-    let targets: Vec<f64> = (0..r * c).map(|i| (i % 3 == 0) as u8 as f64).collect();
     check(
         "bce_with_logits",
         &g,

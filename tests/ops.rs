@@ -379,81 +379,122 @@ fn row_reductions_and_broadcasts_match_cpu() {
     }
 }
 
+/// Example weights for a weighted loss over `rows` examples, summing to 1 as the builders make
+/// them (one of them 0: an example that does not count), f32-exact; and `inputs` with them
+/// inserted third, where a weighted loss kernel reads them.
+fn weighted_inputs(rng: &mut Rng, weighted: bool, rows: usize, mut inputs: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    if weighted {
+        let mut w = rng.vec(rows, 0.0, 3.0);
+        w[rows / 2] = 0.0;
+        let total: f64 = w.iter().sum::<f64>().max(1e-9);
+        inputs.insert(2, f32_exact(w.iter().map(|v| v / total).collect()));
+    }
+    inputs
+}
+
 #[test]
 fn softmax_cross_entropy_and_mse_match_cpu() {
     let mut rng = Rng::new(6);
     for (rows, cols) in MATRICES {
         for (spread, smoothing) in [(3.0, 0.0), (1e4, 0.0), (3.0, 0.1), (1e4, 0.1)] {
-            let p = Params::dims(&[rows as u32, cols as u32]).with_scalars(&[smoothing]);
-            // ±1e4 logits: the max subtraction must keep exp() finite.
-            let logits = f32_exact(rng.vec(rows * cols, -spread, spread));
-            let logits_for_fused = logits.clone();
-            let labels = rng.labels(rows, cols);
-            let out = run_kernel(
-                &CpuBackend::<f64>::new(),
-                Kernel::SoftmaxCe { smoothing },
-                p,
-                &[logits.clone(), labels.clone(), vec![], vec![]],
-            );
-            assert!(
-                out[1][0].is_finite(),
-                "reference loss is finite for logits of ±{spread}"
-            );
-            let loss_scale = vec![out[1][0].abs() + spread];
-            let probs_scale = vec![1.0; rows * cols];
-            compare(
-                &format!("softmax_ce_forward {rows}x{cols} ±{spread} smoothing {smoothing}"),
-                Kernel::SoftmaxCe { smoothing },
-                p,
-                &[logits, labels.clone(), vec![], vec![]],
-                SUMS,
-                Some(vec![probs_scale, loss_scale]),
-            );
-            let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
-            let fused_scale = vec![vec![out[1][0].abs() + spread], vec![1.0; rows * cols]];
-            compare(
-                &format!("softmax_ce_fused {rows}x{cols} ±{spread} smoothing {smoothing}"),
-                Kernel::SoftmaxCeFused { smoothing },
-                p,
-                &[logits_for_fused.clone(), labels.clone(), dloss, vec![], vec![]],
-                SUMS,
-                Some(fused_scale),
-            );
-            let probs = f32_exact(out[0].clone());
-            let dloss = vec![f32_exact(vec![rng.uniform(0.5, 2.0)])[0]];
-            compare(
-                &format!("softmax_ce_backward {rows}x{cols} smoothing {smoothing}"),
-                Kernel::SoftmaxCeGrad { smoothing },
-                p,
-                &[probs, labels, dloss, vec![]],
-                ELEMENTWISE,
-                None,
-            );
+            for weighted in [false, true] {
+                softmax_cross_entropy_matches_cpu(&mut rng, rows, cols, spread, smoothing, weighted);
+            }
         }
     }
-    for n in LENGTHS {
-        let p = Params::dims(&[n as u32]);
+    let shapes = LENGTHS.map(|n| (n, 1)).into_iter().chain(MATRICES);
+    for ((rows, cols), weighted) in shapes.flat_map(|s| [(s, false), (s, true)]) {
+        let n = rows * cols;
+        // Weighted: the rows are the examples the weights are of.
+        let p = match weighted {
+            false => Params::dims(&[n as u32]),
+            true => Params::dims(&[n as u32, rows as u32]),
+        };
         let pred = f32_exact(rng.vec(n, -2.0, 2.0));
         let target = f32_exact(rng.vec(n, -2.0, 2.0));
         let scale = vec![pred.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n as f64];
+        let forward = weighted_inputs(&mut rng, weighted, rows, vec![pred, target, vec![]]);
+        let what = if weighted { " weighted" } else { "" };
         compare(
-            &format!("mse_forward n={n}"),
-            Kernel::Mse,
+            &format!("mse_forward {rows}x{cols}{what}"),
+            Kernel::Mse { weighted },
             p,
-            &[pred.clone(), target.clone(), vec![]],
+            &forward,
             SUMS,
             Some(vec![scale]),
         );
-        let dloss = vec![0.75];
+        // The backward reads dloss where the forward writes the loss, and writes dpred after.
+        let mut backward = forward;
+        *backward.last_mut().expect("the loss's place") = vec![0.75];
+        backward.push(vec![]);
         compare(
-            &format!("mse_backward n={n}"),
-            Kernel::MseGrad,
+            &format!("mse_backward {rows}x{cols}{what}"),
+            Kernel::MseGrad { weighted },
             p,
-            &[pred, target, dloss, vec![]],
+            &backward,
             ELEMENTWISE,
             None,
         );
     }
+}
+
+/// The three softmax cross-entropy kernels on both backends, for one shape, spread of logits,
+/// label smoothing and weighting.
+fn softmax_cross_entropy_matches_cpu(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    spread: f64,
+    smoothing: f64,
+    weighted: bool,
+) {
+    let p = Params::dims(&[rows as u32, cols as u32]).with_scalars(&[smoothing]);
+    // ±1e4 logits: the max subtraction must keep exp() finite.
+    let logits = f32_exact(rng.vec(rows * cols, -spread, spread));
+    let labels = rng.labels(rows, cols);
+    let inputs = weighted_inputs(rng, weighted, rows, vec![logits, labels]);
+    // The inputs, then `rest` (the backward's dloss, the outputs' places).
+    let with = |rest: Vec<Vec<f64>>| [inputs.clone(), rest].concat();
+    let what = format!("{rows}x{cols} ±{spread} smoothing {smoothing} weighted {weighted}");
+    let out = run_kernel(
+        &CpuBackend::<f64>::new(),
+        Kernel::SoftmaxCe { smoothing, weighted },
+        p,
+        &with(vec![vec![], vec![]]),
+    );
+    assert!(
+        out[1][0].is_finite(),
+        "reference loss is finite for logits of ±{spread}"
+    );
+    let loss_scale = vec![out[1][0].abs() + spread];
+    compare(
+        &format!("softmax_ce_forward {what}"),
+        Kernel::SoftmaxCe { smoothing, weighted },
+        p,
+        &with(vec![vec![], vec![]]),
+        SUMS,
+        Some(vec![vec![1.0; rows * cols], loss_scale.clone()]),
+    );
+    let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
+    compare(
+        &format!("softmax_ce_fused {what}"),
+        Kernel::SoftmaxCeFused { smoothing, weighted },
+        p,
+        &with(vec![dloss.clone(), vec![], vec![]]),
+        SUMS,
+        Some(vec![loss_scale, vec![1.0; rows * cols]]),
+    );
+    // The backward reads the probabilities in the logits' place.
+    let mut backward = with(vec![dloss, vec![]]);
+    backward[0] = f32_exact(out[0].clone());
+    compare(
+        &format!("softmax_ce_backward {what}"),
+        Kernel::SoftmaxCeGrad { smoothing, weighted },
+        p,
+        &backward,
+        ELEMENTWISE,
+        None,
+    );
 }
 
 #[test]
@@ -642,44 +683,51 @@ fn softplus_stays_finite_and_exact_for_large_inputs_on_both_backends() {
 #[test]
 fn binary_cross_entropy_with_logits_matches_cpu() {
     // Forward, backward and fused, on awkward shapes and logits of ±1e4 (where a naive
-    // −t·ln σ(z) overflows), with 0/1 targets. The loss is a mean of terms up to |z| + ln 2.
+    // −t·ln σ(z) overflows), with 0/1 targets, unweighted and weighted by row. The loss is a
+    // mean of terms up to |z| + ln 2.
     let mut rng = Rng::new(13);
     for (rows, cols) in MATRICES {
         let n = rows * cols;
-        let p = Params::dims(&[n as u32]);
-        for spread in [3.0, 1e4] {
+        for (spread, weighted) in [(3.0, false), (1e4, false), (3.0, true), (1e4, true)] {
+            let p = match weighted {
+                false => Params::dims(&[n as u32]),
+                true => Params::dims(&[n as u32, rows as u32]),
+            };
             let z = f32_exact(rng.vec(n, -spread, spread));
             let t: Vec<f64> = (0..n).map(|_| (rng.next_u64() & 1) as f64).collect();
+            let inputs = weighted_inputs(&mut rng, weighted, rows, vec![z, t]);
+            let with = |rest: Vec<Vec<f64>>| [inputs.clone(), rest].concat();
+            let what = format!("{rows}x{cols} ±{spread} weighted {weighted}");
             let loss = run_kernel(
                 &CpuBackend::<f64>::new(),
-                Kernel::SigmoidBce,
+                Kernel::SigmoidBce { weighted },
                 p,
-                &[z.clone(), t.clone(), vec![]],
+                &with(vec![vec![]]),
             );
             assert!(loss[0][0].is_finite(), "reference loss is finite for ±{spread}");
             let loss_scale = vec![loss[0][0].abs() + spread / (n as f64).sqrt()];
             compare(
-                &format!("sigmoid_bce_forward {rows}x{cols} ±{spread}"),
-                Kernel::SigmoidBce,
+                &format!("sigmoid_bce_forward {what}"),
+                Kernel::SigmoidBce { weighted },
                 p,
-                &[z.clone(), t.clone(), vec![]],
+                &with(vec![vec![]]),
                 SUMS,
                 Some(vec![loss_scale.clone()]),
             );
             let dloss = f32_exact(vec![rng.uniform(0.5, 2.0)]);
             compare(
-                &format!("sigmoid_bce_backward {rows}x{cols} ±{spread}"),
-                Kernel::SigmoidBceGrad,
+                &format!("sigmoid_bce_backward {what}"),
+                Kernel::SigmoidBceGrad { weighted },
                 p,
-                &[z.clone(), t.clone(), dloss.clone(), vec![]],
+                &with(vec![dloss.clone(), vec![]]),
                 ELEMENTWISE,
                 None,
             );
             compare(
-                &format!("sigmoid_bce_fused {rows}x{cols} ±{spread}"),
-                Kernel::SigmoidBceFused,
+                &format!("sigmoid_bce_fused {what}"),
+                Kernel::SigmoidBceFused { weighted },
                 p,
-                &[z, t, dloss, vec![], vec![]],
+                &with(vec![dloss, vec![], vec![]]),
                 SUMS,
                 Some(vec![loss_scale, vec![1.0 / n as f64; n]]),
             );
@@ -694,11 +742,22 @@ fn labels_outside_the_classes_make_the_loss_nan_on_both_backends() {
     for out in [
         run_kernel(
             &CpuBackend::<f64>::new(),
-            Kernel::SoftmaxCe { smoothing: 0.1 },
+            Kernel::SoftmaxCe {
+                smoothing: 0.1,
+                weighted: false,
+            },
             p,
             &init,
         ),
-        run_kernel(&gpu(), Kernel::SoftmaxCe { smoothing: 0.1 }, p, &init),
+        run_kernel(
+            &gpu(),
+            Kernel::SoftmaxCe {
+                smoothing: 0.1,
+                weighted: false,
+            },
+            p,
+            &init,
+        ),
     ] {
         assert!(
             out[1][0].is_nan(),

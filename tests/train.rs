@@ -153,7 +153,10 @@ fn batch_norm_running_statistics_follow_pytorch_on_both_backends() {
         let bn = BatchNorm::new(&g, "1", 3);
         let mut updates = Vec::new();
         let mode = if train {
-            Mode::Train { label_smoothing: 0.0 }
+            Mode::Train {
+                label_smoothing: 0.0,
+                weighted: false,
+            }
         } else {
             Mode::Eval
         };

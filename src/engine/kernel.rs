@@ -54,14 +54,17 @@ pub enum Kernel {
     /// Softmax cross-entropy of logits `[rows, cols]` against class labels `[rows]` (class
     /// indices stored as numbers), the labels smoothed as PyTorch's `label_smoothing` does (the
     /// target is `1 − s` on the label plus `s / cols` on every class): writes the probabilities
-    /// and the mean loss; dims `[rows, cols]`; scalars `[s]`.
-    SoftmaxCe { smoothing: f64 },
-    /// `dlogits = (p − target) · dloss / rows`, the target smoothed as the forward's; dims
-    /// `[rows, cols]`; scalars `[s]`.
-    SoftmaxCeGrad { smoothing: f64 },
+    /// and the mean loss; dims `[rows, cols]`; scalars `[s]`. `weighted`: each example's loss
+    /// counts by its weight of a `[rows]` binding of weights summing to 1 (`wᵢ / Σ w`, which the
+    /// builders make), so the loss is the weighted mean `Σ wᵢ·lᵢ / Σ wᵢ` (PyTorch's `weight=`
+    /// with `reduction="mean"`); so do every loss kernel's `weighted` forms.
+    SoftmaxCe { smoothing: f64, weighted: bool },
+    /// `dlogits = (p − target) · dloss / rows` (weighted: `· wᵢ` for `/ rows`), the target
+    /// smoothed as the forward's; dims `[rows, cols]`; scalars `[s]`.
+    SoftmaxCeGrad { smoothing: f64, weighted: bool },
     /// Both at once, for a training step: the mean loss and `dlogits` from the logits, labels and
     /// `dloss`, without keeping the probabilities; dims `[rows, cols]`; scalars `[s]`.
-    SoftmaxCeFused { smoothing: f64 },
+    SoftmaxCeFused { smoothing: f64, weighted: bool },
     /// Inverted dropout: `y[i] = x[i] / (1 − p)` where the counter hash of `(stream, step, i)`
     /// is at least `p · 2³²` (see [`random`](crate::engine::op::random)), else 0. The backward is the same
     /// launch on `dy` (the same counters draw the same mask). dims `[n, stream, step,
@@ -80,16 +83,19 @@ pub enum Kernel {
     UnpackBytes,
     /// Mean binary cross-entropy of logits `z` against 0/1 targets `t` (PyTorch's
     /// `BCEWithLogitsLoss`): `Σ max(z, 0) − z·t + ln(1 + e^−|z|)` over the `n` elements, / n,
-    /// finite for logits of ±1e4; dims `[n]`.
-    SigmoidBce,
-    /// `dz = (σ(z) − t) · dloss / n`; dims `[n]`.
-    SigmoidBceGrad,
-    /// Both at once, for a training step: the mean loss and `dz`; dims `[n]`.
-    SigmoidBceFused,
-    /// Mean squared error `Σ (p − t)² / n`; dims `[n]`.
-    Mse,
-    /// `dp = 2 (p − t) · dloss / n`; dims `[n]`.
-    MseGrad,
+    /// finite for logits of ±1e4; dims `[n]`. `weighted`: the `n` elements are `examples` rows
+    /// of `n / examples`, each row's mean weighted by its weight (summing to 1); dims
+    /// `[n, examples]`.
+    SigmoidBce { weighted: bool },
+    /// `dz = (σ(z) − t) · dloss / n` (weighted: `· wᵢ / (n / examples)`); dims as the forward's.
+    SigmoidBceGrad { weighted: bool },
+    /// Both at once, for a training step: the mean loss and `dz`; dims as the forward's.
+    SigmoidBceFused { weighted: bool },
+    /// Mean squared error `Σ (p − t)² / n` (weighted as [`Kernel::SigmoidBce`]); dims `[n]`, or
+    /// `[n, examples]` weighted.
+    Mse { weighted: bool },
+    /// `dp = 2 (p − t) · dloss / n` (weighted: `· wᵢ / (n / examples)`); dims as the forward's.
+    MseGrad { weighted: bool },
     /// `w −= lr · (g + wd·w)`; dims `[n]`; scalars `[lr, weight_decay]`.
     Sgd,
     /// PyTorch's momentum SGD; dims `[n, nesterov]`; scalars `[lr, momentum, weight_decay]`.
@@ -186,11 +192,30 @@ pub enum Family {
     Optimizer,
 }
 
+/// `name`, with `_weighted` for a weighted loss.
+fn weighted_name(name: &str, weighted: bool) -> String {
+    if weighted {
+        format!("{name}_weighted")
+    } else {
+        name.to_string()
+    }
+}
+
 /// The bindings of a loss over `n` elements of a prediction and a target (`names`: the
-/// prediction, the target and the prediction's gradient): the forward writes the mean loss, the
-/// backward reads `dloss` and writes the gradient.
-fn elementwise_loss(forward: bool, backward: bool, [pred, target, grad]: [&'static str; 3], n: usize) -> Vec<Binding> {
+/// prediction, the target and the prediction's gradient), weighted by `examples` weights when
+/// there are: the forward writes the mean loss, the backward reads `dloss` and writes the
+/// gradient.
+fn elementwise_loss(
+    forward: bool,
+    backward: bool,
+    [pred, target, grad]: [&'static str; 3],
+    n: usize,
+    examples: Option<usize>,
+) -> Vec<Binding> {
     let mut b = vec![read(1, pred, n), read(2, target, n)];
+    if let Some(examples) = examples {
+        b.push(read(8, "weights", examples));
+    }
     if backward {
         b.push(read(6, "dloss", 1));
     }
@@ -201,6 +226,14 @@ fn elementwise_loss(forward: bool, backward: bool, [pred, target, grad]: [&'stat
         b.push(write(7, grad, n));
     }
     b
+}
+
+/// `bindings` with a `[rows]` binding of weights after the labels (third), when `weighted`.
+fn with_weights(weighted: bool, rows: usize, mut bindings: Vec<Binding>) -> Vec<Binding> {
+    if weighted {
+        bindings.insert(2, read(8, "weights", rows));
+    }
+    bindings
 }
 
 impl Kernel {
@@ -227,11 +260,11 @@ impl Kernel {
             Kernel::SoftmaxCe { .. }
             | Kernel::SoftmaxCeGrad { .. }
             | Kernel::SoftmaxCeFused { .. }
-            | Kernel::SigmoidBce
-            | Kernel::SigmoidBceGrad
-            | Kernel::SigmoidBceFused
-            | Kernel::Mse
-            | Kernel::MseGrad => Family::Losses,
+            | Kernel::SigmoidBce { .. }
+            | Kernel::SigmoidBceGrad { .. }
+            | Kernel::SigmoidBceFused { .. }
+            | Kernel::Mse { .. }
+            | Kernel::MseGrad { .. } => Family::Losses,
             Kernel::Normalize { .. } | Kernel::NormalizeGrad { .. } => Family::Normalization,
             Kernel::Sgd | Kernel::Momentum | Kernel::Adam => Family::Optimizer,
         }
@@ -288,30 +321,64 @@ impl Kernel {
             }
             Kernel::LogSoftmax => vec![read(1, "x", items), write(2, "y", items)],
             Kernel::LogSoftmaxGrad => vec![read(3, "y", items), read(4, "dy", items), write(5, "dx", items)],
-            Kernel::SoftmaxCe { .. } => vec![
-                read(1, "logits", items),
-                read(2, "labels", rows),
-                write(3, "probs", items),
-                write(4, "loss", 1),
-            ],
-            Kernel::SoftmaxCeGrad { .. } => vec![
-                read(5, "probs", items),
-                read(2, "labels", rows),
-                read(6, "dloss", 1),
-                write(7, "dlogits", items),
-            ],
-            Kernel::SoftmaxCeFused { .. } => vec![
-                read(1, "logits", items),
-                read(2, "labels", rows),
-                read(6, "dloss", 1),
-                write(4, "loss", 1),
-                write(7, "dlogits", items),
-            ],
-            Kernel::SigmoidBce => elementwise_loss(true, false, ["logits", "targets", "dlogits"], n),
-            Kernel::SigmoidBceGrad => elementwise_loss(false, true, ["logits", "targets", "dlogits"], n),
-            Kernel::SigmoidBceFused => elementwise_loss(true, true, ["logits", "targets", "dlogits"], n),
-            Kernel::Mse => elementwise_loss(true, false, ["pred", "target", "dpred"], n),
-            Kernel::MseGrad => elementwise_loss(false, true, ["pred", "target", "dpred"], n),
+            Kernel::SoftmaxCe { weighted, .. } => with_weights(
+                weighted,
+                rows,
+                vec![
+                    read(1, "logits", items),
+                    read(2, "labels", rows),
+                    write(3, "probs", items),
+                    write(4, "loss", 1),
+                ],
+            ),
+            Kernel::SoftmaxCeGrad { weighted, .. } => with_weights(
+                weighted,
+                rows,
+                vec![
+                    read(5, "probs", items),
+                    read(2, "labels", rows),
+                    read(6, "dloss", 1),
+                    write(7, "dlogits", items),
+                ],
+            ),
+            Kernel::SoftmaxCeFused { weighted, .. } => with_weights(
+                weighted,
+                rows,
+                vec![
+                    read(1, "logits", items),
+                    read(2, "labels", rows),
+                    read(6, "dloss", 1),
+                    write(4, "loss", 1),
+                    write(7, "dlogits", items),
+                ],
+            ),
+            Kernel::SigmoidBce { weighted } => elementwise_loss(
+                true,
+                false,
+                ["logits", "targets", "dlogits"],
+                n,
+                weighted.then(|| p.d(1)),
+            ),
+            Kernel::SigmoidBceGrad { weighted } => elementwise_loss(
+                false,
+                true,
+                ["logits", "targets", "dlogits"],
+                n,
+                weighted.then(|| p.d(1)),
+            ),
+            Kernel::SigmoidBceFused { weighted } => elementwise_loss(
+                true,
+                true,
+                ["logits", "targets", "dlogits"],
+                n,
+                weighted.then(|| p.d(1)),
+            ),
+            Kernel::Mse { weighted } => {
+                elementwise_loss(true, false, ["pred", "target", "dpred"], n, weighted.then(|| p.d(1)))
+            }
+            Kernel::MseGrad { weighted } => {
+                elementwise_loss(false, true, ["pred", "target", "dpred"], n, weighted.then(|| p.d(1)))
+            }
             Kernel::Normalize { .. } => vec![
                 read(1, "x", items),
                 read(6, "gain", cols),
@@ -355,8 +422,15 @@ impl Kernel {
             | Kernel::UnaryGrad(_)
             | Kernel::Binary(_)
             | Kernel::BinaryGrad(..)
-            | Kernel::MseGrad
-            | Kernel::SigmoidBceGrad => Params::dims(&[shape.len() as u32]),
+            | Kernel::MseGrad { weighted: false }
+            | Kernel::SigmoidBceGrad { weighted: false } => Params::dims(&[shape.len() as u32]),
+            // Weighted elementwise losses: the elements, and the examples the weights are of.
+            Kernel::MseGrad { weighted: true } | Kernel::SigmoidBceGrad { weighted: true } => {
+                Params::dims(&[shape.len() as u32, input(2).len() as u32])
+            }
+            Kernel::Mse { weighted: true } | Kernel::SigmoidBce { weighted: true } => {
+                Params::dims(&[input(0).len() as u32, input(2).len() as u32])
+            }
             Kernel::Matmul { ta, .. } => {
                 let a = input(0);
                 let k = a.dims().get(if ta { 0 } else { 1 }).copied().unwrap_or(0);
@@ -368,17 +442,19 @@ impl Kernel {
             | Kernel::Broadcast(_)
             | Kernel::LogSoftmax
             | Kernel::LogSoftmaxGrad => matrix(shape),
-            Kernel::SoftmaxCeGrad { smoothing } => matrix(shape).with_scalars(&[smoothing]),
+            Kernel::SoftmaxCeGrad { smoothing, .. } => matrix(shape).with_scalars(&[smoothing]),
             Kernel::Normalize { eps, .. } | Kernel::NormalizeGrad { eps, .. } => matrix(shape).with_scalars(&[eps]),
             Kernel::Dropout { p, stream } => {
                 // The step (dims[2]) is set per run by Plan::set_step.
                 Params::dims(&[shape.len() as u32, stream, 0, drop_threshold(p)]).with_scalars(&[1.0 / (1.0 - p)])
             }
-            Kernel::SumAll | Kernel::Mse | Kernel::SigmoidBce => Params::dims(&[input(0).len() as u32]),
+            Kernel::SumAll | Kernel::Mse { weighted: false } | Kernel::SigmoidBce { weighted: false } => {
+                Params::dims(&[input(0).len() as u32])
+            }
             Kernel::RowSum | Kernel::ColSum | Kernel::RowMax => matrix(&input(0)),
-            Kernel::SoftmaxCe { smoothing } => matrix(&input(0)).with_scalars(&[smoothing]),
+            Kernel::SoftmaxCe { smoothing, .. } => matrix(&input(0)).with_scalars(&[smoothing]),
             Kernel::SoftmaxCeFused { .. }
-            | Kernel::SigmoidBceFused
+            | Kernel::SigmoidBceFused { .. }
             | Kernel::UnpackBytes
             | Kernel::Sgd
             | Kernel::Momentum
@@ -420,9 +496,14 @@ impl Kernel {
                 format!("matmul{flags}{bias}{}", epilogue.name())
             }
             Kernel::Broadcast(m) => format!("broadcast_{}", m.name()),
-            Kernel::SoftmaxCe { .. } => "softmax_ce".into(),
-            Kernel::SoftmaxCeGrad { .. } => "softmax_ce_grad".into(),
-            Kernel::SoftmaxCeFused { .. } => "softmax_ce_fused".into(),
+            Kernel::SoftmaxCe { weighted, .. } => weighted_name("softmax_ce", *weighted),
+            Kernel::SoftmaxCeGrad { weighted, .. } => weighted_name("softmax_ce_grad", *weighted),
+            Kernel::SoftmaxCeFused { weighted, .. } => weighted_name("softmax_ce_fused", *weighted),
+            Kernel::SigmoidBce { weighted } => weighted_name("sigmoid_bce", *weighted),
+            Kernel::SigmoidBceGrad { weighted } => weighted_name("sigmoid_bce_grad", *weighted),
+            Kernel::SigmoidBceFused { weighted } => weighted_name("sigmoid_bce_fused", *weighted),
+            Kernel::Mse { weighted } => weighted_name("mse", *weighted),
+            Kernel::MseGrad { weighted } => weighted_name("mse_grad", *weighted),
             Kernel::Dropout { .. } => "dropout".into(),
             Kernel::Normalize { axis, .. } => format!("normalize_{}", axis.name()),
             Kernel::NormalizeGrad { axis, .. } => format!("normalize_{}_backward", axis.name()),
@@ -516,9 +597,30 @@ impl Kernel {
             Kernel::SumAll,
             Kernel::LogSoftmax,
             Kernel::LogSoftmaxGrad,
-            Kernel::SoftmaxCe { smoothing: 0.1 },
-            Kernel::SoftmaxCeGrad { smoothing: 0.1 },
-            Kernel::SoftmaxCeFused { smoothing: 0.1 },
+            Kernel::SoftmaxCe {
+                smoothing: 0.1,
+                weighted: false,
+            },
+            Kernel::SoftmaxCeGrad {
+                smoothing: 0.1,
+                weighted: false,
+            },
+            Kernel::SoftmaxCeFused {
+                smoothing: 0.1,
+                weighted: false,
+            },
+            Kernel::SoftmaxCe {
+                smoothing: 0.1,
+                weighted: true,
+            },
+            Kernel::SoftmaxCeGrad {
+                smoothing: 0.1,
+                weighted: true,
+            },
+            Kernel::SoftmaxCeFused {
+                smoothing: 0.1,
+                weighted: true,
+            },
             Kernel::Dropout { p: 0.25, stream: 3 },
             Kernel::Normalize {
                 axis: Axis::Rows,
@@ -528,12 +630,17 @@ impl Kernel {
                 axis: Axis::Columns,
                 eps: 1e-5,
             },
-            Kernel::SigmoidBce,
-            Kernel::SigmoidBceGrad,
-            Kernel::SigmoidBceFused,
+            Kernel::SigmoidBce { weighted: false },
+            Kernel::SigmoidBceGrad { weighted: false },
+            Kernel::SigmoidBceFused { weighted: false },
+            Kernel::SigmoidBce { weighted: true },
+            Kernel::SigmoidBceGrad { weighted: true },
+            Kernel::SigmoidBceFused { weighted: true },
             Kernel::UnpackBytes,
-            Kernel::Mse,
-            Kernel::MseGrad,
+            Kernel::Mse { weighted: false },
+            Kernel::MseGrad { weighted: false },
+            Kernel::Mse { weighted: true },
+            Kernel::MseGrad { weighted: true },
             Kernel::Sgd,
             Kernel::Momentum,
             Kernel::Adam,

@@ -470,7 +470,10 @@ pub fn kernel_cases(sizes: &[u32]) -> Vec<(String, String, Kernel, Params, f64)>
     cases.push((
         "softmax-CE forward".into(),
         "1024x10".into(),
-        Kernel::SoftmaxCe { smoothing: 0.0 },
+        Kernel::SoftmaxCe {
+            smoothing: 0.0,
+            weighted: false,
+        },
         Params::dims(&[1024, 10]),
         5.0 * 10240.0,
     ));

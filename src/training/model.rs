@@ -16,7 +16,7 @@ use crate::engine::error::{Error, Result};
 use crate::engine::op::UnaryOp;
 use crate::training::data::image::PixelStats;
 use crate::training::data::table::Schema;
-use crate::training::data::{idx::PIXEL_SCALE, Dataset, Features, Scaling, Source, Targets, Task};
+use crate::training::data::{idx::PIXEL_SCALE, ClassWeight, Dataset, Features, Scaling, Source, Targets, Task};
 use crate::training::metrics;
 use crate::training::nn::{Activation, Init, Mlp};
 use crate::training::optim::{Optimizer, Schedule};
@@ -70,6 +70,9 @@ pub struct TrainedOn {
     pub seed: u64,
     /// Whether a table's numbers were standardised by the training split.
     pub standardize: bool,
+    /// How the training examples' classes were weighted in the loss, if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<ClassWeight>,
 }
 
 impl ModelInfo {
@@ -511,6 +514,7 @@ impl Model {
             image: info.image,
             scaling: Scaling::default(),
             schema: info.schema.clone().map(std::sync::Arc::new),
+            weights: None,
         };
         data.standardize(&Scaling {
             features: info.scaling.features.clone(),

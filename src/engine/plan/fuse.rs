@@ -250,34 +250,39 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
     for (fi, f) in ir.launches.iter().enumerate() {
         // The forward's inputs and loss, the value its backward reads in the logits' place
         // (the probabilities, or the logits themselves), and the kernels.
-        let (inputs, loss, link, grad_kernel, fused_kernel) = match f.kernel {
-            Kernel::SoftmaxCe { smoothing } => (
-                [f.args[0], f.args[1]],
-                f.args[3],
-                f.args[2],
-                Kernel::SoftmaxCeGrad { smoothing },
-                Kernel::SoftmaxCeFused { smoothing },
+        // A weighted loss reads its weights third; its backward reads them after the labels.
+        let (reads, loss, link, grad_kernel, fused_kernel) = match f.kernel {
+            Kernel::SoftmaxCe { smoothing, weighted } => (
+                1 + (weighted as usize),
+                f.args.len() - 1,
+                f.args.len() - 2,
+                Kernel::SoftmaxCeGrad { smoothing, weighted },
+                Kernel::SoftmaxCeFused { smoothing, weighted },
             ),
-            Kernel::SigmoidBce => (
-                [f.args[0], f.args[1]],
-                f.args[2],
-                f.args[0],
-                Kernel::SigmoidBceGrad,
-                Kernel::SigmoidBceFused,
+            Kernel::SigmoidBce { weighted } => (
+                1 + (weighted as usize),
+                f.args.len() - 1,
+                0,
+                Kernel::SigmoidBceGrad { weighted },
+                Kernel::SigmoidBceFused { weighted },
             ),
             _ => continue,
         };
+        // The labels (and weights) both read, after the logits; where the backward reads the
+        // forward's output or input; the loss.
+        let (labels, link, loss) = (&f.args[1..=reads], f.args[link], f.args[loss]);
+        let inputs = &f.args[..=reads];
         let grads: Vec<usize> = uses.readers[link]
             .iter()
             .copied()
             .filter(|&r| {
                 let g = &ir.launches[r];
-                g.kernel == grad_kernel && g.args[..2] == [link, inputs[1]]
+                g.kernel == grad_kernel && g.args[0] == link && &g.args[1..=reads] == labels
             })
             .collect();
         let [gi] = grads[..] else { continue };
         let g = &ir.launches[gi];
-        let dloss = g.args[2];
+        let (dloss, dx) = (g.args[reads + 1], g.args[reads + 2]);
         let probs_elsewhere = matches!(f.kernel, Kernel::SoftmaxCe { .. }) && uses.readers[link].len() > 1;
         if probs_elsewhere || !matches!(ir.values[dloss].place, Place::Constant(_)) {
             ir.notes.push(format!(
@@ -294,7 +299,7 @@ pub(crate) fn losses(ir: &mut Ir, nodes: &[Node]) {
         let fused = Launch {
             kernel: fused_kernel,
             params: f.params,
-            args: vec![inputs[0], inputs[1], dloss, loss, g.args[3]],
+            args: [inputs, &[dloss, loss, dx]].concat(),
             nodes: [f.nodes.as_slice(), &g.nodes].concat(),
             update: None,
         };

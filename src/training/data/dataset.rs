@@ -161,6 +161,10 @@ pub struct Dataset {
     /// For a table: how its columns became the features (fitted on the training split), for
     /// the model to record and apply to new rows.
     pub schema: Option<Arc<Schema>>,
+    /// Each example's weight in a training step's loss (the weighted mean `Σ wᵢ·lᵢ / Σ wᵢ`),
+    /// when they are not all equal: see [`Dataset::with_weights`] and
+    /// [`Dataset::weigh_classes`].
+    pub weights: Option<Vec<f32>>,
 }
 
 /// Rows `indices` of the row-major `values` (`width` per row), appended to `out`.
@@ -176,6 +180,7 @@ pub(crate) struct Batch {
     pub bytes: Vec<u8>,
     pub floats: Vec<f32>,
     pub targets: Vec<f32>,
+    pub weights: Vec<f32>,
 }
 
 impl Batch {
@@ -190,6 +195,7 @@ impl Batch {
         part(&self.bytes, &rows, examples, &mut out.bytes);
         part(&self.floats, &rows, examples, &mut out.floats);
         part(&self.targets, &rows, examples, &mut out.targets);
+        part(&self.weights, &rows, examples, &mut out.weights);
     }
 }
 
@@ -406,6 +412,7 @@ impl Dataset {
     ///     image: None,
     ///     scaling: Scaling::default(),
     ///     schema: None,
+    ///     weights: None,
     /// };
     /// assert!(with(vec![0, 1, 0, 1], vec![3.0, 7.0]).check_classes("t.csv").is_ok());
     /// let e = with(vec![0, 1, 2, 0], vec![1.0, 2.0, 3.0]).check_classes("t.csv").unwrap_err();
@@ -468,6 +475,7 @@ impl Dataset {
             image: self.image,
             scaling: self.scaling.clone(),
             schema: self.schema.clone(),
+            weights: self.weights.as_ref().map(|w| rows(w, 1, indices)),
         }
     }
 
@@ -526,6 +534,10 @@ impl Dataset {
         batch.bytes.clear();
         batch.floats.clear();
         batch.targets.clear();
+        batch.weights.clear();
+        if let Some(w) = &self.weights {
+            extend_rows(&mut batch.weights, w, 1, indices);
+        }
         match &self.features {
             Features::Bytes { values, .. } => extend_rows(&mut batch.bytes, values, f, indices),
             Features::Floats(v) => extend_rows(&mut batch.floats, v, f, indices),

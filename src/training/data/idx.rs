@@ -276,6 +276,7 @@ impl Digits {
             image: Some([rows, cols]),
             scaling: Scaling::default(),
             schema: None,
+            weights: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod image;
 pub mod npy;
 mod source;
 pub mod table;
+mod weights;
 
 pub(crate) use dataset::Batch;
 pub use dataset::{
@@ -18,3 +19,4 @@ pub use dataset::{
 };
 pub use idx::{epoch_order, Digits};
 pub use source::Source;
+pub use weights::ClassWeight;

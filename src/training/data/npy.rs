@@ -364,6 +364,7 @@ pub fn dataset(x: &Array, y: &Array, task: Task, source: &str) -> Result<Dataset
         image: None,
         scaling: Scaling::default(),
         schema: None,
+        weights: None,
     };
     data.check(source)?;
     Ok(data)

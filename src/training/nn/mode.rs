@@ -3,11 +3,12 @@
 
 use crate::training::data::Features;
 
-/// What an MLP's graph is for: training draws dropout masks and smooths labels; evaluation
-/// and prediction do neither.
+/// What an MLP's graph is for: training draws dropout masks, smooths labels and, `weighted`,
+/// takes a `[batch]` input of example weights (`weights`) its loss is the weighted mean by;
+/// evaluation and prediction do none of these.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Mode {
-    Train { label_smoothing: f64 },
+    Train { label_smoothing: f64, weighted: bool },
     Eval,
 }
 

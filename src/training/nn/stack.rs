@@ -98,6 +98,8 @@ pub struct MlpGraph {
     pub x: Tensor,
     /// The targets: class ids `[batch]` to classify, values or 0/1 labels `[batch, outputs]`.
     pub targets: Tensor,
+    /// The examples' weights `[batch]`, in a weighted training graph (see [`Mode::Train`]).
+    pub weights: Option<Tensor>,
     pub layers: Layers,
     /// The outputs before the loss's softmax or sigmoid: `[batch, outputs]`.
     pub logits: Tensor,
@@ -318,7 +320,7 @@ impl Mlp {
     /// ```
     /// use shadergrad::{data::Task, nn::{Activation, Init, Input, Mlp, Mode, Norm}};
     /// let mlp = Mlp::new(&[4, 3, 2], Activation::Relu)?.with_dropout(0.5)?.with_norm(Norm::Batch);
-    /// let train = mlp.graph_for(8, Init::KaimingUniform, 0, Input::Floats, Task::Classify, Mode::Train { label_smoothing: 0.1 });
+    /// let train = mlp.graph_for(8, Init::KaimingUniform, 0, Input::Floats, Task::Classify, Mode::Train { label_smoothing: 0.1, weighted: false });
     /// assert_eq!(train.buffer_updates.len(), 2); // running mean and variance
     /// let eval = mlp.graph(8, Init::KaimingUniform, 0, Input::Floats, Task::Classify);
     /// assert!(eval.buffer_updates.is_empty());
@@ -338,19 +340,28 @@ impl Mlp {
         let layers = self.layers(&graph, init, seed);
         let mut buffer_updates = Vec::new();
         let logits = self.forward(&layers, &x, mode, seed, &mut buffer_updates);
-        let loss = match (task, mode) {
-            (Task::Classify, Mode::Train { label_smoothing }) => {
-                logits.smoothed_cross_entropy(&targets, label_smoothing)
-            }
-            (Task::Classify, Mode::Eval) => logits.softmax_cross_entropy(&targets),
-            (Task::Regress, _) => logits.mse(&targets),
-            (Task::Multilabel, _) => logits.bce_with_logits(&targets),
+        let weights = match mode {
+            Mode::Train { weighted: true, .. } => Some(graph.input("weights", [batch])),
+            _ => None,
+        };
+        let smoothing = match mode {
+            Mode::Train { label_smoothing, .. } => label_smoothing,
+            Mode::Eval => 0.0,
+        };
+        let loss = match (task, &weights) {
+            (Task::Classify, None) => logits.smoothed_cross_entropy(&targets, smoothing),
+            (Task::Classify, Some(w)) => logits.weighted_cross_entropy(&targets, w, smoothing),
+            (Task::Regress, None) => logits.mse(&targets),
+            (Task::Regress, Some(w)) => logits.weighted_mse(&targets, w),
+            (Task::Multilabel, None) => logits.bce_with_logits(&targets),
+            (Task::Multilabel, Some(w)) => logits.weighted_bce_with_logits(&targets, w),
         }
         .named("loss");
         MlpGraph {
             graph,
             x,
             targets,
+            weights,
             layers,
             logits,
             loss,

@@ -1,27 +1,46 @@
 //! A training step's (or an evaluation's) compiled plan and the graph it runs, keyed by batch
-//! size and input kind, and the host buffers a batch is staged in on its way to the device.
+//! size and what a batch brings, and the host buffers a batch is staged in on its way to the
+//! device.
 
 use crate::engine::backend::Backend;
 use crate::engine::element::Element;
 use crate::engine::error::Result;
 use crate::engine::plan::{ParamStore, Plan};
-use crate::training::data::Batch;
+use crate::training::data::{Batch, Dataset};
 use crate::training::nn::{Input, MlpGraph, Mode};
 
 use super::config::TrainConfig;
 
-/// How a batch's features enter a plan, as a key (bytes at a scale, or numbers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct InputKey(Option<u64>);
+/// What a batch brings to a plan: how its features enter, and whether it has example weights
+/// for the loss (which only a training step reads).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Feed {
+    pub(super) input: Input,
+    pub(super) weighted: bool,
+}
 
-impl From<Input> for InputKey {
-    fn from(i: Input) -> Self {
-        match i {
-            Input::Bytes { scale } => InputKey(Some(scale.to_bits())),
-            Input::Floats => InputKey(None),
+impl Feed {
+    /// What batches of `data` bring.
+    pub(super) fn of(data: &Dataset) -> Feed {
+        Feed {
+            input: Input::of(&data.features),
+            weighted: data.weights.is_some(),
         }
     }
+
+    /// The same, as a key of compiled plans (bytes at a scale, or numbers; weighted or not).
+    pub(super) fn key(self) -> FeedKey {
+        let scale = match self.input {
+            Input::Bytes { scale } => Some(scale.to_bits()),
+            Input::Floats => None,
+        };
+        FeedKey(scale, self.weighted)
+    }
 }
+
+/// A [`Feed`] as a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct FeedKey(Option<u64>, bool);
 
 /// A compiled plan and the graph it runs (a training step's, or an evaluation's).
 pub(super) struct Compiled<B: Backend> {
@@ -34,6 +53,7 @@ pub(super) struct Staging<E> {
     pub(super) batch: Batch,
     pub(super) x: Vec<E>,
     pub(super) y: Vec<E>,
+    pub(super) w: Vec<E>,
 }
 
 impl<E> Default for Staging<E> {
@@ -42,6 +62,7 @@ impl<E> Default for Staging<E> {
             batch: Batch::default(),
             x: Vec::new(),
             y: Vec::new(),
+            w: Vec::new(),
         }
     }
 }
@@ -59,25 +80,26 @@ pub(super) fn convert<E: Element>(values: &[f32], out: &mut Vec<E>) {
 
 pub(super) const EVAL_BATCH: usize = 1000;
 
-/// `config`'s training step (or its evaluation) for `batch` examples on `backend`, its
-/// dropout drawn from `seed`'s streams.
+/// `config`'s training step (or its evaluation) for `batch` examples of `feed` on `backend`,
+/// its dropout drawn from `seed`'s streams (an evaluation reads no weights).
 pub(super) fn compile<B: Backend>(
     backend: &B,
     store: &mut ParamStore<B>,
     c: &TrainConfig,
     seed: u64,
     batch: usize,
-    input: Input,
+    feed: Feed,
     training: bool,
 ) -> Result<Compiled<B>> {
     let mode = if training {
         Mode::Train {
             label_smoothing: c.regularize.label_smoothing,
+            weighted: feed.weighted,
         }
     } else {
         Mode::Eval
     };
-    let mlp = c.mlp.graph_for(batch, c.init, seed, input, c.task, mode);
+    let mlp = c.mlp.graph_for(batch, c.init, seed, feed.input, c.task, mode);
     let plan = if training {
         let grads = mlp.graph.backward(&mlp.loss)?;
         let step = c.optimizer.minimize(&mlp.graph, &grads, &mlp.params())?;

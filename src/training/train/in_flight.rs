@@ -4,7 +4,7 @@ use crate::engine::backend::Backend;
 use crate::engine::graph::Tensor;
 use crate::engine::plan::Submitted;
 
-use super::compiled::{InputKey, Staging};
+use super::compiled::{FeedKey, Staging};
 
 /// A step's loss, read once the step after it had been submitted ([`Trainer::submit_step`](super::Trainer::submit_step)).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -17,7 +17,7 @@ pub struct LateLoss {
 /// A step submitted and not waited for yet.
 pub(super) struct InFlight<B: Backend> {
     pub(super) t: u64,
-    pub(super) key: (usize, InputKey),
+    pub(super) key: (usize, FeedKey),
     /// The run and its loss tensor, when the step reads its loss.
     pub(super) run: Option<(Submitted<B>, Tensor)>,
     /// Its batch, to name the first non-finite node should its loss not be finite.

@@ -6,9 +6,8 @@
 use crate::engine::backend::Backend;
 use crate::engine::error::Result;
 use crate::training::data::Dataset;
-use crate::training::nn::Input;
 
-use super::compiled::InputKey;
+use super::compiled::Feed;
 use super::in_flight::{InFlight, LateLoss};
 use super::trainer::Trainer;
 
@@ -91,8 +90,8 @@ impl<B: Backend> Trainer<B> {
             return Ok(loss.map(|loss| LateLoss { step: t, loss }));
         }
         let (mut staging, t, lr) = self.stage(data, indices)?;
-        let input = Input::of(&data.features);
-        let run = match self.submit_one(&mut staging, indices.len(), input, (t, lr), read_loss) {
+        let feed = Feed::of(data);
+        let run = match self.submit_one(&mut staging, indices.len(), feed, (t, lr), read_loss) {
             Ok(run) => run,
             Err(e) => {
                 self.staging = staging;
@@ -102,7 +101,7 @@ impl<B: Backend> Trainer<B> {
         self.devices[0].store.set_steps(t);
         let this = InFlight {
             t,
-            key: (indices.len(), InputKey::from(input)),
+            key: (indices.len(), feed.key()),
             run,
             staging,
         };

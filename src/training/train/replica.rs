@@ -8,7 +8,7 @@ use crate::engine::error::Result;
 use crate::engine::plan::ParamStore;
 use crate::training::nn::Input;
 
-use super::compiled::{compile, Compiled, InputKey, Staging};
+use super::compiled::{compile, Compiled, Feed, FeedKey, Staging};
 use super::config::TrainConfig;
 
 /// One device's copy of the model: its parameters (the same on every device of a run), its
@@ -16,7 +16,7 @@ use super::config::TrainConfig;
 pub(super) struct Replica<B: Backend> {
     pub(super) backend: B,
     pub(super) store: ParamStore<B>,
-    pub(super) steps: HashMap<(usize, InputKey), Compiled<B>>,
+    pub(super) steps: HashMap<(usize, FeedKey), Compiled<B>>,
     pub(super) share: Staging<B::Elem>,
 }
 
@@ -73,19 +73,19 @@ impl<B: Backend> Replica<B> {
         })
     }
 
-    /// Its training step for `batch` examples, compiled the first time; `r` is its place
-    /// among the devices (its dropout streams).
+    /// Its training step for `batch` examples of `feed`, compiled the first time; `r` is its
+    /// place among the devices (its dropout streams).
     pub(super) fn step_plan(
         &mut self,
         config: &TrainConfig,
         r: usize,
         batch: usize,
-        input: Input,
+        feed: Feed,
     ) -> Result<&mut Compiled<B>> {
-        let key = (batch, InputKey::from(input));
+        let key = (batch, feed.key());
         if !self.steps.contains_key(&key) {
             let seed = replica_seed(config.seed, r);
-            let compiled = compile(&self.backend, &mut self.store, config, seed, batch, input, true)?;
+            let compiled = compile(&self.backend, &mut self.store, config, seed, batch, feed, true)?;
             self.steps.insert(key, compiled);
         }
         Ok(self.steps.get_mut(&key).expect("inserted above"))

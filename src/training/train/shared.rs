@@ -9,9 +9,8 @@ use crate::engine::element::Element;
 use crate::engine::error::{Error, Result};
 use crate::training::data::Dataset;
 use crate::training::group::ProcessGroup;
-use crate::training::nn::Input;
 
-use super::compiled::{InputKey, Staging};
+use super::compiled::{Feed, Staging};
 use super::config::TrainConfig;
 use super::replica::{shares, Replica};
 use super::trainer::Trainer;
@@ -99,13 +98,14 @@ impl<B: Backend> Trainer<B> {
 
     /// A step of the batch in `staging` (`examples` of them) split across the devices (and the
     /// processes of the group, each taking its devices' shares): each computes its share's
-    /// gradients, the host sums them weighted by share, the group sums the hosts' sums, and
-    /// every device applies the total. Returns the mean loss over the batch.
+    /// gradients, the host sums them weighted by share (its part of the examples, or of their
+    /// weights), the group sums the hosts' sums, and every device applies the total. Returns the
+    /// mean loss over the batch.
     pub(super) fn step_shared(
         &mut self,
         staging: &Staging<B::Elem>,
         examples: usize,
-        input: Input,
+        feed: Feed,
         t: u64,
         lr: f64,
     ) -> Result<f64> {
@@ -118,7 +118,7 @@ impl<B: Backend> Trainer<B> {
         let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
         let local = self.devices.len();
         let parts = shares(examples, local * ranks)[rank * local..(rank + 1) * local].to_vec();
-        let key = InputKey::from(input);
+        let key = feed.key();
         // Start every device; one with no share this step (a last batch smaller than the
         // device count) still takes part, with whichever of its step plans it has.
         let mut plan_sizes = Vec::with_capacity(local);
@@ -129,7 +129,7 @@ impl<B: Backend> Trainer<B> {
             };
             plan_sizes.push(size);
             let mut share = std::mem::take(&mut replica.share);
-            let sg = replica.step_plan(&self.config, rank * local + r, size, input)?;
+            let sg = replica.step_plan(&self.config, rank * local + r, size, feed)?;
             let ran = if rows.is_empty() {
                 sg.plan.set_step(t, lr)
             } else {
@@ -146,11 +146,23 @@ impl<B: Backend> Trainer<B> {
         let mut loss = 0.0;
         let mut sum: Vec<Vec<f64>> = Vec::new();
         let mut reduce = 0.0;
+        let batch_weight: f64 = staging.batch.weights.iter().map(|&w| w as f64).sum();
         for (d, replica) in self.devices.iter().enumerate() {
-            let weight = parts[d].len() as f64 / examples as f64;
-            if weight == 0.0 && (d > 0 || parts.iter().any(|p| !p.is_empty())) {
+            if parts[d].is_empty() && (d > 0 || parts.iter().any(|p| !p.is_empty())) {
                 continue;
             }
+            // The share's part of the batch's mean loss: its examples' part, or with example
+            // weights its weights' part (each share's loss is its own weighted mean).
+            let weight = if feed.weighted {
+                let own: f64 = staging.batch.weights[parts[d].clone()].iter().map(|&w| w as f64).sum();
+                if batch_weight > 0.0 {
+                    own / batch_weight
+                } else {
+                    0.0
+                }
+            } else {
+                parts[d].len() as f64 / examples as f64
+            };
             let sg = &replica.steps[&(plan_sizes[d], key)];
             let (outputs, gradients) = sg.plan.read_gradients()?;
             let started = Instant::now();

@@ -15,7 +15,7 @@ use crate::training::io::Tensors;
 use crate::training::metrics::{self, Evaluation};
 use crate::training::nn::Input;
 
-use super::compiled::{augment_stream, compile, convert, Compiled, InputKey, Staging, EVAL_BATCH};
+use super::compiled::{augment_stream, compile, convert, Compiled, Feed, FeedKey, Staging, EVAL_BATCH};
 use super::config::{Augment, TrainConfig};
 use super::in_flight::InFlight;
 use super::replica::{shares, ReduceTime, Replica};
@@ -64,7 +64,7 @@ pub struct Trainer<B: Backend> {
     pub(super) stop_requested: bool,
     /// Some process of the group wanted to stop, as the last step's collective said.
     pub(super) group_stopped: bool,
-    pub(super) evals: HashMap<(usize, InputKey), Compiled<B>>,
+    pub(super) evals: HashMap<(usize, FeedKey), Compiled<B>>,
     /// The current batch on its way to the device (kept to reuse its memory).
     pub(super) staging: Staging<B::Elem>,
     /// The parameters of the best validation epoch, when the run keeps them.
@@ -151,13 +151,18 @@ impl<B: Backend> Trainer<B> {
             .map(|(_, s)| s.plan.report().clone())
     }
 
-    /// The first device's plan for `batch` examples: a training step's, or an evaluation's.
-    pub(super) fn compiled(&mut self, batch: usize, input: Input, training: bool) -> Result<&mut Compiled<B>> {
+    /// The first device's plan for `batch` examples of `feed`: a training step's, or an
+    /// evaluation's (which reads no weights).
+    pub(super) fn compiled(&mut self, batch: usize, feed: Feed, training: bool) -> Result<&mut Compiled<B>> {
         let first = &mut self.devices[0];
         if training {
-            return first.step_plan(&self.config, 0, batch, input);
+            return first.step_plan(&self.config, 0, batch, feed);
         }
-        let key = (batch, InputKey::from(input));
+        let feed = Feed {
+            weighted: false,
+            ..feed
+        };
+        let key = (batch, feed.key());
         if !self.evals.contains_key(&key) {
             let compiled = compile(
                 &first.backend,
@@ -165,7 +170,7 @@ impl<B: Backend> Trainer<B> {
                 &self.config,
                 self.config.seed,
                 batch,
-                input,
+                feed,
                 false,
             )?;
             self.evals.insert(key, compiled);
@@ -177,7 +182,7 @@ impl<B: Backend> Trainer<B> {
     /// and what was fused (see [`Plan::describe`]).
     pub fn describe_step(&mut self, data: &Dataset) -> Result<String> {
         let batch = self.config.batch;
-        Ok(self.compiled(batch, Input::of(&data.features), true)?.plan.describe())
+        Ok(self.compiled(batch, Feed::of(data), true)?.plan.describe())
     }
 
     /// Refuses data the model does not fit: another number of features, another task, or
@@ -250,7 +255,12 @@ impl<B: Backend> Trainer<B> {
             }
         }
         convert(&s.batch.targets, &mut s.y);
-        c.plan.set_input(&c.mlp.targets, &s.y)
+        c.plan.set_input(&c.mlp.targets, &s.y)?;
+        if let Some(weights) = &c.mlp.weights {
+            convert(&s.batch.weights, &mut s.w);
+            c.plan.set_input(weights, &s.w)?;
+        }
+        Ok(())
     }
 
     /// One training step on the examples at `indices`: upload the batch, forward, loss,
@@ -266,12 +276,12 @@ impl<B: Backend> Trainer<B> {
             ));
         }
         let (mut staging, t, lr) = self.stage(data, indices)?;
-        let input = Input::of(&data.features);
+        let feed = Feed::of(data);
         let shared = self.devices.len() > 1 || self.group.is_some();
         let result = if shared {
-            self.step_shared(&staging, indices.len(), input, t, lr).map(Some)
+            self.step_shared(&staging, indices.len(), feed, t, lr).map(Some)
         } else {
-            self.submit_one(&mut staging, indices.len(), input, (t, lr), read_loss)
+            self.submit_one(&mut staging, indices.len(), feed, (t, lr), read_loss)
                 .and_then(|run| run.map(|(run, loss)| run.wait()?.scalar(&loss)).transpose())
         };
         let result = match result {
@@ -285,7 +295,7 @@ impl<B: Backend> Trainer<B> {
                         let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
                         let local = self.devices.len();
                         let examples = shares(indices.len(), local * ranks)[rank * local].len();
-                        let key = (examples, InputKey::from(input));
+                        let key = (examples, feed.key());
                         let mut share = std::mem::take(&mut self.devices[0].share);
                         let s = if shared { &mut share } else { &mut staging };
                         let e = self.non_finite(key, t, v, s);
@@ -308,11 +318,11 @@ impl<B: Backend> Trainer<B> {
         &mut self,
         staging: &mut Staging<B::Elem>,
         rows: usize,
-        input: Input,
+        feed: Feed,
         (t, lr): (u64, f64),
         read_loss: bool,
     ) -> Result<Option<(Submitted<B>, Tensor)>> {
-        let sg = self.compiled(rows, input, true)?;
+        let sg = self.compiled(rows, feed, true)?;
         Self::feed(sg, staging)?;
         sg.plan.set_step(t, lr)?;
         if read_loss {
@@ -342,7 +352,7 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// Names the first node of the step's graph that produces NaN or Inf on this batch.
-    pub(super) fn non_finite(&mut self, key: (usize, InputKey), t: u64, loss: f64, s: &mut Staging<B::Elem>) -> Error {
+    pub(super) fn non_finite(&mut self, key: (usize, FeedKey), t: u64, loss: f64, s: &mut Staging<B::Elem>) -> Error {
         let first = &mut self.devices[0];
         let backend = first.backend.clone();
         let Some(sg) = first.steps.get(&key) else {
@@ -361,8 +371,13 @@ impl<B: Backend> Trainer<B> {
             }
         };
         convert(&s.batch.targets, &mut s.y);
+        convert(&s.batch.weights, &mut s.w);
         let targets = sg.mlp.targets.clone();
-        let feeds: [(&Tensor, &[B::Elem]); 2] = [(&x_input, &s.x), (&targets, &s.y)];
+        let mut feeds: Vec<(&Tensor, &[B::Elem])> = vec![(&x_input, &s.x), (&targets, &s.y)];
+        let weights = sg.mlp.weights.clone();
+        if let Some(w) = &weights {
+            feeds.push((w, &s.w));
+        }
         let found = crate::engine::check::first_non_finite(&backend, &graph, &[&lt], &mut first.store, &feeds);
         let detail = match found {
             Ok(Some(nf)) if nf.op == "param" => format!(
@@ -419,7 +434,7 @@ impl<B: Backend> Trainer<B> {
         let result = (|| {
             for chunk in rows.chunks(EVAL_BATCH) {
                 data.gather(chunk, &mut staging.batch);
-                let eg = self.compiled(chunk.len(), Input::of(&data.features), false)?;
+                let eg = self.compiled(chunk.len(), Feed::of(data), false)?;
                 Self::feed(eg, &mut staging)?;
                 let values = eg.plan.run()?;
                 out.extend(values.get(&eg.mlp.logits)?.iter().map(|v| v.as_f64()));

@@ -96,6 +96,11 @@ pub struct TrainArgs {
     /// 0 otherwise].
     #[arg(long)]
     pub label_smoothing: Option<f64>,
+    /// Weigh each class's examples in the loss (classify): `balanced` (n / (classes · count),
+    /// as scikit-learn's) or CLASS=WEIGHT,... with the classes as written (others weigh 1)
+    /// [default: every example weighs 1].
+    #[arg(long)]
+    pub class_weight: Option<String>,
     /// Training images shifted by up to N pixels each way, or off [default: shift:2 for
     /// images, off for other data].
     #[arg(long)]

@@ -6,14 +6,14 @@ use std::rc::Rc;
 use shadergrad::backend::wgpu::WgpuBackend;
 use shadergrad::backend::Backend;
 use shadergrad::checkpoint::{resume_path, Checkpoint, TrainingState};
-use shadergrad::data::{Dataset, Source};
+use shadergrad::data::{ClassWeight, Dataset, Source, Targets};
 use shadergrad::group::ProcessGroup;
 use shadergrad::train::TrainConfig;
 use shadergrad::{Devices, Error, Result};
 
 use super::args::TrainArgs;
 use super::outputs::Outputs;
-use super::settings::Settings;
+use super::settings::{class_weight_error, Settings};
 use crate::cli::data;
 use crate::cli::flags::{self, device_with_note};
 
@@ -130,7 +130,11 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
     }
     let split = source.load_split(settings.task, settings.validation, settings.seed, settings.standardize)?;
     let validation = split.validation.len();
-    let (train_set, val_set) = (split.train, split.validation);
+    let (mut train_set, val_set, mut notes) = (split.train, split.validation, split.notes);
+    if let Some(by) = &settings.class_weight {
+        let weights = train_set.weigh_classes(by).map_err(class_weight_error)?;
+        notes.push(class_weight_note(&train_set, by, &weights));
+    }
     let steps_per_epoch = train_set.len().div_ceil(settings.batch) as u64;
     let config = settings.config(&train_set, steps_per_epoch)?;
     if let (Some((ckpt, state, _)), Some(path)) = (&resume, &a.resume) {
@@ -151,9 +155,32 @@ pub(super) fn prepare(a: &TrainArgs, ranks: Option<&Ranks>) -> Result<Start> {
         resume,
         devices,
         device_note,
-        notes: split.notes,
+        notes,
         outputs,
     })))
+}
+
+/// `class weights (balanced): Adelie 0.73, Chinstrap 1.59, Gentoo 0.98`: each class's weight in
+/// the loss, as `--class-weight` made them on the training split.
+fn class_weight_note(train: &Dataset, by: &ClassWeight, weights: &[f64]) -> String {
+    let Targets::Classes { labels, names, .. } = &train.targets else {
+        unreachable!("class weights are only for classes")
+    };
+    let each: Vec<String> = weights
+        .iter()
+        .enumerate()
+        .map(|(c, w)| {
+            // Three decimals, less trailing zeros: 0.733, 2.
+            let w = format!("{w:.3}");
+            let w = w.trim_end_matches('0').trim_end_matches('.');
+            format!("{} {w}", Targets::class_name(labels, names, c))
+        })
+        .collect();
+    let how = match by {
+        ClassWeight::Balanced => " (balanced)",
+        ClassWeight::Given(_) => "",
+    };
+    format!("class weights{how}: {}", each.join(", "))
 }
 
 /// Why a resumed run has nothing left to do, if it has not: it trained every epoch `config`

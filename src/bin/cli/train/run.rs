@@ -346,6 +346,7 @@ impl Run<'_> {
             validation: self.validation,
             seed: self.settings.seed,
             standardize: self.settings.standardize,
+            class_weight: self.settings.class_weight.clone(),
         });
         ckpt.save(&self.outputs.model)
     }

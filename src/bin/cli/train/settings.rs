@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use shadergrad::checkpoint::TrainingState;
-use shadergrad::data::{Dataset, Task};
+use shadergrad::data::{ClassWeight, Dataset, Task};
 use shadergrad::model::TrainedOn;
 use shadergrad::nn::{Init, Mlp, Norm};
 use shadergrad::optim::Schedule;
@@ -37,6 +37,7 @@ pub struct Settings {
     pub norm: Norm,
     /// `None`: 0.1 for images, 0 otherwise.
     pub label_smoothing: Option<f64>,
+    pub class_weight: Option<ClassWeight>,
     /// `None`: shift:2 for images, off otherwise.
     pub augment: Option<Augment>,
     pub patience: Option<u64>,
@@ -76,6 +77,27 @@ fn unit_interval(value: Option<f64>, flag: &str) -> Result<Option<f64>> {
     match value {
         Some(v) if !(0.0..1.0).contains(&v) => Err(Error::invalid(flag, v.to_string(), "a number in [0, 1)")),
         v => Ok(v),
+    }
+}
+
+/// `--class-weight`, for classify only.
+fn class_weight_flag(text: Option<&str>, task: Task) -> Result<Option<ClassWeight>> {
+    let Some(text) = text else { return Ok(None) };
+    if task != Task::Classify {
+        return Err(Error::invalid(
+            "--class-weight",
+            text,
+            format!("no class weights for {} (they weigh classes)", task.name()),
+        ));
+    }
+    text.parse().map(Some).map_err(class_weight_error)
+}
+
+/// A class weight's error as `--class-weight`'s.
+pub fn class_weight_error(e: Error) -> Error {
+    match e {
+        Error::InvalidValue { value, expected, .. } => Error::invalid("--class-weight", value, expected),
+        other => other,
     }
 }
 
@@ -144,6 +166,7 @@ impl Settings {
             dropout: unit_interval(a.dropout, "--dropout")?.unwrap_or(0.0),
             norm: norm_flag(a.norm.as_deref())?,
             label_smoothing: unit_interval(a.label_smoothing, "--label-smoothing")?,
+            class_weight: class_weight_flag(a.class_weight.as_deref(), task)?,
             augment: a.augment.as_deref().map(augment_flag).transpose()?,
             patience: match a.patience {
                 Some(0) => return Err(Error::invalid("--patience", "0", "at least 1 epoch")),
@@ -176,6 +199,7 @@ impl Settings {
             dropout: c.mlp.dropout,
             norm: c.mlp.norm,
             label_smoothing: Some(c.regularize.label_smoothing),
+            class_weight: on.class_weight.clone(),
             augment: Some(c.regularize.augment),
             patience: c.regularize.patience,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
@@ -228,6 +252,10 @@ impl Settings {
             (
                 "--label-smoothing",
                 a.label_smoothing.is_some() && flags.label_smoothing != saved.label_smoothing,
+            ),
+            (
+                "--class-weight",
+                a.class_weight.is_some() && flags.class_weight != saved.class_weight,
             ),
             ("--augment", a.augment.is_some() && flags.augment != saved.augment),
             ("--patience", a.patience.is_some() && flags.patience != saved.patience),

@@ -71,6 +71,16 @@ fn entry(file: ShaderFile, name: &'static str, workgroup: u32, grid: Grid) -> Sh
     }
 }
 
+/// A loss's entry point `name`, or when `weighted` its twin `weighted_name`, which binds the
+/// weights.
+fn loss_entry(weighted: bool, name: &'static str, weighted_name: &'static str) -> &'static str {
+    if weighted {
+        weighted_name
+    } else {
+        name
+    }
+}
+
 /// One invocation per element.
 fn scalars(count: usize) -> Grid {
     Grid::Elements {
@@ -125,14 +135,54 @@ pub fn shader(kernel: &Kernel, p: &Params) -> Option<Shader> {
         },
         Kernel::LogSoftmax => entry(Reduce, "log_softmax_forward", 64, Grid::Rows(rows)),
         Kernel::LogSoftmaxGrad => entry(Reduce, "log_softmax_backward", 64, Grid::Rows(rows)),
-        Kernel::SoftmaxCe { .. } => entry(Loss, "softmax_ce_forward", 256, Grid::Single),
-        Kernel::SoftmaxCeGrad { .. } => entry(Loss, "softmax_ce_backward", 256, scalars(items)),
-        Kernel::SoftmaxCeFused { .. } => entry(Loss, "softmax_ce_fused", 256, Grid::Single),
-        Kernel::SigmoidBce => entry(Loss, "sigmoid_bce_forward", 256, Grid::Single),
-        Kernel::SigmoidBceGrad => entry(Loss, "sigmoid_bce_backward", 256, scalars(n)),
-        Kernel::SigmoidBceFused => entry(Loss, "sigmoid_bce_fused", 256, Grid::Single),
-        Kernel::Mse => entry(Loss, "mse_forward", 256, Grid::Single),
-        Kernel::MseGrad => entry(Loss, "mse_backward", 256, scalars(n)),
+        Kernel::SoftmaxCe { weighted, .. } => entry(
+            Loss,
+            loss_entry(weighted, "softmax_ce_forward", "softmax_ce_forward_weighted"),
+            256,
+            Grid::Single,
+        ),
+        Kernel::SoftmaxCeGrad { weighted, .. } => entry(
+            Loss,
+            loss_entry(weighted, "softmax_ce_backward", "softmax_ce_backward_weighted"),
+            256,
+            scalars(items),
+        ),
+        Kernel::SoftmaxCeFused { weighted, .. } => entry(
+            Loss,
+            loss_entry(weighted, "softmax_ce_fused", "softmax_ce_fused_weighted"),
+            256,
+            Grid::Single,
+        ),
+        Kernel::SigmoidBce { weighted } => entry(
+            Loss,
+            loss_entry(weighted, "sigmoid_bce_forward", "sigmoid_bce_forward_weighted"),
+            256,
+            Grid::Single,
+        ),
+        Kernel::SigmoidBceGrad { weighted } => entry(
+            Loss,
+            loss_entry(weighted, "sigmoid_bce_backward", "sigmoid_bce_backward_weighted"),
+            256,
+            scalars(n),
+        ),
+        Kernel::SigmoidBceFused { weighted } => entry(
+            Loss,
+            loss_entry(weighted, "sigmoid_bce_fused", "sigmoid_bce_fused_weighted"),
+            256,
+            Grid::Single,
+        ),
+        Kernel::Mse { weighted } => entry(
+            Loss,
+            loss_entry(weighted, "mse_forward", "mse_forward_weighted"),
+            256,
+            Grid::Single,
+        ),
+        Kernel::MseGrad { weighted } => entry(
+            Loss,
+            loss_entry(weighted, "mse_backward", "mse_backward_weighted"),
+            256,
+            scalars(n),
+        ),
         Kernel::Dropout { .. } => vec4s(Unary, "dropout", vec![], n),
         Kernel::Normalize { axis, .. } => Shader {
             constants: vec![("AXIS", axis.code())],

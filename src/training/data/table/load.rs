@@ -38,6 +38,7 @@ pub fn encoded(
         image: None,
         scaling: Scaling::default(),
         schema: Some(Arc::clone(schema)),
+        weights: None,
     };
     Ok((data, unseen))
 }

@@ -84,18 +84,19 @@ pub fn targets(table: &RawTable, names: &[String], task: Task, rows: &[usize]) -
             for &i in &kept {
                 for (name, c) in &columns {
                     let text = c.text(i).unwrap_or_default();
-                    let v =
-                        match text.to_ascii_lowercase().as_str() {
-                            "1" | "yes" | "true" => 1.0,
-                            "0" | "no" | "false" => 0.0,
-                            _ => return Err(bad(
+                    let v = match text.to_ascii_lowercase().as_str() {
+                        "1" | "yes" | "true" => 1.0,
+                        "0" | "no" | "false" => 0.0,
+                        _ => {
+                            return Err(bad(
                                 i,
                                 name,
                                 format!(
                                     "`{text}` is not 0 or 1 (or yes/no, true/false), as a multi-label target must be"
                                 ),
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     values.push(v);
                 }
             }
