@@ -129,3 +129,20 @@ fn labels_outside_the_classes_are_named() {
     let err = d.check_labels(10).unwrap_err().to_string();
     assert_eq!(err, "label 12 at position 1 is outside the 10 classes 0..10");
 }
+
+#[test]
+fn idx_labels_of_one_class_are_refused_as_nothing_to_classify() {
+    // Every label 1: a model of it would score 100% and know nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let (imgs, lbls) = (dir.path().join("imgs.idx"), dir.path().join("lbls.idx"));
+    std::fs::write(&imgs, images(12)).unwrap();
+    std::fs::write(&lbls, labels(12)).unwrap();
+    let source = shadergrad::data::Source::Idx {
+        images: imgs,
+        labels: lbls,
+    };
+    let err = source
+        .load_split(shadergrad::data::Task::Classify, None, 0, true)
+        .unwrap_err();
+    assert!(err.to_string().contains("one class only (1) in its 12 rows"), "{err}");
+}

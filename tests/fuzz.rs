@@ -1,5 +1,6 @@
-//! Untrusted inputs are safe to open: the IDX, CSV, NPY, NPZ, PNG and PGM readers, the
-//! checkpoint loader and the expression parser get random and mutated inputs and must answer each with a value or an error: no
+//! Untrusted inputs are safe to open: the IDX, CSV, NPY, NPZ, PNG and PGM readers, a table's
+//! preprocessing (inference, fitting, encoding new rows), the checkpoint loader and the
+//! expression parser get random and mutated inputs and must answer each with a value or an error: no
 //! panic, no hang, no allocation a header asks for before the file backs it.
 //!
 //! CI runs 2,000 inputs per target; `SHADERGRAD_FUZZ_CASES=100000 cargo test --release --test fuzz`
@@ -24,10 +25,10 @@ fn cases() -> u32 {
         .unwrap_or(2000)
 }
 
-fn runner(seed: u64) -> TestRunner {
+fn runner(seed: u64, cases: u32) -> TestRunner {
     TestRunner::new_with_rng(
         Config {
-            cases: cases(),
+            cases,
             failure_persistence: None,
             ..Config::default()
         },
@@ -82,10 +83,15 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Runs `target` on every input, asserting each answer comes quickly; reports the count.
 fn fuzz<S: Strategy>(name: &str, seed: u64, strategy: S, target: impl Fn(&S::Value) -> bool) {
+    fuzz_cases(name, seed, cases(), strategy, target)
+}
+
+/// [`fuzz`] with `cases` inputs.
+fn fuzz_cases<S: Strategy>(name: &str, seed: u64, cases: u32, strategy: S, target: impl Fn(&S::Value) -> bool) {
     let start = Instant::now();
     let slowest = Cell::new(Duration::ZERO);
     let accepted = Cell::new(0u32);
-    runner(seed)
+    runner(seed, cases)
         .run(&strategy, |input| {
             let t = Instant::now();
             if target(&input) {
@@ -97,8 +103,7 @@ fn fuzz<S: Strategy>(name: &str, seed: u64, strategy: S, target: impl Fn(&S::Val
         })
         .unwrap();
     println!(
-        "  {name}: {} inputs, {} accepted, the rest refused with errors; slowest {:?}, total {:?}",
-        cases(),
+        "  {name}: {cases} inputs, {} accepted, the rest refused with errors; slowest {:?}, total {:?}",
         accepted.get(),
         slowest.get(),
         start.elapsed()
@@ -172,18 +177,125 @@ fn the_csv_reader_never_panics() {
     assert!(table::parse_csv(&valid, "seed.csv", &columns, Task::Classify).is_ok());
     let alphabet: Vec<u8> = b"ab,y\n\r\"0123456789.-+eEinfaN \xff".to_vec();
     let random = prop::collection::vec(prop::sample::select(alphabet), 0..80);
-    // Tables of likely cells, ragged or not: they reach the parsing of numbers and classes.
-    let cell = prop::sample::select(vec![
-        "0", "1", "2", "-1.5", "1e3", "x", "", "nan", "inf", "\"1\"", " 3 ",
-    ]);
-    let row = prop::collection::vec(cell, 3..5).prop_map(|c| c.join(","));
-    let tables =
-        prop::collection::vec(row, 0..6).prop_map(|rows| format!("a,b,label,y\n{}", rows.join("\n")).into_bytes());
-    let strategy = prop_oneof![mutated(valid), random, tables];
+    let strategy = prop_oneof![mutated(valid), random, tables()];
     fuzz("CSV tables", 5, strategy, |bytes| {
         let classes = table::parse_csv(bytes, "fuzz.csv", &columns, Task::Classify).is_ok();
         let labels = table::parse_csv(bytes, "fuzz.csv", &columns, Task::Multilabel).is_ok();
         classes | labels
+    });
+}
+
+/// Tables of likely cells, ragged or not, as spreadsheets and pandas write them (a byte-order
+/// mark, CRLF, an index column, quoted cells with commas and line ends, missing markers, text
+/// classes, yes/no): they reach the parsing of numbers, categories, classes and labels.
+fn tables() -> impl Strategy<Value = Vec<u8>> {
+    let cell = prop::sample::select(vec![
+        "0",
+        "1",
+        "2",
+        "-1.5",
+        "1e3",
+        "x",
+        "",
+        "nan",
+        "inf",
+        "\"1\"",
+        " 3 ",
+        "NA",
+        "?",
+        "yes",
+        "No",
+        "1st class",
+        "\"a,b\"",
+        "\"two\nlines\"",
+        "null",
+        "Adelie",
+    ]);
+    let header = prop::sample::select(vec![
+        "a,b,label,y",
+        ",b,label,y",
+        "Unnamed: 0,b,label,y",
+        "a,,label,y",
+        "a,b,label",
+    ]);
+    let ending = prop::sample::select(vec!["\n", "\r\n"]);
+    // Mostly rows of the header's width, some ragged.
+    let width = prop_oneof![4 => Just(4usize), 1 => 2usize..6];
+    let row = width
+        .prop_flat_map(move |w| prop::collection::vec(cell.clone(), w))
+        .prop_map(|c| c.join(","));
+    (any::<bool>(), header, ending, prop::collection::vec(row, 0..30)).prop_map(|(bom, header, end, rows)| {
+        let mut text = if bom { "\u{feff}".to_string() } else { String::new() };
+        text += header;
+        for r in rows {
+            text += end;
+            text += &r;
+        }
+        text.into_bytes()
+    })
+}
+
+/// A table big enough that the reader cuts it into pieces for its workers (64 KiB each at
+/// least), quoted cells among its rows so that the cuts must respect quotes.
+fn big_table() -> Vec<u8> {
+    let mut text = String::from(",kind,b,note,y\n");
+    for i in 0..6000 {
+        text += &format!(
+            "{i},{},{}.5,\"n,{i}\nx\",{}\n",
+            ["red", "NA", "blue"][i % 3],
+            i % 17,
+            ["a", "b"][i % 2]
+        );
+    }
+    text.into_bytes()
+}
+
+#[test]
+fn the_table_pipeline_never_panics() {
+    // From bytes to a model's inputs: read, infer each column, fit the preprocessing on the
+    // first rows, encode every row (unseen categories, text where numbers were), and encode a
+    // second fuzzed table with it, as predict does. Fewer cases of the big table: each is
+    // 250 KB.
+    let columns = table::Columns {
+        targets: vec!["y".into()],
+        categorical: vec!["b".into()],
+        ..Default::default()
+    };
+    let markers = table::Markers::new(None);
+    let pipeline = |bytes: &[u8], other: &[u8]| -> bool {
+        let Ok(t) = table::read_csv(bytes, "fuzz.csv", &markers) else {
+            return false;
+        };
+        let Ok(info) = table::infer(&t, &columns) else {
+            return false;
+        };
+        let all: Vec<usize> = (0..t.rows).collect();
+        let Ok((_, rows)) = table::targets(&t, &columns.targets, Task::Classify, &all) else {
+            return false;
+        };
+        let fitted = &rows[..rows.len().div_ceil(2)];
+        let schema = table::Schema::fit(&t, &info, fitted, None, None);
+        let ok = schema.encode(&t, &rows).is_ok();
+        if let Ok(new) = table::read_csv(other, "other.csv", &markers) {
+            let every: Vec<usize> = (0..new.rows).collect();
+            let _ = schema.encode(&new, &every);
+        }
+        ok
+    };
+    fuzz("table pipeline", 9, (tables(), tables()), |(a, b)| pipeline(a, b));
+    let big = big_table();
+    assert!(pipeline(&big, &big), "the big table reads");
+    let few = (cases() / 20).max(20);
+    // Half of them cut back to their last line end, so that a ragged tail does not end every
+    // input at the reader.
+    let whole_lines = mutated(big.clone()).prop_map(|mut v| {
+        let end = v.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        v.truncate(end);
+        v
+    });
+    let big = prop_oneof![mutated(big), whole_lines];
+    fuzz_cases("big tables (cut into pieces)", 10, few, (big, tables()), |(a, b)| {
+        pipeline(a, b)
     });
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod cli;
+pub mod tables;
 
 use std::sync::OnceLock;
 

@@ -39,7 +39,7 @@ pub struct DataArgs {
     categorical: Vec<String>,
     /// The cells of a CSV that mean "missing", besides empty ones [default: NA,N/A,NaN,null,None,?
     /// (any case)]; a model records them, and reads new tables with them.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     na: Option<Vec<String>>,
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use shadergrad::data::table::{infer, read_file, ColumnInfo, Columns, Encoding, Role, Schema};
+use shadergrad::data::table::{infer, mixed_notes, read_file, ColumnInfo, Columns, Encoding, Role, Schema};
 use shadergrad::Result;
 
 use crate::cli::stdout::print_out;
@@ -19,7 +19,7 @@ pub struct InspectArgs {
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
     /// The cells that mean "missing", besides empty ones [default: NA,N/A,NaN,null,None,?].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     na: Option<Vec<String>>,
     /// One JSON object (on one line) instead of a table.
     #[arg(long)]
@@ -86,6 +86,7 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     let all: Vec<usize> = (0..table.rows).collect();
     let schema = Schema::fit(&table, &info, &all, None, a.na.clone());
     let uses = uses(&info, &schema);
+    let notes = mixed_notes(&table, &info);
     if a.json {
         let columns: Vec<serde_json::Value> = info
             .iter()
@@ -101,6 +102,7 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             "rows": table.rows,
             "inputs": schema.width(),
             "columns": columns,
+            "notes": notes,
         });
         return print_out(&format!("{record}\n"));
     }
@@ -124,6 +126,9 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             c.missing,
             c.distinct
         );
+    }
+    for note in notes {
+        out += &format!("{note}\n");
     }
     print_out(&out)
 }

@@ -20,7 +20,8 @@ pub struct PredictArgs {
     /// of [n, features], or an .npz holding x.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Images (PNG or PGM, grayscale or colour) for a model trained on images, each of its size.
+    /// Images (PNG or PGM, grayscale or colour) for a model trained on images, each of its size;
+    /// for any other model, one table or arrays file here is read as --data.
     images: Vec<PathBuf>,
     /// The CSV column that names each row, carried into the predictions [default: the table's
     /// index or id column when it has one (as the model's training table had), else row numbers].
@@ -215,7 +216,18 @@ fn warn_unlike(model: &Model, path: &Path, images: &Features, names: &[String]) 
 /// The rows to predict on, in the model's inputs, and what names each: a file's rows (saying
 /// once what categories training had not seen), or images (warning about those unlike the
 /// training images).
+/// A lone table given where images go (`predict --model m.safetensors new.csv`), for a model
+/// not trained on images: read as --data.
+fn table_in_images_place<'a>(a: &'a PredictArgs, model: &Model) -> Option<&'a PathBuf> {
+    let [file] = a.images.as_slice() else { return None };
+    let ext = file.extension()?.to_string_lossy().to_lowercase();
+    (model.info.image.is_none() && a.data.is_none() && ["csv", "npy", "npz"].contains(&ext.as_str())).then_some(file)
+}
+
 fn rows(a: &PredictArgs, model: &Model) -> Result<(Features, Ids)> {
+    if let Some(path) = table_in_images_place(a, model) {
+        return table_rows(path, a.id.as_deref(), model);
+    }
     match (&a.data, a.images.is_empty()) {
         (Some(_), false) => Err(Error::invalid(
             "--data",
@@ -242,18 +254,22 @@ fn rows(a: &PredictArgs, model: &Model) -> Result<(Features, Ids)> {
                 },
             ))
         }
-        (Some(path), true) => {
-            let rows = model.read_rows(path, a.id.as_deref())?;
-            if let Some(line) = rows.unseen.line() {
-                eprintln!("{}: {line}", path.display());
-            }
-            let ids = match rows.ids {
-                Some((header, values)) => Ids::Named { header, values },
-                None => Ids::Rows,
-            };
-            Ok((rows.features, ids))
-        }
+        (Some(path), true) => table_rows(path, a.id.as_deref(), model),
     }
+}
+
+/// The rows of the table (or arrays) at `path`, named by the column `id` or as the model's
+/// training table named them; categories training never saw are counted on stderr.
+fn table_rows(path: &Path, id: Option<&str>, model: &Model) -> Result<(Features, Ids)> {
+    let rows = model.read_rows(path, id)?;
+    if let Some(line) = rows.unseen.line() {
+        eprintln!("{}: {line}", path.display());
+    }
+    let ids = match rows.ids {
+        Some((header, values)) => Ids::Named { header, values },
+        None => Ids::Rows,
+    };
+    Ok((rows.features, ids))
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {

@@ -128,7 +128,17 @@ impl Standardizer {
         z * self.std[j] + self.mean[j]
     }
 
-    fn apply_all(&self, values: &mut [f32]) {
+    /// Every value of a row-major matrix of these columns in standard units, in place (as
+    /// training and prediction both apply it, in f64, rounded once to f32).
+    ///
+    /// ```
+    /// use shadergrad::data::Standardizer;
+    /// let s = Standardizer { mean: vec![10.0, 0.0], std: vec![2.0, 1.0] };
+    /// let mut rows = [12.0, 5.0, 8.0, -1.0];
+    /// s.apply_all(&mut rows);
+    /// assert_eq!(rows, [1.0, 5.0, -1.0, -1.0]);
+    /// ```
+    pub fn apply_all(&self, values: &mut [f32]) {
         let k = self.mean.len().max(1);
         for row in values.chunks_mut(k) {
             for (j, v) in row.iter_mut().enumerate() {

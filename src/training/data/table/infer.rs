@@ -227,6 +227,54 @@ pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
     Ok(out)
 }
 
+/// The lines that say which feature columns hold numbers in some rows and text in others, and
+/// that they are read as categories (each number one of them): a column of codes with a stray
+/// word, or a number column with a typo, which the user may want to mend or drop.
+///
+/// ```
+/// use shadergrad::data::table::{infer, mixed_notes, read_csv, Columns, Markers};
+/// let t = read_csv(b"size,y\n1,a\n2,b\nthree,a\n", "t.csv", &Markers::new(None))?;
+/// let info = infer(&t, &Columns { targets: vec!["y".into()], ..Columns::default() })?;
+/// let notes = mixed_notes(&t, &info);
+/// assert!(notes[0].contains("`three` in row 3 (line 4)"), "{notes:?}");
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+pub fn mixed_notes(table: &RawTable, info: &[ColumnInfo]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (c, column) in info.iter().zip(&table.columns) {
+        let RawColumn::Text { codes, values, .. } = column else {
+            continue;
+        };
+        if c.role != Role::Feature {
+            continue;
+        }
+        let number = |v: &String| v.parse::<f32>().is_ok_and(f32::is_finite);
+        let numbers: Vec<bool> = values.iter().map(number).collect();
+        let count = |want: bool| {
+            codes
+                .iter()
+                .filter(|&&k| numbers.get(k as usize) == Some(&want))
+                .count()
+        };
+        let (numeric, text) = (count(true), count(false));
+        if numeric == 0 || text == 0 {
+            continue;
+        }
+        let first = codes.iter().position(|&k| numbers.get(k as usize) == Some(&false));
+        let Some(i) = first else { continue };
+        notes.push(format!(
+            "{}: column `{}` holds numbers in {numeric} rows and text in {text}, the first `{}` in row {}{}: read as categories, each number one of them (mend the text, or --drop {} leaves the column out)",
+            table.name,
+            c.name,
+            values[codes[i] as usize],
+            i + 1,
+            table.line_of(i),
+            c.name,
+        ));
+    }
+    notes
+}
+
 /// The lines that say which columns were left out of the features by their kind, and how to keep
 /// them: an identifier, the index, an empty column. (Columns the user dropped are not repeated.)
 pub fn left_out_notes(table: &str, info: &[ColumnInfo]) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::engine::error::{Error, Result};
 use crate::training::data::dataset::{default_validation, split_rows, Dataset, Features, Scaling, Targets, Task};
 
-use super::infer::{infer, left_out_notes, ColumnInfo, Columns, Role};
+use super::infer::{infer, left_out_notes, mixed_notes, ColumnInfo, Columns, Role};
 use super::read::{read_csv, Markers, RawTable};
 use super::schema::{Schema, Unseen};
 use super::targets::targets;
@@ -61,6 +61,7 @@ fn understand(table: RawTable, columns: &Columns, task: Task) -> Result<Understo
     let all: Vec<usize> = (0..table.rows).collect();
     let (targets, rows) = targets(&table, &columns.targets, task, &all)?;
     let mut notes = left_out_notes(&table.name, &info);
+    notes.extend(mixed_notes(&table, &info));
     let dropped = table.rows - rows.len();
     if dropped > 0 {
         notes.push(format!(
@@ -98,6 +99,7 @@ fn table_scaling(train: &Dataset, schema: &Schema, targets: bool) -> Scaling {
 }
 
 /// A CSV's training and validation splits, and what a user should know about how they were made.
+#[derive(Debug)]
 pub struct Split {
     pub train: Dataset,
     pub validation: Dataset,

@@ -11,7 +11,9 @@ mod read;
 mod schema;
 mod targets;
 
-pub use infer::{infer, left_out_notes, ColumnInfo, Columns, Kind, Role, IDENTIFIER_ROWS, IDENTIFIER_SHARE};
+pub use infer::{
+    infer, left_out_notes, mixed_notes, ColumnInfo, Columns, Kind, Role, IDENTIFIER_ROWS, IDENTIFIER_SHARE,
+};
 pub(crate) use load::number_classes;
 pub use load::{encoded, load_csv, load_split, parse_csv, read_file, Split};
 pub use read::{number_text, read_csv, Markers, RawColumn, RawTable, DEFAULT_NA, MISSING};

@@ -227,6 +227,34 @@ struct Fault {
     why: String,
 }
 
+/// Line numbers of byte offsets met in increasing order, counted from the bytes themselves: the
+/// csv crate's own count runs one short after a CRLF line end (it starts the next record at the
+/// `\n`), and a spreadsheet's file has them on every line.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes counted so far, and the line ends among them.
+    upto: usize,
+    ends: u64,
+}
+
+impl LineCounter {
+    /// The 0-based line of the record starting at byte `at` (line ends and blank lines before
+    /// its first cell skipped, as the record starts after them).
+    fn line_at(&mut self, bytes: &[u8], at: usize) -> u64 {
+        let mut start = at.min(bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start < self.upto {
+            // Not in increasing order (an error's position): count afresh.
+            *self = LineCounter::default();
+        }
+        self.ends += bytes[self.upto..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.upto = start;
+        self.ends
+    }
+}
+
 /// A piece of the file read: its columns and the line each row starts on, or where it went wrong.
 type Piece = std::result::Result<(Vec<RawColumn>, Vec<u32>), Fault>;
 
@@ -241,27 +269,30 @@ fn read_piece(bytes: &[u8], first_line: u64, width: usize, markers: &Markers) ->
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
     let mut lines = Vec::new();
+    let mut counter = LineCounter::default();
     loop {
-        let line = |r: &csv::ByteRecord| first_line + r.position().map_or(0, |p| p.line().saturating_sub(1));
+        let mut line =
+            |p: Option<&csv::Position>| first_line + counter.line_at(bytes, p.map_or(0, |p| p.byte() as usize));
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 return Err(Fault {
                     row: rows + 1,
-                    line: first_line + e.position().map_or(0, |p| p.line().saturating_sub(1)),
+                    line: line(e.position()),
                     column: None,
                     why: format!("cannot be read as CSV: {e}"),
                 })
             }
         }
+        let line = line(record.position());
         rows += 1;
-        lines.push(line(&record).min(u32::MAX as u64) as u32);
+        lines.push(line.min(u32::MAX as u64) as u32);
         if record.len() != width {
             // A blank line is no row (the csv crate skips them; a lone cell of spaces is not).
             return Err(Fault {
                 row: rows,
-                line: line(&record),
+                line,
                 column: None,
                 why: format!("has {} cells, but the header names {width} columns", record.len()),
             });
@@ -273,7 +304,7 @@ fn read_piece(bytes: &[u8], first_line: u64, width: usize, markers: &Markers) ->
             } else if let Err(why) = b.push(cell) {
                 return Err(Fault {
                     row: rows,
-                    line: line(&record),
+                    line,
                     column: Some(j),
                     why,
                 });
