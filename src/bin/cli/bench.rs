@@ -44,9 +44,22 @@ pub struct BenchArgs {
     /// and 2048 (or --batches).
     #[arg(long)]
     replicas: Option<String>,
+    /// Instead of kernels and steps: time loading this CSV to the feature matrix train uses
+    /// (five loads: each, the median, and the peak memory), with --target.
+    #[arg(long)]
+    table: Option<PathBuf>,
+    /// The target column(s) of --table.
+    #[arg(long, value_delimiter = ',')]
+    target: Vec<String>,
+    /// What --table's targets are for: classify, regress or multilabel [default: regress].
+    #[arg(long, value_parser = ["classify", "regress", "multilabel"])]
+    task: Option<String>,
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
+    if let Some(path) = &a.table {
+        return crate::cli::bench_table::bench(path, &a.target, a.task.as_deref());
+    }
     if let Some(path) = &a.plot {
         flags::chart_path(path, "--plot")?;
     }

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch; each command lives in its own module.
 
 mod bench;
+mod bench_table;
 mod data;
 mod eval;
 mod flags;

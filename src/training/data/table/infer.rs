@@ -86,16 +86,49 @@ pub const IDENTIFIER_ROWS: usize = 20;
 /// identifier.
 pub const IDENTIFIER_SHARE: f64 = 0.95;
 
+/// The distinct present values of a column.
 fn distinct(column: &RawColumn) -> usize {
     match column {
         RawColumn::Text { counts, .. } => counts.len(),
         RawColumn::Numbers(v) => {
-            let mut present: Vec<u32> = v.iter().filter(|x| !x.is_nan()).map(|x| x.to_bits()).collect();
-            present.sort_unstable();
-            present.dedup();
-            present.len()
+            // -0 and 0 are one value.
+            let present: Vec<u32> = v.iter().filter(|x| !x.is_nan()).map(|x| (x + 0.0).to_bits()).collect();
+            let sorted = radix_sorted(present);
+            sorted.len() - sorted.windows(2).filter(|w| w[0] == w[1]).count()
         }
     }
+}
+
+/// `keys` sorted, by two passes of 16-bit digits: linear in the rows, where a comparison sort of
+/// a million-row column took most of the time from file to features.
+fn radix_sorted(mut keys: Vec<u32>) -> Vec<u32> {
+    let mut other = vec![0u32; keys.len()];
+    for shift in [0, 16] {
+        let mut starts = vec![0usize; 1 << 16];
+        for &k in &keys {
+            starts[(k >> shift) as usize & 0xffff] += 1;
+        }
+        let mut at = 0;
+        for s in starts.iter_mut() {
+            (*s, at) = (at, at + *s);
+        }
+        for &k in &keys {
+            let d = (k >> shift) as usize & 0xffff;
+            other[starts[d]] = k;
+            starts[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut other);
+    }
+    keys
+}
+
+/// [`distinct`] of every column, the columns spread over the CPU's workers.
+fn distinct_all(table: &RawTable) -> Vec<usize> {
+    let counts: Vec<std::sync::atomic::AtomicUsize> = table.columns.iter().map(|_| Default::default()).collect();
+    crate::engine::pool::run(table.columns.len(), |j| {
+        counts[j].store(distinct(&table.columns[j]), std::sync::atomic::Ordering::Relaxed);
+    });
+    counts.into_iter().map(|c| c.into_inner()).collect()
 }
 
 /// Whether a column holds the row numbers 0..n or 1..n, in order.
@@ -181,6 +214,7 @@ fn check_named(table: &RawTable, columns: &Columns) -> Result<()> {
 pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
     check_named(table, columns)?;
     let mut out = Vec::with_capacity(table.header.len());
+    let distinct = distinct_all(table);
     for (j, name) in table.header.iter().enumerate() {
         let kind = kind(table, j, &columns.categorical)?;
         let column = &table.columns[j];
@@ -200,7 +234,7 @@ pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
                 Kind::Numeric | Kind::Categorical => Role::Feature,
                 Kind::Identifier => Role::Left(format!(
                     "it looks like an identifier ({} distinct values in {} rows); --features keeps it",
-                    distinct(column),
+                    distinct[j],
                     table.rows - column.missing()
                 )),
                 Kind::Index => Role::Left("it is the index pandas or R writes (row numbers)".into()),
@@ -217,7 +251,7 @@ pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
             name: name.clone(),
             kind,
             missing: column.missing(),
-            distinct: distinct(column),
+            distinct: distinct[j],
             role,
         });
     }

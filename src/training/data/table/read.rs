@@ -44,6 +44,14 @@ impl RawColumn {
         }
     }
 
+    /// Whether row `i`'s cell is missing.
+    pub fn is_missing(&self, i: usize) -> bool {
+        match self {
+            RawColumn::Numbers(v) => v[i].is_nan(),
+            RawColumn::Text { codes, .. } => codes[i] == MISSING,
+        }
+    }
+
     /// Row `i`'s cell as text (numbers written as [`number_text`] writes them); None if missing.
     pub fn text(&self, i: usize) -> Option<String> {
         match self {
@@ -95,7 +103,12 @@ impl RawTable {
 
 /// Which cells are missing: empty ones and the markers, ignoring case.
 #[derive(Clone, Debug)]
-pub struct Markers(Vec<Vec<u8>>);
+pub struct Markers {
+    list: Vec<Vec<u8>>,
+    /// Which bytes (lower-cased) start a marker: most cells (numbers) are told apart by their
+    /// first byte alone.
+    first: [bool; 256],
+}
 
 impl Markers {
     /// `markers` (lower-cased), or [`DEFAULT_NA`] when None.
@@ -104,13 +117,32 @@ impl Markers {
             Some(m) => m.iter().map(|s| s.trim().to_ascii_lowercase().into_bytes()).collect(),
             None => DEFAULT_NA.iter().map(|s| s.to_ascii_lowercase().into_bytes()).collect(),
         };
-        Markers(list)
+        let mut first = [false; 256];
+        for m in &list {
+            if let Some(&b) = m.first() {
+                first[b.to_ascii_lowercase() as usize] = true;
+            }
+        }
+        Markers { list, first }
     }
 
     /// Whether `cell` (trimmed) means missing.
     pub fn is_missing(&self, cell: &[u8]) -> bool {
-        cell.is_empty() || self.0.iter().any(|m| m.eq_ignore_ascii_case(cell))
+        match cell.first() {
+            None => true,
+            Some(&b) if !self.first[b.to_ascii_lowercase() as usize] => false,
+            Some(_) => self.list.iter().any(|m| m.eq_ignore_ascii_case(cell)),
+        }
     }
+}
+
+/// `cell` as text if it is UTF-8; ASCII (every number) checked the quick way.
+fn utf8(cell: &[u8]) -> Option<&str> {
+    if cell.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(cell) });
+    }
+    std::str::from_utf8(cell).ok()
 }
 
 /// FNV-1a, for interning cells: short keys, no untrusted-input concerns a slower hash guards
@@ -179,7 +211,7 @@ impl Builder {
     /// Adds a present cell; `Err` with why when it is not UTF-8 or not a finite number where
     /// numbers are expected to be finite.
     fn push(&mut self, cell: &[u8]) -> std::result::Result<(), String> {
-        let text = std::str::from_utf8(cell).map_err(|_| "is not UTF-8 text".to_string())?;
+        let text = utf8(cell).ok_or_else(|| "is not UTF-8 text".to_string())?;
         if let Builder::Numbers(values) = self {
             match text.parse::<f32>() {
                 Ok(v) if v.is_finite() => {

@@ -8,10 +8,12 @@
 //! same rows give the same numbers on both sides.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{Error, Result};
+use crate::engine::pool;
 
 use super::infer::{ColumnInfo, Kind, Role};
 use super::read::{number_text, RawColumn, RawTable};
@@ -115,12 +117,15 @@ fn median(mut values: Vec<f32>) -> Option<f32> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(f32::total_cmp);
+    // Selection, not a sort: linear in the rows. The upper middle lands at n/2 with everything
+    // below it to its left, where the lower middle is their largest.
     let n = values.len();
+    let (below, &mut upper, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
     Some(if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        let lower = below.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (lower + upper) / 2.0
     })
 }
 
@@ -255,18 +260,49 @@ impl Schema {
 
     /// The inputs of `rows` of `table` (row-major, `rows.len() × width`), and what categories
     /// they held that training had not. A missing column, or a number column holding text, is an
-    /// error naming it.
+    /// error naming it. The rows are spread over the CPU's workers.
     pub fn encode(&self, table: &RawTable, rows: &[usize]) -> Result<(Vec<f32>, Unseen)> {
         self.check_columns(table)?;
         let width = self.width();
         let mut out = vec![0.0f32; rows.len() * width];
-        let mut unseen = Unseen::default();
+        let chunk = rows.len().div_ceil(pool::threads()).max(1024);
+        let parts: Vec<Mutex<(&[usize], &mut [f32], Result<Vec<usize>>)>> = rows
+            .chunks(chunk)
+            .zip(out.chunks_mut(chunk * width.max(1)))
+            .map(|(r, o)| Mutex::new((r, o, Ok(Vec::new()))))
+            .collect();
+        pool::run(parts.len(), |p| {
+            let mut part = parts[p].lock().unwrap_or_else(|e| e.into_inner());
+            let (rows, out, result) = &mut *part;
+            *result = self.encode_into(table, rows, out);
+        });
+        let mut strangers = vec![0; self.features.len()];
+        for part in parts {
+            let (_, _, result) = part.into_inner().unwrap_or_else(|e| e.into_inner());
+            for (total, n) in strangers.iter_mut().zip(result?) {
+                *total += n;
+            }
+        }
+        let unseen = self
+            .features
+            .iter()
+            .zip(strangers)
+            .filter(|(_, n)| *n > 0)
+            .map(|(f, n)| (f.column.clone(), n))
+            .collect();
+        Ok((out, Unseen(unseen)))
+    }
+
+    /// [`Schema::encode`] of `rows` into `out` (theirs alone): for each feature, the rows whose
+    /// category training had not seen.
+    fn encode_into(&self, table: &RawTable, rows: &[usize], out: &mut [f32]) -> Result<Vec<usize>> {
+        let width = self.width();
+        let mut strangers = vec![0; self.features.len()];
         let mut at = 0;
-        for f in &self.features {
+        for (f, strangers) in self.features.iter().zip(&mut strangers) {
             let Some(column) = table.column(&f.column) else {
-                continue; // checked above
+                continue; // checked by encode
             };
-            let inputs = f.input_names().len();
             match &f.encoding {
                 Encoding::Number { fill, indicator } => {
                     for (r, &i) in rows.iter().enumerate() {
@@ -286,15 +322,14 @@ impl Schema {
                         categories.iter().enumerate().map(|(k, c)| (c.as_str(), k)).collect();
                     let other_at = other.then_some(categories.len());
                     let missing_at = missing.then_some(categories.len() + *other as usize);
-                    let mut strangers = 0;
                     for (r, &i) in rows.iter().enumerate() {
                         let slot = match category_of(column, i) {
                             Some(c) => index.get(c.as_ref()).copied().or_else(|| {
-                                strangers += 1;
+                                *strangers += 1;
                                 other_at
                             }),
                             None => missing_at.or_else(|| {
-                                strangers += 1;
+                                *strangers += 1;
                                 other_at
                             }),
                         };
@@ -302,14 +337,11 @@ impl Schema {
                             out[r * width + at + k] = 1.0;
                         }
                     }
-                    if strangers > 0 {
-                        unseen.0.push((f.column.clone(), strangers));
-                    }
                 }
             }
-            at += inputs;
+            at += f.input_names().len();
         }
-        Ok((out, unseen))
+        Ok(strangers)
     }
 }
 

@@ -33,7 +33,7 @@ pub fn targets(table: &RawTable, names: &[String], task: Task, rows: &[usize]) -
     let kept: Vec<usize> = rows
         .iter()
         .copied()
-        .filter(|&i| columns.iter().all(|(_, c)| c.text(i).is_some()))
+        .filter(|&i| columns.iter().all(|(_, c)| !c.is_missing(i)))
         .collect();
     let bad = |i: usize, name: &str, why: String| {
         Error::bad_file(
