@@ -252,7 +252,7 @@ fn predicting_rows_gives_the_numbers_and_outputs_training_had() {
     std::fs::write(&path, &text).unwrap();
     let (model, split) = trained(&path);
     let all = parse_csv(text.as_bytes(), "messy.csv", &species(), Task::Classify).unwrap();
-    let (_, val_rows) = shadergrad::data::split_rows(&all.targets, 40, 0, true);
+    let (_, val_rows) = shadergrad::data::table::table_split(&all.targets, 40, 0);
     let lines: Vec<&str> = text.lines().collect();
     let mut held_out = format!("{}\n", lines[0]);
     for &i in &val_rows {

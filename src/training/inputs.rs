@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::error::{Error, Result};
 use crate::training::data::image::PixelStats;
 use crate::training::data::table::{self, RawColumn, RawTable, Unseen};
-use crate::training::data::{image, npy, split_rows, Dataset, Features, Source, Task};
+use crate::training::data::{image, npy, Dataset, Features, Source, Task};
 use crate::training::model::Model;
 
 /// Rows of a file read for a model: their inputs, what names each row (a table's index or id
@@ -218,7 +218,7 @@ impl Model {
                 let all: Vec<usize> = (0..table.rows).collect();
                 let (targets, kept) = table::targets(&table, &columns.targets, info.task, &all)?;
                 let at: Vec<usize> = match split {
-                    Some((validation, seed, _)) => split_rows(&targets, validation, seed, true).1,
+                    Some((validation, seed, _)) => table::table_split(&targets, validation, seed).1,
                     None => (0..kept.len()).collect(),
                 };
                 let rows: Vec<usize> = at.iter().map(|&i| kept[i]).collect();

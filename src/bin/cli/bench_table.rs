@@ -3,7 +3,7 @@
 //! preprocessing on the training split, encoding and standardising both splits), and the
 //! process's peak memory: the figures to hold against `pandas.read_csv` and `polars.read_csv`.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Instant;
 
 use shadergrad::data::table::Columns;
@@ -15,7 +15,7 @@ const LOADS: usize = 5;
 
 /// Loads `path` [`LOADS`] times for `target` (`task`: classify, regress or multilabel; regress
 /// unless said) and prints each time, the median and the peak resident memory.
-pub fn bench(path: &PathBuf, target: &[String], task: Option<&str>) -> Result<()> {
+pub fn bench(path: &Path, target: &[String], task: Option<&str>) -> Result<()> {
     let task = match task {
         Some("classify") => Task::Classify,
         Some("multilabel") => Task::Multilabel,
@@ -28,7 +28,7 @@ pub fn bench(path: &PathBuf, target: &[String], task: Option<&str>) -> Result<()
         ));
     }
     let source = Source::Csv {
-        path: path.clone(),
+        path: path.to_path_buf(),
         columns: Columns {
             targets: target.to_vec(),
             ..Columns::default()

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use shadergrad::data::table::{infer, mixed_notes, read_file, ColumnInfo, Columns, Encoding, Role, Schema};
+use shadergrad::data::table::{
+    count_distinct, infer, mixed_notes, read_file, ColumnInfo, Columns, Encoding, Role, Schema,
+};
 use shadergrad::Result;
 
 use crate::cli::stdout::print_out;
@@ -82,7 +84,8 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
         na: a.na.clone(),
         ..Columns::default()
     };
-    let info = infer(&table, &columns)?;
+    let mut info = infer(&table, &columns)?;
+    count_distinct(&table, &mut info);
     let all: Vec<usize> = (0..table.rows).collect();
     let schema = Schema::fit(&table, &info, &all, None, a.na.clone());
     let uses = uses(&info, &schema);
@@ -124,7 +127,7 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             "{name:<width$}  {:<11}  {:>7}  {:>8}  {u}\n",
             c.kind.name(),
             c.missing,
-            c.distinct
+            c.distinct.unwrap_or_default()
         );
     }
     for note in notes {

@@ -74,8 +74,10 @@ pub struct ColumnInfo {
     pub name: String,
     pub kind: Kind,
     pub missing: usize,
-    /// Distinct present values.
-    pub distinct: usize,
+    /// Distinct present values: a text column's always; a number column's once
+    /// [`count_distinct`] has counted them (what `inspect` shows; training never needs them,
+    /// and counting a million-row column's takes a tenth of reading it).
+    pub distinct: Option<usize>,
     pub role: Role,
 }
 
@@ -86,17 +88,12 @@ pub const IDENTIFIER_ROWS: usize = 20;
 /// identifier.
 pub const IDENTIFIER_SHARE: f64 = 0.95;
 
-/// The distinct present values of a column.
-fn distinct(column: &RawColumn) -> usize {
-    match column {
-        RawColumn::Text { counts, .. } => counts.len(),
-        RawColumn::Numbers(v) => {
-            // -0 and 0 are one value.
-            let present: Vec<u32> = v.iter().filter(|x| !x.is_nan()).map(|x| (x + 0.0).to_bits()).collect();
-            let sorted = radix_sorted(present);
-            sorted.len() - sorted.windows(2).filter(|w| w[0] == w[1]).count()
-        }
-    }
+/// The distinct present numbers of a column of numbers.
+fn distinct_numbers(v: &[f32]) -> usize {
+    // -0 and 0 are one value.
+    let present: Vec<u32> = v.iter().filter(|x| !x.is_nan()).map(|x| (x + 0.0).to_bits()).collect();
+    let sorted = radix_sorted(present);
+    sorted.len() - sorted.windows(2).filter(|w| w[0] == w[1]).count()
 }
 
 /// `keys` sorted, by two passes of 16-bit digits: linear in the rows, where a comparison sort of
@@ -122,13 +119,36 @@ fn radix_sorted(mut keys: Vec<u32>) -> Vec<u32> {
     keys
 }
 
-/// [`distinct`] of every column, the columns spread over the CPU's workers.
-fn distinct_all(table: &RawTable) -> Vec<usize> {
+/// Counts the distinct numbers of every column of numbers of `table` that `info` (its columns,
+/// as [`infer`] gave them) has not counted, the columns spread over the CPU's workers.
+///
+/// ```
+/// use shadergrad::data::table::{count_distinct, infer, read_csv, Columns, Markers};
+/// let t = read_csv(b"a,y\n1,x\n1,y\n2,x\n", "t.csv", &Markers::new(None))?;
+/// let mut info = infer(&t, &Columns { targets: vec!["y".into()], ..Columns::default() })?;
+/// assert_eq!((info[0].distinct, info[1].distinct), (None, Some(2)));
+/// count_distinct(&t, &mut info);
+/// assert_eq!(info[0].distinct, Some(2));
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+pub fn count_distinct(table: &RawTable, info: &mut [ColumnInfo]) {
     let counts: Vec<std::sync::atomic::AtomicUsize> = table.columns.iter().map(|_| Default::default()).collect();
     crate::engine::pool::run(table.columns.len(), |j| {
-        counts[j].store(distinct(&table.columns[j]), std::sync::atomic::Ordering::Relaxed);
+        if let (RawColumn::Numbers(v), None) = (&table.columns[j], info[j].distinct) {
+            counts[j].store(distinct_numbers(v), std::sync::atomic::Ordering::Relaxed);
+        }
     });
-    counts.into_iter().map(|c| c.into_inner()).collect()
+    for (c, n) in info.iter_mut().zip(counts) {
+        c.distinct = c.distinct.or(Some(n.into_inner()));
+    }
+}
+
+/// A text column's distinct values (None for numbers: see [`count_distinct`]).
+fn text_distinct(column: &RawColumn) -> Option<usize> {
+    match column {
+        RawColumn::Text { counts, .. } => Some(counts.len()),
+        RawColumn::Numbers(_) => None,
+    }
 }
 
 /// Whether a column holds the row numbers 0..n or 1..n, in order.
@@ -214,7 +234,6 @@ fn check_named(table: &RawTable, columns: &Columns) -> Result<()> {
 pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
     check_named(table, columns)?;
     let mut out = Vec::with_capacity(table.header.len());
-    let distinct = distinct_all(table);
     for (j, name) in table.header.iter().enumerate() {
         let kind = kind(table, j, &columns.categorical)?;
         let column = &table.columns[j];
@@ -234,7 +253,7 @@ pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
                 Kind::Numeric | Kind::Categorical => Role::Feature,
                 Kind::Identifier => Role::Left(format!(
                     "it looks like an identifier ({} distinct values in {} rows); --features keeps it",
-                    distinct[j],
+                    text_distinct(column).unwrap_or_default(),
                     table.rows - column.missing()
                 )),
                 Kind::Index => Role::Left("it is the index pandas or R writes (row numbers)".into()),
@@ -251,7 +270,7 @@ pub fn infer(table: &RawTable, columns: &Columns) -> Result<Vec<ColumnInfo>> {
             name: name.clone(),
             kind,
             missing: column.missing(),
-            distinct: distinct[j],
+            distinct: text_distinct(column),
             role,
         });
     }

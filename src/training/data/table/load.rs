@@ -15,7 +15,7 @@ use super::targets::targets;
 
 /// Reads the CSV file at `path`, cells `na` names (or the default markers) counted missing.
 pub fn read_file(path: &Path, na: Option<&[String]>) -> Result<RawTable> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::training::io::read_whole(path)?;
     read_csv(&bytes, &path.display().to_string(), &Markers::new(na))
 }
 
@@ -41,6 +41,25 @@ pub fn encoded(
         weights: None,
     };
     Ok((data, unseen))
+}
+
+/// A table's rows (of those with targets) split into training and validation as
+/// [`split_rows`] splits them, stratified, each side in file order: encoding then reads every
+/// column in order, where a shuffled order missed the cache on most cells (training shuffles
+/// each epoch itself).
+///
+/// ```
+/// use shadergrad::data::{table::table_split, Targets};
+/// let t = Targets::Values { values: (0..10).map(|v| v as f32).collect(), k: 1 };
+/// let (train, val) = table_split(&t, 3, 0);
+/// assert_eq!((train.len(), val.len()), (7, 3));
+/// assert!(train.windows(2).all(|w| w[0] < w[1]) && val.windows(2).all(|w| w[0] < w[1]));
+/// ```
+pub fn table_split(targets: &Targets, validation: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, mut val) = split_rows(targets, validation, seed, true);
+    train.sort_unstable();
+    val.sort_unstable();
+    (train, val)
 }
 
 /// A table read and understood: its columns' kinds and roles, its targets, and the rows that
@@ -159,7 +178,7 @@ pub fn load_split(
             format!("fewer than the {n} rows of {} that have targets", u.table.name),
         ));
     }
-    let (train_at, val_at) = split_rows(&u.targets, validation, seed, true);
+    let (train_at, val_at) = table_split(&u.targets, validation, seed);
     let pick = |at: &[usize]| -> Vec<usize> { at.iter().map(|&i| u.rows[i]).collect() };
     let (train_rows, val_rows) = (pick(&train_at), pick(&val_at));
     let schema = Arc::new(Schema::fit(
@@ -234,7 +253,7 @@ pub fn parse_csv(bytes: &[u8], name: &str, columns: &Columns, task: Task) -> Res
 
 /// A data set for `task` from a CSV file, as [`parse_csv`] makes one.
 pub fn load_csv(path: &Path, columns: &Columns, task: Task) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::training::io::read_whole(path)?;
     parse_csv(&bytes, &path.display().to_string(), columns, task)
 }
 

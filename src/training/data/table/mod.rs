@@ -7,15 +7,18 @@
 
 mod infer;
 mod load;
+mod number;
+mod pieces;
 mod read;
 mod schema;
 mod targets;
 
 pub use infer::{
-    infer, left_out_notes, mixed_notes, ColumnInfo, Columns, Kind, Role, IDENTIFIER_ROWS, IDENTIFIER_SHARE,
+    count_distinct, infer, left_out_notes, mixed_notes, ColumnInfo, Columns, Kind, Role, IDENTIFIER_ROWS,
+    IDENTIFIER_SHARE,
 };
 pub(crate) use load::number_classes;
-pub use load::{encoded, load_csv, load_split, parse_csv, read_file, Split};
+pub use load::{encoded, load_csv, load_split, parse_csv, read_file, table_split, Split};
 pub use read::{number_text, read_csv, Markers, RawColumn, RawTable, DEFAULT_NA, MISSING};
 pub use schema::{Encoding, Feature, Schema, Unseen, MAX_CATEGORIES, MIN_COUNT};
 pub use targets::targets;

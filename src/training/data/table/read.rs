@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use crate::engine::error::{Error, Result};
 use crate::engine::pool;
 
+use super::pieces::{self, cuts, read_piece, Fault};
+
 /// The cells that mean "missing" unless `--na` says otherwise (compared ignoring case; an empty
 /// cell is always missing).
 pub const DEFAULT_NA: [&str; 6] = ["NA", "N/A", "NaN", "null", "None", "?"];
@@ -126,6 +128,11 @@ impl Markers {
         Markers { list, first }
     }
 
+    /// Whether a cell starting with byte `b` may be a marker (so must be compared with them).
+    pub(super) fn may_start(&self, b: u8) -> bool {
+        self.first[b.to_ascii_lowercase() as usize]
+    }
+
     /// Whether `cell` (trimmed) means missing.
     pub fn is_missing(&self, cell: &[u8]) -> bool {
         match cell.first() {
@@ -148,7 +155,7 @@ fn utf8(cell: &[u8]) -> Option<&str> {
 /// FNV-1a, for interning cells: short keys, no untrusted-input concerns a slower hash guards
 /// against (a file can only slow its own reading down).
 #[derive(Default)]
-struct Fnv(u64);
+pub(super) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -167,7 +174,7 @@ impl Hasher for Fnv {
 type Interner = HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>;
 
 /// A column being read.
-enum Builder {
+pub(super) enum Builder {
     Numbers(Vec<f32>),
     Text {
         codes: Vec<u32>,
@@ -210,10 +217,10 @@ impl Builder {
 
     /// Adds a present cell; `Err` with why when it is not UTF-8 or not a finite number where
     /// numbers are expected to be finite.
-    fn push(&mut self, cell: &[u8]) -> std::result::Result<(), String> {
+    pub(super) fn push(&mut self, cell: &[u8]) -> std::result::Result<(), String> {
         let text = utf8(cell).ok_or_else(|| "is not UTF-8 text".to_string())?;
         if let Builder::Numbers(values) = self {
-            match text.parse::<f32>() {
+            match super::number::parse(text).ok_or(()) {
                 Ok(v) if v.is_finite() => {
                     values.push(v);
                     return Ok(());
@@ -234,14 +241,14 @@ impl Builder {
         Ok(())
     }
 
-    fn push_missing(&mut self) {
+    pub(super) fn push_missing(&mut self) {
         match self {
             Builder::Numbers(v) => v.push(f32::NAN),
             Builder::Text { codes, .. } => codes.push(MISSING),
         }
     }
 
-    fn finish(self) -> RawColumn {
+    pub(super) fn finish(self) -> RawColumn {
         match self {
             Builder::Numbers(v) => RawColumn::Numbers(v),
             Builder::Text {
@@ -249,141 +256,6 @@ impl Builder {
             } => RawColumn::Text { codes, values, counts },
         }
     }
-}
-
-/// What went wrong reading a piece: at which of its rows and on which line, in which column.
-struct Fault {
-    row: usize,
-    line: u64,
-    column: Option<usize>,
-    why: String,
-}
-
-/// Line numbers of byte offsets met in increasing order, counted from the bytes themselves: the
-/// csv crate's own count runs one short after a CRLF line end (it starts the next record at the
-/// `\n`), and a spreadsheet's file has them on every line.
-#[derive(Default)]
-struct LineCounter {
-    /// Bytes counted so far, and the line ends among them.
-    upto: usize,
-    ends: u64,
-}
-
-impl LineCounter {
-    /// The 0-based line of the record starting at byte `at` (line ends and blank lines before
-    /// its first cell skipped, as the record starts after them).
-    fn line_at(&mut self, bytes: &[u8], at: usize) -> u64 {
-        let mut start = at.min(bytes.len());
-        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start < self.upto {
-            // Not in increasing order (an error's position): count afresh.
-            *self = LineCounter::default();
-        }
-        self.ends += bytes[self.upto..start].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.upto = start;
-        self.ends
-    }
-}
-
-/// A piece of the file read: its columns and the line each row starts on, or where it went wrong.
-type Piece = std::result::Result<(Vec<RawColumn>, Vec<u32>), Fault>;
-
-/// Reads the rows of `bytes` (no header), whose first line is line `first_line` of the file,
-/// into `width` columns.
-fn read_piece(bytes: &[u8], first_line: u64, width: usize, markers: &Markers) -> Piece {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut builders: Vec<Builder> = (0..width).map(|_| Builder::Numbers(Vec::new())).collect();
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0;
-    let mut lines = Vec::new();
-    let mut counter = LineCounter::default();
-    loop {
-        let mut line =
-            |p: Option<&csv::Position>| first_line + counter.line_at(bytes, p.map_or(0, |p| p.byte() as usize));
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                return Err(Fault {
-                    row: rows + 1,
-                    line: line(e.position()),
-                    column: None,
-                    why: format!("cannot be read as CSV: {e}"),
-                })
-            }
-        }
-        let line = line(record.position());
-        rows += 1;
-        lines.push(line.min(u32::MAX as u64) as u32);
-        if record.len() != width {
-            // A blank line is no row (the csv crate skips them; a lone cell of spaces is not).
-            return Err(Fault {
-                row: rows,
-                line,
-                column: None,
-                why: format!("has {} cells, but the header names {width} columns", record.len()),
-            });
-        }
-        for (j, (cell, b)) in record.iter().zip(&mut builders).enumerate() {
-            let cell = cell.trim_ascii();
-            if markers.is_missing(cell) {
-                b.push_missing();
-            } else if let Err(why) = b.push(cell) {
-                return Err(Fault {
-                    row: rows,
-                    line,
-                    column: Some(j),
-                    why,
-                });
-            }
-        }
-    }
-    Ok((builders.into_iter().map(Builder::finish).collect(), lines))
-}
-
-/// Where the rows after the header can be cut into about `parts` pieces: at line ends outside
-/// quotes, each cut the start of a piece, with the line it starts on. A file without quotes is
-/// cut between any lines (found and counted at memory speed); one with quotes is walked byte by
-/// byte to know which line ends are inside quoted cells.
-fn cuts(body: &[u8], parts: usize, first_line: u64) -> Vec<(usize, u64)> {
-    let mut out = vec![(0, first_line)];
-    let target = body.len() / parts.max(1);
-    if parts <= 1 || target < (1 << 16) {
-        return out;
-    }
-    let lines_in = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-    let quoted = body.contains(&b'"');
-    let (mut at, mut line, mut in_quotes) = (0, first_line, false);
-    for part in 1..parts {
-        let want = (part * target).max(at);
-        let end = if quoted {
-            let mut i = at;
-            while i < body.len() && (i < want || body[i] != b'\n' || in_quotes) {
-                if body[i] == b'"' {
-                    in_quotes = !in_quotes;
-                }
-                i += 1;
-            }
-            i
-        } else {
-            want + body[want.min(body.len())..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .unwrap_or(body.len() - want.min(body.len()))
-        };
-        if end + 1 >= body.len() {
-            break;
-        }
-        line += lines_in(&body[at..=end]);
-        at = end + 1;
-        out.push((at, line));
-    }
-    out
 }
 
 /// Joins the pieces' columns, in order: numbers stay numbers where every piece read numbers;
@@ -501,36 +373,54 @@ pub fn read_csv(bytes: &[u8], name: &str, markers: &Markers) -> Result<RawTable>
             return Err(bad(format!("row 1 (line {line}) cannot be read as CSV: {e}")));
         }
     };
-    let header_line = first.position().map_or(2, |p| p.line());
-    let body = &bytes[body_start.min(bytes.len())..];
+    // The rows start after the header and any blank lines; their line, 1-based, counted from
+    // the bytes before them.
+    let mut body_start = body_start.min(bytes.len());
+    while body_start < bytes.len() && matches!(bytes[body_start], b'\r' | b'\n') {
+        body_start += 1;
+    }
+    let mut line = 1 + memchr::memchr_iter(b'\n', &bytes[..body_start]).count() as u64;
+    let body = &bytes[body_start..];
     let width = header.len();
-    let cut = cuts(body, pool::threads(), header_line);
-    let slots: Vec<Mutex<Option<Piece>>> = cut.iter().map(|_| Mutex::new(None)).collect();
+    let cut = cuts(body, pool::threads());
+    let slots: Vec<Mutex<Option<std::result::Result<pieces::Read, Fault>>>> =
+        cut.iter().map(|_| Mutex::new(None)).collect();
     pool::run(cut.len(), |i| {
-        let (start, line) = cut[i];
-        let end = cut.get(i + 1).map_or(body.len(), |c| c.0);
-        let piece = read_piece(&body[start..end], line, width, markers);
+        let end = cut.get(i + 1).copied().unwrap_or(body.len());
+        let piece = read_piece(&body[cut[i]..end], width, markers);
         *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(piece);
     });
-    let mut pieces = Vec::with_capacity(slots.len());
-    let mut lines = Vec::new();
+    let mut columns = Vec::with_capacity(slots.len());
+    let mut lines: Vec<u32> = Vec::new();
     for slot in slots {
         let rows = lines.len();
         match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok((columns, piece_lines))) => {
-                pieces.push(columns);
-                lines.extend(piece_lines);
+            Some(Ok(piece)) => {
+                columns.push(piece.columns);
+                lines.extend(
+                    piece
+                        .lines
+                        .iter()
+                        .map(|&l| (l as u64 + line).min(u32::MAX as u64) as u32),
+                );
+                line += piece.line_ends;
             }
             Some(Err(f)) => {
                 let at = match f.column {
                     Some(j) => format!(", column `{}`:", header[j]),
                     None => String::new(),
                 };
-                return Err(bad(format!("row {} (line {}){at} {}", rows + f.row, f.line, f.why)));
+                return Err(bad(format!(
+                    "row {} (line {}){at} {}",
+                    rows + f.row,
+                    line + f.line,
+                    f.why
+                )));
             }
             None => return Err(bad("a piece of it was not read".into())),
         }
     }
+    let pieces = columns;
     Ok(RawTable {
         name: name.to_string(),
         header,

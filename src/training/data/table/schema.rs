@@ -164,6 +164,28 @@ fn fit_categories(column: &RawColumn, rows: &[usize]) -> Encoding {
     }
 }
 
+/// The encoding of each feature column of `table` fitted on `rows` (None for the other columns,
+/// and for a number column missing in every row), the columns spread over the CPU's workers.
+fn fit_columns(table: &RawTable, info: &[ColumnInfo], rows: &[usize]) -> Vec<Option<Encoding>> {
+    let slots: Vec<Mutex<Option<Encoding>>> = info.iter().map(|_| Mutex::new(None)).collect();
+    pool::run(info.len(), |j| {
+        let encoding = match (&info[j].role, info[j].kind, &table.columns[j]) {
+            (Role::Feature, Kind::Categorical, column) => Some(fit_categories(column, rows)),
+            (Role::Feature, _, RawColumn::Numbers(v)) => {
+                let values: Vec<f32> = rows.iter().map(|&i| v[i]).collect();
+                let indicator = values.iter().any(|x| x.is_nan());
+                median(values).map(|fill| Encoding::Number { fill, indicator })
+            }
+            _ => None,
+        };
+        *slots[j].lock().unwrap_or_else(|e| e.into_inner()) = encoding;
+    });
+    slots
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
 impl Schema {
     /// The preprocessing of `table`'s feature columns (as `info` infers them) fitted on the
     /// training `rows`, the features in file order or in the order `order` names them; a feature
@@ -175,10 +197,11 @@ impl Schema {
         order: Option<&[String]>,
         na: Option<Vec<String>>,
     ) -> Schema {
+        let fitted = fit_columns(table, info, rows);
         let mut features = Vec::new();
         let mut left_out = Vec::new();
         let mut id = None;
-        for (c, column) in info.iter().zip(&table.columns) {
+        for (c, fitted) in info.iter().zip(fitted) {
             match (&c.role, c.kind) {
                 (Role::Left(why), kind) => {
                     if matches!(kind, Kind::Index | Kind::Identifier) && id.is_none() {
@@ -187,22 +210,13 @@ impl Schema {
                     left_out.push((c.name.clone(), why.clone()));
                 }
                 (Role::Target, _) => {}
-                (Role::Feature, Kind::Categorical) => features.push(Feature {
-                    column: c.name.clone(),
-                    encoding: fit_categories(column, rows),
-                }),
-                (Role::Feature, _) => {
-                    let RawColumn::Numbers(v) = column else { continue };
-                    let values: Vec<f32> = rows.iter().map(|&i| v[i]).collect();
-                    let indicator = values.iter().any(|x| x.is_nan());
-                    match median(values) {
-                        Some(fill) => features.push(Feature {
-                            column: c.name.clone(),
-                            encoding: Encoding::Number { fill, indicator },
-                        }),
-                        None => left_out.push((c.name.clone(), "missing in every training row".into())),
-                    }
-                }
+                (Role::Feature, _) => match fitted {
+                    Some(encoding) => features.push(Feature {
+                        column: c.name.clone(),
+                        encoding,
+                    }),
+                    None => left_out.push((c.name.clone(), "missing in every training row".into())),
+                },
             }
         }
         if let Some(order) = order {
@@ -266,7 +280,7 @@ impl Schema {
         let width = self.width();
         let mut out = vec![0.0f32; rows.len() * width];
         let chunk = rows.len().div_ceil(pool::threads()).max(1024);
-        let parts: Vec<Mutex<(&[usize], &mut [f32], Result<Vec<usize>>)>> = rows
+        let parts: Vec<Mutex<Part>> = rows
             .chunks(chunk)
             .zip(out.chunks_mut(chunk * width.max(1)))
             .map(|(r, o)| Mutex::new((r, o, Ok(Vec::new()))))
@@ -294,54 +308,108 @@ impl Schema {
     }
 
     /// [`Schema::encode`] of `rows` into `out` (theirs alone): for each feature, the rows whose
-    /// category training had not seen.
+    /// category training had not seen. A block of rows at a time, each feature over the block,
+    /// so that the block's inputs stay in cache while every feature writes its columns of them.
     fn encode_into(&self, table: &RawTable, rows: &[usize], out: &mut [f32]) -> Result<Vec<usize>> {
+        const BLOCK: usize = 256;
         let width = self.width();
         let mut strangers = vec![0; self.features.len()];
-        let mut at = 0;
-        for (f, strangers) in self.features.iter().zip(&mut strangers) {
-            let Some(column) = table.column(&f.column) else {
-                continue; // checked by encode
-            };
-            match &f.encoding {
-                Encoding::Number { fill, indicator } => {
-                    for (r, &i) in rows.iter().enumerate() {
-                        let v = number_at(table, &f.column, column, i)?;
-                        out[r * width + at] = v.unwrap_or(*fill);
-                        if *indicator {
-                            out[r * width + at + 1] = v.is_none() as u8 as f32;
-                        }
+        let features: Vec<Encoder> = self
+            .features
+            .iter()
+            .scan(0, |at, f| {
+                let start = *at;
+                *at += f.input_names().len();
+                Some((f, start))
+            })
+            .filter_map(|(f, at)| {
+                let index = match &f.encoding {
+                    Encoding::OneHot { categories, .. } => {
+                        Some(categories.iter().enumerate().map(|(k, c)| (c.as_str(), k)).collect())
+                    }
+                    Encoding::Number { .. } => None,
+                };
+                // Every column is there: encode checked.
+                table.column(&f.column).map(|column| Encoder {
+                    feature: f,
+                    column,
+                    at,
+                    index,
+                })
+            })
+            .collect();
+        for (block, out) in rows.chunks(BLOCK).zip(out.chunks_mut(BLOCK * width.max(1))) {
+            for (e, strangers) in features.iter().zip(&mut strangers) {
+                e.encode(table, block, &mut out[e.at..], width, strangers)?;
+            }
+        }
+        Ok(strangers)
+    }
+}
+
+/// A worker's share of [`Schema::encode`]: its rows, their inputs, and what it found.
+type Part<'a> = (&'a [usize], &'a mut [f32], Result<Vec<usize>>);
+
+/// One feature's encoding at work: its column of the table, its first input, and its
+/// categories' places.
+struct Encoder<'a> {
+    feature: &'a Feature,
+    column: &'a RawColumn,
+    at: usize,
+    index: Option<HashMap<&'a str, usize>>,
+}
+
+impl Encoder<'_> {
+    /// The feature's inputs of `rows` into `out` (row-major, `width` a row, from the feature's
+    /// first input on); counts in `strangers` the categories training had not seen.
+    fn encode(
+        &self,
+        table: &RawTable,
+        rows: &[usize],
+        out: &mut [f32],
+        width: usize,
+        strangers: &mut usize,
+    ) -> Result<()> {
+        let (f, column) = (self.feature, self.column);
+        match (&f.encoding, &self.index) {
+            (Encoding::Number { fill, indicator }, _) => {
+                for (r, &i) in rows.iter().enumerate() {
+                    let v = number_at(table, &f.column, column, i)?;
+                    out[r * width] = v.unwrap_or(*fill);
+                    if *indicator {
+                        out[r * width + 1] = v.is_none() as u8 as f32;
                     }
                 }
+            }
+            (
                 Encoding::OneHot {
                     categories,
                     other,
                     missing,
-                } => {
-                    let index: HashMap<&str, usize> =
-                        categories.iter().enumerate().map(|(k, c)| (c.as_str(), k)).collect();
-                    let other_at = other.then_some(categories.len());
-                    let missing_at = missing.then_some(categories.len() + *other as usize);
-                    for (r, &i) in rows.iter().enumerate() {
-                        let slot = match category_of(column, i) {
-                            Some(c) => index.get(c.as_ref()).copied().or_else(|| {
-                                *strangers += 1;
-                                other_at
-                            }),
-                            None => missing_at.or_else(|| {
-                                *strangers += 1;
-                                other_at
-                            }),
-                        };
-                        if let Some(k) = slot {
-                            out[r * width + at + k] = 1.0;
-                        }
+                },
+                Some(index),
+            ) => {
+                let other_at = other.then_some(categories.len());
+                let missing_at = missing.then_some(categories.len() + *other as usize);
+                for (r, &i) in rows.iter().enumerate() {
+                    let slot = match category_of(column, i) {
+                        Some(c) => index.get(c.as_ref()).copied().or_else(|| {
+                            *strangers += 1;
+                            other_at
+                        }),
+                        None => missing_at.or_else(|| {
+                            *strangers += 1;
+                            other_at
+                        }),
+                    };
+                    if let Some(k) = slot {
+                        out[r * width + k] = 1.0;
                     }
                 }
             }
-            at += f.input_names().len();
+            (Encoding::OneHot { .. }, None) => unreachable!("one-hot features have their index"),
         }
-        Ok(strangers)
+        Ok(())
     }
 }
 
