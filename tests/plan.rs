@@ -489,3 +489,67 @@ fn a_step_in_two_halves_is_the_whole_step_bit_for_bit() {
     let err = forward.run_to_gradients().err().unwrap().to_string();
     assert!(err.contains("gradient arenas"), "{err}");
 }
+
+#[test]
+fn a_scaled_loss_folds_its_constant_and_still_fuses_with_its_backward() {
+    // loss = 3 · BCE: the backward seeds the loss kernel with dloss = 3 · 1, a unary op of a
+    // constant, which the plan folds into the constant 3, so the loss and its backward still
+    // fuse. The gradient is 3 times the unscaled one to f32 rounding, on both backends.
+    let mut rng = Rng::new(8);
+    let g = Graph::new();
+    let z = g.input("z", [4, 3]).with_grad();
+    let t = g.input("t", [4, 3]);
+    let loss = z.bce_with_logits(&t);
+    let scaled = loss.scale(3.0);
+    let grads = g.backward(&scaled).unwrap();
+    let dz = grads.of(&z).unwrap();
+    let plain = g.backward(&loss).unwrap().of(&z).unwrap();
+    let zs: Vec<f32> = rng.vec(12, -2.0, 2.0).iter().map(|&v| v as f32).collect();
+    let ts: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
+    let cpu = CpuBackend::<f32>::new();
+    for (name, (text, out), (_, unscaled)) in [
+        (
+            "cpu",
+            run_pair(&cpu, &g, &z, &t, &[&scaled, &dz], &zs, &ts),
+            run_pair(&cpu, &g, &z, &t, &[&plain], &zs, &ts),
+        ),
+        (
+            "gpu",
+            run_pair(&gpu(), &g, &z, &t, &[&scaled, &dz], &zs, &ts),
+            run_pair(&gpu(), &g, &z, &t, &[&plain], &zs, &ts),
+        ),
+    ] {
+        assert!(
+            text.contains("folded:") && text.contains("sigmoid_bce_fused"),
+            "{name}: {text}"
+        );
+        for (a, b) in out[1].iter().zip(&unscaled[0]) {
+            assert!(
+                (a - 3.0 * b).abs() <= 1e-6 * b.abs().max(1e-3),
+                "{name}: {a} against 3 · {b}"
+            );
+        }
+    }
+}
+
+/// Compiles `outputs` of `g` on `b`, runs it on `z` and `t`: the plan's description and the
+/// outputs' values.
+fn run_pair<B: Backend<Elem = f32>>(
+    b: &B,
+    g: &Graph,
+    z: &Tensor,
+    t: &Tensor,
+    outputs: &[&Tensor],
+    zs: &[f32],
+    ts: &[f32],
+) -> (String, Vec<Vec<f64>>) {
+    let mut plan = Plan::compile(b, g, outputs, &mut ParamStore::new(b)).unwrap();
+    plan.set_input(z, zs).unwrap();
+    plan.set_input(t, ts).unwrap();
+    let values = plan.run().unwrap();
+    let out = outputs
+        .iter()
+        .map(|o| values.get(o).unwrap().iter().map(|v| *v as f64).collect())
+        .collect();
+    (plan.describe(), out)
+}

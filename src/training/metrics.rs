@@ -173,7 +173,8 @@ pub(crate) fn evaluate(outputs: &[f64], data: &Dataset) -> Evaluation {
                     mean_accuracy: accuracy.iter().sum::<f64>() / k as f64,
                     accuracy,
                 },
-                loss / (count * k as f64),
+                // Summed over the labels, averaged over examples: the training loss.
+                loss / count,
             )
         }
     };

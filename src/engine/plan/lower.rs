@@ -180,6 +180,12 @@ pub(crate) fn update_kernel(rule: &UpdateRule, n: usize, t: u64, lr: f64) -> (Ke
     }
 }
 
+/// Whether a unary op of a value at `place` is folded into a constant: the value is a constant
+/// holding its `len` numbers.
+fn folds(place: &Place, len: usize) -> bool {
+    matches!(place, Place::Constant(c) if c.len() == len)
+}
+
 /// Lowers the `needed` nodes (id order) to values and launches. `kept` nodes are read back.
 pub(crate) fn lower(nodes: &[Node], needed: &[bool], kept: &[NodeId]) -> Result<Ir> {
     let mut ir = Ir {
@@ -208,6 +214,19 @@ pub(crate) fn lower(nodes: &[Node], needed: &[bool], kept: &[NodeId]) -> Result<
                 continue;
             }
             Op::Group => continue,
+            Op::Kernel(Kernel::Unary(op)) if folds(&ir.values[input(0)].place, n.shape.len()) => {
+                // A function of a constant is a constant (a scaled loss's dloss): computed
+                // here, once, so that what reads it sees a constant (and fuses as one).
+                let Place::Constant(c) = &ir.values[input(0)].place else {
+                    unreachable!("folds checked")
+                };
+                let folded: Rc<[f64]> = c.iter().map(|&x| op.f(x)).collect();
+                ir.notes
+                    .push(format!("folded: {} of a constant is the constant {folded:?}", n.name));
+                let v = ir.value(n.name.clone(), n.shape.clone(), Place::Constant(folded));
+                ir.of_node.insert(id, v);
+                continue;
+            }
             Op::Update(rule) => {
                 let target = &nodes[n.inputs[0]];
                 if target.op != Op::Param {

@@ -104,7 +104,7 @@ pub struct MlpGraph {
     /// The outputs before the loss's softmax or sigmoid: `[batch, outputs]`.
     pub logits: Tensor,
     /// The task's loss, named `loss`: softmax cross-entropy, mean squared error, or binary
-    /// cross-entropy with logits.
+    /// cross-entropy with logits summed over the labels (averaged over examples).
     pub loss: Tensor,
     /// What a training step updates besides the parameters: the batch norms' running
     /// statistics (empty otherwise, and in evaluation).
@@ -353,8 +353,12 @@ impl Mlp {
             (Task::Classify, Some(w)) => logits.weighted_cross_entropy(&targets, w, smoothing),
             (Task::Regress, None) => logits.mse(&targets),
             (Task::Regress, Some(w)) => logits.weighted_mse(&targets, w),
-            (Task::Multilabel, None) => logits.bce_with_logits(&targets),
-            (Task::Multilabel, Some(w)) => logits.weighted_bce_with_logits(&targets, w),
+            // Each label's loss summed, averaged over examples (scikit-learn's): with the mean
+            // over labels too, each label would learn at 1/labels of one label's rate.
+            (Task::Multilabel, None) => logits.bce_with_logits(&targets).scale(self.classes() as f64),
+            (Task::Multilabel, Some(w)) => logits
+                .weighted_bce_with_logits(&targets, w)
+                .scale(self.classes() as f64),
         }
         .named("loss");
         MlpGraph {

@@ -17,7 +17,7 @@ pub struct TrainArgs {
     /// training split's mean and deviation: on or off [default: on].
     #[arg(long, value_parser = ["on", "off"])]
     pub standardize: Option<String>,
-    /// Hidden layer sizes [default: 256,256].
+    /// Hidden layer sizes [default: 256,256, or 64,64 for fewer than 1,000 training examples].
     #[arg(long)]
     pub hidden: Option<String>,
     /// relu, leaky_relu[:alpha], elu[:alpha], sigmoid, tanh, gelu, silu, softplus [default: relu].
