@@ -92,22 +92,30 @@ fn probability(p: f64) -> String {
     shortest(p as f32)
 }
 
-/// Probabilities as JSON numbers, each the shortest f32 (so they print as short as f32 allows).
-fn probabilities_json(p: &[f64]) -> serde_json::Value {
-    p.iter().map(|&v| serde_json::json!(v as f32)).collect()
+/// Probabilities as a JSON array of f32s, each in the shortest form that reads back as the same
+/// f32 (a `serde_json::Value` would hold them as f64s and write 17 digits).
+fn probabilities_json(p: &[f64]) -> String {
+    let p: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+    serde_json::to_string(&p).expect("numbers serialise")
+}
+
+/// A JSON object of `fields` (each value already JSON), in their order.
+fn object(fields: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(*k)))
+        .collect();
+    format!("{{{}}}", pairs.join(","))
 }
 
 /// The predictions as one JSON object a line (JSON Lines): the row's id (`row`, `file` or the
 /// table's id column) first, then the task's fields.
 fn as_json(p: &Predictions, model: &Model, ids: &Ids) -> String {
     let text_classes = !model.info.class_names.is_empty();
-    let line = |i: usize, fields: serde_json::Value| {
-        let mut out = serde_json::Map::new();
-        out.insert(ids.header().to_string(), ids.json(i));
-        if let serde_json::Value::Object(f) = fields {
-            out.extend(f);
-        }
-        serde_json::Value::Object(out).to_string() + "\n"
+    let line = |i: usize, fields: Vec<(&str, String)>| {
+        let mut all = vec![(ids.header(), ids.json(i).to_string())];
+        all.extend(fields);
+        object(&all) + "\n"
     };
     match p {
         Predictions::Classes {
@@ -116,19 +124,20 @@ fn as_json(p: &Predictions, model: &Model, ids: &Ids) -> String {
             probabilities,
         } => (0..classes.len())
             .map(|i| {
+                let class = class_json(classes[i], &names[i], text_classes).to_string();
                 line(
                     i,
-                    serde_json::json!({
-                        "class": class_json(classes[i], &names[i], text_classes),
-                        "probabilities": probabilities_json(&probabilities[i]),
-                    }),
+                    vec![
+                        ("class", class),
+                        ("probabilities", probabilities_json(&probabilities[i])),
+                    ],
                 )
             })
             .collect(),
         Predictions::Values(values) => values
             .iter()
             .enumerate()
-            .map(|(i, v)| line(i, serde_json::json!({ "values": v })))
+            .map(|(i, v)| line(i, vec![("values", serde_json::json!(v).to_string())]))
             .collect(),
         Predictions::Labels { labels, probabilities } => labels
             .iter()
@@ -137,7 +146,10 @@ fn as_json(p: &Predictions, model: &Model, ids: &Ids) -> String {
             .map(|(i, (l, p))| {
                 line(
                     i,
-                    serde_json::json!({ "labels": l, "probabilities": probabilities_json(p) }),
+                    vec![
+                        ("labels", serde_json::json!(l).to_string()),
+                        ("probabilities", probabilities_json(p)),
+                    ],
                 )
             })
             .collect(),

@@ -96,15 +96,25 @@ pub struct Schema {
 pub struct Unseen(pub Vec<(String, usize)>);
 
 impl Unseen {
-    /// One line for a user, or None when every category was seen: `3 rows had categories the
-    /// training data did not (island: 2, sex: 1): counted as "other" where a column has one, as
-    /// none otherwise`.
+    /// One line for a user, or None when every category was seen.
+    ///
+    /// ```
+    /// use shadergrad::data::table::Unseen;
+    /// let u = Unseen(vec![("island".into(), 2), ("sex".into(), 1)]);
+    /// assert!(u.line().unwrap().starts_with("3 cells held categories the training data did not (island: 2, sex: 1)"));
+    /// assert!(Unseen(vec![("island".into(), 1)]).line().unwrap().starts_with("1 cell held a category"));
+    /// assert_eq!(Unseen::default().line(), None);
+    /// ```
     pub fn line(&self) -> Option<String> {
         let total: usize = self.0.iter().map(|(_, n)| n).sum();
         (total > 0).then(|| {
             let per: Vec<String> = self.0.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            let what = match total {
+                1 => "1 cell held a category".to_string(),
+                n => format!("{n} cells held categories"),
+            };
             format!(
-                "{total} cells held categories the training data did not ({}): each counted as \"other\" where its column has one, as no category otherwise",
+                "{what} the training data did not ({}): each counted as \"other\" where its column has one, as no category otherwise",
                 per.join(", ")
             )
         })
