@@ -116,7 +116,22 @@ fn a_real_table_trains_evaluates_and_predicts_with_its_own_words() {
         err.contains("2 cells held categories the training data did not (island: 1, sex: 1)"),
         "{err}"
     );
-    let (json, _) = ok(&dir, "predict --model model.safetensors new.csv --json --backend cpu");
+    let (named, _) = ok(
+        &dir,
+        "predict --model model.safetensors new.csv --id name --backend cpu",
+    );
+    assert!(
+        named.starts_with("name,class,p_Adelie") && named.contains("\nb,"),
+        "{named}"
+    );
+    let (json, _) = ok(
+        &dir,
+        "predict --model model.safetensors new.csv --json --id name --backend cpu",
+    );
+    assert!(
+        json.starts_with("{\"name\":\"a\",\"class\":"),
+        "the id comes first: {json}"
+    );
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert!(
         first["class"].is_string() && first["probabilities"].as_array().unwrap().len() == 3,

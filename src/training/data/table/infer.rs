@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{Error, Result};
 
-use super::read::{RawColumn, RawTable};
+use super::column::RawColumn;
+use super::read::RawTable;
 
 /// Which columns of a table are targets and features, and what the user says about the others.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use crate::engine::error::{Error, Result};
 use crate::training::data::dataset::{default_validation, split_rows, Dataset, Features, Scaling, Targets, Task};
 
+use super::column::Markers;
 use super::infer::{infer, left_out_notes, mixed_notes, ColumnInfo, Columns, Role};
-use super::read::{read_csv, Markers, RawTable};
+use super::read::{read_csv, RawTable};
 use super::schema::{Schema, Unseen};
 use super::targets::targets;
 

@@ -4,8 +4,8 @@
 //! neither, the same cells either way, about twice as fast. Line numbers are counted within the
 //! piece, from its own bytes; the join adds the lines before it.
 
+use super::column::{Builder, Markers, RawColumn};
 use super::number;
-use super::read::{Builder, Markers, RawColumn};
 
 /// What went wrong reading a piece: at which of its rows and on which of its lines (0-based,
 /// within the piece), in which column.

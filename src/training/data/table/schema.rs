@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::error::{Error, Result};
 use crate::engine::pool;
 
+use super::column::{number_text, RawColumn};
 use super::infer::{ColumnInfo, Kind, Role};
-use super::read::{number_text, RawColumn, RawTable};
+use super::read::RawTable;
 
 /// Categories seen fewer times than this in the training split share the "other" column.
 pub const MIN_COUNT: usize = 5;

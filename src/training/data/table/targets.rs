@@ -5,7 +5,8 @@
 use crate::engine::error::{Error, Result};
 use crate::training::data::dataset::{Targets, Task};
 
-use super::read::{RawColumn, RawTable};
+use super::column::RawColumn;
+use super::read::RawTable;
 
 /// The targets of `rows` of `table` for `task` in the columns `names`, and the rows that have
 /// them (a row with a missing target is left out). Classes are those of the rows, sorted
