@@ -9,7 +9,8 @@ use crate::engine::backend::Backend;
 
 use crate::engine::check::Feeds;
 use crate::engine::element::Element;
-use crate::engine::error::Result;
+use crate::engine::error::{Error, Result};
+use crate::engine::expr::Expression;
 use crate::engine::graph::{Graph, NodeId, Op, Tensor};
 use crate::engine::plan::{ParamStore, Plan, PlanOptions};
 use crate::reports::escape_xml;
@@ -35,6 +36,60 @@ pub struct Gate {
 pub struct Circuit {
     /// Gates in topological order; the last is the output.
     pub gates: Vec<Gate>,
+}
+
+/// An expression evaluated at a point: its value, the partial derivative of each variable, and
+/// the circuit to draw.
+#[derive(Clone, Debug)]
+pub struct AtPoint {
+    pub value: f64,
+    /// Each variable's `∂f/∂variable`, in the expression's order.
+    pub gradients: Vec<(String, f64)>,
+    pub circuit: Circuit,
+}
+
+/// Evaluates the expression `e` at `at` (a value for each of its variables, by name) on
+/// `backend`: what `shadergrad grad` prints and draws. A name that is not a variable, or a
+/// variable without a value, is an error naming it.
+///
+/// ```
+/// use shadergrad::{expr, viz, backend::cpu::CpuBackend};
+/// let e = expr::parse("x * y + 3")?;
+/// let p = viz::at_point(&CpuBackend::<f64>::new(), &e, &[("x".into(), 2.0), ("y".into(), -4.0)])?;
+/// assert_eq!((p.value, p.gradients), (-5.0, vec![("x".into(), -4.0), ("y".into(), 2.0)]));
+/// # Ok::<(), shadergrad::Error>(())
+/// ```
+pub fn at_point<B: Backend>(backend: &B, e: &Expression, at: &[(String, f64)]) -> Result<AtPoint> {
+    for (name, _) in at {
+        if !e.variables.iter().any(|(v, _)| v == name) {
+            return Err(Error::invalid("at", name.as_str(), "a variable of the expression"));
+        }
+    }
+    let mut values = Vec::new();
+    for (name, t) in &e.variables {
+        let Some((_, v)) = at.iter().find(|(n, _)| n == name) else {
+            return Err(Error::invalid(
+                "at",
+                name.as_str(),
+                format!("a value for the variable `{name}` ({name}=1, say)"),
+            ));
+        };
+        values.push((t, [*v]));
+    }
+    let feeds: Vec<(&Tensor, &[f64])> = values.iter().map(|(t, v)| (*t, &v[..])).collect();
+    let circuit = evaluate(backend, &e.graph, &e.output, &feeds)?;
+    let gate = |t: &Tensor| circuit.gates.iter().find(|g| g.node == t.id());
+    let value = gate(&e.output).map_or(f64::NAN, |g| g.value[0]);
+    let gradients = e
+        .variables
+        .iter()
+        .map(|(n, t)| (n.clone(), gate(t).and_then(|g| g.grad.as_ref()).map_or(0.0, |g| g[0])))
+        .collect();
+    Ok(AtPoint {
+        value,
+        gradients,
+        circuit,
+    })
 }
 
 /// Runs `output` and its gradient with respect to every node it depends on, on `backend`, and

@@ -68,52 +68,90 @@ impl Checkpoint {
     /// both atomically, the model first (so an interrupted save never leaves a model older
     /// than its resume file; the checksum tie catches the other way round).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let model_checksum = self.model.write(path)?;
-        if let Some(training) = &self.training {
-            let record = ResumeRecord {
-                format: RESUME_FORMAT.into(),
-                training: training.clone(),
-                model_checksum,
-                checksum: checksum(&self.state),
-            };
-            crate::training::io::write_atomic(&resume_path(path), &to_safetensors(&self.state, &record)?)?;
+        self.model.save(path)?;
+        if let Some(resume) = self.resume_bytes()? {
+            crate::training::io::write_atomic(&resume_path(path), &resume)?;
         }
         Ok(())
+    }
+
+    /// The resume file's bytes, for a training run (None for a model alone): what
+    /// [`Checkpoint::save`] writes beside the model, and a pickled estimator keeps.
+    pub fn resume_bytes(&self) -> Result<Option<Vec<u8>>> {
+        let Some(training) = &self.training else {
+            return Ok(None);
+        };
+        let record = ResumeRecord {
+            format: RESUME_FORMAT.into(),
+            training: training.clone(),
+            model_checksum: checksum(&self.model.params),
+            checksum: checksum(&self.state),
+        };
+        to_safetensors(&self.state, &record).map(Some)
     }
 
     /// Reads a model file and, when there is one, its resume file. A file of the first format
     /// (one file, optimizer state inside) loads as a model whose run cannot be resumed.
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (model, _) = Model::from_bytes(&bytes, path)?;
         let resume = resume_path(path);
-        let (state, training) = match std::fs::read(&resume) {
-            Ok(bytes) => {
-                let bad = |why: String| Error::Checkpoint {
-                    path: resume.clone(),
-                    why,
-                };
-                let (state, meta) = read_safetensors(&bytes, &resume)?;
-                let json = meta
-                    .get(METADATA_KEY)
-                    .ok_or_else(|| bad("is not a resume file: it has no shadergrad record".into()))?;
-                let record: ResumeRecord =
-                    serde_json::from_str(json).map_err(|e| bad(format!("does not read as {RESUME_FORMAT}: {e}")))?;
-                if record.checksum != checksum(&state) {
-                    return Err(bad("checksum mismatch: the file is corrupt".into()));
-                }
-                if record.model_checksum != checksum(&model.params) {
-                    return Err(bad(format!(
-                        "belongs to another state of {} (an interrupted save?): it cannot continue this model",
-                        path.display()
-                    )));
-                }
-                (state, Some(record.training))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Tensors::new(), None),
+        let resume_bytes = match std::fs::read(&resume) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&resume, e)),
         };
-        Ok(Checkpoint { model, state, training })
+        Self::from_bytes(&bytes, resume_bytes.as_deref(), path)
+    }
+
+    /// A checkpoint from a model file's bytes and, for a run, its resume file's (`path` names
+    /// the model in messages, the resume file beside it).
+    ///
+    /// ```
+    /// use shadergrad::{backend::cpu::CpuBackend, checkpoint::Checkpoint, data::Dataset, nn::{Activation, Mlp}};
+    /// use shadergrad::train::{Progress, TrainConfig, Trainer};
+    /// # let config = TrainConfig { mlp: Mlp::new(&[784, 8, 10], Activation::Relu)?, task: Default::default(), init: shadergrad::nn::Init::KaimingUniform, optimizer: shadergrad::optim::Optimizer::adam(1e-3), schedule: shadergrad::optim::Schedule::Constant, batch: 8, epochs: 1, seed: 0, loss_every: 1, regularize: Default::default() };
+    /// let digits = Dataset::bundled_digits()?;
+    /// let trainer = Trainer::new(&CpuBackend::<f32>::new(), config)?;
+    /// let ckpt = trainer.checkpoint(&digits, Some(&Progress::default()))?;
+    /// let (model, resume) = (ckpt.model.to_bytes()?, ckpt.resume_bytes()?);
+    /// let back = Checkpoint::from_bytes(&model, resume.as_deref(), "m.safetensors".as_ref())?;
+    /// assert_eq!(back, ckpt);
+    /// # Ok::<(), shadergrad::Error>(())
+    /// ```
+    pub fn from_bytes(model_bytes: &[u8], resume_bytes: Option<&[u8]>, path: &Path) -> Result<Checkpoint> {
+        let (model, _) = Model::from_bytes(model_bytes, path)?;
+        let Some(bytes) = resume_bytes else {
+            return Ok(Checkpoint {
+                model,
+                state: Tensors::new(),
+                training: None,
+            });
+        };
+        let resume = resume_path(path);
+        let bad = |why: String| Error::Checkpoint {
+            path: resume.clone(),
+            why,
+        };
+        let (state, meta) = read_safetensors(bytes, &resume)?;
+        let json = meta
+            .get(METADATA_KEY)
+            .ok_or_else(|| bad("is not a resume file: it has no shadergrad record".into()))?;
+        let record: ResumeRecord =
+            serde_json::from_str(json).map_err(|e| bad(format!("does not read as {RESUME_FORMAT}: {e}")))?;
+        if record.checksum != checksum(&state) {
+            return Err(bad("checksum mismatch: the file is corrupt".into()));
+        }
+        if record.model_checksum != checksum(&model.params) {
+            return Err(bad(format!(
+                "belongs to another state of {} (an interrupted save?): it cannot continue this model",
+                path.display()
+            )));
+        }
+        Ok(Checkpoint {
+            model,
+            state,
+            training: Some(record.training),
+        })
     }
 }
 

@@ -294,31 +294,18 @@ fn infer_mlp(params: &Tensors) -> std::result::Result<Mlp, String> {
 impl Model {
     /// The model's file as safetensors bytes: its parameters and its info.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        Ok(self.bytes_and_checksum()?.0)
-    }
-
-    /// The file's bytes and the checksum they record (a resume file is tied to it).
-    fn bytes_and_checksum(&self) -> Result<(Vec<u8>, String)> {
         let record = ModelRecord {
             format: MODEL_FORMAT.into(),
             model: self.info.clone(),
             steps: self.steps,
             checksum: checksum(&self.params),
         };
-        let bytes = to_safetensors(&self.params, &record)?;
-        Ok((bytes, record.checksum))
+        to_safetensors(&self.params, &record)
     }
 
     /// Writes the model file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.write(path).map(|_| ())
-    }
-
-    /// [`Model::save`], returning the checksum the file records.
-    pub(crate) fn write(&self, path: &Path) -> Result<String> {
-        let (bytes, checksum) = self.bytes_and_checksum()?;
-        crate::training::io::write_atomic(path, &bytes)?;
-        Ok(checksum)
+        crate::training::io::write_atomic(path, &self.to_bytes()?)
     }
 
     /// Reads a model file, verifying its checksum and its tensors against the model its info

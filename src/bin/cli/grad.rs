@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use shadergrad::backend::cpu::CpuBackend;
 use shadergrad::backend::wgpu::WgpuBackend;
-use shadergrad::{expr, viz, Error, Result, Tensor};
+use shadergrad::{expr, viz, Error, Result};
 
 use crate::cli::flags;
 
@@ -37,35 +37,16 @@ pub fn grad(a: &GradArgs) -> Result<()> {
     }
     let e = expr::parse(&a.expression)?;
     let at = flags::bindings(&a.at)?;
-    for (name, _) in &at {
-        if !e.variables.iter().any(|(v, _)| v == name) {
-            return Err(Error::invalid("--at", name.as_str(), "a variable of the expression"));
-        }
-    }
-    let mut values = Vec::new();
-    for (name, t) in &e.variables {
-        let Some((_, v)) = at.iter().find(|(n, _)| n == name) else {
-            return Err(Error::invalid(
-                "--at",
-                a.at.as_str(),
-                format!("a value for the variable `{name}` (e.g. --at {name}=1)"),
-            ));
-        };
-        values.push((t, [*v]));
-    }
-    let feeds: Vec<(&Tensor, &[f64])> = values.iter().map(|(t, v)| (*t, &v[..])).collect();
-    let circuit = match a.backend.as_str() {
-        "cpu" => viz::evaluate(&CpuBackend::<f64>::new(), &e.graph, &e.output, &feeds)?,
-        "gpu" => viz::evaluate(&WgpuBackend::new()?, &e.graph, &e.output, &feeds)?,
+    let point = match a.backend.as_str() {
+        "cpu" => viz::at_point(&CpuBackend::<f64>::new(), &e, &at),
+        "gpu" => viz::at_point(&WgpuBackend::new()?, &e, &at),
         other => return Err(Error::invalid("--backend", other, "cpu or gpu")),
-    };
-    let gate = |t: &Tensor| circuit.gates.iter().find(|g| g.node == t.id());
-    let value = gate(&e.output).map_or(f64::NAN, |g| g.value[0]);
-    let grads: Vec<(&str, f64)> = e
-        .variables
-        .iter()
-        .map(|(n, t)| (n.as_str(), gate(t).and_then(|g| g.grad.as_ref()).map_or(0.0, |g| g[0])))
-        .collect();
+    }
+    .map_err(|e| match e {
+        Error::InvalidValue { value, expected, .. } => Error::invalid("--at", value, expected),
+        other => other,
+    })?;
+    let (value, grads, circuit) = (point.value, point.gradients, point.circuit);
     if a.json {
         let gradients: serde_json::Map<String, serde_json::Value> = grads
             .iter()

@@ -88,19 +88,34 @@ impl Standardizer {
     /// assert_eq!(s.apply(3.0, 0), 1.0);
     /// ```
     pub fn fit(values: &[f32], k: usize) -> Self {
+        Self::fit_weighted(values, k, None)
+    }
+
+    /// [`Standardizer::fit`] with each row counting by its weight (scikit-learn's
+    /// `StandardScaler` with `sample_weight`): a row of weight 2 counts as the row twice, one of
+    /// weight 0 not at all.
+    ///
+    /// ```
+    /// use shadergrad::data::Standardizer;
+    /// let s = Standardizer::fit_weighted(&[1.0, 3.0, 7.0], 1, Some(&[3.0, 1.0, 0.0]));
+    /// assert_eq!((s.mean.clone(), s.std.clone()), (vec![1.5], vec![0.75f64.sqrt()]));
+    /// ```
+    pub fn fit_weighted(values: &[f32], k: usize, weights: Option<&[f32]>) -> Self {
         let k = k.max(1);
-        let n = (values.len() / k).max(1) as f64;
+        let rows = values.len() / k;
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i] as f64);
+        let n = (0..rows).map(weight).sum::<f64>().max(f64::MIN_POSITIVE);
         let mut mean = vec![0.0; k];
-        for row in values.chunks(k) {
+        for (i, row) in values.chunks(k).enumerate() {
             for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64;
+                *m += weight(i) * v as f64;
             }
         }
         mean.iter_mut().for_each(|m| *m /= n);
         let mut var = vec![0.0; k];
-        for row in values.chunks(k) {
+        for (i, row) in values.chunks(k).enumerate() {
             for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (v as f64 - m).powi(2);
+                *s += weight(i) * (v as f64 - m).powi(2);
             }
         }
         let std = var
@@ -510,15 +525,28 @@ impl Dataset {
         (self.subset(&train), self.subset(&val))
     }
 
-    /// The standardisation of this (training) split: per feature, and per target for regression.
+    /// The standardisation of this (training) split: per feature (a table's numbers, not its 0/1
+    /// inputs), and per target for regression; weighted by the examples' weights where they have
+    /// them.
     pub fn fit_scaling(&self, features: bool, targets: bool) -> Scaling {
+        let w = self.weights.as_deref();
+        let mut features = match (&self.features, features) {
+            (Features::Floats(v), true) => Some(Standardizer::fit_weighted(v, self.feature_count, w)),
+            _ => None,
+        };
+        // A table's 0/1 inputs (categories, missing-cell indicators) stay as they are.
+        if let (Some(s), Some(schema)) = (&mut features, &self.schema) {
+            for (j, scaled) in schema.scaled_inputs().into_iter().enumerate() {
+                if !scaled {
+                    s.mean[j] = 0.0;
+                    s.std[j] = 1.0;
+                }
+            }
+        }
         Scaling {
-            features: match (&self.features, features) {
-                (Features::Floats(v), true) => Some(Standardizer::fit(v, self.feature_count)),
-                _ => None,
-            },
+            features,
             targets: match (&self.targets, targets) {
-                (Targets::Values { values, k }, true) => Some(Standardizer::fit(values, *k)),
+                (Targets::Values { values, k }, true) => Some(Standardizer::fit_weighted(values, *k, w)),
                 _ => None,
             },
         }

@@ -103,21 +103,6 @@ fn understand(table: RawTable, columns: &Columns, task: Task) -> Result<Understo
     })
 }
 
-/// The scaling of a table's training split: its number inputs standardised (not the 0/1
-/// indicators and categories), and regression targets when `targets`.
-fn table_scaling(train: &Dataset, schema: &Schema, targets: bool) -> Scaling {
-    let mut scaling = train.fit_scaling(true, targets);
-    if let Some(s) = &mut scaling.features {
-        for (j, scaled) in schema.scaled_inputs().into_iter().enumerate() {
-            if !scaled {
-                s.mean[j] = 0.0;
-                s.std[j] = 1.0;
-            }
-        }
-    }
-    scaling
-}
-
 /// A CSV's training and validation splits, and what a user should know about how they were made.
 #[derive(Debug)]
 pub struct Split {
@@ -211,7 +196,7 @@ pub fn load_split(
         &columns.targets,
     )?;
     if standardize {
-        let scaling = table_scaling(&train, &schema, task == Task::Regress);
+        let scaling = train.fit_scaling(true, task == Task::Regress);
         train.standardize(&scaling);
         val.standardize(&scaling);
     }
