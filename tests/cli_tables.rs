@@ -113,7 +113,7 @@ fn a_real_table_trains_evaluates_and_predicts_with_its_own_words() {
         assert!((p - 1.0).abs() < 1e-5, "{line}");
     }
     assert!(
-        err.contains("2 cells held categories the training data did not (island: 1, sex: 1)"),
+        err.contains("2 cells held categories without an input of their own (island: 1, sex: 1)"),
         "{err}"
     );
     let (named, _) = ok(

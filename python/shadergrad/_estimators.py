@@ -133,6 +133,9 @@ class _MLP(BaseEstimator):
 
     def _check_params(self):
         self._validate_params()
+        sizes = list(np.atleast_1d(self.hidden_layer_sizes))
+        if any(h <= 0 for h in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if self.solver == "lbfgs":
             raise ValueError("solver='lbfgs' is not supported by shadergrad: use 'adam' or 'sgd'")
         if self.activation == "identity":
@@ -310,6 +313,11 @@ class _MLP(BaseEstimator):
                     f"this {type(self).__name__} was fitted on a DataFrame with text or missing cells: "
                     f"predict takes a DataFrame with its columns ({', '.join(map(str, self.feature_names_in_))})"
                 )
+            # A table's columns are taken by name, in any order; others are ignored.
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise ValueError(f"X has no column {missing[0]!r}, which the model takes")
+            X = X[list(self.feature_names_in_)]
             validate_data(self, X, reset=False, skip_check_array=True)
             x = _csv(X)
         else:

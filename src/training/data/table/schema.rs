@@ -102,8 +102,8 @@ impl Unseen {
     /// ```
     /// use shadergrad::data::table::Unseen;
     /// let u = Unseen(vec![("island".into(), 2), ("sex".into(), 1)]);
-    /// assert!(u.line().unwrap().starts_with("3 cells held categories the training data did not (island: 2, sex: 1)"));
-    /// assert!(Unseen(vec![("island".into(), 1)]).line().unwrap().starts_with("1 cell held a category"));
+    /// assert!(u.line().unwrap().starts_with("3 cells held categories without an input of their own (island: 2, sex: 1)"));
+    /// assert!(Unseen(vec![("island".into(), 1)]).line().unwrap().starts_with("1 cell held a category without an input of its own"));
     /// assert_eq!(Unseen::default().line(), None);
     /// ```
     pub fn line(&self) -> Option<String> {
@@ -111,11 +111,11 @@ impl Unseen {
         (total > 0).then(|| {
             let per: Vec<String> = self.0.iter().map(|(c, n)| format!("{c}: {n}")).collect();
             let what = match total {
-                1 => "1 cell held a category".to_string(),
-                n => format!("{n} cells held categories"),
+                1 => "1 cell held a category without an input of its own".to_string(),
+                n => format!("{n} cells held categories without an input of their own"),
             };
             format!(
-                "{what} the training data did not ({}): each counted as \"other\" where its column has one, as no category otherwise",
+                "{what} ({}): never seen in training, or seen there fewer than {MIN_COUNT} times; each counted as \"other\" where its column has one, as no category otherwise",
                 per.join(", ")
             )
         })
