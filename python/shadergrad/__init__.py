@@ -28,6 +28,7 @@ def devices():
     """The GPU adapters there are, best first: what an estimator's ``device=`` may name (any
     part of a name or type, such as ``"llvmpipe"`` or ``"discrete"``).
 
+    >>> import shadergrad
     >>> isinstance(shadergrad.devices(), list)
     True
     """
@@ -39,6 +40,7 @@ def grad(expression, svg=None, **at):
     ``shadergrad grad`` computes them; with ``svg``, the circuit diagram (values green,
     gradients red) written to that file.
 
+    >>> import shadergrad
     >>> value, partials = shadergrad.grad("(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)", x=3, y=-4)
     >>> round(value, 6), {k: round(v, 6) for k, v in partials.items()}
     (1.545645, {'x': 2.05957, 'y': 1.592233})
