@@ -9,7 +9,7 @@
 //!
 //! | layer | `src/` | modules |
 //! |---|---|---|
-//! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`](mod@bench) |
+//! | reports and pictures | `reports/` | [`plot`], [`viz`] (circuit diagrams), [`bench`](mod@bench), [`onnx`] (export) |
 //! | training toolkit | `training/` | [`nn`], [`optim`], [`data`], [`metrics`], [`train`], [`group`], [`model`], [`checkpoint`], [`io`], [`rng`] |
 //! | engine | `engine/` | [`shape`], [`pool`], [`error`], [`gemm`], [`element`], [`op`], [`kernel`], [`backend`], [`graph`], [`autodiff`], [`plan`], [`check`], [`device`], [`expr`] |
 //!
@@ -23,7 +23,7 @@ mod reports;
 mod training;
 
 pub use engine::{autodiff, check, device, element, error, expr, gemm, graph, kernel, op, plan, pool, shape};
-pub use reports::{bench, plot, viz};
+pub use reports::{bench, onnx, plot, viz};
 pub use training::{checkpoint, data, group, io, metrics, model, nn, optim, rng, train};
 
 /// The device layer: a narrow backend trait (allocate, upload, prepare a kernel launch, run

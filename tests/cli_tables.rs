@@ -152,6 +152,25 @@ fn a_real_table_trains_evaluates_and_predicts_with_its_own_words() {
     let (held, _) = ok(&dir, "eval --model model.safetensors --json --backend cpu");
     let v: serde_json::Value = serde_json::from_str(&held).unwrap();
     assert!(v["accuracy"].as_f64().unwrap() > 0.5, "{v}");
+    // Exported as ONNX: the model's columns as its inputs (onnxruntime checks the answers in
+    // python/tests/test_onnx.py).
+    let (_, said) = ok(&dir, "export --model model.safetensors --out model.onnx");
+    assert!(
+        said.starts_with("wrote model.onnx: 13-16-3 relu (classify) from 5 columns"),
+        "{said}"
+    );
+    let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
+    let graph = <shadergrad::onnx::proto::ModelProto as prost::Message>::decode(&onnx[..])
+        .unwrap()
+        .graph
+        .unwrap();
+    let inputs: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(inputs, ["island", "sex", "ticket", "count", "bill"]);
+    fails(
+        &dir,
+        "export --model nothing.safetensors --out x.onnx",
+        &["nothing.safetensors"],
+    );
     // A table without one of the model's columns is refused, naming it.
     std::fs::write(dir.join("short.csv"), "bill,count,ticket,sex\n40,1,1st class,male\n").unwrap();
     fails(

@@ -351,6 +351,24 @@ class _MLP(BaseEstimator):
         if resume is not None:
             _write_atomic(os.fspath(path) + ".resume", resume)
 
+    def to_onnx(self, path):
+        """Writes the model as an ONNX file, as ``shadergrad export`` does: a DataFrame model
+        takes one input per column (``float`` numbers, NaN where missing; ``string``
+        categories, ``""`` where missing), any other model ``features`` ``[N, n_features_in_]``;
+        it answers ``label`` and ``probabilities``, ``values``, or ``probabilities`` and
+        ``labels``, as ``predict`` and ``predict_proba`` do.
+
+        >>> import numpy as np, os, tempfile, shadergrad
+        >>> X = np.array([[0., 0.], [1., 1.]] * 8)
+        >>> clf = shadergrad.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, [3, 7] * 8)
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.onnx")
+        >>> clf.to_onnx(path)
+        >>> os.path.getsize(path) > 0
+        True
+        """
+        check_is_fitted(self, "_learner")
+        _write_atomic(path, self._learner.to_onnx())
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object's own is the instance's __dict__
         learner = state.pop("_learner", None)

@@ -231,6 +231,12 @@ impl Learner {
         Ok((PyBytes::new(py, &model), resume.map(|r| PyBytes::new(py, &r))))
     }
 
+    /// The model as an ONNX file's bytes (raw columns or pixels in, final answers out).
+    fn to_onnx<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let onnx = self.fitted_checkpoint()?.model.to_onnx().map_err(to_py)?;
+        Ok(PyBytes::new(py, &onnx))
+    }
+
     /// A learner on `device` holding the model of a model file's bytes (and its resume file's,
     /// to continue training); `name` names it in messages.
     #[staticmethod]

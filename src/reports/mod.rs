@@ -1,6 +1,8 @@
-//! Reports and pictures: training curves and charts, circuit diagrams, benchmarks.
+//! Reports and pictures: training curves and charts, circuit diagrams, benchmarks, and a model
+//! as an ONNX file.
 
 pub mod bench;
+pub mod onnx;
 pub mod plot;
 pub mod viz;
 

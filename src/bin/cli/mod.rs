@@ -4,6 +4,7 @@ mod bench;
 mod bench_table;
 mod data;
 mod eval;
+mod export;
 mod flags;
 mod grad;
 mod inspect;
@@ -41,6 +42,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// A saved model's predictions on new data (CSV, NumPy) or images, as CSV or JSON lines.
     Predict(predict::PredictArgs),
+    /// A saved model as an ONNX file: raw columns (or pixels) in, final answers out, the
+    /// preprocessing inside.
+    Export(export::ExportArgs),
     /// A table's columns as train would read them: each one's type, missing and distinct
     /// cells, and what it becomes (target, inputs, or left out and why).
     Inspect(inspect::InspectArgs),
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Grads(a) => eval::grads(a).map(|_| ExitCode::SUCCESS),
         Command::Predict(a) => predict::predict(a).map(|_| ExitCode::SUCCESS),
         Command::Inspect(a) => inspect::inspect(&a).map(|_| ExitCode::SUCCESS),
+        Command::Export(a) => export::export(&a).map(|_| ExitCode::SUCCESS),
         Command::Grad(a) => grad::grad(&a).map(|_| ExitCode::SUCCESS),
         Command::Bench(a) => bench::bench(&a).map(|_| ExitCode::SUCCESS),
     }
