@@ -4,34 +4,14 @@
 //! leaves no half-written file.
 
 use std::path::Path;
-use std::process::Output;
 
 mod common;
 
-use common::cli::{run, temp, text};
+use common::cli::{refuses as fails, succeeds, temp};
 
-/// `shadergrad args` in `dir`.
-fn shadergrad(dir: &Path, args: &[&str]) -> Output {
-    run(dir, args, &[])
-}
-
-/// Runs `args` (words split at spaces; no path here has one) and expects success; returns stdout.
+/// Runs `args` and expects success; returns stdout.
 fn ok(dir: &Path, args: &str) -> String {
-    let o = shadergrad(dir, &args.split_whitespace().collect::<Vec<_>>());
-    assert!(o.status.success(), "shadergrad {args}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Runs `args` and expects failure with each of `wants` in the message.
-fn fails(dir: &Path, args: &str, wants: &[&str]) {
-    let o = shadergrad(dir, &args.split_whitespace().collect::<Vec<_>>());
-    let t = text(&o);
-    assert!(!o.status.success(), "shadergrad {args} should fail: {t}");
-    assert!(!t.contains("panicked"), "{t}");
-    for w in wants {
-        assert!(t.contains(w), "expected `{w}` in: {t}");
-    }
-    println!("  refused: {}", t.trim());
+    succeeds(dir, args).0
 }
 
 /// 300 rows of two features on unlike scales and three kinds of targets: `kind` (3, 7 or 9,

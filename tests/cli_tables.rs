@@ -4,37 +4,10 @@
 //! rows' ids and counts unseen categories; `eval` reads a labelled table; `--class-weight`
 //! trains on both backends, is recorded, and a resume cannot change it.
 
-use std::path::Path;
-use std::process::Output;
-
 mod common;
 
-use common::cli::{run, temp, text};
+use common::cli::{refuses as fails, succeeds as ok, temp};
 use common::tables::messy;
-
-fn shadergrad(dir: &Path, args: &[&str]) -> Output {
-    run(dir, args, &[])
-}
-
-/// Runs `args` (split at spaces) and expects success; returns (stdout, stderr).
-fn ok(dir: &Path, args: &str) -> (String, String) {
-    let o = shadergrad(dir, &args.split_whitespace().collect::<Vec<_>>());
-    assert!(o.status.success(), "shadergrad {args}: {}", text(&o));
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn fails(dir: &Path, args: &str, wants: &[&str]) {
-    let o = shadergrad(dir, &args.split_whitespace().collect::<Vec<_>>());
-    let t = text(&o);
-    assert!(!o.status.success(), "shadergrad {args} should fail: {t}");
-    assert!(!t.contains("panicked"), "{t}");
-    for w in wants {
-        assert!(t.contains(w), "expected `{w}` in: {t}");
-    }
-}
 
 const FAST: &str = "--hidden 16 --epochs 3 --plot curve.svg --optimizer adam --lr 0.01";
 

@@ -29,3 +29,26 @@ pub fn temp(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Runs `line` (words split at spaces; no path in it has one) in `dir` and expects success;
+/// returns its stdout and stderr.
+pub fn succeeds(dir: &Path, line: &str) -> (String, String) {
+    let o = run(dir, &line.split_whitespace().collect::<Vec<_>>(), &[]);
+    assert!(o.status.success(), "shadergrad {line}: {}", text(&o));
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Runs `line` in `dir` and expects failure, with each of `wants` in the message and no panic.
+pub fn refuses(dir: &Path, line: &str, wants: &[&str]) {
+    let o = run(dir, &line.split_whitespace().collect::<Vec<_>>(), &[]);
+    let t = text(&o);
+    assert!(!o.status.success(), "shadergrad {line} should fail: {t}");
+    assert!(!t.contains("panicked"), "{t}");
+    for w in wants {
+        assert!(t.contains(w), "expected `{w}` in: {t}");
+    }
+    println!("  refused: {}", t.trim());
+}

@@ -71,14 +71,10 @@ fn entry(file: ShaderFile, name: &'static str, workgroup: u32, grid: Grid) -> Sh
     }
 }
 
-/// A loss's entry point `name`, or when `weighted` its twin `weighted_name`, which binds the
-/// weights.
-fn loss_entry(weighted: bool, name: &'static str, weighted_name: &'static str) -> &'static str {
-    if weighted {
-        weighted_name
-    } else {
-        name
-    }
+/// A loss's kernel: its entry point `[plain, weighted]` (the weighted twin binds the weights),
+/// 256 invocations a workgroup, over `grid`.
+fn loss(weighted: bool, [plain, with_weights]: [&'static str; 2], grid: Grid) -> Shader {
+    entry(ShaderFile::Loss, if weighted { with_weights } else { plain }, 256, grid)
 }
 
 /// One invocation per element.
@@ -135,54 +131,40 @@ pub fn shader(kernel: &Kernel, p: &Params) -> Option<Shader> {
         },
         Kernel::LogSoftmax => entry(Reduce, "log_softmax_forward", 64, Grid::Rows(rows)),
         Kernel::LogSoftmaxGrad => entry(Reduce, "log_softmax_backward", 64, Grid::Rows(rows)),
-        Kernel::SoftmaxCe { weighted, .. } => entry(
-            Loss,
-            loss_entry(weighted, "softmax_ce_forward", "softmax_ce_forward_weighted"),
-            256,
+        // A loss's forward (and fused form) is one workgroup; its backward one invocation per
+        // element.
+        Kernel::SoftmaxCe { weighted, .. } => loss(
+            weighted,
+            ["softmax_ce_forward", "softmax_ce_forward_weighted"],
             Grid::Single,
         ),
-        Kernel::SoftmaxCeGrad { weighted, .. } => entry(
-            Loss,
-            loss_entry(weighted, "softmax_ce_backward", "softmax_ce_backward_weighted"),
-            256,
+        Kernel::SoftmaxCeGrad { weighted, .. } => loss(
+            weighted,
+            ["softmax_ce_backward", "softmax_ce_backward_weighted"],
             scalars(items),
         ),
-        Kernel::SoftmaxCeFused { weighted, .. } => entry(
-            Loss,
-            loss_entry(weighted, "softmax_ce_fused", "softmax_ce_fused_weighted"),
-            256,
+        Kernel::SoftmaxCeFused { weighted, .. } => loss(
+            weighted,
+            ["softmax_ce_fused", "softmax_ce_fused_weighted"],
             Grid::Single,
         ),
-        Kernel::SigmoidBce { weighted } => entry(
-            Loss,
-            loss_entry(weighted, "sigmoid_bce_forward", "sigmoid_bce_forward_weighted"),
-            256,
+        Kernel::SigmoidBce { weighted } => loss(
+            weighted,
+            ["sigmoid_bce_forward", "sigmoid_bce_forward_weighted"],
             Grid::Single,
         ),
-        Kernel::SigmoidBceGrad { weighted } => entry(
-            Loss,
-            loss_entry(weighted, "sigmoid_bce_backward", "sigmoid_bce_backward_weighted"),
-            256,
+        Kernel::SigmoidBceGrad { weighted } => loss(
+            weighted,
+            ["sigmoid_bce_backward", "sigmoid_bce_backward_weighted"],
             scalars(n),
         ),
-        Kernel::SigmoidBceFused { weighted } => entry(
-            Loss,
-            loss_entry(weighted, "sigmoid_bce_fused", "sigmoid_bce_fused_weighted"),
-            256,
+        Kernel::SigmoidBceFused { weighted } => loss(
+            weighted,
+            ["sigmoid_bce_fused", "sigmoid_bce_fused_weighted"],
             Grid::Single,
         ),
-        Kernel::Mse { weighted } => entry(
-            Loss,
-            loss_entry(weighted, "mse_forward", "mse_forward_weighted"),
-            256,
-            Grid::Single,
-        ),
-        Kernel::MseGrad { weighted } => entry(
-            Loss,
-            loss_entry(weighted, "mse_backward", "mse_backward_weighted"),
-            256,
-            scalars(n),
-        ),
+        Kernel::Mse { weighted } => loss(weighted, ["mse_forward", "mse_forward_weighted"], Grid::Single),
+        Kernel::MseGrad { weighted } => loss(weighted, ["mse_backward", "mse_backward_weighted"], scalars(n)),
         Kernel::Dropout { .. } => vec4s(Unary, "dropout", vec![], n),
         Kernel::Normalize { axis, .. } => Shader {
             constants: vec![("AXIS", axis.code())],
