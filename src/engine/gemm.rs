@@ -2,17 +2,20 @@
 //! kernel, on every core ([`crate::engine::pool`]).
 //!
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
-//! `KC` rows at a time into strips `NR` columns wide, A into strips `MR` rows tall, and a register
-//! kernel keeps an `MR × NR` block of C in registers over the `KC` steps. A product's epilogue
-//! (a bias and an activation, or an activation's derivative) runs on each `MC`-row block of C as
-//! it gets its last terms ([`sgemm_then`]). Measured on this project's 2-core machine (Intel Xeon
-//! with AVX-512): `matrixmultiply` ran 1024³ at 100 GFLOP/s and the `gemm` crate at 105–117, both
-//! on 256-bit registers; this kernel on 512-bit ones at 130–139 on one core and 245–268 on two
-//! (JAX: 180–248), the MLP's batch-2048 products at 230–270 (BENCHMARKS.md).
+//! `KC` rows at a time into strips `NR` columns wide, A into strips `MR` rows tall (a row-major A
+//! is read in place instead), and a register kernel keeps an `MR × NR` block of C in registers
+//! over the `KC` steps. A product's epilogue (a bias and an activation, or an activation's
+//! derivative) runs on each `MC`-row block of C as it gets its last terms ([`sgemm_then`]).
+//! Measured on this project's 2-core machine (Intel Xeon with AVX-512): `matrixmultiply` ran
+//! 1024³ at 100 GFLOP/s and the `gemm` crate at 105–117, both on 256-bit registers; this kernel
+//! on 512-bit ones at 130–139 on one core and 245–268 on two (JAX: 180–248), the MLP's
+//! batch-2048 products at 230–270 (BENCHMARKS.md).
 //!
 //! Deterministic: every element of C sums its k terms in one fixed order (the `KC` blocks in
 //! turn, each step within a block in turn), whatever the number of threads, how the work is
 //! split or which register kernel runs, so a run is bit for bit the same on any core count.
+
+use std::cell::Cell;
 
 /// What runs on each finished piece of a product: `(row, first column, values)`, the values
 /// being `c[row, column..column + values.len()]`.
@@ -238,8 +241,19 @@ unsafe fn block(
 ) {
     let (mr, nr) = kernel.block();
     let width = (c1 - c0).div_ceil(nr) * nr;
-    let mut bp = vec![0f32; KC.min(k) * width];
-    let mut ap = vec![0f32; KC.min(k) * MC.min((r1 - r0).div_ceil(mr) * mr)];
+    let (mut bp, mut ap) = PANELS.take();
+    grow(&mut bp, KC.min(k) * width);
+    // A row-major A (a layer's input, or dY in dX = dY·W) is read where it lies, a register
+    // block's rows as as many streams, rather than transposed into strips: every thread of a
+    // product split by columns transposed all of A, as much traffic as a batch-128 product's
+    // arithmetic. Each element's terms are summed in the same order either way: the same bits.
+    let in_place = a.cs == 1 && a.rs > 1;
+    let a_rows = if in_place {
+        mr
+    } else {
+        MC.min((r1 - r0).div_ceil(mr) * mr)
+    };
+    grow(&mut ap, KC.min(k) * a_rows);
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
         pack(
@@ -254,12 +268,32 @@ unsafe fn block(
         );
         for ic in (r0..r1).step_by(MC) {
             let mc = MC.min(r1 - ic);
-            pack(kernel, &mut ap, a.data, ic * a.rs + pc * a.cs, (a.rs, a.cs), kc, mr, mc);
+            // Whole strips of a row-major A are read in place; a last one of fewer rows is packed
+            // (the kernel reads all its rows).
+            let whole = if in_place { mc / mr * mr } else { 0 };
+            if whole < mc {
+                pack(
+                    kernel,
+                    &mut ap,
+                    a.data,
+                    (ic + whole) * a.rs + pc * a.cs,
+                    (a.rs, a.cs),
+                    kc,
+                    mr,
+                    mc - whole,
+                );
+            }
             for jr in (0..c1 - c0).step_by(nr) {
                 for ir in (0..mc).step_by(mr) {
+                    let read_in_place = ir < whole;
                     let tile = Tile {
                         kc,
-                        a: ap.as_ptr().add(ir * kc),
+                        a: if read_in_place {
+                            a.data.as_ptr().add((ic + ir) * a.rs + pc)
+                        } else {
+                            ap.as_ptr().add((ir - whole) * kc)
+                        },
+                        lda: a.rs,
                         b: bp.as_ptr().add(jr * kc),
                         c: c.0.add((ic + ir) * ldc + c0 + jr),
                         ldc,
@@ -267,13 +301,19 @@ unsafe fn block(
                         cols: nr.min(c1 - c0 - jr),
                         first: pc == 0,
                     };
-                    match kernel {
+                    match (kernel, read_in_place) {
                         #[cfg(target_arch = "x86_64")]
-                        Kernel::Avx512 => tile_avx512(&tile),
+                        (Kernel::Avx512, false) => tile_avx512::<false>(&tile),
                         #[cfg(target_arch = "x86_64")]
-                        Kernel::Avx512Narrow => tile_avx512_narrow(&tile),
+                        (Kernel::Avx512, true) => tile_avx512::<true>(&tile),
                         #[cfg(target_arch = "x86_64")]
-                        Kernel::Avx2 => tile_avx2(&tile),
+                        (Kernel::Avx512Narrow, false) => tile_avx512_narrow::<false>(&tile),
+                        #[cfg(target_arch = "x86_64")]
+                        (Kernel::Avx512Narrow, true) => tile_avx512_narrow::<true>(&tile),
+                        #[cfg(target_arch = "x86_64")]
+                        (Kernel::Avx2, false) => tile_avx2::<false>(&tile),
+                        #[cfg(target_arch = "x86_64")]
+                        (Kernel::Avx2, true) => tile_avx2::<true>(&tile),
                         #[cfg(not(target_arch = "x86_64"))]
                         _ => unreachable!("kernels are detected on x86-64 only"),
                     }
@@ -289,6 +329,30 @@ unsafe fn block(
                 }
             }
         }
+    }
+    // A large product's buffers are not kept: its arithmetic dwarfs making them again.
+    if bp.len() + ap.len() <= KEEP_FLOATS {
+        PANELS.set((bp, ap));
+    }
+}
+
+thread_local! {
+    /// Each thread's packed strips of B and A, kept from one product to the next. Made afresh
+    /// for each product they cost more than a small product's arithmetic: a 128 KiB buffer is
+    /// new pages from the system, faulted in and zeroed (a 128×256×256 product ran at 230
+    /// GFLOP/s on two threads that way, at 425 with the buffers kept). Taken out while in use,
+    /// so a product started from inside another (an epilogue's) gets buffers of its own.
+    static PANELS: Cell<(Vec<f32>, Vec<f32>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// The most floats of packing buffers a thread keeps between products (4 MiB).
+const KEEP_FLOATS: usize = 1 << 20;
+
+/// `v` at least `len` long. Its values need no clearing: a pack writes every value a kernel
+/// reads, padding included.
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
     }
 }
 
@@ -433,11 +497,13 @@ fn transpose_tail(lines: &[&[f32]], p0: usize, dst: &mut [f32], ld: usize, i0: u
     }
 }
 
-/// One register block: `rows × cols` of C (at most the kernel's), from packed strips of A and B,
-/// stored over C (`first`) or added to it.
+/// One register block: `rows × cols` of C (at most the kernel's), from a packed strip of B and
+/// a packed strip of A or A's rows in place (`lda` floats apart), stored over C (`first`) or
+/// added to it.
 struct Tile {
     kc: usize,
     a: *const f32,
+    lda: usize,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
@@ -480,14 +546,15 @@ macro_rules! register_kernel {
     };
     ($name:ident, $feature:literal, $mr:literal, $nr:literal, $vec:ty, $lanes:literal,
      $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $put:ident) => {
-        /// The register kernel: `$mr × $nr` of C in registers over the tile's `kc` steps.
+        /// The register kernel: `$mr × $nr` of C in registers over the tile's `kc` steps, A's
+        /// values from a packed strip or (`IN_PLACE`) from its `$mr` rows where they lie.
         ///
         /// # Safety
-        /// The processor has the target feature; the strips hold `kc` steps; the tile's part of
-        /// C is valid for writes.
+        /// The processor has the target feature; the strips (or A's rows) hold `kc` steps; the
+        /// tile's part of C is valid for writes.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $name(t: &Tile) {
+        unsafe fn $name<const IN_PLACE: bool>(t: &Tile) {
             use std::arch::x86_64::*;
             const V: usize = $nr / $lanes;
             let mut acc: [[$vec; V]; $mr] = [[$zero(); V]; $mr];
@@ -495,7 +562,11 @@ macro_rules! register_kernel {
                 let b = t.b.add(p * $nr);
                 let bs: [$vec; V] = std::array::from_fn(|v| $load(b.add(v * $lanes)));
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let ai = $splat(*t.a.add(p * $mr + i));
+                    let ai = $splat(if IN_PLACE {
+                        *t.a.add(i * t.lda + p)
+                    } else {
+                        *t.a.add(p * $mr + i)
+                    });
                     for (r, bv) in row.iter_mut().zip(&bs) {
                         *r = $fma(ai, *bv, *r);
                     }
@@ -574,8 +645,9 @@ mod tests {
 
     /// Every kernel this processor can run (the AVX-512 machines run AVX2 too) agrees with the
     /// plain loop to f32 rounding, and the register kernels with each other bit for bit (each
-    /// sums an element's terms in the same order); `tests/gemm.rs` checks the chosen one
-    /// against f64.
+    /// sums an element's terms in the same order), whether A is packed (stored transposed) or
+    /// read in place (row-major, the last strip of each block packed); `tests/gemm.rs` checks
+    /// the chosen one against f64.
     #[test]
     fn every_kernel_here_matches_the_plain_loop() {
         let mut kernels = vec![None];
@@ -588,15 +660,29 @@ mod tests {
                 kernels.extend([Some(Kernel::Avx512), Some(Kernel::Avx512Narrow)]);
             }
         }
-        for [m, n, k] in [[1, 1, 1], [7, 17, 3], [13, 33, 257], [97, 290, 70], [50, 10, 600]] {
+        for [m, n, k] in [
+            [1, 1, 1],
+            [7, 17, 3],
+            [13, 33, 257],
+            [97, 290, 70],
+            [50, 10, 600],
+            [200, 40, 300],
+        ] {
+            // A as [k, m] (transposed, packed) and the same values as [m, k] (read in place).
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+            let a_rows: Vec<f32> = (0..m * k).map(|i| a[i % k * m + i / k]).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
-            let run = |kernel| {
+            let run = |kernel, in_place: bool| {
                 let mut c = vec![f32::NAN; m * n];
+                let a = if in_place {
+                    Strided::new(&a_rows, m, k, false)
+                } else {
+                    Strided::new(&a, m, k, true)
+                };
                 sgemm_on(
                     kernel,
                     [m, n, k],
-                    Strided::new(&a, m, k, true),
+                    a,
                     Strided::new(&b, k, n, false),
                     &mut c,
                     2,
@@ -604,21 +690,27 @@ mod tests {
                 );
                 c
             };
-            let want = run(None);
-            let first = kernels.get(1).map(|&kernel| run(kernel));
+            let want = run(None, false);
+            let first = kernels.get(1).map(|&kernel| run(kernel, false));
             for &kernel in &kernels[1..] {
-                let got = run(kernel);
-                let same = got
-                    .iter()
-                    .zip(first.as_ref().unwrap())
-                    .all(|(g, f)| g.to_bits() == f.to_bits());
-                assert!(same, "{kernel:?} [{m}, {n}, {k}]: not the bits of {:?}", kernels[1]);
-                for (g, w) in got.iter().zip(&want) {
-                    // k terms of size ≤ 1: their sums differ by at most k·ε in any order.
+                for in_place in [false, true] {
+                    let got = run(kernel, in_place);
+                    let same = got
+                        .iter()
+                        .zip(first.as_ref().unwrap())
+                        .all(|(g, f)| g.to_bits() == f.to_bits());
                     assert!(
-                        (g - w).abs() <= k as f32 * f32::EPSILON,
-                        "{kernel:?} [{m}, {n}, {k}]: {g} against {w}"
+                        same,
+                        "{kernel:?} [{m}, {n}, {k}], A in place {in_place}: not the bits of {:?}",
+                        kernels[1]
                     );
+                    for (g, w) in got.iter().zip(&want) {
+                        // k terms of size ≤ 1: their sums differ by at most k·ε in any order.
+                        assert!(
+                            (g - w).abs() <= k as f32 * f32::EPSILON,
+                            "{kernel:?} [{m}, {n}, {k}]: {g} against {w}"
+                        );
+                    }
                 }
             }
         }
