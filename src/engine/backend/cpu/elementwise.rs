@@ -20,7 +20,7 @@ pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
             let (x, mut y) = (l.input(0), l.output(1));
             let x: &[T] = &x;
             split(&mut y[..], GRAIN, |at, y| {
-                with_op(op, |op| {
+                with_op!(op, |op| {
                     for (y, &x) in y.iter_mut().zip(&x[at..]) {
                         *y = op.f(x);
                     }
@@ -31,7 +31,7 @@ pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
             let (x, y, dy, mut dx) = (l.input(0), l.input(1), l.input(2), l.output(3));
             let (x, y, dy): (&[T], &[T], &[T]) = (&x, &y, &dy);
             split(&mut dx[..], GRAIN, |at, dx| {
-                with_op(op, |op| {
+                with_op!(op, |op| {
                     for (((dx, &x), &y), &dy) in dx.iter_mut().zip(&x[at..]).zip(&y[at..]).zip(&dy[at..]) {
                         *dx = dy * op.df(x, y);
                     }

@@ -7,7 +7,6 @@ use std::rc::Rc;
 use crate::engine::element::Element;
 use crate::engine::error::Error;
 use crate::engine::kernel::{Family, Kernel, Params};
-use crate::engine::op::UnaryOp;
 
 /// Values below which an elementwise loop stays on one thread: handing a piece to a worker
 /// costs a few microseconds, what about 30,000 values of a simple loop take.
@@ -74,15 +73,27 @@ pub(super) fn num<T: Element>(v: f64) -> T {
     T::from_f64(v)
 }
 
-/// Runs `body` with `op`, ReLU as a constant: the loop's per-element `match` on the op then folds
-/// away and the loop vectorises (ReLU is nearly every hidden layer; measured on [2048, 512], its
-/// backward epilogue went from ~5 ms to well under one).
-pub(super) fn with_op(op: UnaryOp, mut body: impl FnMut(UnaryOp)) {
-    match op {
-        UnaryOp::Relu => body(UnaryOp::Relu),
-        other => body(other),
-    }
+/// Runs `$body` with `$op` bound to the op, in two copies: ReLU's, where the op is a constant
+/// so the loop's per-element `match` on it folds away and the loop vectorises (ReLU is nearly
+/// every hidden layer; measured on [2048, 512], its backward epilogue went from ~5 ms to well
+/// under one), and every other op's. A macro rather than a function taking a closure: the
+/// compiler kept such a closure out of line, one body called from both cases, so the constant
+/// never reached the loop (a batch-128 step spent about 5% of its time in that scalar loop).
+macro_rules! with_op {
+    ($op:expr, |$name:ident| $body:expr) => {
+        match $op {
+            $crate::engine::op::UnaryOp::Relu => {
+                let $name = $crate::engine::op::UnaryOp::Relu;
+                $body
+            }
+            other => {
+                let $name = other;
+                $body
+            }
+        }
+    };
 }
+pub(super) use with_op;
 
 /// The error for a kernel handed to a family's reference it is not of (the backend hands each
 /// launch to the file of its [`Kernel::family`], so this would be a misfiled kernel).

@@ -24,7 +24,7 @@ pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
                     let bias = l.input(2);
                     let bias: &[T] = &bias;
                     let finish = |_row: usize, col: usize, c: &mut [T]| {
-                        with_op(op, |op| {
+                        with_op!(op, |op| {
                             for (v, &b) in c.iter_mut().zip(&bias[col..]) {
                                 *v = op.f(*v + b);
                             }
@@ -39,7 +39,7 @@ pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
                     let (x, y): (&[T], &[T]) = (&x, &y);
                     let finish = |row: usize, col: usize, c: &mut [T]| {
                         let at = row * n + col;
-                        with_op(op, |op| {
+                        with_op!(op, |op| {
                             for ((v, &x), &y) in c.iter_mut().zip(&x[at..]).zip(&y[at..]) {
                                 *v = *v * op.df(x, y);
                             }
