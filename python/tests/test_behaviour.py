@@ -30,7 +30,10 @@ def test_fit_releases_the_gil():
     t = threading.Thread(target=count)
     t.start()
     started = time.perf_counter()
-    shadergrad.MLPClassifier(hidden_layer_sizes=(128,), max_iter=30, tol=0, random_state=0).fit(X, y)
+    # Long enough to measure (about 1 s on two cores), every epoch run.
+    shadergrad.MLPClassifier(
+        hidden_layer_sizes=(128,), max_iter=150, n_iter_no_change=150, random_state=0
+    ).fit(X, y)
     took = time.perf_counter() - started
     done.set()
     t.join()
@@ -39,24 +42,41 @@ def test_fit_releases_the_gil():
     assert took > 0.2 and len(during) > took / 0.01, (took, len(during))
 
 
+def interrupt_after(seconds):
+    """Ctrl-C (as the main thread sees it) after `seconds`; cancel it when done, so that a run
+    that ended first cannot leave it to strike elsewhere."""
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
 def test_ctrl_c_stops_within_a_step_and_leaves_the_estimator_as_it_was():
     X, y = big()
     clf = shadergrad.MLPClassifier(hidden_layer_sizes=(64,), random_state=0)
     clf.partial_fit(X[:200], y[:200], classes=[0, 1])
     before = clf.predict_proba(X[:50])
     iterations = clf.n_iter_
-    threading.Timer(0.3, _thread.interrupt_main).start()
+    timer = interrupt_after(0.3)
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in range(1000):
-            clf.partial_fit(X, y)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in range(100_000):
+                clf.partial_fit(X, y)
+    finally:
+        timer.cancel()
     assert time.perf_counter() - started < 5
     # Whatever partial_fit was interrupted left nothing half done.
     assert len(clf.loss_curve_) == clf.n_iter_
-    fresh = shadergrad.MLPClassifier(hidden_layer_sizes=(64,), max_iter=10000, random_state=0)
-    threading.Timer(0.3, _thread.interrupt_main).start()
-    with pytest.raises(KeyboardInterrupt):
-        fresh.fit(X, y)
+    # A fit that cannot stop early (no improvement is ever required) until Ctrl-C.
+    fresh = shadergrad.MLPClassifier(
+        hidden_layer_sizes=(64,), max_iter=10_000, n_iter_no_change=10_000, random_state=0
+    )
+    timer = interrupt_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fresh.fit(X, y)
+    finally:
+        timer.cancel()
     assert not hasattr(fresh, "classes_") or not hasattr(fresh, "_learner")
     assert iterations <= clf.n_iter_ and before.shape == (50, 2)
 
