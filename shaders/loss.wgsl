@@ -40,20 +40,12 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     return tree[0];
 }
 
-// The workgroup's sum of `acc` over `count` terms, as their mean, into the loss.
+// The workgroup's sum of `acc` over `count` terms, as their mean, into the loss (a weighted loss's
+// terms are weighted already: `count` is 1, or an example's elements).
 fn store_mean(lid: u32, acc: f32, count: u32) {
     let total = tree_sum(lid, acc);
     if (lid == 0u) {
         loss[0] = total / f32(count);
-    }
-}
-
-// The workgroup's sum of `acc` (terms already weighted) over `per` elements an example, into the
-// loss.
-fn store_weighted(lid: u32, acc: f32, per: u32) {
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        loss[0] = total / f32(per);
     }
 }
 
@@ -107,19 +99,35 @@ fn smoothed_target(label: u32, j: u32, cols: u32) -> f32 {
     return select(0.0, 1.0 - s, label == j) + s / f32(cols);
 }
 
+// Row r's softmax into probs; returns its loss. (The plain and weighted entry points share the
+// rows' work; only the weighted ones name the weights, so only their pipelines bind them.)
+fn forward_row(r: u32, cols: u32) -> f32 {
+    let base = r * cols;
+    let stats = row_stats(base, cols);
+    for (var j = 0u; j < cols; j++) {
+        probs[base + j] = exp(x[base + j] - stats.x) / stats.y;
+    }
+    return row_loss(r, base, cols, stats);
+}
+
+// Row r's dlogits, (p − q) · scale, into dx; returns its loss.
+fn fused_row(r: u32, cols: u32, scale: f32) -> f32 {
+    let base = r * cols;
+    let stats = row_stats(base, cols);
+    let label = class_of(targets[r], cols);
+    for (var j = 0u; j < cols; j++) {
+        dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - smoothed_target(label, j, cols)) * scale;
+    }
+    return row_loss(r, base, cols, stats);
+}
+
 // One workgroup, a row per lane at a time: batches are thousands of rows of a few classes.
 @compute @workgroup_size(256)
 fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
     let rows = p.dims.x;
-    let cols = p.dims.y;
     var acc = 0.0;
     for (var r = lid; r < rows; r += 256u) {
-        let base = r * cols;
-        let stats = row_stats(base, cols);
-        for (var j = 0u; j < cols; j++) {
-            probs[base + j] = exp(x[base + j] - stats.x) / stats.y;
-        }
-        acc += row_loss(r, base, cols, stats);
+        acc += forward_row(r, p.dims.y);
     }
     store_mean(lid, acc, rows);
 }
@@ -128,17 +136,10 @@ fn softmax_ce_forward(@builtin(local_invocation_index) lid: u32) {
 @compute @workgroup_size(256)
 fn softmax_ce_fused(@builtin(local_invocation_index) lid: u32) {
     let rows = p.dims.x;
-    let cols = p.dims.y;
     let scale = dloss[0] / f32(rows);
     var acc = 0.0;
     for (var r = lid; r < rows; r += 256u) {
-        let base = r * cols;
-        let stats = row_stats(base, cols);
-        let label = class_of(targets[r], cols);
-        for (var j = 0u; j < cols; j++) {
-            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - smoothed_target(label, j, cols)) * scale;
-        }
-        acc += row_loss(r, base, cols, stats);
+        acc += fused_row(r, p.dims.y, scale);
     }
     store_mean(lid, acc, rows);
 }
@@ -218,36 +219,20 @@ fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(256)
 fn softmax_ce_forward_weighted(@builtin(local_invocation_index) lid: u32) {
-    let rows = p.dims.x;
-    let cols = p.dims.y;
     var acc = 0.0;
-    for (var r = lid; r < rows; r += 256u) {
-        let base = r * cols;
-        let stats = row_stats(base, cols);
-        for (var j = 0u; j < cols; j++) {
-            probs[base + j] = exp(x[base + j] - stats.x) / stats.y;
-        }
-        acc += weights[r] * row_loss(r, base, cols, stats);
+    for (var r = lid; r < p.dims.x; r += 256u) {
+        acc += weights[r] * forward_row(r, p.dims.y);
     }
-    store_weighted(lid, acc, 1u);
+    store_mean(lid, acc, 1u);
 }
 
 @compute @workgroup_size(256)
 fn softmax_ce_fused_weighted(@builtin(local_invocation_index) lid: u32) {
-    let rows = p.dims.x;
-    let cols = p.dims.y;
     var acc = 0.0;
-    for (var r = lid; r < rows; r += 256u) {
-        let base = r * cols;
-        let stats = row_stats(base, cols);
-        let label = class_of(targets[r], cols);
-        let scale = dloss[0] * weights[r];
-        for (var j = 0u; j < cols; j++) {
-            dx[base + j] = (exp(x[base + j] - stats.x) / stats.y - smoothed_target(label, j, cols)) * scale;
-        }
-        acc += weights[r] * row_loss(r, base, cols, stats);
+    for (var r = lid; r < p.dims.x; r += 256u) {
+        acc += weights[r] * fused_row(r, p.dims.y, dloss[0] * weights[r]);
     }
-    store_weighted(lid, acc, 1u);
+    store_mean(lid, acc, 1u);
 }
 
 @compute @workgroup_size(256)
@@ -271,7 +256,7 @@ fn sigmoid_bce_forward_weighted(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < n; i += 256u) {
         acc += weights[i / per] * bce_term(x[i], targets[i]);
     }
-    store_weighted(lid, acc, per);
+    store_mean(lid, acc, per);
 }
 
 @compute @workgroup_size(256)
@@ -297,7 +282,7 @@ fn sigmoid_bce_fused_weighted(@builtin(local_invocation_index) lid: u32) {
         acc += w * bce_term(z, targets[i]);
         dx[i] = (sigmoid(vec4<f32>(z)).x - targets[i]) * (scale * w);
     }
-    store_weighted(lid, acc, per);
+    store_mean(lid, acc, per);
 }
 
 @compute @workgroup_size(256)
@@ -309,7 +294,7 @@ fn mse_forward_weighted(@builtin(local_invocation_index) lid: u32) {
         let d = x[i] - targets[i];
         acc += weights[i / per] * d * d;
     }
-    store_weighted(lid, acc, per);
+    store_mean(lid, acc, per);
 }
 
 @compute @workgroup_size(256)

@@ -10,7 +10,9 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::cli::{run, temp, text};
+use common::cli::{blank_digit, run, temp, text};
+#[cfg(unix)]
+use common::cli::{interrupt_after_first_epoch, LONG};
 
 /// `shadergrad args` in `dir`; it must succeed. Returns what it printed.
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -55,11 +57,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn files_get_the_mode_an_ordinary_write_gives() {
     let dir = temp("modes");
-    std::fs::write(
-        dir.join("data.pgm"),
-        [b"P5 28 28 255\n".as_slice(), &[0u8; 784]].concat(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("data.pgm"), blank_digit()).unwrap();
     let under = |umask: &str, args: &str| {
         let o = std::process::Command::new("sh")
             .current_dir(&dir)
@@ -101,11 +99,7 @@ fn files_get_the_mode_an_ordinary_write_gives() {
 #[test]
 fn every_output_path_is_checked_before_any_work() {
     let dir = temp("paths");
-    std::fs::write(
-        dir.join("data.pgm"),
-        [b"P5 28 28 255\n".as_slice(), &[0u8; 784]].concat(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("data.pgm"), blank_digit()).unwrap();
     ok(&dir, &[QUICK, &["--epochs", "1", "--out", "m.safetensors"]].concat());
     for (args, flag, place) in [
         (
@@ -376,7 +370,7 @@ fn the_software_gpu_notice_is_said_once_by_train_alone() {
         vec!["eval", "--model", "model.safetensors"],
         vec!["predict", "--model", "model.safetensors", "x.pgm"],
     ] {
-        std::fs::write(dir.join("x.pgm"), [b"P5 28 28 255\n".as_slice(), &[0u8; 784]].concat()).unwrap();
+        std::fs::write(dir.join("x.pgm"), blank_digit()).unwrap();
         let o = run(&dir, &args, &[]);
         assert!(o.status.success() && !text(&o).contains("software GPU"), "{}", text(&o));
     }
@@ -457,35 +451,7 @@ fn plots_have_round_ticks_a_legend_outside_and_are_written_on_ctrl_c_too() {
 
     // Interrupted, a run still draws its curves so far.
     let dir = temp("plots-interrupted");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .current_dir(&dir)
-        .args([
-            "train",
-            "--hidden",
-            "32",
-            "--epochs",
-            "50",
-            "--batch",
-            "16",
-            "--backend",
-            "cpu",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
-        line.clear();
-    }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    let rest = interrupt_after_first_epoch(&dir, LONG);
     assert!(dir.join("model.svg").exists(), "the plot of an interrupted run: {rest}");
 }
 

@@ -7,7 +7,9 @@ use std::process::Command;
 
 mod common;
 
-use common::cli::{run as shadergrad, temp, text};
+#[cfg(unix)]
+use common::cli::{crash_after_first_epoch, interrupt_after_first_epoch};
+use common::cli::{run as shadergrad, temp, text, LONG};
 
 const SMALL: &[&str] = &["--hidden", "32", "--epochs", "2", "--batch", "64"];
 
@@ -159,47 +161,6 @@ fn bad_data_and_corrupt_models_fail_with_a_message() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Starts `shadergrad` with `args` in `dir`, sends it SIGINT once its first epoch's line is out,
-/// and returns what it printed after that; it must exit with 130.
-#[cfg(unix)]
-fn interrupt_after_first_epoch(dir: &Path, args: &[&str]) -> String {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .current_dir(dir)
-        .args(args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
-        line.clear();
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "SIGINT sent");
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{rest}");
-    rest
-}
-
-/// A slow run to interrupt: 50 epochs of small batches on the CPU.
-const LONG: &[&str] = &[
-    "train",
-    "--hidden",
-    "32",
-    "--epochs",
-    "50",
-    "--batch",
-    "16",
-    "--backend",
-    "cpu",
-];
-
 #[cfg(unix)]
 #[test]
 fn ctrl_c_saves_and_resume_continues() {
@@ -229,26 +190,6 @@ fn ctrl_c_saves_and_resume_continues() {
     let o = shadergrad(&dir, &["train", "--resume", "model.safetensors", "--lr", "0.5"], &[]);
     assert!(!o.status.success() && text(&o).contains("--lr"), "{}", text(&o));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Starts `args` in `dir`, waits for its first epoch's line, and kills it as a crash would
-/// (SIGKILL: nothing is saved on the way out).
-#[cfg(unix)]
-fn crash_after_first_epoch(dir: &Path, args: &[&str]) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
-        .current_dir(dir)
-        .args(args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
-        line.clear();
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[cfg(unix)]

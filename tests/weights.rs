@@ -62,14 +62,17 @@ fn config(data: &Dataset, batch: usize) -> TrainConfig {
 fn after_step<B: Backend>(b: &B, data: &Dataset, batch: &[usize]) -> (f64, Vec<f64>) {
     let mut t = Trainer::new(b, config(data, batch.len())).unwrap();
     let loss = t.step(data, batch, true).unwrap().unwrap();
-    let params = t
-        .store()
+    (loss, params(&t))
+}
+
+/// Every parameter of `t`'s model, one after another.
+fn params<B: Backend>(t: &Trainer<B>) -> Vec<f64> {
+    t.store()
         .read_all()
         .unwrap()
         .into_iter()
         .flat_map(|(_, _, v, _)| v)
-        .collect();
-    (loss, params)
+        .collect()
 }
 
 #[test]
@@ -150,13 +153,7 @@ fn replicas_split_a_weighted_batch_as_one_device_takes_it() {
     let (want, one) = after_step(&cpu, &data, &batch);
     let mut many = Trainer::replicated(&[cpu.clone(), cpu], config(&data, 13)).unwrap();
     let got = many.step(&data, &batch, true).unwrap().unwrap();
-    let two: Vec<f64> = many
-        .store()
-        .read_all()
-        .unwrap()
-        .into_iter()
-        .flat_map(|(_, _, v, _)| v)
-        .collect();
+    let two = params(&many);
     assert!((got - want).abs() <= 1e-12 * want, "loss {got} vs one device's {want}");
     let worst = one.iter().zip(&two).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst <= 1e-12, "parameters differ by {worst:e}");

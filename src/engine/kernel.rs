@@ -237,6 +237,27 @@ fn with_weights(weighted: bool, rows: usize, mut bindings: Vec<Binding>) -> Vec<
 }
 
 impl Kernel {
+    /// Whether this is a loss's weighted form, which binds example weights after the labels.
+    ///
+    /// ```
+    /// use shadergrad::kernel::Kernel;
+    /// assert!(Kernel::Mse { weighted: true }.weighted());
+    /// assert!(!Kernel::SoftmaxCe { smoothing: 0.0, weighted: false }.weighted());
+    /// ```
+    pub fn weighted(&self) -> bool {
+        match *self {
+            Kernel::SoftmaxCe { weighted, .. }
+            | Kernel::SoftmaxCeGrad { weighted, .. }
+            | Kernel::SoftmaxCeFused { weighted, .. }
+            | Kernel::SigmoidBce { weighted }
+            | Kernel::SigmoidBceGrad { weighted }
+            | Kernel::SigmoidBceFused { weighted }
+            | Kernel::Mse { weighted }
+            | Kernel::MseGrad { weighted } => weighted,
+            _ => false,
+        }
+    }
+
     /// Its family.
     pub fn family(&self) -> Family {
         match self {

@@ -52,3 +52,66 @@ pub fn refuses(dir: &Path, line: &str, wants: &[&str]) {
     }
     println!("  refused: {}", t.trim());
 }
+
+/// A slow run to interrupt: 50 epochs of small batches on the CPU.
+pub const LONG: &[&str] = &[
+    "train",
+    "--hidden",
+    "32",
+    "--epochs",
+    "50",
+    "--batch",
+    "16",
+    "--backend",
+    "cpu",
+];
+
+/// A 28×28 black image, as a PGM file's bytes (the bundled digits' size).
+pub fn blank_digit() -> Vec<u8> {
+    [b"P5 28 28 255\n".as_slice(), &[0u8; 784]].concat()
+}
+
+/// Starts `shadergrad args` in `dir` and waits for its first epoch's line; returns it still
+/// running, with the rest of its stderr to read.
+#[cfg(unix)]
+fn past_first_epoch(dir: &Path, args: &[&str]) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadergrad"))
+        .current_dir(dir)
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("epoch   1/") {
+        line.clear();
+    }
+    (child, stderr)
+}
+
+/// Starts `shadergrad args` in `dir`, sends it SIGINT once its first epoch's line is out, and
+/// returns what it printed after that; it must exit with 130.
+#[cfg(unix)]
+pub fn interrupt_after_first_epoch(dir: &Path, args: &[&str]) -> String {
+    let (mut child, mut stderr) = past_first_epoch(dir, args);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "SIGINT sent");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    rest
+}
+
+/// Starts `shadergrad args` in `dir`, waits for its first epoch's line, and kills it as a crash
+/// would (SIGKILL: nothing is saved on the way out).
+#[cfg(unix)]
+pub fn crash_after_first_epoch(dir: &Path, args: &[&str]) {
+    let (mut child, _stderr) = past_first_epoch(dir, args);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

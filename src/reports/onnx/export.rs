@@ -133,13 +133,16 @@ fn table_inputs(g: &mut Builder, features: &[Feature]) -> Result<String> {
     Ok(g.node("Concat", &refs, vec![("axis", Attr::Int(1))]))
 }
 
+/// A standardisation's means and standard deviations, as two f32 constants of the graph.
+fn moments(g: &mut Builder, s: &Standardizer) -> (String, String) {
+    let n = s.mean.len();
+    let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<_>>();
+    (g.floats(&[n], &f32s(&s.mean)), g.floats(&[n], &f32s(&s.std)))
+}
+
 /// `(x − mean) / std`, input by input.
 fn standardise(g: &mut Builder, x: &str, s: &Standardizer) -> String {
-    let n = s.mean.len();
-    let mean: Vec<f32> = s.mean.iter().map(|&m| m as f32).collect();
-    let std: Vec<f32> = s.std.iter().map(|&d| d as f32).collect();
-    let mean = g.floats(&[n], &mean);
-    let std = g.floats(&[n], &std);
+    let (mean, std) = moments(g, s);
     let centred = g.node("Sub", &[x, &mean], vec![]);
     g.node("Div", &[&centred, &std], vec![])
 }
@@ -253,10 +256,8 @@ fn answer(g: &mut Builder, model: &Model, logits: &str) -> Result<()> {
         Task::Regress => {
             let values = match &info.scaling.targets {
                 Some(s) => {
-                    let std: Vec<f32> = s.std.iter().map(|&d| d as f32).collect();
-                    let mean: Vec<f32> = s.mean.iter().map(|&m| m as f32).collect();
-                    let std = g.floats(&[k], &std);
-                    let mean = g.floats(&[k], &mean);
+                    // Back to original units: the inverse of `standardise`.
+                    let (mean, std) = moments(g, s);
                     let scaled = g.node("Mul", &[logits, &std], vec![]);
                     g.node("Add", &[&scaled, &mean], vec![])
                 }

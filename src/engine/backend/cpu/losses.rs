@@ -12,17 +12,7 @@ use super::launch::{num, outside_family, CpuLaunch};
 /// Runs a launch of a kernel of the losses family. A weighted loss takes its weights (summing to
 /// 1) third, after the labels or targets; every other buffer moves one place on.
 pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
-    let weighted = matches!(
-        l.kernel,
-        Kernel::SoftmaxCe { weighted: true, .. }
-            | Kernel::SoftmaxCeGrad { weighted: true, .. }
-            | Kernel::SoftmaxCeFused { weighted: true, .. }
-            | Kernel::SigmoidBce { weighted: true }
-            | Kernel::SigmoidBceGrad { weighted: true }
-            | Kernel::SigmoidBceFused { weighted: true }
-            | Kernel::Mse { weighted: true }
-            | Kernel::MseGrad { weighted: true }
-    );
+    let weighted = l.kernel.weighted();
     // The buffers after the weights: binding `i` of the unweighted form.
     let at = |i: usize| i + weighted as usize;
     let weights = weighted.then(|| l.input(2));

@@ -181,20 +181,11 @@ pub fn load_split(
             .filter(|(name, _)| u.info.iter().any(|c| c.name == *name && c.role == Role::Feature))
             .map(|(name, why)| format!("{}: column `{name}` is left out: {why}", u.table.name)),
     );
-    let (mut train, _) = encoded(
-        &u.table,
-        &schema,
-        &train_rows,
-        u.targets.subset(&train_at),
-        &columns.targets,
-    )?;
-    let (mut val, _) = encoded(
-        &u.table,
-        &schema,
-        &val_rows,
-        u.targets.subset(&val_at),
-        &columns.targets,
-    )?;
+    let encode = |rows: &[usize], at: &[usize]| {
+        encoded(&u.table, &schema, rows, u.targets.subset(at), &columns.targets).map(|(data, _)| data)
+    };
+    let mut train = encode(&train_rows, &train_at)?;
+    let mut val = encode(&val_rows, &val_at)?;
     if standardize {
         let scaling = train.fit_scaling(true, task == Task::Regress);
         train.standardize(&scaling);
