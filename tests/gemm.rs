@@ -26,7 +26,7 @@ fn reference(a: &[f32], b: &[f32], [m, n, k]: [usize; 3], ta: bool, tb: bool) ->
 #[test]
 fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
     let mut rng = Rng::new(11);
-    let shapes: [[usize; 3]; 14] = [
+    let shapes: [[usize; 3]; 16] = [
         [1, 1, 1],
         [1, 37, 19],
         [37, 1, 19],
@@ -39,6 +39,9 @@ fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
         [191, 17, 513],
         [130, 290, 70],
         [300, 520, 530],
+        // Wider than a panel of B (NC = 768 columns) on one thread, split by rows and by columns.
+        [900, 800, 64],
+        [60, 1700, 50],
         // Narrow products: a classifier's logits and their weights' gradient.
         [2048, 10, 512],
         [512, 10, 2048],
