@@ -26,7 +26,7 @@ fn reference(a: &[f32], b: &[f32], [m, n, k]: [usize; 3], ta: bool, tb: bool) ->
 #[test]
 fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
     let mut rng = Rng::new(11);
-    let shapes: [[usize; 3]; 16] = [
+    let shapes: [[usize; 3]; 17] = [
         [1, 1, 1],
         [1, 37, 19],
         [37, 1, 19],
@@ -42,6 +42,8 @@ fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
         // Wider than a panel of B (NC = 768 columns) on one thread, split by rows and by columns.
         [900, 800, 64],
         [60, 1700, 50],
+        // A row-major B 4 KiB a row: packed, where a narrower one is read in place.
+        [40, 1024, 64],
         // Narrow products: a classifier's logits and their weights' gradient.
         [2048, 10, 512],
         [512, 10, 2048],
@@ -78,8 +80,12 @@ fn the_f32_product_matches_f64_on_awkward_shapes_in_every_layout() {
 #[test]
 fn the_product_is_the_same_bits_on_any_thread_count() {
     let mut rng = Rng::new(12);
-    // Wide enough to split by columns, tall enough to split by rows, and big enough to thread.
-    for [m, n, k] in [[700, 150, 600], [60, 900, 700], [900, 10, 700]] {
+    // Wide enough to split by columns, tall enough to split by rows, and big enough to thread;
+    // with B row-major, one thread packs it (at least 512 rows of C) and more read it in place.
+    for ([m, n, k], tb) in [[700, 150, 600], [60, 900, 700], [900, 10, 700]]
+        .into_iter()
+        .flat_map(|mnk| [(mnk, true), (mnk, false)])
+    {
         let a: Vec<f32> = rng.vec(m * k, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
         let b: Vec<f32> = rng.vec(k * n, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
         let run = |threads| {
@@ -89,7 +95,7 @@ fn the_product_is_the_same_bits_on_any_thread_count() {
                 n,
                 k,
                 Strided::new(&a, m, k, false),
-                Strided::new(&b, k, n, true),
+                Strided::new(&b, k, n, tb),
                 &mut c,
                 threads,
             );
@@ -99,7 +105,7 @@ fn the_product_is_the_same_bits_on_any_thread_count() {
         for threads in [2, 3, 7] {
             assert!(
                 run(threads) == one,
-                "[{m}, {n}, {k}] on {threads} threads differs from one thread"
+                "[{m}, {n}, {k}] (B transposed: {tb}) on {threads} threads differs from one thread"
             );
         }
     }

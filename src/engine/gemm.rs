@@ -2,8 +2,9 @@
 //! kernel, on every core ([`crate::engine::pool`]).
 //!
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
-//! `KC` rows by `NC` columns at a time into strips `NR` columns wide, A into strips `MR` rows tall (a row-major A
-//! is read in place instead), and a register kernel keeps an `MR × NR` block of C in registers
+//! `KC` rows by `NC` columns at a time into strips `NR` columns wide, A into strips `MR` rows
+//! tall (a row-major A is read in place instead, and a row-major B too where few rows of C use
+//! it), and a register kernel keeps an `MR × NR` block of C in registers
 //! over the `KC` steps. A product's epilogue (a bias and an activation, or an activation's
 //! derivative) runs on each `MC`-row block of C as it gets its last terms ([`sgemm_then`]).
 //! Measured on this project's 2-core machine (Intel Xeon with AVX-512): `matrixmultiply` ran
@@ -37,6 +38,20 @@ const MC: usize = 96;
 /// in a 1 MiB L2 beside A's block. The whole width at once, a 2048-wide product ran at
 /// 374–422 GFLOP/s on two threads of a 2-core EPYC, and at 443–450 in 768 columns.
 const NC: usize = 768;
+/// True when a thread computing `rows` rows of C reads B's rows where they lie rather than
+/// packed into strips: B is row-major, the thread has fewer than 512 rows (its register blocks
+/// read each packed strip fewer than 512 / MR times), and B's rows are not a multiple of 4 KiB
+/// apart (then they share the L1's sets and a strip does not stay there).
+///
+/// Measured on two threads of a 2-core EPYC (GFLOP/s, packed → in place): the products of a
+/// batch-128 step 128×784×256 344–355 → 423–433 and 256×784×128 378 → 421–424, 128×256×256
+/// 431–434 → 456–459, batch 2048's dW 256×256×2048 334–344 → 400–408 and 256×784×2048 348–362
+/// → 388–401; 1000³ (500 rows a thread) the same. With 512 rows or more, 2040³ 432–447 →
+/// 418–427; 4 KiB apart, 1024³ 405–424 → 365–373 and 256×1024×2048 412–418 → 376–388.
+fn b_in_place(b: Strided<'_>, rows: usize) -> bool {
+    b.cs == 1 && b.rs > 1 && rows < 512 && !b.rs.is_multiple_of(1024)
+}
+
 /// Products below this many multiply-adds run on one thread: handing a part to a worker costs
 /// a few microseconds.
 const THREAD_MIN_MACS: usize = 1 << 20;
@@ -265,7 +280,10 @@ unsafe fn panel(
     finish: &Finish<'_, f32>,
 ) {
     let (mr, nr) = kernel.block();
-    let width = (c1 - c0).div_ceil(nr) * nr;
+    // A row-major B is read in place too where that pays ([`b_in_place`]); a last strip of
+    // fewer columns is packed (the kernel reads whole rows of a strip).
+    let b_whole = if b_in_place(b, r1 - r0) { (c1 - c0) / nr * nr } else { 0 };
+    let width = (c1 - c0 - b_whole).div_ceil(nr) * nr;
     let (mut bp, mut ap) = PANELS.take();
     grow(&mut bp, KC.min(k) * width);
     // A row-major A (a layer's input, or dY in dX = dY·W) is read where it lies, a register
@@ -281,16 +299,18 @@ unsafe fn panel(
     grow(&mut ap, KC.min(k) * a_rows);
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
-        pack(
-            kernel,
-            &mut bp,
-            b.data,
-            pc * b.rs + c0 * b.cs,
-            (b.cs, b.rs),
-            kc,
-            nr,
-            c1 - c0,
-        );
+        if b_whole < c1 - c0 {
+            pack(
+                kernel,
+                &mut bp,
+                b.data,
+                pc * b.rs + (c0 + b_whole) * b.cs,
+                (b.cs, b.rs),
+                kc,
+                nr,
+                c1 - c0 - b_whole,
+            );
+        }
         for ic in (r0..r1).step_by(MC) {
             let mc = MC.min(r1 - ic);
             // Whole strips of a row-major A are read in place; a last one of fewer rows is packed
@@ -319,7 +339,12 @@ unsafe fn panel(
                             ap.as_ptr().add((ir - whole) * kc)
                         },
                         lda: a.rs,
-                        b: bp.as_ptr().add(jr * kc),
+                        b: if jr < b_whole {
+                            b.data.as_ptr().add(pc * b.rs + c0 + jr)
+                        } else {
+                            bp.as_ptr().add((jr - b_whole) * kc)
+                        },
+                        ldb: if jr < b_whole { b.rs } else { nr },
                         c: c.0.add((ic + ir) * ldc + c0 + jr),
                         ldc,
                         rows: mr.min(mc - ir),
@@ -572,14 +597,15 @@ fn transpose_tail(lines: &[&[f32]], p0: usize, dst: &mut [f32], ld: usize, i0: u
     }
 }
 
-/// One register block: `rows × cols` of C (at most the kernel's), from a packed strip of B and
-/// a packed strip of A or A's rows in place (`lda` floats apart), stored over C (`first`) or
-/// added to it.
+/// One register block: `rows × cols` of C (at most the kernel's), from a strip of B (packed,
+/// or B's rows in place: `ldb` floats apart either way) and a packed strip of A or A's rows in
+/// place (`lda` floats apart), stored over C (`first`) or added to it.
 struct Tile {
     kc: usize,
     a: *const f32,
     lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     rows: usize,
@@ -621,8 +647,9 @@ macro_rules! register_kernel {
     };
     ($name:ident, $feature:literal, $mr:literal, $nr:literal, $vec:ty, $lanes:literal,
      $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $put:ident) => {
-        /// The register kernel: `$mr × $nr` of C in registers over the tile's `kc` steps, A's
-        /// values from a packed strip or (`IN_PLACE`) from its `$mr` rows where they lie.
+        /// The register kernel: `$mr × $nr` of C in registers over the tile's `kc` steps, B's
+        /// values `ldb` floats a step, A's from a packed strip or (`IN_PLACE`) from its `$mr`
+        /// rows where they lie.
         ///
         /// # Safety
         /// The processor has the target feature; the strips (or A's rows) hold `kc` steps; the
@@ -634,7 +661,7 @@ macro_rules! register_kernel {
             const V: usize = $nr / $lanes;
             let mut acc: [[$vec; V]; $mr] = [[$zero(); V]; $mr];
             for p in 0..t.kc {
-                let b = t.b.add(p * $nr);
+                let b = t.b.add(p * t.ldb);
                 let bs: [$vec; V] = std::array::from_fn(|v| $load(b.add(v * $lanes)));
                 for (i, row) in acc.iter_mut().enumerate() {
                     let ai = $splat(if IN_PLACE {
@@ -743,6 +770,8 @@ mod tests {
             [50, 10, 600],
             [200, 40, 300],
             [800, 790, 20],
+            // 550 rows of C a thread: B packed, not read in place.
+            [1100, 40, 30],
         ] {
             // A as [k, m] (transposed, packed) and the same values as [m, k] (read in place).
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
