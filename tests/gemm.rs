@@ -1,4 +1,4 @@
-//! The CPU backend's f32 matrix product (`src/engine/gemm.rs`) against the f64 reference, on
+//! The CPU backend's f32 matrix product (`src/engine/gemm/`) against the f64 reference, on
 //! shapes that miss every block size (the register blocks 12×32 and 6×16, 96 rows and 256 steps
 //! of k a pass), in all four layouts, and bit for bit the same on any number of threads.
 

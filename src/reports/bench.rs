@@ -432,11 +432,14 @@ pub fn kernel_cases(sizes: &[u32]) -> Vec<(String, String, Kernel, Params, f64)>
             2.0 * (n as f64).powi(3),
         ));
     }
-    // The MLP's own products at batch 128, all three transpose layouts.
+    // The MLP's own products at batch 128, all three transpose layouts, and its first layer's
+    // weight gradient at batch 2048 (the long sum over the batch: a batch-2048 step's slowest
+    // product on the CPU).
     for (label, ta, tb, m, n, k) in [
         ("matmul x·Wᵀ (forward)", false, true, 128, 256, 784),
         ("matmul dYᵀ·X (dW)", true, false, 256, 784, 128),
         ("matmul dY·W (dX)", false, false, 128, 784, 256),
+        ("matmul dYᵀ·X (dW)", true, false, 256, 784, 2048),
     ] {
         let kernel = Kernel::Matmul {
             ta,

@@ -1,5 +1,5 @@
 //! The CPU reference backend on ndarray, generic over `f32` and `f64` (f64 for gradient checks);
-//! f32 matrix products run on `engine/gemm.rs` where the processor has AVX2 or AVX-512.
+//! f32 matrix products run on `engine/gemm/` where the processor has AVX2 or AVX-512.
 //!
 //! Written to be read: each kernel is a plain loop over the op's `f` and `df` (stated once, in
 //! `op/mod.rs`, where each line can be checked by eye against the formulas in the seeds: CS231n's

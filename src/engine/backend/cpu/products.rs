@@ -1,4 +1,4 @@
-//! The CPU reference of the matrix product: `T::matmul` (the f32 product of `engine/gemm.rs`, or
+//! The CPU reference of the matrix product: `T::matmul` (the f32 product of `engine/gemm/`, or
 //! ndarray's for f64) with the bias, activation or activation-derivative epilogue applied to each
 //! block of C as it is finished.
 
