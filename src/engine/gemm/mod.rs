@@ -185,8 +185,11 @@ fn sgemm_on(
     crate::engine::pool::run(parts.len(), |p| {
         let part = (parts[p].start, parts[p].end);
         let (rows, cols) = if by_rows { (part, (0, n)) } else { ((0, m), part) };
-        // SAFETY: the parts cover disjoint rows (or columns) of C, each written by one thread.
-        unsafe { block(kernel, rows, cols, n, k, a, b, out, finish) }
+        for jc in (cols.0..cols.1).step_by(NC) {
+            let cols = (jc, cols.1.min(jc + NC));
+            // SAFETY: the parts cover disjoint rows (or columns) of C, each written by one thread.
+            unsafe { block(kernel, rows, cols, n, k, a, b, out, finish) }
+        }
     });
 }
 
@@ -206,34 +209,13 @@ fn plain(m: usize, n: usize, k: usize, a: Strided<'_>, b: Strided<'_>, c: &mut [
     }
 }
 
-/// Rows `r0..r1` and columns `c0..c1` of C (`ldc` floats a row), `NC` columns at a time.
+/// Rows `r0..r1` and columns `c0..c1` (at most `NC`) of C (`ldc` floats a row), each `MC` rows
+/// finished as they get their last `KC` terms.
 ///
 /// # Safety
 /// `c` holds C, and no other thread writes these rows and columns meanwhile.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
-    kernel: Kernel,
-    rows: (usize, usize),
-    (c0, c1): (usize, usize),
-    ldc: usize,
-    k: usize,
-    a: Strided<'_>,
-    b: Strided<'_>,
-    c: SendPtr,
-    finish: &Finish<'_, f32>,
-) {
-    for jc in (c0..c1).step_by(NC) {
-        panel(kernel, rows, (jc, c1.min(jc + NC)), ldc, k, a, b, c, finish);
-    }
-}
-
-/// [`block`]'s columns `c0..c1` (at most `NC`), each `MC` rows finished as they get their last
-/// `KC` terms.
-///
-/// # Safety
-/// As [`block`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn panel(
     kernel: Kernel,
     (r0, r1): (usize, usize),
     (c0, c1): (usize, usize),
