@@ -4,9 +4,9 @@
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
 //! `KC` rows by `NC` columns at a time into strips `NR` columns wide, A into strips `MR` rows
 //! tall (a row-major A is read in place instead, and a row-major B too where few rows of C use
-//! it), and a register kernel keeps an `MR × NR` block of C in registers
-//! over the `KC` steps. A product's epilogue (a bias and an activation, or an activation's
-//! derivative) runs on each `MC`-row block of C as it gets its last terms ([`sgemm_then`]).
+//! it), and a register kernel keeps an `MR × NR` block of C in registers over the `KC` steps.
+//! A product's epilogue (a bias and an activation, or an activation's derivative) runs on each
+//! `MC`-row block of C as it gets its last terms ([`sgemm_then`]).
 //! Measured on this project's 2-core machine (Intel Xeon with AVX-512): `matrixmultiply` ran
 //! 1024³ at 100 GFLOP/s and the `gemm` crate at 105–117, both on 256-bit registers; this kernel
 //! on 512-bit ones at 130–139 on one core and 245–268 on two (JAX: 180–248), the MLP's
@@ -276,6 +276,12 @@ unsafe fn block(
                 );
             }
             for jr in (0..c1 - c0).step_by(nr) {
+                // This strip of B: where it lies, or packed.
+                let (b_strip, ldb) = if jr < b_whole {
+                    (b.data.as_ptr().add(pc * b.rs + c0 + jr), b.rs)
+                } else {
+                    (bp.as_ptr().add((jr - b_whole) * kc), nr)
+                };
                 for ir in (0..mc).step_by(mr) {
                     let read_in_place = ir < whole;
                     let tile = Tile {
@@ -286,12 +292,8 @@ unsafe fn block(
                             ap.as_ptr().add((ir - whole) * kc)
                         },
                         lda: a.rs,
-                        b: if jr < b_whole {
-                            b.data.as_ptr().add(pc * b.rs + c0 + jr)
-                        } else {
-                            bp.as_ptr().add((jr - b_whole) * kc)
-                        },
-                        ldb: if jr < b_whole { b.rs } else { nr },
+                        b: b_strip,
+                        ldb,
                         c: c.0.add((ic + ir) * ldc + c0 + jr),
                         ldc,
                         rows: mr.min(mc - ir),
