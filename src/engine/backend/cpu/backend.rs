@@ -16,6 +16,7 @@ use crate::engine::error::{Error, Result};
 use crate::engine::kernel::{Family, Kernel, Params};
 
 use super::launch::{CpuBuffer, CpuLaunch};
+use super::storage::Storage;
 use super::{elementwise, losses, normalization, optimizer, products, reductions};
 
 /// The CPU reference backend. `CpuBackend::<f32>` for ordinary use, `CpuBackend::<f64>` for
@@ -61,7 +62,7 @@ impl<T: Element> Backend for CpuBackend<T> {
 
     fn alloc(&self, len: usize, _name: &str) -> Result<Self::Buffer> {
         Ok(CpuBuffer {
-            storage: Rc::new(RefCell::new(vec![T::zero(); len])),
+            storage: Rc::new(RefCell::new(Storage::new(len, T::zero()))),
             offset: 0,
             len,
         })

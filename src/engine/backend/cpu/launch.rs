@@ -8,6 +8,8 @@ use crate::engine::element::Element;
 use crate::engine::error::Error;
 use crate::engine::kernel::{Family, Kernel, Params};
 
+use super::storage::Storage;
+
 /// Values below which an elementwise loop stays on one thread: handing a piece to a worker
 /// costs a few microseconds, what about 30,000 values of a simple loop take.
 pub const GRAIN: usize = 1 << 15;
@@ -16,7 +18,7 @@ pub const GRAIN: usize = 1 << 15;
 /// store may hold the same one; a view of an arena shares the arena's storage).
 #[derive(Clone, Debug)]
 pub struct CpuBuffer<T> {
-    pub(super) storage: Rc<RefCell<Vec<T>>>,
+    pub(super) storage: Rc<RefCell<Storage<T>>>,
     pub(super) offset: usize,
     pub(super) len: usize,
 }
