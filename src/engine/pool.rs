@@ -66,8 +66,8 @@ pub fn ranges(len: usize, parts: usize, unit: usize) -> Vec<std::ops::Range<usiz
     (0..len).step_by(per).map(|s| s..(s + per).min(len)).collect()
 }
 
-/// Outputs a loop over [`split`] cuts at the same places: a mutable slice, or a pair of them
-/// (nest pairs for more: `((w, m), v)`), all as long as the first.
+/// Outputs a loop over [`split`] cuts at the same places: a mutable slice, a matrix's [`Rows`],
+/// or a pair of them (nest pairs for more: `((w, m), v)`), all as many items as the first.
 pub trait Pieces: Send + Sized {
     /// The items cut along.
     fn count(&self) -> usize;
@@ -91,6 +91,51 @@ impl<A: Pieces, B: Pieces> Pieces for (A, B) {
     fn split_at(self, at: usize) -> (Self, Self) {
         let ((a0, a1), (b0, b1)) = (self.0.split_at(at), self.1.split_at(at));
         ((a0, b0), (a1, b1))
+    }
+}
+
+/// A row-major matrix's values cut along its rows: [`split`] hands each piece whole rows.
+///
+/// ```
+/// use shadergrad::pool::{split, Rows};
+/// // Each row's sum, beside the row scaled by it: 40,000 rows of 4.
+/// let mut m: Vec<f32> = (0..160_000).map(|i| (i % 4) as f32).collect();
+/// let mut sums = vec![0.0f32; 40_000];
+/// split((Rows::new(&mut m, 4), &mut sums[..]), 1 << 12, |_, (rows, sums)| {
+///     for (row, sum) in rows.into_inner().chunks_exact_mut(4).zip(sums) {
+///         *sum = row.iter().sum();
+///         row.iter_mut().for_each(|v| *v *= *sum);
+///     }
+/// });
+/// assert_eq!((sums[39_999], m[159_999]), (6.0, 18.0));
+/// ```
+pub struct Rows<'a, T> {
+    values: &'a mut [T],
+    width: usize,
+}
+
+impl<'a, T> Rows<'a, T> {
+    /// `values` as rows of `width` (values past the last whole row go with the last piece).
+    pub fn new(values: &'a mut [T], width: usize) -> Self {
+        Rows {
+            values,
+            width: width.max(1),
+        }
+    }
+
+    /// The values of these rows.
+    pub fn into_inner(self) -> &'a mut [T] {
+        self.values
+    }
+}
+
+impl<T: Send> Pieces for Rows<'_, T> {
+    fn count(&self) -> usize {
+        self.values.len() / self.width
+    }
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let (first, rest) = self.values.split_at_mut(at * self.width);
+        (Rows::new(first, self.width), Rows::new(rest, self.width))
     }
 }
 
