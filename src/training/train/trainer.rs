@@ -249,16 +249,11 @@ impl<B: Backend> Trainer<B> {
     pub(super) fn feed(c: &mut Compiled<B>, s: &mut Staging<B::Elem>) -> Result<()> {
         match c.mlp.input {
             Input::Bytes { .. } => c.plan.set_input_bytes(&c.mlp.x, &s.batch.bytes)?,
-            Input::Floats => {
-                convert(&s.batch.floats, &mut s.x);
-                c.plan.set_input(&c.mlp.x, &s.x)?;
-            }
+            Input::Floats => c.plan.set_input(&c.mlp.x, convert(&s.batch.floats, &mut s.x))?,
         }
-        convert(&s.batch.targets, &mut s.y);
-        c.plan.set_input(&c.mlp.targets, &s.y)?;
+        c.plan.set_input(&c.mlp.targets, convert(&s.batch.targets, &mut s.y))?;
         if let Some(weights) = &c.mlp.weights {
-            convert(&s.batch.weights, &mut s.w);
-            c.plan.set_input(weights, &s.w)?;
+            c.plan.set_input(weights, convert(&s.batch.weights, &mut s.w))?;
         }
         Ok(())
     }
@@ -360,23 +355,19 @@ impl<B: Backend> Trainer<B> {
         };
         let (graph, lt) = (sg.mlp.graph.clone(), sg.mlp.loss.clone());
         // What each input holds: a byte input's packed words, fed to the input that holds them.
-        let x_input = match sg.mlp.input {
+        let (x_input, x) = match sg.mlp.input {
             Input::Bytes { .. } => {
                 crate::engine::element::pack_bytes(&s.batch.bytes, &mut s.x);
-                graph.tensor(graph.node(sg.mlp.x.id()).inputs[0])
+                (graph.tensor(graph.node(sg.mlp.x.id()).inputs[0]), &s.x[..])
             }
-            Input::Floats => {
-                convert(&s.batch.floats, &mut s.x);
-                sg.mlp.x.clone()
-            }
+            Input::Floats => (sg.mlp.x.clone(), convert(&s.batch.floats, &mut s.x)),
         };
-        convert(&s.batch.targets, &mut s.y);
-        convert(&s.batch.weights, &mut s.w);
         let targets = sg.mlp.targets.clone();
-        let mut feeds: Vec<(&Tensor, &[B::Elem])> = vec![(&x_input, &s.x), (&targets, &s.y)];
+        let mut feeds: Vec<(&Tensor, &[B::Elem])> =
+            vec![(&x_input, x), (&targets, convert(&s.batch.targets, &mut s.y))];
         let weights = sg.mlp.weights.clone();
         if let Some(w) = &weights {
-            feeds.push((w, &s.w));
+            feeds.push((w, convert(&s.batch.weights, &mut s.w)));
         }
         let found = crate::engine::check::first_non_finite(&backend, &graph, &[&lt], &mut first.store, &feeds);
         let detail = match found {
