@@ -111,9 +111,10 @@ pub fn run<T: Element>(l: &CpuLaunch<T>) -> Result<()> {
 /// `y`'s values from the bytes packed four to a word in `words` (the first byte lowest), each
 /// times `scale`, in the widest vector instructions this processor has. The crate is built for
 /// any x86-64, whose loop converts a value at a time: a batch of 2048 digits (1.6M values) took
-/// 524 µs of a 6.2 ms training step on a 2-core EPYC as a table lookup, 380 µs computed on one
-/// core, 85 µs in AVX-512 on one core. The same bits every way: a byte's value is exact in
-/// either type, and one product rounds it.
+/// 541 µs of a training step on a 2-core EPYC as a table lookup, 383 µs now (writing the 6.4 MB
+/// batch to memory bounds it there); alone on one core, 360–500 µs computed a value at a time,
+/// 84–180 in AVX-512. The same bits every way: a byte's value is exact in either type, and one
+/// product rounds it.
 fn unpack<T: Element>(words: &[T], y: &mut [T], scale: T) {
     #[cfg(target_arch = "x86_64")]
     {
