@@ -1,5 +1,6 @@
-//! The register kernels: an `MR × NR` block of C in registers over a packed strip of B and
-//! of A (or A's rows in place), in AVX-512 or AVX2 instructions.
+//! The register kernels: an `MR × NR` block of C (or a smaller one at C's edges) in registers
+//! over a strip of B and one of A, each packed or read where it lies, in AVX-512 or AVX2
+//! instructions.
 
 /// The register kernel this processor runs: its block and instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

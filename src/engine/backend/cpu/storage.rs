@@ -26,7 +26,7 @@ pub(super) struct Storage<T> {
 impl<T: Copy> Storage<T> {
     /// `len` copies of `zero`.
     pub(super) fn new(len: usize, zero: T) -> Self {
-        // The backend's `max_len` keeps `len` values within `isize::MAX` bytes.
+        // Past `isize::MAX` bytes no allocation can exist: a panic, as `vec!` gave before.
         let layout = Layout::array::<T>(len).expect("a CPU buffer of at most isize::MAX bytes");
         let huge = layout.size() >= HUGE_PAGE;
         let layout = if huge {
