@@ -54,19 +54,20 @@ impl Kernel {
         }
     }
 
-    /// One register block on this kernel, A's rows read in place or from a packed strip: the
-    /// smallest of its edge blocks ([`Kernel::edge`]) that covers the tile's rows and columns.
+    /// One register block on this kernel, A read by rows (`by_rows`: a row-major A where it
+    /// lies) or by steps (a packed strip, or a transposed A where it lies): the smallest of its
+    /// edge blocks ([`Kernel::edge`]) that covers the tile's rows and columns.
     ///
     /// # Safety
     /// As the register kernels': this kernel was detected here ([`Kernel::here`]), and the
     /// tile's operands and part of C are valid.
-    pub(super) unsafe fn run(self, tile: &Tile, in_place: bool) {
+    pub(super) unsafe fn run(self, tile: &Tile, by_rows: bool) {
         #[cfg(target_arch = "x86_64")]
         {
-            // `$f::<rows, registers a row>` on this tile, A in place or packed.
+            // `$f::<rows, registers a row>` on this tile, A read by rows or by steps.
             macro_rules! on {
                 ($f:ident, $rows:literal, $regs:literal) => {
-                    if in_place {
+                    if by_rows {
                         $f::<$rows, $regs, true>(tile)
                     } else {
                         $f::<$rows, $regs, false>(tile)
@@ -99,8 +100,10 @@ impl Kernel {
 }
 
 /// One register block: `rows × cols` of C (at most the kernel's), from a strip of B (packed,
-/// or B's rows in place: `ldb` floats apart either way) and a packed strip of A or A's rows in
-/// place (`lda` floats apart), stored over C (`first`) or added to it.
+/// or B's rows in place: `ldb` floats apart either way) and A (`lda` floats apart: between its
+/// rows where a row-major A is read in place, otherwise between its steps, each step's values
+/// side by side: a packed strip's, or a transposed A's columns where they lie), stored over C
+/// (`first`) or added to it.
 pub(super) struct Tile {
     pub(super) kc: usize,
     pub(super) a: *const f32,
@@ -160,17 +163,18 @@ macro_rules! register_kernel {
     ($name:ident, $feature:literal, $mr:literal, $nr:literal, $vec:ty, $lanes:literal,
      $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident, $put:ident) => {
         /// The register kernel: `R × (V · $lanes)` of C (at most `$mr × $nr`) in registers over
-        /// the tile's `kc` steps, B's values `ldb` floats a step, A's from a packed strip (`$mr`
-        /// values a step) or (`IN_PLACE`) from its `R` rows where they lie. Each element of C
+        /// the tile's `kc` steps, B's values `ldb` floats a step, A's `lda` floats a step (a
+        /// packed strip, or a transposed A's columns where they lie) or (`BY_ROWS`) from its `R`
+        /// rows where they lie, `lda` floats apart. Each element of C
         /// sums its terms in the same order whatever `R` and `V`: an edge block computes the
         /// bits a whole one would.
         ///
         /// # Safety
-        /// The processor has the target feature; the strips (or A's rows) hold `kc` steps; the
+        /// The processor has the target feature; B's strip and A's values hold `kc` steps; the
         /// tile's part of C is valid for writes.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $name<const R: usize, const V: usize, const IN_PLACE: bool>(t: &Tile) {
+        unsafe fn $name<const R: usize, const V: usize, const BY_ROWS: bool>(t: &Tile) {
             use std::arch::x86_64::*;
             let mut acc: [[$vec; V]; R] = [[$zero(); V]; R];
             for p in 0..t.kc {
@@ -183,10 +187,10 @@ macro_rules! register_kernel {
                 }
                 let bs: [$vec; V] = std::array::from_fn(|v| $load(b.add(v * $lanes)));
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let ai = $splat(if IN_PLACE {
+                    let ai = $splat(if BY_ROWS {
                         *t.a.add(i * t.lda + p)
                     } else {
-                        *t.a.add(p * $mr + i)
+                        *t.a.add(p * t.lda + i)
                     });
                     for (r, bv) in row.iter_mut().zip(&bs) {
                         *r = $fma(ai, *bv, *r);

@@ -3,8 +3,9 @@
 //!
 //! The layout is the classic one (BLIS, and the `gemm` and `matrixmultiply` crates): B is packed
 //! `KC` rows by `NC` columns at a time into strips `NR` columns wide, A into strips `MR` rows
-//! tall (a row-major A is read in place instead, and a row-major B too where few rows of C use
-//! it), and a register kernel keeps an `MR × NR` block of C in registers over the `KC` steps.
+//! tall (A is read in place instead, row-major or transposed, and a row-major B too where few
+//! rows of C use it), and a register kernel keeps an `MR × NR` block of C in registers over the
+//! `KC` steps.
 //! A product's epilogue (a bias and an activation, or an activation's derivative) runs on each
 //! `MC`-row block of C as it gets its last terms ([`sgemm_then`]).
 //! Measured on this project's 2-core machine (Intel Xeon with AVX-512): `matrixmultiply` ran
@@ -241,8 +242,16 @@ unsafe fn block(
     // A row-major A (a layer's input, or dY in dX = dY·W) is read where it lies, a register
     // block's rows as as many streams, rather than transposed into strips: every thread of a
     // product split by columns transposed all of A, as much traffic as a batch-128 product's
-    // arithmetic. Each element's terms are summed in the same order either way: the same bits.
-    let in_place = a.cs == 1 && a.rs > 1;
+    // arithmetic.
+    let a_by_rows = a.cs == 1 && a.rs > 1;
+    // A transposed A (dYᵀ in dW = dYᵀ·X) is read where it lies too: each step's values are
+    // side by side, as in a packed strip, only further apart. Copying it into strips was 9% of
+    // the weight gradient 256×784×2048, and each thread of a product split by columns copied
+    // all of it. In a batch-2048 step (two runs of 500 steps in turn, median µs, packed → in
+    // place) 256×784×2048 took 1,781–1,818 → 1,720–1,743 and 256×256×2048 561–566 → 542–544.
+    let a_by_steps = a.rs == 1 && a.cs > 1;
+    // Each element's terms are summed in the same order however A is read: the same bits.
+    let in_place = a_by_rows || a_by_steps;
     let a_rows = if in_place {
         mr
     } else {
@@ -265,8 +274,8 @@ unsafe fn block(
         }
         for ic in (r0..r1).step_by(MC) {
             let mc = MC.min(r1 - ic);
-            // Whole strips of a row-major A are read in place; a last one of fewer rows is packed
-            // (the kernel reads all its rows).
+            // Whole strips of an A read in place are read there; a last one of fewer rows is
+            // packed (the kernel reads all its rows).
             let whole = if in_place { mc / mr * mr } else { 0 };
             if whole < mc {
                 pack(
@@ -288,15 +297,17 @@ unsafe fn block(
                     (bp.as_ptr().add((jr - b_whole) * kc), nr)
                 };
                 for ir in (0..mc).step_by(mr) {
-                    let read_in_place = ir < whole;
+                    let (a_at, lda) = if ir >= whole {
+                        (ap.as_ptr().add((ir - whole) * kc), mr)
+                    } else if a_by_rows {
+                        (a.data.as_ptr().add((ic + ir) * a.rs + pc), a.rs)
+                    } else {
+                        (a.data.as_ptr().add(ic + ir + pc * a.cs), a.cs)
+                    };
                     let tile = Tile {
                         kc,
-                        a: if read_in_place {
-                            a.data.as_ptr().add((ic + ir) * a.rs + pc)
-                        } else {
-                            ap.as_ptr().add((ir - whole) * kc)
-                        },
-                        lda: a.rs,
+                        a: a_at,
+                        lda,
                         b: b_strip,
                         ldb,
                         c: c.0.add((ic + ir) * ldc + c0 + jr),
@@ -306,7 +317,7 @@ unsafe fn block(
                         first: pc == 0,
                         prefetch_b: jr < b_whole && ir == 0,
                     };
-                    kernel.run(&tile, read_in_place);
+                    kernel.run(&tile, a_by_rows && ir < whole);
                 }
             }
             if pc + kc == k {
@@ -352,9 +363,9 @@ mod tests {
 
     /// Every kernel this processor can run (the AVX-512 machines run AVX2 too) agrees with the
     /// plain loop to f32 rounding, and the register kernels with each other bit for bit (each
-    /// sums an element's terms in the same order), whether A is packed (stored transposed) or
-    /// read in place (row-major, the last strip of each block packed); `tests/gemm.rs` checks
-    /// the chosen one against f64.
+    /// sums an element's terms in the same order), whether A is read in place by rows
+    /// (row-major) or by steps (transposed), the last strip of each block packed, or packed
+    /// whole (every other value of a buffer); `tests/gemm.rs` checks the chosen one against f64.
     #[test]
     fn every_kernel_here_matches_the_plain_loop() {
         let mut kernels = vec![None];
@@ -381,16 +392,22 @@ mod tests {
             // 550 rows of C a thread: B packed, not read in place.
             [1100, 40, 30],
         ] {
-            // A as [k, m] (transposed, packed) and the same values as [m, k] (read in place).
+            // A as [k, m] (transposed), the same values as [m, k] (row-major), and spread out
+            // (row-major with every other value skipped: neither stride is 1, so it is packed).
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
             let a_rows: Vec<f32> = (0..m * k).map(|i| a[i % k * m + i / k]).collect();
+            let a_spread: Vec<f32> = a_rows.iter().flat_map(|&v| [v, f32::NAN]).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 89) as f32 - 44.0) / 44.0).collect();
-            let run = |kernel, in_place: bool| {
+            let run = |kernel, layout: usize| {
                 let mut c = vec![f32::NAN; m * n];
-                let a = if in_place {
-                    Strided::new(&a_rows, m, k, false)
-                } else {
-                    Strided::new(&a, m, k, true)
+                let a = match layout {
+                    0 => Strided::new(&a, m, k, true),
+                    1 => Strided::new(&a_rows, m, k, false),
+                    _ => Strided {
+                        data: &a_spread,
+                        rs: 2 * k,
+                        cs: 2,
+                    },
                 };
                 sgemm_on(
                     kernel,
@@ -403,18 +420,18 @@ mod tests {
                 );
                 c
             };
-            let want = run(None, false);
-            let first = kernels.get(1).map(|&kernel| run(kernel, false));
+            let want = run(None, 0);
+            let first = kernels.get(1).map(|&kernel| run(kernel, 0));
             for &kernel in &kernels[1..] {
-                for in_place in [false, true] {
-                    let got = run(kernel, in_place);
+                for (layout, name) in ["transposed", "row-major", "spread"].into_iter().enumerate() {
+                    let got = run(kernel, layout);
                     let same = got
                         .iter()
                         .zip(first.as_ref().unwrap())
                         .all(|(g, f)| g.to_bits() == f.to_bits());
                     assert!(
                         same,
-                        "{kernel:?} [{m}, {n}, {k}], A in place {in_place}: not the bits of {:?}",
+                        "{kernel:?} [{m}, {n}, {k}], A {name}: not the bits of {:?}",
                         kernels[1]
                     );
                     for (g, w) in got.iter().zip(&want) {
