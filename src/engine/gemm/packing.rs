@@ -52,11 +52,12 @@ pub(super) fn pack(
     }
 }
 
-/// [`pack`] where each of the `kc` lines along the strips is contiguous (a row-major B, or a
-/// transposed A): each line is read once, front to back, and dealt out `W` values to a strip,
-/// the line `AHEAD` of it asked for meanwhile ([`prefetch`]). (Strip by strip, each line was
-/// read `W` values at a time, once per strip: the packs took 20% of the dW product
-/// `256×784×2048`, whose lines, a batch of inputs, come from L3; 9% now.) `W` is a constant, so
+/// [`pack`] where each of the `kc` lines along the strips is contiguous (a row-major B, or the
+/// last strip of a transposed A, whose whole strips are read in place): each line is read once,
+/// front to back, and dealt out `W` values to a strip, the line `AHEAD` of it asked for
+/// meanwhile ([`prefetch`]). (Strip by strip, each line was read `W` values at a time, once per
+/// strip: the packs took 20% of the dW product `256×784×2048`, whose lines, a batch of inputs,
+/// come from L3; 9% this way, and none since A is read in place.) `W` is a constant, so
 /// each piece is a copy of known size rather than a call to `memmove`: with the width known only
 /// at run time, 256×784×2048 and 256×256×2048 ran 3–4% slower (401–407 and 393–405 GFLOP/s
 /// against 400–426 and 413–422, three rounds in turn).
