@@ -4,7 +4,7 @@
 //! Why not `std::thread::scope`: starting and joining a thread costs 20–40 µs here, about what a
 //! batch-128 product costs on one core, so products of a small MLP's step ran no faster on two
 //! cores than on one. A parked worker wakes in a few microseconds, and one that finished a part
-//! within the last [`SPIN`] waits for the next without sleeping (a step's products come tens of
+//! within the last `SPIN` waits for the next without sleeping (a step's products come tens of
 //! microseconds apart).
 //!
 //! Results never depend on which thread runs a part, so callers stay bit-for-bit deterministic.

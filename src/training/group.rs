@@ -1,7 +1,7 @@
 //! Processes that train one model together, data-parallel: each holds a replica, takes its share
 //! of every batch, and the processes sum their gradients with one collective per step. The
 //! [`ProcessGroup`] trait is what a [`Trainer`](crate::training::train::Trainer) needs of them; MPI ranks
-//! (`--features mpi`, [`Mpi`]) are the group it ships with.
+//! (`--features mpi`, `Mpi`) are the group it ships with.
 
 use crate::engine::error::Result;
 

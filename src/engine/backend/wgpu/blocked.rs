@@ -10,7 +10,7 @@
 //! Rust, rather than written out by hand in `shaders/`. `ACT` is an override constant, a unary op
 //! code as in `shaders/matmul.wgsl`; edges in m, n and k are clamped on load and masked. C is
 //! stored in vec4s when its rows are 16-byte aligned (`c_vec`), from a rolled loop (see
-//! [`STORES`]): unrolled stores, not the arithmetic, were most of LLVM's compile time.
+//! `STORES`): unrolled stores, not the arithmetic, were most of LLVM's compile time.
 
 /// Block sizes the backend may choose, biggest first: `(rows, cols)` per invocation. Few, since
 /// lavapipe compiles each kernel at its first dispatch. Measured cold on 2 cores (Mesa 22.3): a
