@@ -3,7 +3,6 @@
 //! device.
 
 use crate::engine::backend::Backend;
-use crate::engine::element::Element;
 use crate::engine::error::Result;
 use crate::engine::plan::{ParamStore, Plan};
 use crate::training::data::{Batch, Dataset};
@@ -70,17 +69,6 @@ impl<E> Default for Staging<E> {
 /// The counter stream of a run's augmentation (apart from its dropout streams).
 pub(super) fn augment_stream(seed: u64) -> u32 {
     crate::engine::op::random::counter_hash(seed as u32 ^ 0xa5a5_a5a5, (seed >> 32) as u32, u32::MAX)
-}
-
-/// `values` in the backend's type: the values themselves where that is f32 (no copy: a
-/// batch-2048 step of digits copied 6.4 MB here), else converted into `out`, reusing its memory.
-pub(super) fn convert<'a, E: Element>(values: &'a [f32], out: &'a mut Vec<E>) -> &'a [E] {
-    if std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>() {
-        return bytemuck::cast_slice(values);
-    }
-    out.clear();
-    out.extend(values.iter().map(|&v| E::from_f64(v as f64)));
-    out
 }
 
 pub(super) const EVAL_BATCH: usize = 1000;

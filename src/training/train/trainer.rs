@@ -15,7 +15,7 @@ use crate::training::io::Tensors;
 use crate::training::metrics::{self, Evaluation};
 use crate::training::nn::Input;
 
-use super::compiled::{augment_stream, compile, convert, Compiled, Feed, FeedKey, Staging, EVAL_BATCH};
+use super::compiled::{augment_stream, compile, Compiled, Feed, FeedKey, Staging, EVAL_BATCH};
 use super::config::{Augment, TrainConfig};
 use super::in_flight::InFlight;
 use super::replica::{shares, ReduceTime, Replica};
@@ -249,11 +249,15 @@ impl<B: Backend> Trainer<B> {
     pub(super) fn feed(c: &mut Compiled<B>, s: &mut Staging<B::Elem>) -> Result<()> {
         match c.mlp.input {
             Input::Bytes { .. } => c.plan.set_input_bytes(&c.mlp.x, &s.batch.bytes)?,
-            Input::Floats => c.plan.set_input(&c.mlp.x, convert(&s.batch.floats, &mut s.x))?,
+            Input::Floats => c
+                .plan
+                .set_input(&c.mlp.x, B::Elem::from_f32s(&s.batch.floats, &mut s.x))?,
         }
-        c.plan.set_input(&c.mlp.targets, convert(&s.batch.targets, &mut s.y))?;
+        c.plan
+            .set_input(&c.mlp.targets, B::Elem::from_f32s(&s.batch.targets, &mut s.y))?;
         if let Some(weights) = &c.mlp.weights {
-            c.plan.set_input(weights, convert(&s.batch.weights, &mut s.w))?;
+            c.plan
+                .set_input(weights, B::Elem::from_f32s(&s.batch.weights, &mut s.w))?;
         }
         Ok(())
     }
@@ -360,14 +364,16 @@ impl<B: Backend> Trainer<B> {
                 crate::engine::element::pack_bytes(&s.batch.bytes, &mut s.x);
                 (graph.tensor(graph.node(sg.mlp.x.id()).inputs[0]), &s.x[..])
             }
-            Input::Floats => (sg.mlp.x.clone(), convert(&s.batch.floats, &mut s.x)),
+            Input::Floats => (sg.mlp.x.clone(), B::Elem::from_f32s(&s.batch.floats, &mut s.x)),
         };
         let targets = sg.mlp.targets.clone();
-        let mut feeds: Vec<(&Tensor, &[B::Elem])> =
-            vec![(&x_input, x), (&targets, convert(&s.batch.targets, &mut s.y))];
+        let mut feeds: Vec<(&Tensor, &[B::Elem])> = vec![
+            (&x_input, x),
+            (&targets, B::Elem::from_f32s(&s.batch.targets, &mut s.y)),
+        ];
         let weights = sg.mlp.weights.clone();
         if let Some(w) = &weights {
-            feeds.push((w, convert(&s.batch.weights, &mut s.w)));
+            feeds.push((w, B::Elem::from_f32s(&s.batch.weights, &mut s.w)));
         }
         let found = crate::engine::check::first_non_finite(&backend, &graph, &[&lt], &mut first.store, &feeds);
         let detail = match found {
